@@ -1,0 +1,58 @@
+"""Create the CRM dataset, tables and views from ``schemas/`` (the files Terraform reads).
+
+Idempotent: existing tables are left alone, views are replaced.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from string import Template
+from typing import Any
+
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+
+
+def manifest() -> dict[str, Any]:
+    return json.loads((SCHEMAS / "dataset.json").read_text())
+
+
+def table_schema(name: str) -> list[dict[str, Any]]:
+    return json.loads((SCHEMAS / "bigquery" / f"{name}.json").read_text())
+
+
+def view_sql(name: str, project: str, dataset: str) -> str:
+    text = (SCHEMAS / "views" / f"{name}.sql").read_text()
+    return Template(text).substitute(project=project, dataset=dataset)
+
+
+def bigquery_client(project: str, endpoint: str) -> Any:
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+
+    return bigquery.Client(
+        project=project,
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=endpoint),
+    )
+
+
+def create_dataset(client: Any, dataset: str) -> None:
+    from google.cloud import bigquery
+
+    project = client.project
+    client.create_dataset(f"{project}.{dataset}", exists_ok=True, timeout=30)
+    spec = manifest()
+    for name, meta in spec["tables"].items():
+        fields = [bigquery.SchemaField.from_api_repr(f) for f in table_schema(name)]
+        table = bigquery.Table(f"{project}.{dataset}.{name}", schema=fields)
+        table.description = meta["description"]
+        table.time_partitioning = bigquery.TimePartitioning(field=meta["partition_field"])
+        table.clustering_fields = meta["clustering"]
+        client.create_table(table, exists_ok=True, timeout=30)
+    for name in spec["views"]:
+        view = bigquery.Table(f"{project}.{dataset}.{name}")
+        view.view_query = view_sql(name, project, dataset)
+        client.delete_table(view, not_found_ok=True, timeout=30)
+        client.create_table(view, timeout=30)

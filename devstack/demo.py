@@ -1,0 +1,69 @@
+"""Demo data for the local stack: real Shopify payloads sent as signed webhooks."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from devstack import dataset
+from devstack.shopify_sender import fixture, send
+
+
+def demo_webhooks() -> list[tuple[str, dict[str, Any]]]:
+    order = fixture("order")
+    paid = {**order, "financial_status": "paid", "updated_at": "2008-01-10T12:00:00-05:00"}
+    second = {
+        **order,
+        "id": 450789470,
+        "name": "#1002",
+        "order_number": 1002,
+        "total_price": "199.00",
+        "created_at": "2008-01-11T09:30:00-05:00",
+        "updated_at": "2008-01-11T09:30:00-05:00",
+    }
+    cancelled = {
+        **second,
+        "cancelled_at": "2008-01-11T10:00:00-05:00",
+        "cancel_reason": "customer",
+        "updated_at": "2008-01-11T10:00:00-05:00",
+    }
+    return [
+        ("products/create", fixture("product")),
+        ("customers/create", fixture("customer")),
+        ("orders/create", order),
+        ("orders/paid", paid),
+        ("orders/create", second),
+        ("orders/cancelled", cancelled),
+        ("refunds/create", fixture("refund")),
+    ]
+
+
+def replay(values: dict[str, str]) -> None:
+    url = values["SHOPIFY_WEBHOOK_URL"]
+    for topic, payload in demo_webhooks():
+        response = send(
+            url,
+            shop=values["SHOPIFY_SHOP_DOMAIN"],
+            secret=values["SHOPIFY_API_SECRET"],
+            topic=topic,
+            payload=payload,
+        )
+        print(f"demo: {topic:20} → {response.status_code} {response.text.strip()}")
+    time.sleep(2)  # the push subscription delivers within a second or two
+
+
+def show(values: dict[str, str]) -> None:
+    project, endpoint = values["GOOGLE_CLOUD_PROJECT"], values["BIGQUERY_EMULATOR_HOST"]
+    client = dataset.bigquery_client(project, endpoint)
+    table = f"{project}.{values['BIGQUERY_DATASET']}"
+    # The dataset name is ours, not user input.
+    columns = "order_id, source, name, status, total, currency"
+    query = f"SELECT {columns} FROM `{table}.orders` ORDER BY order_id"  # noqa: S608
+    print("\norders view:")
+    for row in client.query(query).result():
+        print(
+            f"  {row.order_id:12} {row.source:14} {row.name or '':8} {row.status:20}"
+            f" {row.total} {row.currency}"
+        )
+    print(f"\nQuery it yourself: BigQuery emulator {endpoint}, dataset {table}.")
+    print(f"Post webhooks to {values['SHOPIFY_WEBHOOK_URL']} (secret in .dev/endpoints.env).")

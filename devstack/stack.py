@@ -1,0 +1,409 @@
+"""The local stack: Google's emulators, the BigQuery emulator, every function, stand-ins.
+
+``up`` starts what is not already running (detached, each in its own process group),
+waits until everything answers, creates topics, push subscriptions and the dataset,
+and writes ``endpoints.env``. Running it twice is harmless. ``down`` stops it all.
+
+Where things live (``ORDERHUB_DEV_DIR``, default ``.dev/``): ``endpoints.env`` (every
+URL, port and dev secret), ``pids.json``, ``logs/<component>.log``, emulator data.
+Ports start at ``ORDERHUB_DEV_PORT_BASE`` (default 8600), so a second stack (the test
+command's) can run beside a developer's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "orderhub-local"
+DATASET = "crm"
+DEMO_SHOP = "orderhub-demo.myshopify.com"
+ORDER_EVENTS_TOPIC = "order-events"
+
+
+@dataclass(frozen=True)
+class Function:
+    """A Cloud Function served locally by functions-framework on its own port."""
+
+    name: str
+    signature: str  # "http" | "cloudevent"
+    offset: int  # port = base + offset
+    #: (topic, subscription) pairs whose messages are pushed to this function.
+    subscriptions: tuple[tuple[str, str], ...] = ()
+
+
+#: Every function of the project. Keep in step with functions/main.py and infra/.
+FUNCTIONS: tuple[Function, ...] = (
+    Function("shopify_webhook", "http", 10),
+    Function("crm_writer", "cloudevent", 11, ((ORDER_EVENTS_TOPIC, "crm-writer"),)),
+)
+
+#: Topics that exist without a local consumer (yet).
+EXTRA_TOPICS: tuple[str, ...] = ()
+
+
+@dataclass
+class Stack:
+    state_dir: Path
+    base: int
+    env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Stack:
+        state = Path(os.environ.get("ORDERHUB_DEV_DIR", ROOT / ".dev"))
+        base = int(os.environ.get("ORDERHUB_DEV_PORT_BASE", "8600"))
+        return cls(state_dir=state if state.is_absolute() else ROOT / state, base=base)
+
+    # ----------------------------------------------------------------- layout
+    @property
+    def endpoints_file(self) -> Path:
+        return self.state_dir / "endpoints.env"
+
+    @property
+    def pids_file(self) -> Path:
+        return self.state_dir / "pids.json"
+
+    def log_path(self, name: str) -> Path:
+        return self.state_dir / "logs" / f"{name}.log"
+
+    def port(self, offset: int) -> int:
+        return self.base + offset
+
+    def function_url(self, fn: Function) -> str:
+        return f"http://127.0.0.1:{self.port(fn.offset)}"
+
+    def endpoints(self) -> dict[str, str]:
+        """Every URL, port and dev secret, as written to endpoints.env."""
+        previous = read_env_file(self.endpoints_file)
+        secret = previous.get("SHOPIFY_API_SECRET") or secrets.token_hex(16)
+        values = {
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            "BIGQUERY_DATASET": DATASET,
+            "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{self.port(0)}",
+            "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{self.port(1)}",
+            "BIGQUERY_EMULATOR_HOST": f"http://127.0.0.1:{self.port(2)}",
+            "ORDER_EVENTS_TOPIC": ORDER_EVENTS_TOPIC,
+            "SHOPIFY_SHOP_DOMAIN": DEMO_SHOP,
+            "SHOPIFY_API_SECRET": secret,
+            "SHOPIFY_WEBHOOK_SECRETS": json.dumps({DEMO_SHOP: secret}),
+        }
+        for fn in FUNCTIONS:
+            values[f"{fn.name.upper()}_URL"] = self.function_url(fn)
+        return values
+
+    # ------------------------------------------------------------- processes
+    def _pids(self) -> dict[str, int]:
+        if not self.pids_file.exists():
+            return {}
+        return {k: int(v) for k, v in json.loads(self.pids_file.read_text()).items()}
+
+    def _save_pids(self, pids: dict[str, int]) -> None:
+        self.pids_file.write_text(json.dumps(pids, indent=1))
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> int:
+        log = self.log_path(name)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: down kills the JVMs too
+            )
+        return proc.pid
+
+    def components(self) -> dict[str, tuple[list[str], dict[str, str], Callable[[], bool]]]:
+        """name → (argv, environment, readiness probe)."""
+        values = self.endpoints()
+        base_env = {**os.environ, **values, "PYTHONUNBUFFERED": "1"}
+        data = self.state_dir / "data"
+        (data / "pubsub").mkdir(parents=True, exist_ok=True)
+        venv_bin = ROOT / ".venv" / "bin"
+        comps: dict[str, tuple[list[str], dict[str, str], Callable[[], bool]]] = {
+            "pubsub": (
+                [
+                    "gcloud",
+                    "beta",
+                    "emulators",
+                    "pubsub",
+                    "start",
+                    f"--host-port=127.0.0.1:{self.port(0)}",
+                    f"--project={PROJECT}",
+                    f"--data-dir={data / 'pubsub'}",
+                    "--quiet",
+                ],
+                dict(os.environ),
+                lambda: http_ok(f"http://127.0.0.1:{self.port(0)}/"),
+            ),
+            "firestore": (
+                [
+                    "gcloud",
+                    "emulators",
+                    "firestore",
+                    "start",
+                    f"--host-port=127.0.0.1:{self.port(1)}",
+                    "--quiet",
+                ],
+                dict(os.environ),
+                lambda: http_ok(f"http://127.0.0.1:{self.port(1)}/"),
+            ),
+            "bigquery": (
+                [
+                    str(ROOT / ".venv-bq" / "bin" / "python"),
+                    str(ROOT / "devstack" / "bq_launcher.py"),
+                    "start",
+                    "--rest-host",
+                    "127.0.0.1",
+                    "--rest-port",
+                    str(self.port(2)),
+                    "--grpc-host",
+                    "127.0.0.1",
+                    "--grpc-port",
+                    str(self.port(3)),
+                    "--project",
+                    PROJECT,
+                    "--log-level",
+                    "warning",
+                ],
+                dict(os.environ),
+                lambda: http_answers(f"http://127.0.0.1:{self.port(2)}/"),
+            ),
+        }
+        for fn in FUNCTIONS:
+            url = self.function_url(fn)
+            comps[fn.name] = (
+                [
+                    str(venv_bin / "functions-framework"),
+                    "--source",
+                    str(ROOT / "functions" / "main.py"),
+                    "--target",
+                    fn.name,
+                    "--signature-type",
+                    fn.signature,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port(fn.offset)),
+                ],
+                {**base_env, "PYTHONPATH": str(ROOT / "functions")},
+                lambda url=url: http_answers(url + "/"),
+            )
+        return comps
+
+    def running(self) -> dict[str, int]:
+        return {name: pid for name, pid in self._pids().items() if alive(pid)}
+
+    def up(self, *, timeout: float = 90.0) -> dict[str, str]:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        values = self.endpoints()
+        write_env_file(self.endpoints_file, values)
+        pids = self.running()
+        comps = self.components()
+        for name, (argv, env, probe) in comps.items():
+            if name in pids and probe():
+                continue
+            if name in pids:  # alive but not answering: start it afresh
+                kill_group(pids.pop(name))
+            port_busy = [p for p in self._ports_of(name) if port_in_use(p)]
+            if port_busy:
+                raise SystemExit(
+                    f"dev: port {port_busy[0]} for {name} is taken by another program; "
+                    "stop it, or set ORDERHUB_DEV_PORT_BASE"
+                )
+            pids[name] = self._spawn(name, argv, env)
+        self._save_pids(pids)
+        deadline = time.monotonic() + timeout
+        for name, (_argv, _env, probe) in comps.items():
+            while not probe():
+                if not alive(pids[name]):
+                    raise SystemExit(f"dev: {name} exited; see {self.log_path(name)}")
+                if time.monotonic() > deadline:
+                    raise SystemExit(
+                        f"dev: {name} did not answer in {timeout:.0f}s; see {self.log_path(name)}"
+                    )
+                time.sleep(0.2)
+        self.provision(values)
+        return values
+
+    def _ports_of(self, name: str) -> list[int]:
+        fixed = {"pubsub": [0], "firestore": [1], "bigquery": [2, 3]}
+        if name in fixed:
+            return [self.port(o) for o in fixed[name]]
+        return [self.port(fn.offset) for fn in FUNCTIONS if fn.name == name]
+
+    def provision(self, values: dict[str, str]) -> None:
+        """Topics, push subscriptions and the dataset; idempotent."""
+        os.environ["PUBSUB_EMULATOR_HOST"] = values["PUBSUB_EMULATOR_HOST"]
+        from google.api_core import exceptions
+        from google.cloud import pubsub_v1
+
+        from devstack import dataset
+
+        publisher = pubsub_v1.PublisherClient()
+        subscriber = pubsub_v1.SubscriberClient()
+        topics = {t for fn in FUNCTIONS for t, _ in fn.subscriptions} | set(EXTRA_TOPICS)
+        for topic in sorted(topics):
+            try:
+                publisher.create_topic(name=publisher.topic_path(PROJECT, topic))
+            except exceptions.AlreadyExists:
+                pass
+        for fn in FUNCTIONS:
+            for topic, sub in fn.subscriptions:
+                request = {
+                    "name": subscriber.subscription_path(PROJECT, sub),
+                    "topic": publisher.topic_path(PROJECT, topic),
+                    "push_config": {"push_endpoint": self.function_url(fn) + "/"},
+                    "ack_deadline_seconds": 30,
+                    "retry_policy": {
+                        "minimum_backoff": {"seconds": 1},
+                        "maximum_backoff": {"seconds": 10},
+                    },
+                }
+                try:
+                    subscriber.create_subscription(request=request)
+                except exceptions.AlreadyExists:
+                    pass
+        client = dataset.bigquery_client(PROJECT, values["BIGQUERY_EMULATOR_HOST"])
+        dataset.create_dataset(client, DATASET)
+
+    def down(self) -> list[str]:
+        stopped = []
+        for name, pid in self._pids().items():
+            if alive(pid):
+                kill_group(pid)
+                stopped.append(name)
+        if self.pids_file.exists():
+            self.pids_file.unlink()
+        return stopped
+
+
+# ------------------------------------------------------------------ helpers
+def read_env_file(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    values = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value
+    return values
+
+
+def write_env_file(path: Path, values: dict[str, str]) -> None:
+    lines = ["# Written by scripts/dev: the local stack's endpoints and dev secrets."]
+    lines += [f"{k}={v}" for k, v in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def kill_group(pid: int, grace: float = 5.0) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def http_answers(url: str) -> bool:
+    """True once anything answers HTTP at the URL (any status)."""
+    try:
+        urllib.request.urlopen(url, timeout=1).close()
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return bool(resp.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
+def main(argv: list[str]) -> int:
+    stack = Stack.from_env()
+    command = argv[0] if argv else "run"
+    if command == "up":
+        started = time.monotonic()
+        values = stack.up()
+        print(f"dev: up in {time.monotonic() - started:.1f}s; endpoints in {stack.endpoints_file}")
+        for key, value in values.items():
+            if key.endswith("_URL") or key.endswith("_HOST"):
+                print(f"  {key}={value}")
+        return 0
+    if command == "down":
+        stopped = stack.down()
+        print(f"dev: stopped {', '.join(stopped) or 'nothing (not running)'}")
+        return 0
+    if command == "status":
+        running = stack.running()
+        for name in stack.components():
+            state = f"running pid {running[name]}" if name in running else "stopped"
+            print(f"  {name:18} {state}")
+        return 0
+    if command == "run":
+        from devstack import demo
+
+        values = stack.up()
+        demo.replay(values)
+        demo.show(values)
+        print("\ndev: the stack runs; Ctrl-C stops it.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stack.down()
+        return 0
+    print(f"usage: scripts/dev [up|down|status]  (unknown command {command!r})", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,21 @@
+"""Cloud Functions entry points. Each one imports only what it uses, on first call.
+
+The adapters live in ``orderhub.entrypoints``; the core in the rest of ``orderhub``.
+Deploy with ``--entry-point`` set to one of the names below (see ``infra/``).
+"""
+
+from typing import Any
+
+
+def shopify_webhook(request: Any) -> Any:
+    """HTTP: Shopify webhooks → verified, de-duplicated canonical events on Pub/Sub."""
+    from orderhub.entrypoints import shopify_webhook
+
+    return shopify_webhook.handle(request)
+
+
+def crm_writer(cloud_event: Any) -> None:
+    """Pub/Sub CloudEvent: canonical events → append-only rows in the BigQuery CRM."""
+    from orderhub.entrypoints import crm_writer
+
+    crm_writer.handle(cloud_event)

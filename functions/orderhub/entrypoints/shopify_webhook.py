@@ -1,0 +1,65 @@
+"""HTTP adapter for Shopify webhooks."""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from orderhub import gcp, logs
+from orderhub.bus import PubSubBus
+from orderhub.errors import TransientError, Unauthenticated
+from orderhub.settings import WebhookSettings
+from orderhub.stores import FirestoreClaims
+from orderhub.webhook import header, receive
+
+#: Shopify retries for 4 hours; keep claims well beyond that, then let the TTL policy go.
+CLAIM_TTL = timedelta(days=3)
+
+
+@functools.cache
+def _wiring() -> tuple[WebhookSettings, FirestoreClaims, PubSubBus]:
+    settings = WebhookSettings.from_env()
+    claims = FirestoreClaims(
+        gcp.firestore_client(settings.project),
+        f"{settings.firestore_prefix}webhook_claims",
+        CLAIM_TTL,
+    )
+    bus = PubSubBus(gcp.publisher(), gcp.topic_path(settings.project, settings.topic))
+    return settings, claims, bus
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def handle(request: Any) -> tuple[str, int]:
+    if request.method != "POST":
+        return "POST only\n", 405
+    settings, claims, bus = _wiring()
+    body = request.get_data(cache=False)
+    topic = header(request.headers, "Topic")
+    webhook_id = header(request.headers, "Webhook-Id")
+    try:
+        outcome = receive(
+            headers=request.headers,
+            body=body,
+            shop_secrets=settings.shop_secrets,
+            claims=claims,
+            bus=bus,
+            now=_now,
+        )
+    except Unauthenticated:
+        logs.warning("webhook rejected: bad signature", topic=topic, bytes=len(body))
+        return "unauthorized\n", 401
+    except TransientError as exc:
+        logs.error("webhook not accepted, Shopify will retry", topic=topic, error=str(exc))
+        return "temporarily unavailable\n", 503
+    logs.info(
+        f"webhook {outcome.status}",
+        topic=topic,
+        webhook_id=webhook_id,
+        event_id=outcome.event_id,
+        reason=outcome.reason,
+    )
+    return f"{outcome.status}\n", 200

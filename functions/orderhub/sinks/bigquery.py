@@ -1,0 +1,144 @@
+"""Canonical events → append-only rows in the BigQuery CRM. Never DML.
+
+Rows are shaped by the *table's own schema* (``schemas/bigquery/*.json``, the files
+Terraform and the dev stack create the tables from): each column is filled from the
+event envelope, a few derived values, or the entity field of the same name. Adding a
+column is a schema change only. ``insertId`` is the event id (best-effort de-duplication
+in BigQuery); the views de-duplicate for certain.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from orderhub.errors import TransientError
+from orderhub.event import Event, iso, parse_time
+
+#: entity_type → table of its versions.
+TABLE_OF_ENTITY = {
+    "order": "order_events",
+    "refund": "refund_events",
+    "customer": "customer_events",
+    "product": "product_events",
+    "quarantine": "quarantine",
+}
+RAW_TABLE = "raw_events"
+
+Field = Mapping[str, Any]  # one BigQuery schema field, in its JSON (API) form
+
+
+class Inserter(Protocol):
+    def schema(self, table: str) -> Sequence[Field]: ...
+
+    def insert(self, table: str, rows: list[dict[str, Any]], row_ids: list[str]) -> None: ...
+
+
+def _convert(field: Field, value: Any) -> Any:
+    if value is None:
+        return [] if field.get("mode") == "REPEATED" else None
+    if field.get("mode") == "REPEATED":
+        items = value if isinstance(value, list) else [value]
+        scalar = {**field, "mode": "NULLABLE"}
+        return [_convert(scalar, item) for item in items if item is not None]
+    kind = field["type"].upper()
+    if kind in ("RECORD", "STRUCT"):
+        if not isinstance(value, Mapping):
+            return None
+        return {sub["name"]: _convert(sub, value.get(sub["name"])) for sub in field["fields"]}
+    if kind == "JSON":
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, Mapping) and "amount" in value:  # Money in a scalar column
+        value = value["amount"]
+    if kind in ("NUMERIC", "BIGNUMERIC"):
+        return str(Decimal(str(value)))
+    if kind in ("INTEGER", "INT64"):
+        return int(value)
+    if kind in ("FLOAT", "FLOAT64"):
+        return float(value)
+    if kind in ("BOOLEAN", "BOOL"):
+        return bool(value)
+    if kind == "TIMESTAMP":
+        return iso(value if isinstance(value, datetime) else parse_time(str(value)))
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def build_row(schema: Sequence[Field], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A row with exactly the schema's columns, each converted to its column type."""
+    return {field["name"]: _convert(field, values.get(field["name"])) for field in schema}
+
+
+def event_values(event: Event, ingested_at: datetime) -> dict[str, Any]:
+    """Every value a table may ask for: envelope, derived, then the entity's fields."""
+    raw = event.get("raw")
+    return {
+        **event["entity"],
+        **{k: v for k, v in event.items() if k not in ("entity", "raw")},
+        "entity": event["entity"],
+        "raw_id": raw["raw_id"] if raw else None,
+        "ingested_at": ingested_at,
+    }
+
+
+def raw_values(event: Event) -> dict[str, Any] | None:
+    raw = event.get("raw")
+    if raw is None:
+        return None
+    return {**raw, "source": event["source"], "shop": event["shop"]}
+
+
+def write_event(event: Event, *, inserter: Inserter, now: Callable[[], datetime]) -> list[str]:
+    """Append the event (and its raw payload) to the CRM; returns the tables written.
+
+    Safe to repeat: a redelivered event appends rows with the same ids, which the views
+    (and BigQuery's insertId) collapse.
+    """
+    table = TABLE_OF_ENTITY[event["entity_type"]]
+    written = []
+    raw = raw_values(event)
+    if raw is not None:
+        inserter.insert(RAW_TABLE, [build_row(inserter.schema(RAW_TABLE), raw)], [raw["raw_id"]])
+        written.append(RAW_TABLE)
+    row = build_row(inserter.schema(table), event_values(event, now()))
+    inserter.insert(table, [row], [event["event_id"]])
+    written.append(table)
+    return written
+
+
+class BigQueryInserter:
+    """``Inserter`` over the official client; schemas read from the tables, once each."""
+
+    def __init__(self, client: Any, dataset: str, *, timeout: float = 30.0) -> None:
+        self._client = client
+        self._dataset = f"{client.project}.{dataset}"
+        self._timeout = timeout
+        self._schemas: dict[str, list[Field]] = {}
+
+    def schema(self, table: str) -> Sequence[Field]:
+        if table not in self._schemas:
+            found = self._client.get_table(f"{self._dataset}.{table}", timeout=self._timeout)
+            self._schemas[table] = [f.to_api_repr() for f in found.schema]
+        return self._schemas[table]
+
+    def insert(self, table: str, rows: list[dict[str, Any]], row_ids: list[str]) -> None:
+        from google.api_core import exceptions
+
+        try:
+            errors = self._client.insert_rows_json(
+                f"{self._dataset}.{table}",
+                rows,
+                row_ids=row_ids,
+                retry=None,  # Pub/Sub redelivery is our retry, with backoff and a dead letter
+                timeout=self._timeout,
+            )
+        except exceptions.GoogleAPICallError as exc:
+            raise TransientError(f"BigQuery insert into {table} failed: {exc}") from exc
+        except OSError as exc:  # connection refused / reset: the service is away
+            raise TransientError(f"BigQuery unreachable: {exc}") from exc
+        if errors:
+            raise TransientError(f"BigQuery refused rows in {table}: {errors}")

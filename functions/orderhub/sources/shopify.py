@@ -1,0 +1,314 @@
+"""Shopify webhook payloads → canonical events. Pure code: no I/O, no clock.
+
+One function per resource; ``normalise`` dispatches on the webhook topic. A payload we
+cannot turn into an event raises ``PoisonMessage`` with the reason, and the caller
+quarantines it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from orderhub.errors import PoisonMessage
+from orderhub.event import (
+    Address,
+    Event,
+    LineItem,
+    Money,
+    Party,
+    Raw,
+    make_event,
+    parse_time,
+    version_of,
+)
+
+SOURCE = "shopify"
+
+#: Webhook topic → canonical event type.
+TOPICS: dict[str, str] = {
+    "orders/create": "order.created",
+    "orders/updated": "order.updated",
+    "orders/paid": "order.updated",
+    "orders/fulfilled": "order.updated",
+    "orders/partially_fulfilled": "order.updated",
+    "orders/cancelled": "order.cancelled",
+    "refunds/create": "order.refunded",
+    "customers/create": "customer.upserted",
+    "customers/update": "customer.upserted",
+    "customers/delete": "customer.deleted",
+    "products/create": "product.upserted",
+    "products/update": "product.upserted",
+    "products/delete": "product.deleted",
+}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook delivery: what the headers said, and when it reached us."""
+
+    topic: str
+    shop: str
+    webhook_id: str
+    event_id: str | None
+    triggered_at: str | None
+    received_at: datetime
+
+
+def _str(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def _money(value: Any, currency: str) -> Money:
+    try:
+        amount = Decimal(str(value if value not in (None, "") else "0"))
+    except InvalidOperation as exc:
+        raise PoisonMessage(f"not a money amount: {value!r}") from exc
+    return {"amount": str(amount), "currency": currency}
+
+
+def _tags(value: Any) -> list[str]:
+    """Shopify sends tags as one comma-separated string."""
+    if isinstance(value, list):
+        return [str(t).strip() for t in value if str(t).strip()]
+    return [t.strip() for t in str(value or "").split(",") if t.strip()]
+
+
+def _address(value: Any) -> Address | None:
+    if not isinstance(value, dict):
+        return None
+    name = value.get("name") or " ".join(
+        p for p in (value.get("first_name"), value.get("last_name")) if p
+    )
+    return {
+        "name": _str(name),
+        "company": _str(value.get("company")),
+        "address1": _str(value.get("address1")),
+        "address2": _str(value.get("address2")),
+        "city": _str(value.get("city")),
+        "province": _str(value.get("province")),
+        "zip": _str(value.get("zip")),
+        "country": _str(value.get("country")),
+        "country_code": _str(value.get("country_code")),
+        "phone": _str(value.get("phone")),
+    }
+
+
+def _person_name(value: dict[str, Any]) -> str | None:
+    name = " ".join(p for p in (value.get("first_name"), value.get("last_name")) if p)
+    return name or None
+
+
+def _time(payload: dict[str, Any], *keys: str) -> datetime:
+    for key in keys:
+        if payload.get(key):
+            try:
+                return parse_time(str(payload[key]))
+            except ValueError as exc:
+                raise PoisonMessage(f"{key} is not a timestamp: {payload[key]!r}") from exc
+    raise PoisonMessage(f"payload has none of {', '.join(keys)}")
+
+
+def _id(payload: dict[str, Any], key: str = "id") -> str:
+    value = payload.get(key)
+    if value in (None, ""):
+        raise PoisonMessage(f"payload has no {key}")
+    return str(value)
+
+
+def order_entity(payload: dict[str, Any]) -> dict[str, Any]:
+    """A Shopify order (REST/webhook shape) as the canonical order."""
+    currency = str(payload.get("currency") or "")
+    if not currency:
+        raise PoisonMessage("order has no currency")
+    presentment = str(payload.get("presentment_currency") or currency)
+    presentment_total = ((payload.get("total_price_set") or {}).get("presentment_money") or {}).get(
+        "amount"
+    )
+    customer: dict[str, Any] = payload.get("customer") or {}
+    if not isinstance(customer, dict):
+        customer = {}
+    shipping = payload.get("shipping_address")
+    party: Party = {
+        "id": _str(customer.get("id")),
+        "name": _person_name(customer) or _str((shipping or {}).get("name")),
+        "email": _str(payload.get("email") or customer.get("email")),
+        "phone": _str(
+            payload.get("phone") or customer.get("phone") or (shipping or {}).get("phone")
+        ),
+    }
+    lines: list[LineItem] = []
+    for item in payload.get("line_items") or []:
+        lines.append(
+            {
+                "line_id": _str(item.get("id")),
+                "product_id": _str(item.get("product_id")),
+                "variant_id": _str(item.get("variant_id")),
+                "sku": _str(item.get("sku")),
+                "title": str(item.get("title") or item.get("name") or ""),
+                "variant_title": _str(item.get("variant_title")),
+                "quantity": int(item.get("quantity") or 0),
+                "unit_price": _money(item.get("price"), currency),
+                "total_discount": _money(item.get("total_discount"), currency),
+            }
+        )
+    shipping_total = sum(
+        (Decimal(str(line.get("price") or "0")) for line in payload.get("shipping_lines") or []),
+        Decimal("0"),
+    )
+    return {
+        "order_id": _id(payload),
+        "name": _str(payload.get("name")),
+        "number": _str(payload.get("order_number") or payload.get("number")),
+        "created_at": _str(payload.get("created_at")),
+        "updated_at": _str(payload.get("updated_at")),
+        "financial_status": _str(payload.get("financial_status")),
+        "fulfillment_status": _str(payload.get("fulfillment_status")),
+        "cancelled_at": _str(payload.get("cancelled_at")),
+        "cancel_reason": _str(payload.get("cancel_reason")),
+        "closed_at": _str(payload.get("closed_at")),
+        "currency": currency,
+        "presentment_currency": presentment,
+        "subtotal": _money(payload.get("subtotal_price"), currency),
+        "tax": _money(payload.get("total_tax"), currency),
+        "discounts": _money(payload.get("total_discounts"), currency),
+        "shipping": {"amount": str(shipping_total), "currency": currency},
+        "total": _money(payload.get("total_price"), currency),
+        "total_presentment": _money(
+            presentment_total if presentment_total is not None else payload.get("total_price"),
+            presentment,
+        ),
+        "customer": party,
+        "shipping_address": _address(shipping),
+        "line_items": lines,
+        "note": _str(payload.get("note")),
+        "tags": _tags(payload.get("tags")),
+        "attribution": {
+            "channel": "shopify",
+            "source_name": _str(payload.get("source_name")),
+            "landing_site": _str(payload.get("landing_site")),
+            "referring_site": _str(payload.get("referring_site")),
+        },
+        "external_ref": _str(payload.get("name")),
+        "manager": None,
+    }
+
+
+def refund_entity(payload: dict[str, Any]) -> dict[str, Any]:
+    transactions = [
+        t
+        for t in payload.get("transactions") or []
+        if t.get("kind") == "refund" and t.get("status") in (None, "success")
+    ]
+    currency = str(next((t.get("currency") for t in transactions if t.get("currency")), "") or "")
+    amount = sum((Decimal(str(t.get("amount") or "0")) for t in transactions), Decimal("0"))
+    return {
+        "refund_id": _id(payload),
+        "order_id": _id(payload, "order_id"),
+        "created_at": _str(payload.get("created_at")),
+        "note": _str(payload.get("note")),
+        "amount": {"amount": str(amount), "currency": currency},
+        "line_items": [
+            {
+                "line_id": _str(line.get("line_item_id")),
+                "sku": _str((line.get("line_item") or {}).get("sku")),
+                "quantity": int(line.get("quantity") or 0),
+            }
+            for line in payload.get("refund_line_items") or []
+        ],
+    }
+
+
+def customer_entity(payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "customer_id": _id(payload),
+        "name": _person_name(payload),
+        "email": _str(payload.get("email")),
+        "phone": _str(payload.get("phone")),
+        "tags": _tags(payload.get("tags")),
+        "orders_count": payload.get("orders_count"),
+        "default_address": _address(payload.get("default_address")),
+        "created_at": _str(payload.get("created_at")),
+        "updated_at": _str(payload.get("updated_at")),
+    }
+
+
+def product_entity(payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "product_id": _id(payload),
+        "title": str(payload.get("title") or ""),
+        "vendor": _str(payload.get("vendor")),
+        "product_type": _str(payload.get("product_type")),
+        "status": _str(payload.get("status")),
+        "tags": _tags(payload.get("tags")),
+        "variants": [
+            {
+                "variant_id": _str(v.get("id")),
+                "sku": _str(v.get("sku")),
+                "title": _str(v.get("title")),
+                "price": _str(v.get("price")),
+                "inventory_quantity": v.get("inventory_quantity"),
+            }
+            for v in payload.get("variants") or []
+        ],
+        "updated_at": _str(payload.get("updated_at")),
+    }
+
+
+def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:
+    """Turn one authenticated webhook delivery into a canonical event.
+
+    Raises ``PoisonMessage`` (the caller quarantines the body) when the topic is not one
+    we handle or the body is not a Shopify resource we can read.
+    """
+    event_type = TOPICS.get(delivery.topic)
+    if event_type is None:
+        raise PoisonMessage(f"unhandled topic {delivery.topic!r}")
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PoisonMessage(f"body is not JSON: {exc.__class__.__name__}") from exc
+    if not isinstance(payload, dict):
+        raise PoisonMessage("body is not a JSON object")
+
+    entity_type = event_type.split(".")[0]
+    deleted = event_type.endswith(".deleted")
+    if deleted:
+        # Delete payloads carry only the id; the delivery time orders them.
+        moment = (
+            parse_time(delivery.triggered_at) if delivery.triggered_at else delivery.received_at
+        )
+        entity_id = _id(payload)
+        entity: dict[str, Any] = {f"{entity_type}_id": entity_id, "deleted": True}
+    elif entity_type == "order" and event_type != "order.refunded":
+        moment = _time(payload, "updated_at", "created_at")
+        entity = order_entity(payload)
+        entity_id = entity["order_id"]
+    elif event_type == "order.refunded":
+        moment = _time(payload, "created_at", "processed_at")
+        entity = refund_entity(payload)
+        entity_id = entity["refund_id"]
+    elif entity_type == "customer":
+        moment = _time(payload, "updated_at", "created_at")
+        entity = customer_entity(payload)
+        entity_id = entity["customer_id"]
+    else:
+        moment = _time(payload, "updated_at", "created_at")
+        entity = product_entity(payload)
+        entity_id = entity["product_id"]
+
+    return make_event(
+        event_type=event_type,
+        source=SOURCE,
+        shop=delivery.shop,
+        occurred_at=moment,
+        version=version_of(moment),
+        entity_id=entity_id,
+        entity=entity,
+        raw=raw,
+    )
