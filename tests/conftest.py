@@ -1,0 +1,187 @@
+"""Shared fixtures.
+
+* ``stack``: the local stack of the test run (started by ``scripts/test``; started here
+  if it is not running, so plain ``pytest`` works too). Integration and e2e tests use its
+  emulators; each test isolates itself with its own topics, collections and dataset.
+* ``os.environ`` is restored after every test.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _restore_environ() -> Iterator[None]:
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def stack() -> dict[str, str]:
+    """endpoints.env of the running test stack (started if needed)."""
+    from devstack.stack import Stack
+
+    return Stack.from_env().up()
+
+
+@pytest.fixture
+def emulators(stack: dict[str, str]) -> dict[str, str]:
+    """Point the official clients at the emulators for this test, with fresh caches."""
+    for key in ("GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST"):
+        os.environ[key] = stack[key]
+    os.environ["BIGQUERY_EMULATOR_HOST"] = stack["BIGQUERY_EMULATOR_HOST"]
+    clear_caches()
+    return dict(stack)
+
+
+def clear_caches() -> None:
+    """Forget cached clients and settings, so each test wires its own."""
+    import importlib
+    import pkgutil
+
+    import orderhub.entrypoints
+    from orderhub import gcp
+
+    for cached in (gcp.publisher, gcp.firestore_client, gcp.bigquery_client):
+        cached.cache_clear()
+    for info in pkgutil.iter_modules(orderhub.entrypoints.__path__):
+        module = importlib.import_module(f"orderhub.entrypoints.{info.name}")
+        for value in vars(module).values():
+            if callable(value) and hasattr(value, "cache_clear"):
+                value.cache_clear()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def topic(emulators: dict[str, str]) -> Iterator[Topic]:
+    """A fresh Pub/Sub topic with a pull subscription, to see what was published."""
+    t = Topic(emulators["GOOGLE_CLOUD_PROJECT"], unique("topic"))
+    yield t
+    t.delete()
+
+
+class Topic:
+    def __init__(self, project: str, name: str) -> None:
+        from google.cloud import pubsub_v1
+
+        self.project, self.name = project, name
+        self.publisher = pubsub_v1.PublisherClient()
+        self.subscriber = pubsub_v1.SubscriberClient()
+        self.path = self.publisher.topic_path(project, name)
+        self.sub_path = self.subscriber.subscription_path(project, name + "-pull")
+        self.publisher.create_topic(name=self.path)
+        self.subscriber.create_subscription(name=self.sub_path, topic=self.path)
+
+    def pull(self, *, expect: int, timeout: float = 5.0) -> list[Any]:
+        """Messages published so far; waits until ``expect`` arrived (or the timeout)."""
+        got: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = self.subscriber.pull(
+                subscription=self.sub_path, max_messages=100, timeout=2, return_immediately=True
+            )
+            if response.received_messages:
+                self.subscriber.acknowledge(
+                    subscription=self.sub_path,
+                    ack_ids=[m.ack_id for m in response.received_messages],
+                )
+                got += [m.message for m in response.received_messages]
+            if len(got) >= expect and expect > 0:
+                break
+            time.sleep(0.1)
+        return got
+
+    def delete(self) -> None:
+        self.subscriber.delete_subscription(subscription=self.sub_path)
+        self.publisher.delete_topic(topic=self.path)
+
+
+@pytest.fixture
+def crm(emulators: dict[str, str]) -> Crm:
+    """A fresh BigQuery dataset with every table and view of schemas/."""
+    from devstack import dataset
+
+    client = dataset.bigquery_client(
+        emulators["GOOGLE_CLOUD_PROJECT"], emulators["BIGQUERY_EMULATOR_HOST"]
+    )
+    name = unique("t").replace("-", "_")
+    dataset.create_dataset(client, name)
+    os.environ["BIGQUERY_DATASET"] = name
+    return Crm(client, name)
+
+
+class Crm:
+    def __init__(self, client: Any, dataset: str) -> None:
+        self.client, self.dataset = client, dataset
+
+    def query(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        """Run SQL where ``{ds}`` stands for this dataset; named parameters as @name."""
+        from google.cloud import bigquery
+
+        config = bigquery.QueryJobConfig(
+            query_parameters=[
+                bigquery.ScalarQueryParameter(k, "STRING", v) for k, v in params.items()
+            ]
+        )
+        text = sql.replace("{ds}", f"`{self.client.project}.{self.dataset}`")
+        return [dict(row) for row in self.client.query(text, job_config=config).result()]
+
+    def wait_for(
+        self, sql: str, until: Callable[[list[dict[str, Any]]], bool], timeout: float = 15.0,
+        **params: Any,
+    ) -> list[dict[str, Any]]:
+        """Poll a query until ``until(rows)`` holds; returns the last rows either way."""
+        deadline = time.monotonic() + timeout
+        rows = self.query(sql, **params)
+        while not until(rows) and time.monotonic() < deadline:
+            time.sleep(0.25)
+            rows = self.query(sql, **params)
+        return rows
+
+
+def cloud_event(data: bytes, *, message_id: str | None = None) -> Any:
+    """The CloudEvent that Eventarc delivers for a Pub/Sub message."""
+    from cloudevents.http import CloudEvent
+
+    message_id = message_id or uuid.uuid4().hex
+    return CloudEvent(
+        {
+            "type": "google.cloud.pubsub.topic.v1.messagePublished",
+            "source": "//pubsub.googleapis.com/projects/test/topics/order-events",
+            "id": message_id,
+        },
+        {
+            "message": {"data": base64.b64encode(data).decode(), "messageId": message_id},
+            "subscription": "projects/test/subscriptions/test",
+        },
+    )
+
+
+def post_cloud_event(client: Any, event: Any) -> Any:
+    """POST a CloudEvent to a functions-framework test client (structured mode)."""
+    from cloudevents.conversion import to_structured
+
+    headers, body = to_structured(event)
+    return client.post("/", headers=headers, data=body)
+
+
+def load_json(relative: str) -> Any:
+    return json.loads((FIXTURES / relative).read_text())
