@@ -95,9 +95,7 @@ class Topic:
         got: list[Any] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            response = self.subscriber.pull(
-                subscription=self.sub_path, max_messages=100, timeout=2, return_immediately=True
-            )
+            response = self.subscriber.pull(subscription=self.sub_path, max_messages=100, timeout=2)
             if response.received_messages:
                 self.subscriber.acknowledge(
                     subscription=self.sub_path,
@@ -145,7 +143,10 @@ class Crm:
         return [dict(row) for row in self.client.query(text, job_config=config).result()]
 
     def wait_for(
-        self, sql: str, until: Callable[[list[dict[str, Any]]], bool], timeout: float = 15.0,
+        self,
+        sql: str,
+        until: Callable[[list[dict[str, Any]]], bool],
+        timeout: float = 15.0,
         **params: Any,
     ) -> list[dict[str, Any]]:
         """Poll a query until ``until(rows)`` holds; returns the last rows either way."""

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from orderhub.errors import TransientError
+from orderhub.errors import PoisonMessage, TransientError
 from orderhub.event import Event, iso, parse_time
 
 #: entity_type → table of its versions.
@@ -96,18 +96,22 @@ def write_event(event: Event, *, inserter: Inserter, now: Callable[[], datetime]
     """Append the event (and its raw payload) to the CRM; returns the tables written.
 
     Safe to repeat: a redelivered event appends rows with the same ids, which the views
-    (and BigQuery's insertId) collapse.
+    (and BigQuery's insertId) collapse. Values that do not fit their columns raise
+    ``PoisonMessage`` before anything is written.
     """
     table = TABLE_OF_ENTITY[event["entity_type"]]
-    written = []
-    raw = raw_values(event)
-    if raw is not None:
-        inserter.insert(RAW_TABLE, [build_row(inserter.schema(RAW_TABLE), raw)], [raw["raw_id"]])
-        written.append(RAW_TABLE)
-    row = build_row(inserter.schema(table), event_values(event, now()))
-    inserter.insert(table, [row], [event["event_id"]])
-    written.append(table)
-    return written
+    inserts: list[tuple[str, dict[str, Any], str]] = []
+    try:
+        raw = raw_values(event)
+        if raw is not None:
+            inserts.append((RAW_TABLE, build_row(inserter.schema(RAW_TABLE), raw), raw["raw_id"]))
+        row = build_row(inserter.schema(table), event_values(event, now()))
+        inserts.append((table, row, event["event_id"]))
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise PoisonMessage(f"event {event['event_id']} does not fit {table}: {exc}") from exc
+    for name, values, row_id in inserts:
+        inserter.insert(name, [values], [row_id])
+    return [name for name, _, _ in inserts]
 
 
 class BigQueryInserter:
