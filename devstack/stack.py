@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -300,13 +301,19 @@ def read_env_file(path: Path) -> dict[str, str]:
     for line in path.read_text().splitlines():
         if line.strip() and not line.startswith("#") and "=" in line:
             key, _, value = line.partition("=")
+            if len(value) >= 2 and value[0] == value[-1] == "'":
+                value = value[1:-1]
             values[key.strip()] = value
     return values
 
 
+_SAFE = re.compile(r"[A-Za-z0-9_./:@,+-]*")
+
+
 def write_env_file(path: Path, values: dict[str, str]) -> None:
     lines = ["# Written by scripts/dev: the local stack's endpoints and dev secrets."]
-    lines += [f"{k}={v}" for k, v in values.items()]
+    # Quoted where needed so that `set -a; . endpoints.env` works in a shell too.
+    lines += [f"{k}={v}" if _SAFE.fullmatch(v) else f"{k}='{v}'" for k, v in values.items()]
     path.write_text("\n".join(lines) + "\n")
     path.chmod(0o600)
 
