@@ -49,7 +49,22 @@ def replay(values: dict[str, str]) -> None:
             payload=payload,
         )
         print(f"demo: {topic:20} → {response.status_code} {response.text.strip()}")
-    time.sleep(2)  # the push subscription delivers within a second or two
+    wait_for_orders(values, expected=2)
+
+
+def wait_for_orders(values: dict[str, str], *, expected: int, timeout: float = 20.0) -> None:
+    """Wait until the push subscription has carried the demo orders into the CRM."""
+    client = dataset.bigquery_client(
+        values["GOOGLE_CLOUD_PROJECT"], values["BIGQUERY_EMULATOR_HOST"]
+    )
+    table = f"{values['GOOGLE_CLOUD_PROJECT']}.{values['BIGQUERY_DATASET']}.orders"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = list(client.query(f"SELECT COUNT(*) AS n FROM `{table}`").result())  # noqa: S608
+        if rows[0]["n"] >= expected:
+            return
+        time.sleep(0.25)
+    print(f"demo: the orders did not all reach {table} in {timeout:.0f}s; see .dev/logs/")
 
 
 def show(values: dict[str, str]) -> None:
