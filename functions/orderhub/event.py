@@ -113,6 +113,8 @@ class Event(TypedDict):
     entity_id: str
     entity: dict[str, Any]
     raw: NotRequired[Raw]
+    #: How the fact reached us when not live: "backfill" (consumers may skip alerts).
+    origin: NotRequired[str]
 
 
 def stable_id(*parts: object) -> str:

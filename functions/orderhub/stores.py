@@ -49,3 +49,23 @@ class FirestoreClaims:
             self._collection.document(_doc_id(key)).delete(timeout=5.0)
         except exceptions.GoogleAPICallError as exc:
             raise TransientError(f"Firestore release failed: {exc.__class__.__name__}") from exc
+
+
+class FirestoreCursors:
+    """Sync cursors (``updated_at`` high-water marks) per shop and resource."""
+
+    def __init__(self, client: Any, collection: str) -> None:
+        self._collection = client.collection(collection)
+
+    def _doc(self, shop: str, resource: str) -> Any:
+        return self._collection.document(_doc_id(f"{shop}:{resource}"))
+
+    def get(self, shop: str, resource: str) -> datetime | None:
+        snapshot = self._doc(shop, resource).get(timeout=10.0)
+        if not snapshot.exists:
+            return None
+        value = snapshot.to_dict().get("updated_at")
+        return value if isinstance(value, datetime) else None
+
+    def set(self, shop: str, resource: str, value: datetime) -> None:
+        self._doc(shop, resource).set({"updated_at": value}, timeout=10.0)

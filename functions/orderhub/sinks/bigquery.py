@@ -146,3 +146,41 @@ class BigQueryInserter:
             raise TransientError(f"BigQuery unreachable: {exc}") from exc
         if errors:
             raise TransientError(f"BigQuery refused rows in {table}: {errors}")
+
+
+#: resource → (table, id column) for "which version does the CRM hold?"
+VERSION_TABLES = {
+    "orders": ("order_events", "order_id"),
+    "customers": ("customer_events", "customer_id"),
+    "products": ("product_events", "product_id"),
+}
+
+
+class BigQueryVersions:
+    """The newest version of each Shopify entity the CRM holds (one parameterised query)."""
+
+    def __init__(self, client: Any, dataset: str, *, timeout: float = 60.0) -> None:
+        self._client = client
+        self._dataset = f"{client.project}.{dataset}"
+        self._timeout = timeout
+
+    def __call__(self, resource: str, shop: str, ids: Sequence[str]) -> dict[str, int]:
+        if not ids:
+            return {}
+        from google.cloud import bigquery
+
+        table, column = VERSION_TABLES[resource]
+        sql = (
+            f"SELECT {column} AS id, MAX(version) AS version "  # noqa: S608 (names are ours)
+            f"FROM `{self._dataset}.{table}` "
+            f"WHERE source = 'shopify' AND shop = @shop AND {column} IN UNNEST(@ids) "
+            f"GROUP BY {column}"
+        )
+        config = bigquery.QueryJobConfig(
+            query_parameters=[
+                bigquery.ScalarQueryParameter("shop", "STRING", shop),
+                bigquery.ArrayQueryParameter("ids", "STRING", list(ids)),
+            ]
+        )
+        rows = self._client.query(sql, job_config=config).result(timeout=self._timeout)
+        return {str(row["id"]): int(row["version"]) for row in rows}

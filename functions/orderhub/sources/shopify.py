@@ -23,6 +23,7 @@ from orderhub.event import (
     Raw,
     make_event,
     parse_time,
+    stable_id,
     version_of,
 )
 
@@ -258,6 +259,11 @@ def product_entity(payload: dict[str, Any]) -> dict[str, Any]:
         ],
         "updated_at": _str(payload.get("updated_at")),
     }
+
+
+def stable_reconcile_id(shop: str, gid: str, updated_at: str) -> str:
+    """The raw id of a node read back from the Admin API (reconcile, backfill)."""
+    return stable_id("shopify-admin", shop, gid, updated_at)
 
 
 def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:

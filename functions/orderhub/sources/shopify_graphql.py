@@ -1,0 +1,168 @@
+"""Shopify GraphQL Admin API nodes → the REST/webhook shape that ``sources.shopify`` reads.
+
+Reconciliation and backfill read Shopify through GraphQL; webhooks arrive in the REST
+shape. Rather than a second normaliser, GraphQL nodes are mapped onto the REST field names
+once, here, and then take the webhook's path: the same fact yields the same entity and
+the same ``version``, so the CRM's views see one order whichever way it came. Pure code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: The fields reconciliation and backfill ask for; ``order_node_to_rest`` reads them.
+ORDER_FIELDS = """
+id legacyResourceId name createdAt updatedAt processedAt cancelledAt cancelReason closedAt
+displayFinancialStatus displayFulfillmentStatus currencyCode presentmentCurrencyCode
+note tags email phone sourceName
+subtotalPriceSet { shopMoney { amount } }
+totalTaxSet { shopMoney { amount } }
+totalDiscountsSet { shopMoney { amount } }
+totalShippingPriceSet { shopMoney { amount } }
+totalPriceSet { shopMoney { amount } presentmentMoney { amount currencyCode } }
+customer { legacyResourceId firstName lastName email phone }
+shippingAddress { name company address1 address2 city province zip country countryCodeV2 phone }
+"""
+LINE_ITEM_FIELDS = """
+id sku title variantTitle quantity
+originalUnitPriceSet { shopMoney { amount } }
+totalDiscountSet { shopMoney { amount } }
+variant { legacyResourceId }
+product { legacyResourceId }
+"""
+CUSTOMER_FIELDS = """
+id legacyResourceId firstName lastName email phone tags numberOfOrders createdAt updatedAt
+defaultAddress { name company address1 address2 city province zip country countryCodeV2 phone }
+"""
+PRODUCT_FIELDS = """
+id legacyResourceId title vendor productType status tags createdAt updatedAt
+"""
+VARIANT_FIELDS = "id legacyResourceId sku title price inventoryQuantity"
+
+
+def legacy_id(node: dict[str, Any] | None) -> str | None:
+    """The numeric id of a node: ``legacyResourceId``, else the tail of its ``gid://``."""
+    if not node:
+        return None
+    if node.get("legacyResourceId"):
+        return str(node["legacyResourceId"])
+    gid = str(node.get("id") or "")
+    return gid.rsplit("/", 1)[-1] or None
+
+
+def _shop_amount(value: dict[str, Any] | None) -> str | None:
+    return ((value or {}).get("shopMoney") or {}).get("amount")
+
+
+def _lower(value: Any) -> str | None:
+    return str(value).lower() if value else None
+
+
+def _address(node: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not node:
+        return None
+    return {**node, "country_code": node.get("countryCodeV2")}
+
+
+def _nodes(connection: Any) -> list[dict[str, Any]]:
+    """Items of a connection in any of its shapes: ``nodes``, ``edges``, or a plain list."""
+    if isinstance(connection, list):
+        return connection
+    if not isinstance(connection, dict):
+        return []
+    if "nodes" in connection:
+        return list(connection["nodes"])
+    return [edge["node"] for edge in connection.get("edges") or []]
+
+
+def order_node_to_rest(node: dict[str, Any]) -> dict[str, Any]:
+    customer = node.get("customer") or None
+    total = node.get("totalPriceSet") or {}
+    shipping = _shop_amount(node.get("totalShippingPriceSet"))
+    return {
+        "id": legacy_id(node),
+        "name": node.get("name"),
+        "order_number": (node.get("name") or "").lstrip("#") or None,
+        "created_at": node.get("createdAt"),
+        "updated_at": node.get("updatedAt"),
+        "cancelled_at": node.get("cancelledAt"),
+        "cancel_reason": _lower(node.get("cancelReason")),
+        "closed_at": node.get("closedAt"),
+        "financial_status": _lower(node.get("displayFinancialStatus")),
+        "fulfillment_status": _lower(node.get("displayFulfillmentStatus")),
+        "currency": node.get("currencyCode"),
+        "presentment_currency": node.get("presentmentCurrencyCode"),
+        "subtotal_price": _shop_amount(node.get("subtotalPriceSet")),
+        "total_tax": _shop_amount(node.get("totalTaxSet")),
+        "total_discounts": _shop_amount(node.get("totalDiscountsSet")),
+        "total_price": _shop_amount(total),
+        "total_price_set": {"presentment_money": total.get("presentmentMoney") or {}},
+        "shipping_lines": [{"price": shipping}] if shipping is not None else [],
+        "note": node.get("note"),
+        "tags": node.get("tags") or [],
+        "email": node.get("email"),
+        "phone": node.get("phone"),
+        "source_name": node.get("sourceName"),
+        "customer": {
+            "id": legacy_id(customer),
+            "first_name": customer.get("firstName"),
+            "last_name": customer.get("lastName"),
+            "email": customer.get("email"),
+            "phone": customer.get("phone"),
+        }
+        if customer
+        else None,
+        "shipping_address": _address(node.get("shippingAddress")),
+        "line_items": [
+            {
+                "id": legacy_id(line),
+                "sku": line.get("sku"),
+                "title": line.get("title"),
+                "variant_title": line.get("variantTitle"),
+                "quantity": line.get("quantity"),
+                "price": _shop_amount(line.get("originalUnitPriceSet")),
+                "total_discount": _shop_amount(line.get("totalDiscountSet")),
+                "variant_id": legacy_id(line.get("variant")),
+                "product_id": legacy_id(line.get("product")),
+            }
+            for line in _nodes(node.get("lineItems"))
+        ],
+    }
+
+
+def customer_node_to_rest(node: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": legacy_id(node),
+        "first_name": node.get("firstName"),
+        "last_name": node.get("lastName"),
+        "email": node.get("email"),
+        "phone": node.get("phone"),
+        "tags": node.get("tags") or [],
+        "orders_count": int(node["numberOfOrders"]) if node.get("numberOfOrders") else None,
+        "default_address": _address(node.get("defaultAddress")),
+        "created_at": node.get("createdAt"),
+        "updated_at": node.get("updatedAt"),
+    }
+
+
+def product_node_to_rest(node: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": legacy_id(node),
+        "title": node.get("title"),
+        "vendor": node.get("vendor"),
+        "product_type": node.get("productType"),
+        "status": _lower(node.get("status")),
+        "tags": node.get("tags") or [],
+        "created_at": node.get("createdAt"),
+        "updated_at": node.get("updatedAt"),
+        "variants": [
+            {
+                "id": legacy_id(v),
+                "sku": v.get("sku"),
+                "title": v.get("title"),
+                "price": v.get("price"),
+                "inventory_quantity": v.get("inventoryQuantity"),
+            }
+            for v in _nodes(node.get("variants"))
+        ],
+    }

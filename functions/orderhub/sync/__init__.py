@@ -1,0 +1,1 @@
+"""Pulling from Shopify: scheduled reconciliation and the one-off backfill."""
