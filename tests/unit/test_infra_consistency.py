@@ -24,6 +24,7 @@ the repository, removes one thing from one side, and expects the matching compla
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 import shutil
@@ -92,14 +93,19 @@ class Infra:
         return {n: body for (t, n), body in self.resources.items() if t == rtype}
 
 
+@functools.cache
+def _parse_tf(source: str) -> dict[str, Any]:
+    """Parsing is the slow part; the same text parses the same (callers must not mutate)."""
+    return dict(hcl2.loads(source))
+
+
 def load_infra(root: Path) -> Infra:
     merged_locals: dict[str, Any] = {}
     resources: dict[tuple[str, str], dict[str, Any]] = {}
     text: dict[str, str] = {}
     for path in sorted((root / "infra").glob("*.tf")):
         text[path.name] = path.read_text()
-        with path.open() as handle:
-            doc = hcl2.load(handle)
+        doc = _parse_tf(text[path.name])
         for block in doc.get("locals", []):
             merged_locals.update({k: v for k, v in block.items() if not k.startswith("__")})
         for block in doc.get("resource", []):
@@ -590,6 +596,26 @@ def check_cloudbuild(root: Path) -> list[str]:
     return problems
 
 
+def check_bundle(root: Path) -> list[str]:
+    """The deploy bundle is built from file() contents, which must be UTF-8 text."""
+    problems = []
+    infra = load_infra(root)
+    files = infra.locals.get("bundle_files", "")
+    if "requirements.txt" not in files or "functions" not in infra.locals.get("functions_dir", ""):
+        problems.append("bundle: no longer functions/ plus requirements.txt")
+    for path in sorted((root / "functions").rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
+            continue
+        try:
+            path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            rel = path.relative_to(root)
+            problems.append(
+                f"bundle: {rel} is not UTF-8 text; archive_file's source blocks take text only"
+            )
+    return problems
+
+
 CHECKS: dict[str, Callable[[Path], list[str]]] = {
     "functions": check_functions,
     "env": check_env,
@@ -598,6 +624,7 @@ CHECKS: dict[str, Callable[[Path], list[str]]] = {
     "firestore": check_firestore_ttl,
     "iam": check_iam_reasons,
     "cloudbuild": check_cloudbuild,
+    "bundle": check_bundle,
 }
 
 
@@ -737,6 +764,12 @@ MUTATIONS: list[tuple[str, Callable[[Path], None], str, str]] = [
         ),
         "firestore",
         "webhook_claims_v2",
+    ),
+    (
+        "binary file in the bundle",
+        lambda r: (r / "functions/orderhub/logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\xff"),
+        "bundle",
+        "logo.png",
     ),
 ]
 
