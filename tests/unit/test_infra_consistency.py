@@ -126,6 +126,15 @@ def load_infra(root: Path) -> Infra:
     return infra
 
 
+def _variable_default(root: Path, name: str) -> Any:
+    for path in sorted((root / "infra").glob("*.tf")):
+        for block in _parse_tf(path.read_text()).get("variable", []):
+            for key, body in block.items():
+                if _unquote(key) == name:
+                    return body.get("default")
+    return None
+
+
 def common_env(infra: Infra) -> set[str]:
     """Variables the function resource adds to every entry's env."""
     service = infra.resource("google_cloudfunctions2_function", "fn")["service_config"][0]
@@ -153,8 +162,12 @@ def entry_points(root: Path) -> dict[str, EntryPoint]:
         kind = "event" if params and params[0] in {"cloud_event", "event"} else "http"
         adapter = None
         for inner in ast.walk(node):
-            if isinstance(inner, ast.ImportFrom) and inner.module == "orderhub.entrypoints":
+            if not isinstance(inner, ast.ImportFrom) or not inner.module:
+                continue
+            if inner.module == "orderhub.entrypoints":  # from orderhub.entrypoints import x
                 adapter = f"orderhub.entrypoints.{inner.names[0].name}"
+            elif inner.module.startswith("orderhub.entrypoints."):  # from ...entrypoints.x import
+                adapter = inner.module
         found[node.name] = EntryPoint(node.name, kind, adapter)
     return found
 
@@ -418,6 +431,14 @@ def check_functions(root: Path) -> list[str]:
             problems.append("function resource: event trigger topic is not the entry's topic")
         if _unquote(content.get("retry_policy")) != "RETRY_POLICY_RETRY":
             problems.append("function resource: event trigger does not retry (messages lost)")
+    schedules = _variable_default(root, "schedules")
+    for name, declared in infra.functions.items():
+        if declared.schedule is None:
+            continue
+        if declared.event_topic is not None:
+            problems.append(f"function {name}: scheduled, but also event-triggered")
+        if declared.schedule not in schedules:
+            problems.append(f"function {name}: schedule {declared.schedule} not in var.schedules")
     deployed = infra.locals.get("deployed", "")
     if "main_py" not in deployed:
         problems.append("local.deployed no longer selects the entries main.py defines")
@@ -442,6 +463,10 @@ def check_env(root: Path) -> list[str]:
         both = set(declared.env) & set(declared.secrets)
         for var in sorted(both):
             problems.append(f"variable {var}: both plain and secret on {name}")
+        if name in code and code[name].adapter is None:
+            problems.append(
+                f"function {name}: main.py does not import an orderhub.entrypoints adapter"
+            )
         if name in code:
             for var in sorted(function_env_needs(root, code[name], reads) - provided - LOCAL_ONLY):
                 problems.append(f"variable {var}: read by {name}, not set on it in infra")
@@ -736,6 +761,12 @@ MUTATIONS: list[tuple[str, Callable[[Path], None], str, str]] = [
         lambda r: _edit(r / "infra/main.tf", 'secrets     = ["SHOPIFY_WEBHOOK_SECRETS"]', ""),
         "env",
         "SHOPIFY_WEBHOOK_SECRETS",
+    ),
+    (
+        "schedule missing from infra's variables",
+        lambda r: _edit(r / "infra/variables.tf", 'shopify_reconcile = "', 'reconcile = "'),
+        "functions",
+        "shopify_reconcile",
     ),
     (
         "table removed from infra's manifest",
