@@ -1,0 +1,91 @@
+variable "project" {
+  description = "Google Cloud project id to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, the Eventarc triggers, Cloud Scheduler and the source bucket."
+  type        = string
+  default     = "europe-west1"
+}
+
+variable "shop_domains" {
+  description = <<-EOT
+    The Shopify shops (xxx.myshopify.com) whose webhooks are accepted. The first one is the shop
+    the Admin API functions act on (SHOPIFY_SHOP_DOMAIN: order form "send link", reconciliation,
+    two-way sync). Each shop's webhook secret goes into the shopify-webhook-secrets secret.
+  EOT
+  type        = list(string)
+
+  validation {
+    condition     = length(var.shop_domains) > 0 && alltrue([for d in var.shop_domains : can(regex("^[a-z0-9][a-z0-9-]*\\.myshopify\\.com$", d))])
+    error_message = "shop_domains must list at least one shop, each as <name>.myshopify.com in lower case."
+  }
+}
+
+variable "gmail_mailbox" {
+  description = "The Gmail address that receives the delivery services' order e-mails (watched, and caught up on a schedule). Empty: no catch-up job."
+  type        = string
+  default     = ""
+}
+
+variable "dataset_id" {
+  description = "BigQuery dataset of the CRM."
+  type        = string
+  default     = "crm"
+}
+
+variable "bigquery_location" {
+  description = "BigQuery dataset location (multi-region EU/US or a region)."
+  type        = string
+  default     = "EU"
+}
+
+variable "firestore_location" {
+  description = "Firestore database location (e.g. eur3, nam5, or a region). Cannot change after creation."
+  type        = string
+  default     = "eur3"
+}
+
+variable "manychat_api_url" {
+  description = "Base URL of the ManyChat API."
+  type        = string
+  default     = "https://api.manychat.com"
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries of one message to a consumer before it goes to the consumer's dead-letter topic (5-100)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "Pub/Sub allows 5 to 100 delivery attempts."
+  }
+}
+
+variable "schedules" {
+  description = "Cron schedules (in time_zone) of the Cloud Scheduler jobs."
+  type = object({
+    gmail_watch_renew = string
+    gmail_catch_up    = string
+    shopify_reconcile = string
+  })
+  default = {
+    gmail_watch_renew = "17 4 * * *"   # daily; a watch lasts 7 days
+    gmail_catch_up    = "*/15 * * * *" # push notifications can be delayed or dropped
+    shopify_reconcile = "7 * * * *"    # hourly; webhooks can be missed
+  }
+}
+
+variable "time_zone" {
+  description = "Time zone of the schedules."
+  type        = string
+  default     = "Etc/UTC"
+}
+
+variable "deletion_protection" {
+  description = "Protect the BigQuery tables and the Firestore database from terraform destroy."
+  type        = bool
+  default     = true
+}

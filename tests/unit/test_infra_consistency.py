@@ -1,0 +1,822 @@
+"""Code and infra/ agree: what the code needs, Terraform deploys.
+
+The google provider cannot be downloaded on these machines, so ``terraform validate`` cannot
+run here. Instead this parses the Terraform (python-hcl2), ``cloudbuild.yaml`` (PyYAML) and
+the code (``ast``) and checks, from a repository root:
+
+* every entry point in functions/main.py has an entry in infra's ``local.functions`` with
+  the right trigger (HTTP, or a CloudEvent from the topic devstack subscribes it to), and
+  the function resource deploys entries with that entry point and trigger;
+* every environment variable a function's code reads is set on that function (plain or from
+  Secret Manager), every variable read anywhere is set somewhere, and the local-only ones
+  (emulators, test prefixes) are set nowhere;
+* every topic the code publishes to or subscribes to exists, and so does every topic infra
+  refers to;
+* every table schema file has a table and every table a schema file; every view SQL file is
+  a view, in an order that creates what a view reads first;
+* every Firestore claim collection in the code has a TTL policy on ``expires_at``;
+* every IAM grant says why; cloudbuild.yaml tests before it deploys.
+
+Each check takes the root, so the second half of this file proves the checks bite: it copies
+the repository, removes one thing from one side, and expects the matching complaint.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Read by the code only when running locally or under test; never set in production.
+LOCAL_ONLY = frozenset(
+    {
+        "PUBSUB_EMULATOR_HOST",
+        "FIRESTORE_EMULATOR_HOST",
+        "BIGQUERY_EMULATOR_HOST",
+        "FIRESTORE_PREFIX",
+    }
+)
+PUBSUB_EVENT = "google.cloud.pubsub.topic.v1.messagePublished"
+
+
+# --------------------------------------------------------------------------- infra side
+def _unquote(value: Any) -> Any:
+    """python-hcl2 keeps the quotes of string literals; expressions come as ``${...}``."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return json.loads(value)
+    return value
+
+
+def _literal_set(expr: str) -> set[str]:
+    """Strings of ``toset([...])`` / ``[...]`` written as literals."""
+    return set(re.findall(r'"([^"]+)"', expr))
+
+
+@dataclass
+class FunctionEntry:
+    name: str
+    event_topic: str | None
+    env: dict[str, str]
+    secrets: list[str]
+    publishes: list[str]
+    public: bool
+    schedule: str | None
+
+
+@dataclass
+class Infra:
+    locals: dict[str, Any]
+    resources: dict[tuple[str, str], dict[str, Any]]
+    text: dict[str, str]  # file name -> source
+    functions: dict[str, FunctionEntry] = field(default_factory=dict)
+
+    @property
+    def topics(self) -> set[str]:
+        return _literal_set(self.locals["topics"])
+
+    def resource(self, rtype: str, name: str) -> dict[str, Any]:
+        return self.resources[(rtype, name)]
+
+    def of_type(self, rtype: str) -> dict[str, dict[str, Any]]:
+        return {n: body for (t, n), body in self.resources.items() if t == rtype}
+
+
+@functools.cache
+def _parse_tf(source: str) -> dict[str, Any]:
+    """Parsing is the slow part; the same text parses the same (callers must not mutate)."""
+    return dict(hcl2.loads(source))
+
+
+def load_infra(root: Path) -> Infra:
+    merged_locals: dict[str, Any] = {}
+    resources: dict[tuple[str, str], dict[str, Any]] = {}
+    text: dict[str, str] = {}
+    for path in sorted((root / "infra").glob("*.tf")):
+        text[path.name] = path.read_text()
+        doc = _parse_tf(text[path.name])
+        for block in doc.get("locals", []):
+            merged_locals.update({k: v for k, v in block.items() if not k.startswith("__")})
+        for block in doc.get("resource", []):
+            for rtype, named in block.items():
+                for name, body in named.items():
+                    resources[(_unquote(rtype), _unquote(name))] = body
+    infra = Infra(merged_locals, resources, text)
+    for name, entry in merged_locals.get("functions", {}).items():
+        infra.functions[name] = FunctionEntry(
+            name=name,
+            event_topic=_unquote(entry.get("event_topic")),
+            env=dict(entry.get("env", {})),
+            secrets=[_unquote(s) for s in entry.get("secrets", [])],
+            publishes=[_unquote(t) for t in entry.get("publishes", [])],
+            public=bool(entry.get("public", False)),
+            schedule=_unquote(entry.get("schedule")),
+        )
+    return infra
+
+
+def _variable_default(root: Path, name: str) -> Any:
+    for path in sorted((root / "infra").glob("*.tf")):
+        for block in _parse_tf(path.read_text()).get("variable", []):
+            for key, body in block.items():
+                if _unquote(key) == name:
+                    return body.get("default")
+    return None
+
+
+def common_env(infra: Infra) -> set[str]:
+    """Variables the function resource adds to every entry's env."""
+    service = infra.resource("google_cloudfunctions2_function", "fn")["service_config"][0]
+    merged = service["environment_variables"]
+    inline = re.findall(r"\{([^{}]*)\}", merged)
+    return {key for block in inline for key in re.findall(r"(\w+)\s*=", block)}
+
+
+# ---------------------------------------------------------------------------- code side
+@dataclass(frozen=True)
+class EntryPoint:
+    name: str
+    kind: str  # "http" | "event"
+    adapter: str | None  # orderhub.entrypoints.<module>
+
+
+def entry_points(root: Path) -> dict[str, EntryPoint]:
+    """Top-level functions of functions/main.py: a ``request`` is HTTP, a ``cloud_event`` not."""
+    tree = ast.parse((root / "functions" / "main.py").read_text())
+    found = {}
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
+            continue
+        params = [a.arg for a in node.args.args]
+        kind = "event" if params and params[0] in {"cloud_event", "event"} else "http"
+        adapter = None
+        for inner in ast.walk(node):
+            if not isinstance(inner, ast.ImportFrom) or not inner.module:
+                continue
+            if inner.module == "orderhub.entrypoints":  # from orderhub.entrypoints import x
+                adapter = f"orderhub.entrypoints.{inner.names[0].name}"
+            elif inner.module.startswith("orderhub.entrypoints."):  # from ...entrypoints.x import
+                adapter = inner.module
+        found[node.name] = EntryPoint(node.name, kind, adapter)
+    return found
+
+
+def _module_constants(tree: ast.Module) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for node in tree.body:
+        target = value = None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        if isinstance(target, ast.Name) and value is not None:
+            values[target.id] = value
+    return values
+
+
+def _resolve(node: ast.expr, consts: dict[str, Any]) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in consts:
+        return _resolve(consts[node.id], consts)
+    if isinstance(node, ast.Tuple | ast.List):
+        return tuple(_resolve(e, consts) for e in node.elts)
+    return None
+
+
+@dataclass(frozen=True)
+class DevFunction:
+    name: str
+    signature: str
+    topics: tuple[str, ...]
+
+
+def devstack_registry(root: Path) -> tuple[dict[str, DevFunction], set[str]]:
+    """devstack/stack.py FUNCTIONS (name, signature, subscribed topics) and EXTRA_TOPICS."""
+    tree = ast.parse((root / "devstack" / "stack.py").read_text())
+    consts = _module_constants(tree)
+    functions = {}
+    registry = consts.get("FUNCTIONS")
+    for call in getattr(registry, "elts", []):
+        if not isinstance(call, ast.Call):
+            continue
+        args = list(call.args) + [kw.value for kw in call.keywords]
+        name, signature = _resolve(args[0], consts), _resolve(args[1], consts)
+        subs = _resolve(args[3], consts) if len(args) > 3 else ()
+        topics = tuple(pair[0] for pair in subs or ())
+        functions[name] = DevFunction(name, signature, topics)
+    extra = (
+        set(_resolve(consts["EXTRA_TOPICS"], consts) or ()) if "EXTRA_TOPICS" in consts else set()
+    )
+    topic_constants = {
+        v for k, v in ((k, _resolve(n, consts)) for k, n in consts.items()) if k.endswith("_TOPIC")
+    }
+    return functions, extra | {t for t in topic_constants if isinstance(t, str)}
+
+
+def code_topics(root: Path) -> dict[str, str]:
+    """Topic name -> where the code names it (devstack registry, settings defaults)."""
+    dev, extra = devstack_registry(root)
+    where = {t: "devstack EXTRA_TOPICS / *_TOPIC" for t in extra}
+    for fn in dev.values():
+        for t in fn.topics:
+            where[t] = f"devstack subscription of {fn.name}"
+    for path in (root / "functions" / "orderhub").rglob("*.py"):
+        consts = _module_constants(ast.parse(path.read_text()))
+        for name, node in consts.items():
+            value = _resolve(node, consts)
+            if name.endswith("_TOPIC") and isinstance(value, str):
+                where[value] = f"{path.relative_to(root)} {name}"
+    return where
+
+
+@dataclass
+class EnvReads:
+    """Environment variables read by each module, class and function of orderhub."""
+
+    by_module: dict[str, set[str]] = field(default_factory=dict)  # direct reads, not settings
+    by_settings_name: dict[str, set[str]] = field(default_factory=dict)  # class/func in settings
+    imports: dict[str, set[str]] = field(default_factory=dict)  # module -> orderhub modules
+    settings_used: dict[str, set[str]] = field(default_factory=dict)  # module -> settings names
+
+    def all(self) -> set[str]:
+        out: set[str] = set()
+        for names in (*self.by_module.values(), *self.by_settings_name.values()):
+            out |= names
+        return out
+
+
+def _env_literals(node: ast.AST) -> tuple[set[str], set[str]]:
+    """(variables read, names of module-level functions called) under ``node``."""
+    found: set[str] = set()
+    calls: set[str] = set()
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Call):
+            func = inner.func
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+                calls.add(func.value.id)  # OtherSettings.from_env(env)
+            if isinstance(func, ast.Name):
+                calls.add(func.id)
+                if func.id in {"_required", "getenv"}:
+                    for arg in inner.args:
+                        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                            found.add(arg.value)
+            is_get = isinstance(func, ast.Attribute) and func.attr in {"get", "getenv", "pop"}
+            if is_get and inner.args:
+                owner = ast.unparse(func.value)  # type: ignore[union-attr]
+                first = inner.args[0]
+                envish = owner in {"env", "environ", "os.environ", "os", "self._env"}
+                if envish and isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    found.add(first.value)
+        elif isinstance(inner, ast.Subscript) and ast.unparse(inner.value) in {"env", "os.environ"}:
+            key = inner.slice
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                found.add(key.value)
+    return {n for n in found if re.fullmatch(r"[A-Z][A-Z0-9_]+", n)}, calls
+
+
+def _module_name(root: Path, path: Path) -> str:
+    rel = path.relative_to(root / "functions").with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def env_reads(root: Path) -> EnvReads:
+    reads = EnvReads()
+    for path in sorted((root / "functions" / "orderhub").rglob("*.py")):
+        module = _module_name(root, path)
+        package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+        tree = ast.parse(path.read_text())
+        imported: set[str] = set()
+        used: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+                    base = f"{base}.{node.module}" if node.module else base
+                if base == "orderhub.settings":
+                    used |= {a.name for a in node.names}
+                if base == "orderhub" and any(a.name == "settings" for a in node.names):
+                    used |= {
+                        n.attr
+                        for n in ast.walk(tree)
+                        if isinstance(n, ast.Attribute)
+                        and isinstance(n.value, ast.Name)
+                        and n.value.id == "settings"
+                    }
+                if base.startswith("orderhub"):
+                    imported.add(base)
+                    imported |= {f"{base}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names if a.name.startswith("orderhub")}
+        reads.imports[module] = imported
+        reads.settings_used[module] = used
+        if module == "orderhub.settings":
+            funcs: dict[str, tuple[set[str], set[str]]] = {}
+            for node in tree.body:
+                if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                    funcs[node.name] = _env_literals(node)
+            for name, (direct, calls) in funcs.items():  # one level of helpers is enough here,
+                total = set(direct)  # but follow chains to a fixed point anyway
+                seen, todo = set(), set(calls)
+                while todo:
+                    called = todo.pop()
+                    if called in funcs and called not in seen:
+                        seen.add(called)
+                        total |= funcs[called][0]
+                        todo |= funcs[called][1]
+                reads.by_settings_name[name] = total
+        else:
+            reads.by_module[module] = _env_literals(tree)[0]
+    return reads
+
+
+def function_env_needs(root: Path, entry: EntryPoint, reads: EnvReads) -> set[str]:
+    """What one function reads: its adapter, the settings it uses, modules it imports."""
+    if entry.adapter is None:
+        return set()
+    needs: set[str] = set()
+    seen: set[str] = set()
+    todo = [entry.adapter]
+    while todo:
+        module = todo.pop()
+        if module in seen or module == "orderhub.settings":
+            continue
+        seen.add(module)
+        needs |= reads.by_module.get(module, set())
+        for name in reads.settings_used.get(module, set()):
+            needs |= reads.by_settings_name.get(name, set())
+        todo.extend(m for m in reads.imports.get(module, set()) if m in reads.imports)
+    return needs
+
+
+def claim_collections_in_code(root: Path) -> set[str]:
+    """Collections passed to FirestoreClaims(client, collection, ttl), prefix aside."""
+    found = set()
+    for path in (root / "functions" / "orderhub").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (
+                isinstance(node, ast.Call) and ast.unparse(node.func).endswith("FirestoreClaims")
+            ):
+                continue
+            arg = node.args[1] if len(node.args) > 1 else None
+            for kw in node.keywords:
+                if kw.arg == "collection":
+                    arg = kw.value
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                found.add(arg.value)
+            elif isinstance(arg, ast.JoinedStr) and isinstance(arg.values[-1], ast.Constant):
+                found.add(str(arg.values[-1].value))
+    return found
+
+
+# ------------------------------------------------------------------------------ checks
+def check_functions(root: Path) -> list[str]:
+    infra = load_infra(root)
+    code = entry_points(root)
+    dev, _ = devstack_registry(root)
+    problems = []
+    for name, entry in code.items():
+        declared = infra.functions.get(name)
+        if declared is None:
+            problems.append(f"function {name}: entry point in main.py has no infra entry")
+            continue
+        if entry.kind == "http" and declared.event_topic is not None:
+            problems.append(f"function {name}: HTTP in main.py, event-triggered in infra")
+        if entry.kind == "event":
+            if declared.event_topic is None:
+                problems.append(f"function {name}: CloudEvent in main.py, HTTP in infra")
+            local = dev.get(name)
+            if local is None or not local.topics:
+                problems.append(f"function {name}: devstack FUNCTIONS does not say its topic")
+            elif declared.event_topic not in local.topics:
+                problems.append(
+                    f"function {name}: infra triggers it from {declared.event_topic}, "
+                    f"devstack from {', '.join(local.topics)}"
+                )
+        local = dev.get(name)
+        if local is not None and (local.signature == "http") != (entry.kind == "http"):
+            problems.append(f"function {name}: devstack signature {local.signature} != main.py")
+    # The resource must deploy each entry with its own name as entry point and its trigger.
+    fn = infra.resource("google_cloudfunctions2_function", "fn")
+    if fn.get("for_each") != "${local.deployed}":
+        problems.append("function resource: for_each is not local.deployed")
+    if fn["build_config"][0].get("entry_point") != "${each.key}":
+        problems.append("function resource: entry_point is not the entry's key")
+    if _unquote(fn["build_config"][0].get("runtime")) != "python311":
+        problems.append("function resource: runtime is not python311")
+    triggers = [d.get('"event_trigger"') or d.get("event_trigger") for d in fn.get("dynamic", [])]
+    trigger = next((t for t in triggers if t), None)
+    if trigger is None or "each.value.event_topic" not in trigger["for_each"]:
+        problems.append("function resource: no event_trigger driven by event_topic")
+    else:
+        content = trigger["content"][0]
+        if _unquote(content.get("event_type")) != PUBSUB_EVENT:
+            problems.append("function resource: event_type is not Pub/Sub messagePublished")
+        if "google_pubsub_topic.topics[event_trigger.value]" not in content.get("pubsub_topic", ""):
+            problems.append("function resource: event trigger topic is not the entry's topic")
+        if _unquote(content.get("retry_policy")) != "RETRY_POLICY_RETRY":
+            problems.append("function resource: event trigger does not retry (messages lost)")
+    schedules = _variable_default(root, "schedules")
+    for name, declared in infra.functions.items():
+        if declared.schedule is None:
+            continue
+        if declared.event_topic is not None:
+            problems.append(f"function {name}: scheduled, but also event-triggered")
+        if declared.schedule not in schedules:
+            problems.append(f"function {name}: schedule {declared.schedule} not in var.schedules")
+    deployed = infra.locals.get("deployed", "")
+    if "main_py" not in deployed:
+        problems.append("local.deployed no longer selects the entries main.py defines")
+    return problems
+
+
+def check_env(root: Path) -> list[str]:
+    infra = load_infra(root)
+    code = entry_points(root)
+    reads = env_reads(root)
+    shared = common_env(infra)
+    problems = []
+    secret_resource = infra.resource("google_cloudfunctions2_function", "fn")["service_config"][0]
+    if not any('"secret_environment_variables"' in d for d in secret_resource.get("dynamic", [])):
+        problems.append("function resource: secrets are not passed as secret environment variables")
+    set_anywhere = set(shared)
+    for name, declared in infra.functions.items():
+        provided = set(declared.env) | set(declared.secrets) | shared
+        set_anywhere |= provided
+        for var in sorted(provided & LOCAL_ONLY):
+            problems.append(f"variable {var}: local-only, but infra sets it on {name}")
+        both = set(declared.env) & set(declared.secrets)
+        for var in sorted(both):
+            problems.append(f"variable {var}: both plain and secret on {name}")
+        if name in code and code[name].adapter is None:
+            problems.append(
+                f"function {name}: main.py does not import an orderhub.entrypoints adapter"
+            )
+        if name in code:
+            for var in sorted(function_env_needs(root, code[name], reads) - provided - LOCAL_ONLY):
+                problems.append(f"variable {var}: read by {name}, not set on it in infra")
+    for var in sorted(reads.all() - set_anywhere - LOCAL_ONLY):
+        problems.append(f"variable {var}: read by the code, set on no function in infra")
+    return problems
+
+
+def check_topics(root: Path) -> list[str]:
+    infra = load_infra(root)
+    topics = infra.topics
+    problems = []
+    for topic, where in sorted(code_topics(root).items()):
+        if topic not in topics:
+            problems.append(f"topic {topic}: used by the code ({where}), not in infra")
+    for name, declared in infra.functions.items():
+        for topic in [declared.event_topic, *declared.publishes]:
+            if topic is not None and topic not in topics:
+                problems.append(f"topic {topic}: function {name} uses it, not in local.topics")
+    for fname, source in infra.text.items():
+        for topic in sorted(set(re.findall(r'google_pubsub_topic\.topics\["([^"]+)"\]', source))):
+            if topic not in topics:
+                problems.append(f"topic {topic}: referred to in infra/{fname}, not in local.topics")
+    return problems
+
+
+def _manifest(root: Path) -> dict[str, Any]:
+    return dict(json.loads((root / "schemas" / "dataset.json").read_text()))
+
+
+def infra_tables(root: Path, infra: Infra) -> tuple[set[str], set[str]]:
+    """(tables, views) Terraform creates, resolving for_each over the manifest."""
+    manifest = _manifest(root)
+    tables: set[str] = set()
+    views: set[str] = set()
+    manifest_expr = infra.locals.get("manifest", "")
+    reads_manifest = "dataset.json" in manifest_expr
+    for name, body in infra.of_type("google_bigquery_table").items():
+        is_view = "view" in body
+        each = body.get("for_each")
+        if each is None:
+            (views if is_view else tables).add(_unquote(body["table_id"]))
+        elif each == "${local.manifest.tables}" and reads_manifest:
+            tables |= set(manifest["tables"])
+            schema = body.get("schema", "")
+            if "/bigquery/${each.key}.json" not in schema:
+                tables.discard(name)
+        elif each in {"${local.base_views}", "${local.derived_views}"} and reads_manifest:
+            views |= set(manifest["views"])
+    return tables, views
+
+
+def check_tables(root: Path) -> list[str]:
+    infra = load_infra(root)
+    tables, views = infra_tables(root, infra)
+    files = {p.stem for p in (root / "schemas" / "bigquery").glob("*.json")}
+    sql = {p.stem: p.read_text() for p in (root / "schemas" / "views").glob("*.sql")}
+    manifest = _manifest(root)
+    problems = []
+    for t in sorted(files - tables):
+        problems.append(f"table {t}: schema file has no table in infra")
+    for t in sorted(tables - files):
+        problems.append(f"table {t}: infra creates it but there is no schemas/bigquery/{t}.json")
+    for v in sorted(set(sql) - views):
+        problems.append(f"view {v}: SQL file has no view in infra")
+    for v in sorted(views - set(sql)):
+        problems.append(f"view {v}: infra creates it but there is no schemas/views/{v}.sql")
+    for t, meta in manifest["tables"].items():
+        if t not in files:
+            continue
+        names = {
+            f["name"] for f in json.loads((root / "schemas/bigquery" / f"{t}.json").read_text())
+        }
+        for col in [meta["partition_field"], *meta["clustering"]]:
+            if col not in names:
+                problems.append(f"table {t}: partition/cluster column {col} not in its schema")
+    order = manifest["views"]
+    for i, v in enumerate(order):
+        text = sql.get(v, "")
+        placeholders = set(re.findall(r"\$\{(\w+)\}", text))
+        if placeholders - {"project", "dataset"} or "%{" in text:
+            problems.append(f"view {v}: templatefile accepts only ${{project}} and ${{dataset}}")
+        for other in order[i + 1 :]:
+            if f"${{dataset}}.{other}`" in text:
+                problems.append(f"view {v}: reads view {other}, listed after it in dataset.json")
+    return problems
+
+
+def check_firestore_ttl(root: Path) -> list[str]:
+    infra = load_infra(root)
+    ttl = _literal_set(infra.locals.get("claim_collections", ""))
+    field_res = infra.of_type("google_firestore_field").get("claims_ttl", {})
+    problems = []
+    if _unquote(field_res.get("field")) != "expires_at" or "ttl_config" not in field_res:
+        problems.append("firestore: no TTL policy on expires_at of the claim collections")
+    for collection in sorted(claim_collections_in_code(root) - ttl):
+        problems.append(f"firestore: claim collection {collection} has no TTL policy in infra")
+    return problems
+
+
+def check_iam_reasons(root: Path) -> list[str]:
+    """Every grant carries a ``# Why:`` comment right above it."""
+    problems = []
+    for path in sorted((root / "infra").glob("*.tf")):
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            match = re.match(r'resource "(google_\w+_iam_member)" "(\w+)"', line)
+            if not match:
+                continue
+            j, comment = i - 1, []
+            while j >= 0 and lines[j].startswith("#"):
+                comment.append(lines[j])
+                j -= 1
+            if not any(c.startswith("# Why:") for c in comment):
+                problems.append(f"iam {match[1]}.{match[2]}: no '# Why:' comment above it")
+    return problems
+
+
+def check_cloudbuild(root: Path) -> list[str]:
+    build = yaml.safe_load((root / "cloudbuild.yaml").read_text())
+    steps = build["steps"]
+    problems = []
+
+    def text(step: dict[str, Any]) -> str:
+        return " ".join([str(step.get("entrypoint", "")), *map(str, step.get("args", []))])
+
+    test_at = next((i for i, s in enumerate(steps) if "scripts/test" in text(s)), None)
+    apply_at = next((i for i, s in enumerate(steps) if re.search(r"\bapply\b", text(s))), None)
+    if test_at is None:
+        problems.append("cloudbuild: no step runs scripts/test")
+    if apply_at is None:
+        problems.append("cloudbuild: no step applies Terraform")
+    if test_at is not None and apply_at is not None and test_at > apply_at:
+        problems.append("cloudbuild: Terraform applies before the tests run")
+    for step in steps:
+        if step.get("allowFailure") or step.get("allow_failure"):
+            problems.append(
+                f"cloudbuild: step {step.get('id')} may fail without stopping the build"
+            )
+        if step.get("waitFor") and "-" in step["waitFor"]:
+            problems.append(f"cloudbuild: step {step.get('id')} runs in parallel with the tests")
+        body = text(step)
+        if "\n" in body and "set -e" not in body:
+            problems.append(f"cloudbuild: step {step.get('id')} runs a script without set -e")
+    init = " ".join(text(s) for s in steps if re.search(r"\binit\b", text(s)))
+    if "-backend-config=bucket=${_TF_STATE_BUCKET}" not in init:
+        problems.append("cloudbuild: terraform init does not take the state bucket")
+    raw = (root / "cloudbuild.yaml").read_text()
+    used = set(re.findall(r"\$\{(_[A-Z0-9_]+)\}", raw)) | set(re.findall(r"\$(_[A-Z0-9_]+)", raw))
+    for name in sorted(used - set(build.get("substitutions", {}))):
+        problems.append(f"cloudbuild: substitution {name} used but not defined")
+    return problems
+
+
+def check_bundle(root: Path) -> list[str]:
+    """The deploy bundle is built from file() contents, which must be UTF-8 text."""
+    problems = []
+    infra = load_infra(root)
+    files = infra.locals.get("bundle_files", "")
+    if "requirements.txt" not in files or "functions" not in infra.locals.get("functions_dir", ""):
+        problems.append("bundle: no longer functions/ plus requirements.txt")
+    for path in sorted((root / "functions").rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
+            continue
+        try:
+            path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            rel = path.relative_to(root)
+            problems.append(
+                f"bundle: {rel} is not UTF-8 text; archive_file's source blocks take text only"
+            )
+    return problems
+
+
+CHECKS: dict[str, Callable[[Path], list[str]]] = {
+    "functions": check_functions,
+    "env": check_env,
+    "topics": check_topics,
+    "tables": check_tables,
+    "firestore": check_firestore_ttl,
+    "iam": check_iam_reasons,
+    "cloudbuild": check_cloudbuild,
+    "bundle": check_bundle,
+}
+
+
+# ------------------------------------------------------------------------------- tests
+@pytest.mark.parametrize("check", sorted(CHECKS))
+def test_code_and_infra_agree(check: str) -> None:
+    assert CHECKS[check](ROOT) == []
+
+
+def test_the_checks_see_the_code_they_guard() -> None:
+    """Guards against a parser that silently finds nothing and so reports nothing."""
+    code = entry_points(ROOT)
+    assert code["shopify_webhook"].kind == "http"
+    assert code["crm_writer"].kind == "event"
+    reads = env_reads(ROOT)
+    assert function_env_needs(ROOT, code["shopify_webhook"], reads) >= {
+        "GOOGLE_CLOUD_PROJECT",
+        "SHOPIFY_WEBHOOK_SECRETS",
+        "ORDER_EVENTS_TOPIC",
+    }
+    assert "BIGQUERY_DATASET" in function_env_needs(ROOT, code["crm_writer"], reads)
+    assert "SHOPIFY_WEBHOOK_SECRETS" not in function_env_needs(ROOT, code["crm_writer"], reads)
+    assert "order-events" in code_topics(ROOT)
+    assert "webhook_claims" in claim_collections_in_code(ROOT)
+    tables, views = infra_tables(ROOT, load_infra(ROOT))
+    assert {"order_events", "raw_events"} <= tables
+    assert "orders" in views
+
+
+def _copy_repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    for part in ("functions", "infra", "schemas", "devstack"):
+        shutil.copytree(
+            ROOT / part, root / part, ignore=shutil.ignore_patterns("__pycache__", ".terraform*")
+        )
+    shutil.copy(ROOT / "cloudbuild.yaml", root / "cloudbuild.yaml")
+    return root
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"mutation no longer applies: {old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def _remove_function_entry(root: Path) -> None:
+    path = root / "infra" / "main.tf"
+    text = path.read_text()
+    start = text.index("    crm_writer = {")
+    end = text.index("\n    }\n", start) + len("\n    }\n")
+    path.write_text(text[:start] + text[end:])
+
+
+#: (what is removed, from which side, the edit, the check, a phrase the complaint must hold)
+MUTATIONS: list[tuple[str, Callable[[Path], None], str, str]] = [
+    ("function removed from infra", _remove_function_entry, "functions", "crm_writer"),
+    (
+        "entry point renamed in code only",
+        lambda r: _edit(r / "functions/main.py", "def crm_writer(", "def crm_writer_v2("),
+        "functions",
+        "crm_writer_v2",
+    ),
+    (
+        "event trigger changed in infra only",
+        lambda r: _edit(
+            r / "infra/main.tf", 'event_topic = "order-events"', 'event_topic = "crm-changes"'
+        ),
+        "functions",
+        "crm_writer",
+    ),
+    (
+        "topic removed from infra",
+        lambda r: _edit(r / "infra/main.tf", '"order-events", "gmail-push"', '"gmail-push"'),
+        "topics",
+        "order-events",
+    ),
+    (
+        "topic added in code only",
+        lambda r: _edit(
+            r / "devstack/stack.py",
+            "EXTRA_TOPICS: tuple[str, ...] = ()",
+            'EXTRA_TOPICS: tuple[str, ...] = ("refund-events",)',
+        ),
+        "topics",
+        "refund-events",
+    ),
+    (
+        "variable removed from infra",
+        lambda r: _edit(
+            r / "infra/main.tf",
+            "BIGQUERY_DATASET = google_bigquery_dataset.crm.dataset_id",
+            "",
+        ),
+        "env",
+        "BIGQUERY_DATASET",
+    ),
+    (
+        "variable added in code only",
+        lambda r: _edit(
+            r / "functions/orderhub/settings.py",
+            'dataset=_required(env, "BIGQUERY_DATASET")',
+            'dataset=_required(env, "BIGQUERY_DATASET") + _required(env, "CRM_TABLE_PREFIX")',
+        ),
+        "env",
+        "CRM_TABLE_PREFIX",
+    ),
+    (
+        "secret removed from infra",
+        lambda r: _edit(r / "infra/main.tf", 'secrets     = ["SHOPIFY_WEBHOOK_SECRETS"]', ""),
+        "env",
+        "SHOPIFY_WEBHOOK_SECRETS",
+    ),
+    (
+        "schedule missing from infra's variables",
+        lambda r: _edit(r / "infra/variables.tf", 'shopify_reconcile = "', 'reconcile = "'),
+        "functions",
+        "shopify_reconcile",
+    ),
+    (
+        "table removed from infra's manifest",
+        lambda r: _edit(r / "schemas/dataset.json", '"refund_events": {', '"refund_events_old": {'),
+        "tables",
+        "refund_events",
+    ),
+    (
+        "table schema file removed",
+        lambda r: (r / "schemas/bigquery/quarantine.json").unlink(),
+        "tables",
+        "quarantine",
+    ),
+    (
+        "view SQL added without a view",
+        lambda r: (r / "schemas/views/weekly_sales.sql").write_text("SELECT 1\n"),
+        "tables",
+        "weekly_sales",
+    ),
+    (
+        "claim collection without TTL",
+        lambda r: _edit(
+            r / "functions/orderhub/entrypoints/shopify_webhook.py",
+            'f"{settings.firestore_prefix}webhook_claims"',
+            'f"{settings.firestore_prefix}webhook_claims_v2"',
+        ),
+        "firestore",
+        "webhook_claims_v2",
+    ),
+    (
+        "binary file in the bundle",
+        lambda r: (r / "functions/orderhub/logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\xff"),
+        "bundle",
+        "logo.png",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "check", "phrase"),
+    [m[1:] for m in MUTATIONS],
+    ids=[m[0] for m in MUTATIONS],
+)
+def test_check_fails_when_one_side_changes(
+    tmp_path: Path, mutate: Callable[[Path], None], check: str, phrase: str
+) -> None:
+    root = _copy_repo(tmp_path)
+    assert CHECKS[check](root) == []  # the copy agrees before the edit
+
+    mutate(root)
+
+    problems = CHECKS[check](root)
+    assert any(phrase in p for p in problems), problems
