@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 
 import pytest
 from functions_framework import create_app
-from orderhub.event import encode
-from orderhub.sources.shopify import Delivery, normalise
 
 from devstack.shopify_sender import fixture
+from orderhub.event import encode
+from orderhub.sources.shopify import Delivery, normalise
 from tests.conftest import ROOT, cloud_event, post_cloud_event
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

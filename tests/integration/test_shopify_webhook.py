@@ -6,9 +6,9 @@ import os
 import pytest
 from functions_framework import create_app
 from google.cloud import firestore
-from orderhub.event import decode
 
 from devstack.shopify_sender import fixture, headers
+from orderhub.event import decode
 from tests.conftest import ROOT, unique
 
 SHOP, SECRET = "int-shop.myshopify.com", "int-secret"

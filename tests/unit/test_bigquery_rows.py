@@ -3,10 +3,9 @@
 import json
 from datetime import UTC, datetime
 
+from devstack.dataset import manifest, table_schema
 from orderhub.sinks.bigquery import TABLE_OF_ENTITY, build_row, event_values, write_event
 from orderhub.sources.shopify import Delivery, normalise
-
-from devstack.dataset import manifest, table_schema
 from tests.conftest import load_json
 
 RAW = {

@@ -3,12 +3,11 @@
 import json
 from datetime import UTC, datetime, timedelta
 
+from devstack.shopify_sender import fixture
+from devstack.standins.shopify_store import ShopifyStore
 from orderhub.event import version_of
 from orderhub.sources.shopify import Delivery, normalise
 from orderhub.sync import backfill, reconcile
-
-from devstack.shopify_sender import fixture
-from devstack.standins.shopify_store import ShopifyStore
 
 SHOP = "sync.myshopify.com"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -4,10 +4,10 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from orderhub.errors import TransientError, Unauthenticated
-from orderhub.webhook import receive, signature
 from werkzeug.datastructures import Headers
 
+from orderhub.errors import TransientError, Unauthenticated
+from orderhub.webhook import receive, signature
 from tests.conftest import load_json
 
 SHOP, SECRET = "shop-a.myshopify.com", "s3cret"
