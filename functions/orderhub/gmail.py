@@ -184,7 +184,7 @@ class FirestoreCheckpoints:
             snapshot = self._ref(mailbox).get(timeout=5.0)
         except exceptions.GoogleAPICallError as exc:
             raise TransientError(f"Firestore read failed: {exc.__class__.__name__}") from exc
-        value = snapshot.get("history_id") if snapshot.exists else None
+        value = (snapshot.to_dict() or {}).get("history_id") if snapshot.exists else None
         return int(value) if value is not None else None
 
     def advance(self, mailbox: str, history_id: int, *, now: datetime) -> int:
@@ -197,7 +197,7 @@ class FirestoreCheckpoints:
         @firestore.transactional  # type: ignore[misc]
         def move(transaction: Any) -> int:
             snapshot = ref.get(transaction=transaction)
-            current = snapshot.get("history_id") if snapshot.exists else None
+            current = (snapshot.to_dict() or {}).get("history_id") if snapshot.exists else None
             if current is not None and int(current) >= history_id:
                 return int(current)
             transaction.set(ref, {"history_id": history_id, "synced_at": now}, merge=True)
