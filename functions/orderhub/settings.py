@@ -96,6 +96,16 @@ class GmailSettings:
     full_sync_messages: int
     full_sync_days: int
 
+    @property
+    def only_mailbox(self) -> str | None:
+        """The one mailbox notifications may name, when real credentials are in use.
+
+        One refresh token reads one account; a notification for another address could
+        only fail. The stand-in (no refresh token) serves every address, one mailbox
+        each, which is how tests keep apart.
+        """
+        return self.mailbox if self.refresh_token else None
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> GmailSettings:
         project = project_id(env)

@@ -144,7 +144,7 @@ def handle(cloud_event: Any) -> None:
         logs.warning("gmail notification dropped", reason=poison.reason)
         return
     s = settings()
-    if s.mailbox and mailbox != s.mailbox:
+    if s.only_mailbox and mailbox != s.only_mailbox:
         logs.warning("gmail notification for a mailbox we do not read", message_id=message_id)
         return
     run_sync(mailbox, history_id)
