@@ -16,7 +16,8 @@ import email
 import email.policy
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage, Message
+from email.header import decode_header, make_header
+from email.message import Message
 from email.utils import parseaddr, parsedate_to_datetime
 
 
@@ -47,10 +48,24 @@ def _part_text(part: Message) -> str:
         return payload.decode("utf-8", errors="replace")
 
 
+def _header(message: Message, name: str) -> str:
+    """A header's text, RFC 2047 encoded words decoded (``=?windows-1251?b?...?=``)."""
+    value = message.get(name)
+    if value is None:
+        return ""
+    try:
+        return str(make_header(decode_header(str(value))))
+    except (LookupError, UnicodeDecodeError, ValueError):  # an unknown or lying charset
+        return str(value)
+
+
 def parse(raw: bytes) -> Mail:
-    """Headers and the bodies of a raw message (either body may be None)."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)  # the default policy's message class
+    """Headers and the bodies of a raw message (either body may be None).
+
+    The ``compat32`` policy is used with explicit header decoding: the modern policy's
+    header objects cost about a third of the whole parse, for nothing we need.
+    """
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
     html: str | None = None
     text: str | None = None
     for part in message.walk():
@@ -70,8 +85,8 @@ def parse(raw: bytes) -> Mail:
         if date is not None and date.tzinfo is None:
             date = date.replace(tzinfo=UTC)
     return Mail(
-        sender=parseaddr(str(message["From"] or ""))[1].lower(),
-        subject=str(message["Subject"] or "").strip(),
+        sender=parseaddr(_header(message, "From"))[1].lower(),
+        subject=" ".join(_header(message, "Subject").split()),
         date=date,
         html=html,
         text=text,

@@ -165,6 +165,18 @@ def _pattern(spec: Any, where: str) -> re.Pattern[str]:
         raise ConfigError(f"{where} is not a valid regular expression: {exc}") from exc
 
 
+def _selector(spec: Any, where: str) -> Any:
+    """A CSS selector compiled once (soupsieve), not at every mail."""
+    import soupsieve
+
+    if not isinstance(spec, str) or not spec:
+        raise ConfigError(f"{where} must be a non-empty CSS selector")
+    try:
+        return soupsieve.compile(spec)
+    except soupsieve.SelectorSyntaxError as exc:
+        raise ConfigError(f"{where} is not a valid CSS selector: {exc}") from exc
+
+
 def _specs(value: Any, where: str) -> tuple[Mapping[str, Any], ...]:
     items = value if isinstance(value, list) else [value]
     specs = []
@@ -178,6 +190,8 @@ def _specs(value: Any, where: str) -> tuple[Mapping[str, Any], ...]:
             raise ConfigError(f"{where}[{i}] has unknown keys {sorted(unknown)}")
         if "regex" in item:
             item = {**item, "regex": _pattern(item["regex"], f"{where}[{i}].regex")}
+        if "css" in item:
+            item = {**item, "css": _selector(item["css"], f"{where}[{i}].css")}
         specs.append(item)
     return tuple(specs)
 
@@ -202,6 +216,7 @@ def load_rules(data: Mapping[str, Any], path: str = "<rules>") -> Rules:
         if missing:
             raise ConfigError(f"{path}: line_items.regex needs named groups {sorted(missing)}")
     if "css" in items:
+        items["css"] = _selector(items["css"], f"{path}: line_items.css")
         for part in ("name", "quantity", "price"):
             if part in items:
                 items[part] = _specs(items[part], f"{path}: line_items.{part}")
@@ -303,7 +318,7 @@ def _apply(spec: Mapping[str, Any], scope: Any, text: str) -> str | None:
     if "css" in spec:
         if scope is None:
             return None
-        node = scope.select_one(spec["css"])
+        node = spec["css"].select_one(scope)
         if node is None:
             return None
         if "attr" in spec:
@@ -380,7 +395,7 @@ def _lines(rules: Rules, doc: _Document, currency: str) -> list[LineItem]:
     spec = rules.line_items
     lines: list[LineItem] = []
     if "css" in spec and doc.soup is not None:
-        for row in doc.soup.select(spec["css"]):
+        for row in spec["css"].select(doc.soup):
             row_text = _node_text(row)
             lines.append(
                 _line(
