@@ -113,10 +113,19 @@ class GmailApi:
 
     @staticmethod
     def _run(request: Any, what: str) -> dict[str, Any]:
+        import httplib2
+        from google.auth.exceptions import RefreshError
         from googleapiclient.errors import HttpError
 
         try:
             return dict(request.execute(num_retries=2))
+        except RefreshError as exc:
+            # An expired or revoked refresh token (7 days while the OAuth app is in
+            # "Testing"): retries keep the mail waiting until someone re-authorises.
+            raise TransientError(
+                "Gmail credentials refused by Google; re-run scripts/gmail_authorize "
+                "and update GMAIL_REFRESH_TOKEN"
+            ) from exc
         except HttpError as exc:
             status = int(exc.resp.status)
             if status == 404 and what == "history":
@@ -125,7 +134,7 @@ class GmailApi:
                 raise MessageGone(str(exc)) from exc
             hint = " (re-run scripts/gmail_authorize?)" if status in (401, 403) else ""
             raise TransientError(f"Gmail {what} failed with HTTP {status}{hint}") from exc
-        except (OSError, TimeoutError) as exc:
+        except (OSError, httplib2.HttpLib2Error) as exc:
             raise TransientError(f"Gmail unreachable during {what}: {exc}") from exc
 
     def history(

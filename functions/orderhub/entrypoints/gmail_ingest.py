@@ -14,7 +14,7 @@ from typing import Any
 
 from orderhub import gcp, gmail, logs
 from orderhub.bus import PubSubBus
-from orderhub.errors import PoisonMessage
+from orderhub.errors import PoisonMessage, TransientError
 from orderhub.settings import GmailSettings
 from orderhub.sources import email
 from orderhub.stores import FirestoreClaims
@@ -147,4 +147,8 @@ def handle(cloud_event: Any) -> None:
     if s.only_mailbox and mailbox != s.only_mailbox:
         logs.warning("gmail notification for a mailbox we do not read", message_id=message_id)
         return
-    run_sync(mailbox, history_id)
+    try:
+        run_sync(mailbox, history_id)
+    except TransientError as exc:
+        logs.error("gmail sync failed; Pub/Sub will redeliver", error=str(exc))
+        raise
