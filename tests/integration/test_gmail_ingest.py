@@ -209,3 +209,28 @@ def test_watch_renewal_records_the_expiry_and_catches_up(stack, mailbox, topic):
     assert client.post("/?mode=catchup").status_code == 200
     assert order_ids(topic.pull(expect=1)) == ["SM-48213"]
     assert checkpoint(stack, mailbox)["history_id"] == int(later["historyId"])
+
+
+def test_the_stand_in_answers_format_full_in_gmails_own_shape(stack, mailbox):
+    """What gmail_ingest does not use but Gmail documents: the parsed MIME tree, each
+    part's body decoded from its transfer encoding and sent as base64url."""
+    from orderhub import mime
+    from orderhub.entrypoints import gmail_ingest
+
+    delivered = deliver(stack, mailbox, "kiire_two_items_fee_discount.eml")
+    users = gmail_ingest.gmail_service().users()
+
+    full = users.messages().get(userId=mailbox, id=delivered["id"], format="full").execute()
+
+    real = json.loads(
+        (FIXTURES / "gmail" / "gmail_users_messages_get_format_full_example.json").read_text()
+    )
+    assert set(real) <= set(full)
+    assert set(real["payload"]) <= set(full["payload"])
+    assert full["payload"]["mimeType"] == "multipart/alternative"
+    html_part = full["payload"]["parts"][1]
+    assert html_part["mimeType"] == "text/html"
+    headers = {h["name"]: h["value"] for h in html_part["headers"]}
+    assert headers["Content-Transfer-Encoding"] == "quoted-printable"
+    html = mime.b64url_decode(html_part["body"]["data"]).decode("iso-8859-1")
+    assert "Jo\u00e3o Sim\u00f5es" in html  # decoded: no =E3 escapes left
