@@ -256,3 +256,14 @@ def test_real_gmail_full_format_and_push_payloads():
     full = load_json("gmail/gmail_users_messages_get_format_full_example.json")
     body = mime.b64url_decode(full["payload"]["body"]["data"]).decode("iso-8859-1")
     assert "Stage [Product.Branch.CI/100/Package/1] passed" in body
+
+
+def test_amounts_in_two_currencies_are_not_mixed_into_one_order():
+    raw = (
+        (MAILS / "kiire_plain_text.eml")
+        .read_bytes()
+        .replace(b"Total: =E2=82=AC5.00", b"Total: $5.00")
+    )
+    mail = mime.parse(raw)
+    extraction = email.extract(email.match(RULES, mail), mail)
+    assert "currency: amounts in EUR, USD in one order" in extraction.problems

@@ -456,6 +456,12 @@ def extract(rules: Rules, mail: Mail) -> Extraction:
         result.line_items = _lines(rules, doc, currency)
     except Unreadable as exc:
         result.problems.append(f"line_items: {exc}")
+    currencies = {v["currency"] for v in result.values.values() if isinstance(v, dict)}
+    currencies |= {li["unit_price"]["currency"] for li in result.line_items}
+    if currency and currencies - {currency}:
+        result.problems.append(
+            f"currency: amounts in {', '.join(sorted(currencies | {currency}))} in one order"
+        )
     unreadable = {p.split(":", 1)[0] for p in result.problems}
     missing = [
         name
