@@ -32,6 +32,9 @@ PROJECT = "orderhub-local"
 DATASET = "crm"
 DEMO_SHOP = "orderhub-demo.myshopify.com"
 ORDER_EVENTS_TOPIC = "order-events"
+GMAIL_PUSH_TOPIC = "gmail-push"
+DEMO_MAILBOX = "owner.shop@gmail.example"
+GMAIL_STANDIN_OFFSET = 30
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class Function:
 FUNCTIONS: tuple[Function, ...] = (
     Function("shopify_webhook", "http", 10),
     Function("crm_writer", "cloudevent", 11, ((ORDER_EVENTS_TOPIC, "crm-writer"),)),
+    Function("gmail_ingest", "cloudevent", 12, ((GMAIL_PUSH_TOPIC, "gmail-ingest"),)),
+    Function("gmail_watch_renew", "http", 13),
 )
 
 #: Topics that exist without a local consumer (yet).
@@ -99,6 +104,9 @@ class Stack:
             "SHOPIFY_SHOP_DOMAIN": DEMO_SHOP,
             "SHOPIFY_API_SECRET": secret,
             "SHOPIFY_WEBHOOK_SECRETS": json.dumps({DEMO_SHOP: secret}),
+            "GMAIL_API_URL": f"http://127.0.0.1:{self.port(GMAIL_STANDIN_OFFSET)}",
+            "GMAIL_MAILBOX": DEMO_MAILBOX,
+            "GMAIL_PUSH_TOPIC": GMAIL_PUSH_TOPIC,
         }
         for fn in FUNCTIONS:
             values[f"{fn.name.upper()}_URL"] = self.function_url(fn)
@@ -184,6 +192,19 @@ class Stack:
                 dict(os.environ),
                 lambda: http_answers(f"http://127.0.0.1:{self.port(2)}/"),
             ),
+            "gmail": (
+                [
+                    str(venv_bin / "python"),
+                    "-m",
+                    "devstack.standins.gmail",
+                    "--port",
+                    str(self.port(GMAIL_STANDIN_OFFSET)),
+                    "--mailbox",
+                    DEMO_MAILBOX,
+                ],
+                {**os.environ, "PYTHONPATH": str(ROOT)},
+                lambda: http_ok(f"{values['GMAIL_API_URL']}/_standin/health"),
+            ),
         }
         for fn in FUNCTIONS:
             url = self.function_url(fn)
@@ -242,7 +263,12 @@ class Stack:
         return values
 
     def _ports_of(self, name: str) -> list[int]:
-        fixed = {"pubsub": [0], "firestore": [1], "bigquery": [2, 3]}
+        fixed = {
+            "pubsub": [0],
+            "firestore": [1],
+            "bigquery": [2, 3],
+            "gmail": [GMAIL_STANDIN_OFFSET],
+        }
         if name in fixed:
             return [self.port(o) for o in fixed[name]]
         return [self.port(fn.offset) for fn in FUNCTIONS if fn.name == name]
@@ -393,6 +419,10 @@ def main(argv: list[str]) -> int:
             state = f"running pid {running[name]}" if name in running else "stopped"
             print(f"  {name:18} {state}")
         return 0
+    if command == "mail":
+        from devstack import mail
+
+        return mail.main(stack, argv[1:])
     if command == "run":
         from devstack import demo
 
@@ -408,7 +438,10 @@ def main(argv: list[str]) -> int:
         finally:
             stack.down()
         return 0
-    print(f"usage: scripts/dev [up|down|status]  (unknown command {command!r})", file=sys.stderr)
+    print(
+        f"usage: scripts/dev [up|down|status|mail FILE.eml]  (unknown command {command!r})",
+        file=sys.stderr,
+    )
     return 2
 
 

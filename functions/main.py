@@ -19,3 +19,17 @@ def crm_writer(cloud_event: Any) -> None:
     from orderhub.entrypoints import crm_writer
 
     crm_writer.handle(cloud_event)
+
+
+def gmail_ingest(cloud_event: Any) -> None:
+    """Pub/Sub CloudEvent (Gmail push): new order mail → canonical events on Pub/Sub."""
+    from orderhub.entrypoints import gmail_ingest
+
+    gmail_ingest.handle(cloud_event)
+
+
+def gmail_watch_renew(request: Any) -> Any:
+    """HTTP (Cloud Scheduler): renew users.watch and run a catch-up history sync."""
+    from orderhub.entrypoints import gmail_watch_renew
+
+    return gmail_watch_renew.handle(request)

@@ -1,0 +1,605 @@
+"""Delivery-service order e-mails → canonical ``order.created`` events. Pure code, no I/O
+beyond reading the rules files once.
+
+Each delivery service is described by one declarative rules file in ``email_rules/``
+(format: docs/email-rules.md): how to recognise its order mail (sender, subject) and
+where each field sits (CSS selectors over the HTML and/or regular expressions over the
+text). Adding a service is a new rules file and a sample e-mail; this module stays as it
+is. The steps are:
+
+* ``match``: which rules (if any) claim a mail. No match → the mail is not an order.
+* ``extract``: the fields, line items and what is missing or inconsistent.
+* ``order_event``: a complete extraction as the canonical order; an incomplete one is
+  the caller's to quarantine (``Extraction.problems`` is the reason).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from orderhub.errors import ConfigError
+from orderhub.event import Address, Event, LineItem, Money, Party, Raw, iso, make_event
+from orderhub.event import version_of as _version_of
+from orderhub.mime import Mail
+
+RULES_DIR = Path(__file__).with_name("email_rules")
+
+#: Fields a rules file may extract, and whether each is money.
+SCALAR_FIELDS = {
+    "order_number": False,
+    "order_time": False,
+    "customer_name": False,
+    "phone": False,
+    "address": False,
+    "city": False,
+    "note": False,
+    "currency": False,
+    "subtotal": True,
+    "delivery_fee": True,
+    "discount": True,
+    "total": True,
+}
+DEFAULT_REQUIRED = ("order_number", "total", "line_items")
+_SERVICE_RE = re.compile(r"^[a-z0-9_-]+$")
+
+#: Currency signs and words as they appear in mail, longest first when matching.
+CURRENCY_SIGNS = {
+    "€": "EUR",
+    "eur": "EUR",
+    "euro": "EUR",
+    "грн": "UAH",
+    "₴": "UAH",
+    "uah": "UAH",
+    "$": "USD",
+    "usd": "USD",
+    "£": "GBP",
+    "gbp": "GBP",
+    "zł": "PLN",
+    "pln": "PLN",
+    "lei": "RON",
+    "ron": "RON",
+}
+_SIGN_RE = re.compile(
+    "|".join(re.escape(s) for s in sorted(CURRENCY_SIGNS, key=len, reverse=True)), re.IGNORECASE
+)
+_NUMBER_RE = re.compile(r"[-−–]?\s*\d[\d\s\u00a0\u202f.,']*")
+_CENT = Decimal("0.01")
+
+
+# ------------------------------------------------------------------ money and phones
+class Unreadable(ValueError):
+    """A value is present but cannot be read as what it should be."""
+
+
+def parse_amount(text: str) -> Decimal:
+    """The number in a money text, whatever the local separators.
+
+    ``9,73`` and ``9.73`` are 9.73; ``1 234,50``, ``1.234,50`` and ``1,234.50`` are
+    1234.50. The last separator followed by one or two digits is the decimal point;
+    every other separator groups thousands. A leading minus (or dash) makes it negative.
+    """
+    found = _NUMBER_RE.search(text)
+    if found is None:
+        raise Unreadable("no number where an amount should be")
+    raw = found.group(0).strip()
+    negative = raw[0] in "-−–"
+    digits = re.sub(r"[\s\u00a0\u202f']", "", raw.lstrip("-−–")).rstrip(".,")
+    last = max(digits.rfind(","), digits.rfind("."))
+    if last >= 0 and 1 <= len(digits) - last - 1 <= 2:
+        whole, fraction = digits[:last], digits[last + 1 :]
+    else:
+        whole, fraction = digits, ""
+    whole = whole.replace(",", "").replace(".", "")
+    try:
+        amount = Decimal(f"{whole or '0'}.{fraction or '0'}")
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits digits only
+        raise Unreadable("not an amount") from exc
+    return -amount if negative else amount
+
+
+def currency_of(text: str) -> str | None:
+    """The ISO code of the first currency sign or word in the text, if any."""
+    found = _SIGN_RE.search(text)
+    return CURRENCY_SIGNS[found.group(0).lower()] if found else None
+
+
+def parse_money(text: str, default_currency: str | None = None) -> Money:
+    """``9,73 €``, ``€9.73``, ``1 234,50 грн`` → ``{"amount": "1234.50", "currency": "UAH"}``."""
+    currency = currency_of(text) or default_currency
+    if not currency:
+        raise Unreadable("no currency sign and no default currency")
+    amount = parse_amount(text).quantize(_CENT, rounding=ROUND_HALF_UP)
+    return {"amount": str(amount), "currency": currency}
+
+
+def parse_phone(text: str, region: str | None) -> str:
+    """A phone number in E.164 (``+380671234567``); ``Unreadable`` if it is not a valid one."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise Unreadable("not a phone number") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise Unreadable("not a valid phone number")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+# ------------------------------------------------------------------------ rules
+@dataclass(frozen=True)
+class Rules:
+    """One service's rules file, checked on load (see docs/email-rules.md)."""
+
+    service: str
+    path: str
+    sender: re.Pattern[str]
+    subject: re.Pattern[str]
+    fields: Mapping[str, tuple[Mapping[str, Any], ...]]
+    line_items: Mapping[str, Any]
+    defaults: Mapping[str, str]
+    required: tuple[str, ...]
+    check_total: bool
+
+    @property
+    def source(self) -> str:
+        return f"email:{self.service}"
+
+    def matches(self, mail: Mail) -> bool:
+        return bool(self.sender.search(mail.sender) and self.subject.search(mail.subject))
+
+
+def _pattern(spec: Any, where: str) -> re.Pattern[str]:
+    if not isinstance(spec, str) or not spec:
+        raise ConfigError(f"{where} must be a non-empty regular expression")
+    try:
+        return re.compile(spec, re.MULTILINE)
+    except re.error as exc:
+        raise ConfigError(f"{where} is not a valid regular expression: {exc}") from exc
+
+
+def _selector(spec: Any, where: str) -> Any:
+    """A CSS selector compiled once (soupsieve), not at every mail."""
+    import soupsieve
+
+    if not isinstance(spec, str) or not spec:
+        raise ConfigError(f"{where} must be a non-empty CSS selector")
+    try:
+        return soupsieve.compile(spec)
+    except soupsieve.SelectorSyntaxError as exc:
+        raise ConfigError(f"{where} is not a valid CSS selector: {exc}") from exc
+
+
+def _specs(value: Any, where: str) -> tuple[Mapping[str, Any], ...]:
+    items = value if isinstance(value, list) else [value]
+    specs = []
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            item = {"regex": item}
+        if not isinstance(item, dict) or not ({"css", "regex"} & item.keys()):
+            raise ConfigError(f"{where}[{i}] needs css and/or regex")
+        unknown = set(item) - {"css", "regex", "attr", "format", "default"}
+        if unknown:
+            raise ConfigError(f"{where}[{i}] has unknown keys {sorted(unknown)}")
+        if "regex" in item:
+            item = {**item, "regex": _pattern(item["regex"], f"{where}[{i}].regex")}
+        if "css" in item:
+            item = {**item, "css": _selector(item["css"], f"{where}[{i}].css")}
+        specs.append(item)
+    return tuple(specs)
+
+
+def load_rules(data: Mapping[str, Any], path: str = "<rules>") -> Rules:
+    """Check one parsed rules document and compile its patterns; ``ConfigError`` if wrong."""
+    service = str(data.get("service") or "")
+    if not _SERVICE_RE.match(service):
+        raise ConfigError(f"{path}: service must match [a-z0-9_-]+, got {service!r}")
+    match = data.get("match") or {}
+    fields_in = data.get("fields") or {}
+    unknown = set(fields_in) - set(SCALAR_FIELDS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown fields {sorted(unknown)}")
+    fields = {name: _specs(spec, f"{path}: fields.{name}") for name, spec in fields_in.items()}
+    items = dict(data.get("line_items") or {})
+    if not ({"css", "regex"} & items.keys()):
+        raise ConfigError(f"{path}: line_items needs css (one element per line) and/or regex")
+    if "regex" in items:
+        items["regex"] = _pattern(items["regex"], f"{path}: line_items.regex")
+        missing = {"name", "price"} - set(items["regex"].groupindex)
+        if missing:
+            raise ConfigError(f"{path}: line_items.regex needs named groups {sorted(missing)}")
+    if "css" in items:
+        items["css"] = _selector(items["css"], f"{path}: line_items.css")
+        for part in ("name", "quantity", "price"):
+            if part in items:
+                items[part] = _specs(items[part], f"{path}: line_items.{part}")
+        if "name" not in items or "price" not in items:
+            raise ConfigError(f"{path}: line_items with css needs name and price")
+    if items.get("price_is", "unit") not in ("unit", "line_total"):
+        raise ConfigError(f"{path}: line_items.price_is must be unit or line_total")
+    defaults = {str(k): str(v) for k, v in (data.get("defaults") or {}).items()}
+    if "timezone" in defaults:
+        try:
+            ZoneInfo(defaults["timezone"])
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"{path}: unknown timezone {defaults['timezone']!r}") from exc
+    required = tuple(data.get("required") or DEFAULT_REQUIRED)
+    for name in required:
+        if name != "line_items" and name not in SCALAR_FIELDS:
+            raise ConfigError(f"{path}: required names unknown field {name!r}")
+    return Rules(
+        service=service,
+        path=path,
+        sender=_pattern(match.get("from"), f"{path}: match.from"),
+        subject=_pattern(match.get("subject"), f"{path}: match.subject"),
+        fields=fields,
+        line_items=items,
+        defaults=defaults,
+        required=required,
+        check_total=bool(data.get("check_total", True)),
+    )
+
+
+def load_rules_file(path: Path) -> Rules:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a rules file is a YAML mapping")
+    return load_rules(data, str(path))
+
+
+@functools.cache
+def shipped_rules(directory: Path = RULES_DIR) -> tuple[Rules, ...]:
+    """Every ``*.yaml`` rules file in the directory, loaded once per instance."""
+    rules = tuple(load_rules_file(p) for p in sorted(directory.glob("*.yaml")))
+    services = [r.service for r in rules]
+    if len(set(services)) != len(services):
+        raise ConfigError(f"{directory}: two rules files name the same service")
+    return rules
+
+
+def match(rules: Iterable[Rules], mail: Mail) -> Rules | None:
+    """The first rules that recognise the mail (sender and subject), or None."""
+    return next((r for r in rules if r.matches(mail)), None)
+
+
+# --------------------------------------------------------------------- extraction
+@dataclass
+class Extraction:
+    """What a rules file found in one mail, and what it could not."""
+
+    rules: Rules
+    values: dict[str, Any] = field(default_factory=dict)
+    line_items: list[LineItem] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems
+
+
+class _Document:
+    """The mail's body once parsed: HTML tree (if any) and normalised text."""
+
+    def __init__(self, mail: Mail) -> None:
+        from bs4 import BeautifulSoup
+
+        self.soup = BeautifulSoup(mail.html, "html.parser") if mail.html else None
+        if self.soup is not None:
+            for hidden in self.soup(["style", "script", "head"]):
+                hidden.decompose()
+            self.text = _clean_text(self.soup.get_text("\n"))
+        else:
+            self.text = _clean_text(mail.text or "")
+
+
+def _clean_text(text: str) -> str:
+    lines = (" ".join(line.replace("\u00a0", " ").split()) for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def _node_text(node: Any) -> str:
+    return " ".join(str(node.get_text(" ")).replace("\u00a0", " ").split())
+
+
+def _apply(spec: Mapping[str, Any], scope: Any, text: str) -> str | None:
+    """One field spec against a scope (an HTML node or None) and its text."""
+    if "css" in spec:
+        if scope is None:
+            return None
+        node = spec["css"].select_one(scope)
+        if node is None:
+            return None
+        if "attr" in spec:
+            value = node.get(spec["attr"])
+            text = " ".join(value) if isinstance(value, list) else str(value or "")
+        else:
+            text = _node_text(node)
+    if "regex" in spec:
+        found = spec["regex"].search(text)
+        if found is None:
+            return None
+        text = found.group(1) if found.re.groups else found.group(0)
+    value = text.strip()
+    return value or None
+
+
+def _found(
+    specs: Iterable[Mapping[str, Any]], scope: Any, text: str
+) -> tuple[str, Mapping[str, Any]] | None:
+    """The first alternative that finds a value, with the spec that found it."""
+    specs = tuple(specs)
+    for spec in specs:
+        value = _apply(spec, scope, text)
+        if value is not None:
+            return value, spec
+    return next(((str(s["default"]), s) for s in specs if "default" in s), None)
+
+
+def _first(specs: Iterable[Mapping[str, Any]], scope: Any, text: str) -> str | None:
+    hit = _found(specs, scope, text)
+    return hit[0] if hit else None
+
+
+def _order_time(text: str, spec: Mapping[str, Any], defaults: Mapping[str, str]) -> datetime:
+    fmt = spec.get("format")
+    try:
+        moment = datetime.strptime(text, fmt) if fmt else datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise Unreadable(f"does not match {fmt or 'ISO 8601'}") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(defaults.get("timezone", "UTC")))
+    return moment
+
+
+def _quantity(text: str | None) -> int:
+    if text is None:
+        return 1
+    found = re.search(r"\d+", text)
+    if found is None:
+        raise Unreadable("quantity is not a number")
+    return int(found.group(0))
+
+
+def _line(
+    name: str | None, quantity: str | None, price: str | None, rules: Rules, currency: str
+) -> LineItem:
+    if not name or not price:
+        raise Unreadable("a line item lacks its name or price")
+    qty = _quantity(quantity)
+    money = parse_money(price, currency)
+    amount = Decimal(money["amount"])
+    if rules.line_items.get("price_is") == "line_total" and qty > 0:
+        amount = (amount / qty).quantize(_CENT, rounding=ROUND_HALF_UP)
+    return {
+        "title": name,
+        "quantity": qty,
+        "unit_price": {"amount": str(amount), "currency": money["currency"]},
+        "total_discount": {"amount": "0.00", "currency": money["currency"]},
+    }
+
+
+def _lines(rules: Rules, doc: _Document, currency: str) -> list[LineItem]:
+    """Line items from CSS rows in the HTML; else from the regex over the text."""
+    spec = rules.line_items
+    lines: list[LineItem] = []
+    if "css" in spec and doc.soup is not None:
+        for row in spec["css"].select(doc.soup):
+            row_text = _node_text(row)
+            lines.append(
+                _line(
+                    _first(spec["name"], row, row_text),
+                    _first(spec.get("quantity", ()), row, row_text),
+                    _first(spec["price"], row, row_text),
+                    rules,
+                    currency,
+                )
+            )
+    if not lines and "regex" in spec:
+        for found in spec["regex"].finditer(doc.text):
+            parts = found.groupdict()
+            lines.append(
+                _line(parts.get("name"), parts.get("quantity"), parts.get("price"), rules, currency)
+            )
+    return lines
+
+
+def extract(rules: Rules, mail: Mail) -> Extraction:
+    """Every field the rules describe, converted; problems listed rather than raised."""
+    result = Extraction(rules)
+    doc = _Document(mail)
+    found: dict[str, str] = {}
+    spec_of: dict[str, Mapping[str, Any]] = {}
+    for name, specs in rules.fields.items():
+        hit = _found(specs, doc.soup, doc.text)
+        if hit is not None:
+            found[name], spec_of[name] = hit
+    stated = found.get("currency", "")
+    currency = (
+        (stated.upper() if re.fullmatch(r"[A-Za-z]{3}", stated) else currency_of(stated))
+        or currency_of(found.get("total", ""))
+        or rules.defaults.get("currency")
+    )
+    if not currency:
+        result.problems.append("currency: none in the mail and no default in the rules")
+        currency = ""
+    result.values["currency"] = currency
+    for name, text in found.items():
+        if name == "currency":
+            continue
+        try:
+            if SCALAR_FIELDS[name]:
+                money = parse_money(text, currency)
+                if name == "discount":  # shown as "-2,00 €" or "2,00 €": always a reduction
+                    money = {"amount": str(abs(Decimal(money["amount"]))), "currency": currency}
+                result.values[name] = money
+            elif name == "phone":
+                result.values[name] = parse_phone(text, rules.defaults.get("phone_region"))
+            elif name == "order_time":
+                result.values[name] = _order_time(text, spec_of[name], rules.defaults)
+            else:
+                result.values[name] = text
+        except Unreadable as exc:
+            result.problems.append(f"{name}: {exc}")
+    try:
+        result.line_items = _lines(rules, doc, currency)
+    except Unreadable as exc:
+        result.problems.append(f"line_items: {exc}")
+    currencies = {v["currency"] for v in result.values.values() if isinstance(v, dict)}
+    currencies |= {li["unit_price"]["currency"] for li in result.line_items}
+    if currency and currencies - {currency}:
+        result.problems.append(
+            f"currency: amounts in {', '.join(sorted(currencies | {currency}))} in one order"
+        )
+    unreadable = {p.split(":", 1)[0] for p in result.problems}
+    missing = [
+        name
+        for name in rules.required
+        if name not in unreadable
+        and (not result.line_items if name == "line_items" else name not in result.values)
+    ]
+    if missing:
+        result.problems.insert(0, f"missing {', '.join(missing)}")
+    if rules.check_total and not result.problems and "total" in result.values:
+        expected = _expected_total(result)
+        if expected != Decimal(result.values["total"]["amount"]):
+            result.problems.append(
+                f"total {result.values['total']['amount']} is not items + fees - discount "
+                f"= {expected}"
+            )
+    return result
+
+
+def _amount(values: Mapping[str, Any], name: str) -> Decimal:
+    money = values.get(name)
+    return Decimal(money["amount"]) if money else Decimal("0")
+
+
+def _items_total(lines: Iterable[LineItem]) -> Decimal:
+    return sum((Decimal(li["unit_price"]["amount"]) * li["quantity"] for li in lines), Decimal(0))
+
+
+def _expected_total(result: Extraction) -> Decimal:
+    subtotal = (
+        _amount(result.values, "subtotal")
+        if "subtotal" in result.values
+        else _items_total(result.line_items)
+    )
+    return subtotal + _amount(result.values, "delivery_fee") - _amount(result.values, "discount")
+
+
+# ------------------------------------------------------------------ the canonical order
+def order_time(extraction: Extraction, mail: Mail, fallback: datetime) -> datetime:
+    """The order's time: from the mail's body, else its Date header, else ``fallback``."""
+    value = extraction.values.get("order_time")
+    if isinstance(value, datetime):
+        return value
+    return mail.date or fallback
+
+
+def order_entity(extraction: Extraction, moment: datetime) -> dict[str, Any]:
+    """A complete extraction as the canonical order (the shape of shopify.order_entity)."""
+    values, rules = extraction.values, extraction.rules
+    currency = str(values["currency"])
+
+    def money(name: str) -> Money:
+        found: Money | None = values.get(name)
+        return found or {"amount": "0.00", "currency": currency}
+
+    subtotal: Money = money("subtotal")
+    if "subtotal" not in values:
+        items = _items_total(extraction.line_items).quantize(_CENT)
+        subtotal = {"amount": str(items), "currency": currency}
+    phone = values.get("phone")
+    name = values.get("customer_name")
+    number = str(values["order_number"])
+    lines: list[LineItem] = [
+        {
+            "line_id": str(i),
+            "product_id": None,
+            "variant_id": None,
+            "sku": None,
+            "variant_title": None,
+            **line,
+        }
+        for i, line in enumerate(extraction.line_items, start=1)
+    ]
+    customer: Party = {"id": None, "name": name, "email": None, "phone": phone}
+    address: Address | None = None
+    if values.get("address"):
+        address = {
+            "name": name,
+            "company": None,
+            "address1": values["address"],
+            "address2": None,
+            "city": values.get("city"),
+            "province": None,
+            "zip": None,
+            "country": None,
+            "country_code": rules.defaults.get("country_code"),
+            "phone": phone,
+        }
+    return {
+        "order_id": number,
+        "name": f"{rules.defaults.get('order_name_prefix', '#')}{number}",
+        "number": number,
+        "created_at": iso(moment),
+        "updated_at": iso(moment),
+        "financial_status": rules.defaults.get("financial_status"),
+        "fulfillment_status": None,
+        "cancelled_at": None,
+        "cancel_reason": None,
+        "closed_at": None,
+        "currency": currency,
+        "presentment_currency": currency,
+        "subtotal": subtotal,
+        "tax": {"amount": "0.00", "currency": currency},
+        "discounts": money("discount"),
+        "shipping": money("delivery_fee"),
+        "total": values["total"],
+        "total_presentment": values["total"],
+        "customer": customer,
+        "shipping_address": address,
+        "line_items": lines,
+        "note": values.get("note"),
+        "tags": ["email", rules.service],
+        "attribution": {
+            "channel": "email",
+            "source_name": rules.service,
+            "landing_site": None,
+            "referring_site": None,
+        },
+        "external_ref": number,
+        "manager": None,
+    }
+
+
+def order_event(extraction: Extraction, mail: Mail, *, shop: str, raw: Raw, at: datetime) -> Event:
+    """The ``order.created`` event of a complete extraction.
+
+    Its id comes from (source, shop, order number, order time): the same order mailed
+    twice, or seen twice through overlapping history, is the same event.
+    """
+    moment = order_time(extraction, mail, at)
+    entity = order_entity(extraction, moment)
+    return make_event(
+        event_type="order.created",
+        source=extraction.rules.source,
+        shop=shop,
+        occurred_at=moment,
+        version=_version_of(moment),
+        entity_id=entity["order_id"],
+        entity=entity,
+        raw=raw,
+    )
