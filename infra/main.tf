@@ -50,6 +50,8 @@ locals {
       event_topic = "gmail-push"
       env = {
         ORDER_EVENTS_TOPIC = google_pubsub_topic.topics["order-events"].name
+        GMAIL_PUSH_TOPIC   = google_pubsub_topic.topics["gmail-push"].name
+        GMAIL_MAILBOX      = var.gmail_mailbox # notifications for other addresses are ignored
       }
       secrets   = ["GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_REFRESH_TOKEN"]
       publishes = ["order-events"] # one canonical event per parsed order e-mail
@@ -61,10 +63,13 @@ locals {
       description = "Daily: renew the Gmail users.watch on gmail-push (a watch lasts 7 days)."
       schedule    = "gmail_watch_renew"
       env = {
-        GMAIL_PUSH_TOPIC = google_pubsub_topic.topics["gmail-push"].name
+        GMAIL_PUSH_TOPIC   = google_pubsub_topic.topics["gmail-push"].name
+        GMAIL_MAILBOX      = var.gmail_mailbox
+        ORDER_EVENTS_TOPIC = google_pubsub_topic.topics["order-events"].name
       }
       secrets   = ["GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_REFRESH_TOKEN"]
-      firestore = true # keeps the historyId the watch starts from, if none is stored yet
+      publishes = ["order-events"] # after renewing the watch it runs a catch-up sync
+      firestore = true             # watch expiration; historyId checkpoint; claims
     }
 
     order_form = {
@@ -117,7 +122,7 @@ locals {
   topics = toset(["order-events", "gmail-push", "crm-changes"])
 
   # Firestore collections of claim-once records; each document has expires_at (TTL policy).
-  claim_collections = toset(["webhook_claims", "gmail_message_claims", "notification_claims"])
+  claim_collections = toset(["webhook_claims", "gmail_claims", "notification_claims"])
 
   main_py = file("${path.module}/../functions/main.py")
 

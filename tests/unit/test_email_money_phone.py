@@ -1,6 +1,7 @@
 """Money and phone numbers as delivery-service mails write them."""
 
 import pytest
+
 from orderhub.sources.email import Unreadable, parse_money, parse_phone
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+
 from orderhub import gmail, mime
 from orderhub.errors import ConfigError
 from orderhub.sources import email
-
 from tests.conftest import FIXTURES, load_json
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "schemas" / "event.v1.json").read_text())

@@ -1,6 +1,7 @@
 """Gmail settings: production needs the OAuth secrets; the stand-in needs none."""
 
 import pytest
+
 from orderhub.errors import ConfigError
 from orderhub.settings import GmailSettings
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
+from devstack.standins.gmail import ApiError, GmailStandIn
 from orderhub import gmail
 from orderhub.errors import TransientError
 from orderhub.sources import email
-
-from devstack.standins.gmail import ApiError, GmailStandIn
 from tests.conftest import FIXTURES
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -46,6 +46,7 @@ LOCAL_ONLY = frozenset(
         "FIRESTORE_EMULATOR_HOST",
         "BIGQUERY_EMULATOR_HOST",
         "FIRESTORE_PREFIX",
+        "GMAIL_API_URL",  # points the Gmail client at the local stand-in
     }
 )
 PUBSUB_EVENT = "google.cloud.pubsub.topic.v1.messagePublished"

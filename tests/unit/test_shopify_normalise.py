@@ -6,9 +6,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+
 from orderhub.errors import PoisonMessage
 from orderhub.sources.shopify import TOPICS, Delivery, normalise
-
 from tests.conftest import load_json
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "schemas" / "event.v1.json").read_text())
