@@ -24,6 +24,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +49,13 @@ class Function:
 FUNCTIONS: tuple[Function, ...] = (
     Function("shopify_webhook", "http", 10),
     Function("crm_writer", "cloudevent", 11, ((ORDER_EVENTS_TOPIC, "crm-writer"),)),
+    Function("order_form", "http", 14),
 )
+
+#: Stand-ins for services we cannot run: name → port offset.
+STANDINS = {"shopify_admin": 31}
+#: The manager the dev stack creates for the order form (password in endpoints.env).
+DEMO_MANAGER = "demo"
 
 #: Topics that exist without a local consumer (yet).
 EXTRA_TOPICS: tuple[str, ...] = ()
@@ -88,6 +95,10 @@ class Stack:
         """Every URL, port and dev secret, as written to endpoints.env."""
         previous = read_env_file(self.endpoints_file)
         secret = previous.get("SHOPIFY_API_SECRET") or secrets.token_hex(16)
+
+        def kept(name: str, make: Callable[[], str]) -> str:
+            return previous.get(name) or make()
+
         values = {
             "GOOGLE_CLOUD_PROJECT": PROJECT,
             "BIGQUERY_DATASET": DATASET,
@@ -98,6 +109,17 @@ class Stack:
             "SHOPIFY_SHOP_DOMAIN": DEMO_SHOP,
             "SHOPIFY_API_SECRET": secret,
             "SHOPIFY_WEBHOOK_SECRETS": json.dumps({DEMO_SHOP: secret}),
+            "SHOPIFY_ADMIN_URL": f"http://127.0.0.1:{self.port(STANDINS['shopify_admin'])}",
+            "SHOPIFY_ADMIN_TOKEN": kept(
+                "SHOPIFY_ADMIN_TOKEN", lambda: "shpat_" + secrets.token_hex(16)
+            ),
+            "ORDER_FORM_SESSION_SECRET": kept(
+                "ORDER_FORM_SESSION_SECRET", lambda: secrets.token_urlsafe(32)
+            ),
+            "ORDER_FORM_DEMO_MANAGER": DEMO_MANAGER,
+            "ORDER_FORM_DEMO_PASSWORD": kept(
+                "ORDER_FORM_DEMO_PASSWORD", lambda: secrets.token_urlsafe(12)
+            ),
         }
         for fn in FUNCTIONS:
             values[f"{fn.name.upper()}_URL"] = self.function_url(fn)
@@ -184,6 +206,19 @@ class Stack:
                 lambda: http_answers(f"http://127.0.0.1:{self.port(2)}/"),
             ),
         }
+        comps["shopify_admin"] = (
+            [
+                str(venv_bin / "python"),
+                "-m",
+                "devstack.standins.shopify_admin",
+                "--port",
+                str(self.port(STANDINS["shopify_admin"])),
+                "--shop",
+                DEMO_SHOP,
+            ],
+            {**base_env, "PYTHONPATH": f"{ROOT}:{ROOT / 'functions'}"},
+            lambda: http_ok(values["SHOPIFY_ADMIN_URL"] + "/"),
+        )
         for fn in FUNCTIONS:
             url = self.function_url(fn)
             comps[fn.name] = (
@@ -242,6 +277,7 @@ class Stack:
 
     def _ports_of(self, name: str) -> list[int]:
         fixed = {"pubsub": [0], "firestore": [1], "bigquery": [2, 3]}
+        fixed.update({name: [offset] for name, offset in STANDINS.items()})
         if name in fixed:
             return [self.port(o) for o in fixed[name]]
         return [self.port(fn.offset) for fn in FUNCTIONS if fn.name == name]
@@ -280,6 +316,23 @@ class Stack:
                     pass
         client = dataset.bigquery_client(PROJECT, values["BIGQUERY_EMULATOR_HOST"])
         dataset.create_dataset(client, DATASET)
+        self.provision_demo_manager(values)
+
+    def provision_demo_manager(self, values: dict[str, str]) -> None:
+        """The order form's demo manager, with the password from endpoints.env."""
+        os.environ["FIRESTORE_EMULATOR_HOST"] = values["FIRESTORE_EMULATOR_HOST"]
+        from google.cloud import firestore
+        from orderhub.orderform import auth
+        from orderhub.orderform.stores import FirestoreManagers, Manager
+
+        managers = FirestoreManagers(firestore.Client(project=PROJECT), "managers")
+        name, password = values["ORDER_FORM_DEMO_MANAGER"], values["ORDER_FORM_DEMO_PASSWORD"]
+        existing = managers.get(name)
+        if existing is None or not auth.verify_password(password, existing.password_hash):
+            managers.put(
+                Manager(id=name, name="Demo manager", password_hash=auth.hash_password(password)),
+                now=datetime.now(UTC),
+            )
 
     def down(self) -> list[str]:
         stopped = []

@@ -19,3 +19,10 @@ def crm_writer(cloud_event: Any) -> None:
     from orderhub.entrypoints import crm_writer
 
     crm_writer.handle(cloud_event)
+
+
+def order_form(request: Any) -> Any:
+    """HTTP: the managers' order form → ``order.created`` events, or Shopify payment links."""
+    from orderhub.entrypoints import order_form
+
+    return order_form.handle(request)
