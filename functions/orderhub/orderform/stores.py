@@ -42,6 +42,8 @@ class FirestoreManagers:
     def get(self, manager_id: str) -> Manager | None:
         from google.api_core import exceptions
 
+        if not manager_id:  # not a valid sign-in name: nobody
+            return None
         try:
             snapshot = self._collection.document(manager_id).get(timeout=TIMEOUT_S)
         except exceptions.GoogleAPICallError as exc:
