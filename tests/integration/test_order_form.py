@@ -134,6 +134,17 @@ def test_without_sign_in_nothing_but_the_sign_in_page_is_served(form: Form) -> N
     assert form.topic.pull(expect=0, timeout=1) == []
 
 
+def test_the_page_is_served_with_its_script_and_a_strict_policy(form: Form) -> None:
+    page = form.client.get("/signin")
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    assert page.headers["Cache-Control"] == "no-store"
+    for src in [s["src"] for s in soup(page).find_all("script")] + [
+        link["href"] for link in soup(page).find_all("link", rel="stylesheet")
+    ]:
+        asset = form.client.get(src)
+        assert asset.status_code == 200 and asset.mimetype in ("text/javascript", "text/css")
+
+
 def test_sign_in_sets_a_hardened_session_cookie(form: Form) -> None:
     response = form.sign_in()
     assert response.status_code == 303

@@ -8,10 +8,10 @@ POST     /            save the order, or make a payment link (``action=link``)
 GET      /signin      the sign-in page;  POST /signin signs in
 POST     /signout     ends the session
 GET      /products    the picker's search, JSON: ``?q=`` name or SKU
-GET      /static/...  the page's script and stylesheet
+GET      /assets/...  the page's script and stylesheet
 =======  ===========  ===========================================================
 
-Without a valid session nothing but the sign-in page and static files is served: GET /
+Without a valid session nothing but the sign-in page and its assets is served: GET /
 redirects to /signin, everything else answers 401. Every POST carries a CSRF token (an
 HMAC of the session id, or of a nonce cookie before sign-in); a missing or wrong one is
 answered 403.
@@ -434,8 +434,9 @@ def handle(request: Any) -> Response:
     base = w.settings.base_path
     if base and (path == base or path.startswith(base + "/")):
         path = path[len(base) :] or "/"
-    if path.startswith("/static/") and request.method == "GET":
-        response = _static(path[len("/static/") :])
+    # Not /static/: functions-framework's Flask app keeps that path for itself.
+    if path.startswith("/assets/") and request.method == "GET":
+        response = _static(path[len("/assets/") :])
     elif path == "/" and request.method in ("GET", "POST"):
         response = _order(w, request)
     elif path == "/signin" and request.method in ("GET", "POST"):

@@ -32,6 +32,7 @@ def environment() -> Any:
 
 def render(template: str, **context: Any) -> str:
     context.setdefault("channels", manual.CHANNELS)
+    context.setdefault("labels", FIELD_LABELS)
     return str(environment().get_template(template).render(**context))
 
 
@@ -43,6 +44,20 @@ def static_file(name: str) -> tuple[bytes, str] | None:
     return (HERE / "static" / name).read_bytes(), STATIC[name]
 
 
+#: How the error summary names a field (line fields by their last part).
+FIELD_LABELS = {
+    "customer_name": "name",
+    "phone": "phone",
+    "email": "e-mail",
+    "address": "address",
+    "delivery_method": "delivery method",
+    "note": "note",
+    "channel": "where the customer came from",
+    "lines": "items",
+    "title": "item",
+    "quantity": "quantity",
+    "price": "price",
+}
 DELIVERY_LABELS = {"courier": "Courier", "post": "Post", "pickup": "Pickup", "taxi": "Taxi"}
 
 

@@ -28,24 +28,28 @@
       totalOut.textContent = (sum / 100).toFixed(2);
     }
 
-    function addLine(values) {
-      var html = template.innerHTML.replace(/__i__/g, String(next++));
-      var holder = document.createElement("div");
-      holder.innerHTML = html;
-      var line = holder.firstElementChild;
-      Object.keys(values || {}).forEach(function (key) {
+    function fill(line, values) {
+      Object.keys(values).forEach(function (key) {
         var input = $("[data-field=" + key + "]", line);
         if (input) input.value = values[key] == null ? "" : values[key];
       });
-      $("[data-sku-label]", line).textContent = (values && values.sku) || "";
-      // Fill an empty last row instead of adding below it.
+      $("[data-sku-label]", line).textContent = values.sku || "";
+    }
+
+    function addLine(values) {
+      // Use the empty last row, if there is one, before adding another.
       var rows = $all("[data-line]", lines);
       var last = rows[rows.length - 1];
-      if (values && last && !$("[data-field=title]", last).value && !$("[data-field=price]", last).value) {
-        lines.replaceChild(line, last);
-      } else {
-        lines.appendChild(line);
+      if (last && !$("[data-field=title]", last).value && !$("[data-field=price]", last).value) {
+        if (values) fill(last, values);
+        updateTotal();
+        return last;
       }
+      var holder = document.createElement("div");
+      holder.innerHTML = template.innerHTML.replace(/__i__/g, String(next++));
+      var line = holder.firstElementChild;
+      lines.appendChild(line);
+      if (values) fill(line, values);
       updateTotal();
       return line;
     }
@@ -62,7 +66,7 @@
 
     var add = $("[data-add-line]", form);
     add.hidden = false;
-    add.addEventListener("click", function () { $("[data-field=title]", addLine({})).focus(); });
+    add.addEventListener("click", function () { $("[data-field=title]", addLine(null)).focus(); });
 
     var picker = $("[data-picker]", form);
     var search = $("[data-search]", form);
@@ -133,6 +137,9 @@
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("order-form");
     if (form) setupOrderForm(form);
+    // Coming back with mistakes: take the manager straight to the first one.
+    var bad = document.querySelector("[aria-invalid=true]");
+    if (bad) { bad.scrollIntoView({ block: "center" }); bad.focus({ preventScroll: true }); }
     setupCopy();
   });
 })();
