@@ -7,8 +7,8 @@ it never downloads one. The confirmation's screenshot is kept in test-output/.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
