@@ -250,6 +250,19 @@ def test_a_bad_phone_returns_the_form_with_the_error_in_place_and_nothing_lost(
     assert form.topic.pull(expect=0, timeout=1) == []
 
 
+def test_logs_carry_ids_but_never_the_customers_details(
+    form: Form, capsys: pytest.CaptureFixture[str]
+) -> None:
+    form.sign_in()
+    page = form.open()
+    form.client.post("/", data=order_values(page, phone="12"))  # back with an error
+    form.client.post("/", data=order_values(page))  # saved
+    logged = capsys.readouterr().out
+    assert "manual order recorded" in logged and "phone" in logged  # a field name only
+    for detail in ("Olena", "Koval", "201-555-0123", "2015550123", "Main St", PASSWORD):
+        assert detail not in logged
+
+
 def test_a_post_without_or_with_a_wrong_csrf_token_is_refused(form: Form) -> None:
     form.sign_in()
     values = order_values(form.open())
