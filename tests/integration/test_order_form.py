@@ -250,6 +250,19 @@ def test_a_bad_phone_returns_the_form_with_the_error_in_place_and_nothing_lost(
     assert form.topic.pull(expect=0, timeout=1) == []
 
 
+def test_a_page_too_old_to_be_remembered_is_refused_not_saved_twice(form: Form) -> None:
+    from datetime import timedelta
+
+    from orderhub.sources.manual import new_form_token
+
+    form.sign_in()
+    stale = new_form_token(datetime.now(UTC) - timedelta(days=3))
+    refused = form.client.post("/", data=order_values(form.open(), form_token=stale))
+    assert refused.status_code == 400
+    assert "too old" in refused.get_data(as_text=True)
+    assert form.topic.pull(expect=0, timeout=1) == []
+
+
 def test_logs_carry_ids_but_never_the_customers_details(
     form: Form, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,7 +1,7 @@
 """The order form's server-side validation and the event it builds (pure code)."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -151,7 +151,15 @@ def test_the_same_form_token_names_the_same_order_and_event_whenever_sent() -> N
 
 
 @pytest.mark.parametrize(
-    "token", ["", "short", "a" * 65, "has space in it......", "../../etc/passwd"]
+    "token", ["", "short", "a" * 65, "has space in it......", "../../etc/passwd", TOKEN]
 )
 def test_only_tokens_of_our_own_shape_are_accepted(token: str) -> None:
-    assert not manual.valid_token(token)
+    assert not manual.valid_token(token, AT, timedelta(days=2))
+
+
+def test_a_form_token_is_accepted_until_it_is_too_old() -> None:
+    token = manual.new_form_token(AT)
+    assert manual.valid_token(token, AT + timedelta(days=1), timedelta(days=2))
+    assert not manual.valid_token(token, AT + timedelta(days=3), timedelta(days=2))
+    assert not manual.valid_token(token, AT - timedelta(hours=1), timedelta(days=2))
+    assert manual.new_form_token(AT) != token

@@ -44,8 +44,10 @@ from orderhub.stores import FirestoreClaims
 
 SESSION_COOKIE = "oh_session"
 SIGNIN_COOKIE = "oh_signin"
-#: A resubmitted page is recognised for this long (the form token's claim lifetime).
+#: A resubmitted page is recognised for this long (the form token's claim lifetime) ...
 CLAIM_TTL = timedelta(days=7)
+#: ... and a page older than this is refused, so every accepted token is still claimed.
+FORM_MAX_AGE = timedelta(days=2)
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -136,12 +138,9 @@ def _redirect(location: str) -> Response:
 
 def _secure(request: Any) -> bool:
     """Cookies are ``Secure`` everywhere but on a developer's own machine (plain http)."""
-    host = (
-        (request.host or "").rsplit(":", 1)[0]
-        if "]" not in (request.host or "")
-        else (request.host.split("]")[0] + "]")
-    )
-    return host not in LOCAL_HOSTS
+    host = str(request.host or "")
+    name = host.split("]")[0] + "]" if host.startswith("[") else host.split(":")[0]
+    return name not in LOCAL_HOSTS
 
 
 def _set_cookie(response: Response, request: Any, name: str, value: str, max_age: int) -> None:
@@ -313,7 +312,7 @@ def _order(w: Wiring, request: Any) -> Response:
         return _signin_page(w, request, error="Please sign in first.", status=401)
     session, manager = current
     if request.method == "GET":
-        token = secrets.token_urlsafe(24)
+        token = manual.new_form_token(_now())
         return _form_page(
             w,
             session,
@@ -331,8 +330,13 @@ def _order(w: Wiring, request: Any) -> Response:
             403,
         )
     token = request.form.get("form_token") or ""
-    if not manual.valid_token(token):
-        return _message(w, "Form not recognised", "Reload the page and enter the order again.", 400)
+    if not manual.valid_token(token, _now(), FORM_MAX_AGE):
+        return _message(
+            w,
+            "Form too old",
+            "This page is too old to send. Open a new form and enter it again.",
+            400,
+        )
     settings = w.settings
     values = {key: request.form.get(key) or "" for key in request.form}
     form = manual.read_form(values)

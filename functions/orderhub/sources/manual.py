@@ -15,9 +15,10 @@ import base64
 import hashlib
 import json
 import re
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -274,9 +275,26 @@ def validate(
     )
 
 
-def valid_token(token: str) -> bool:
-    """Form tokens are ours (``secrets.token_urlsafe``); anything else is not accepted."""
-    return bool(_TOKEN.match(token))
+def new_form_token(now: datetime) -> str:
+    """A token for one rendering of the form: its issue time (hex seconds) and 144 random
+    bits. The time lets a very old page be refused before its claim could have expired."""
+    return f"{int(now.timestamp()):x}_{secrets.token_urlsafe(18)}"
+
+
+def token_age(token: str, now: datetime) -> timedelta | None:
+    """How old a form token is, or ``None`` if it is not one of ours."""
+    if not _TOKEN.match(token):
+        return None
+    stamp, _, rest = token.partition("_")
+    if not rest or not re.fullmatch(r"[0-9a-f]{8,10}", stamp):
+        return None
+    return now - datetime.fromtimestamp(int(stamp, 16), tz=UTC)
+
+
+def valid_token(token: str, now: datetime, max_age: timedelta) -> bool:
+    """Ours, and neither from the future nor older than ``max_age``."""
+    age = token_age(token, now)
+    return age is not None and timedelta(minutes=-5) <= age <= max_age
 
 
 def order_id_for(shop: str, form_token: str) -> str:
