@@ -98,3 +98,25 @@ def test_a_post_without_csrf_token_is_refused(stack: dict[str, str]) -> None:
     values = new_order(session, url)
     del values["csrf_token"]
     assert session.post(url + "/", data=values, timeout=10).status_code == 403
+
+
+def test_a_double_tap_sent_at_once_records_one_order(stack: dict[str, str], stack_crm: Crm) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = stack["ORDER_FORM_URL"]
+    session, _ = signed_in(stack)
+    values = new_order(session, url)
+    taps = []
+    for _ in range(2):  # two connections, as two taps on a phone would make
+        tap = requests.Session()
+        tap.cookies.update(session.cookies)
+        taps.append(tap)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(lambda tap: tap.post(url + "/", data=values, timeout=10), taps))
+    assert sorted(a.status_code for a in answers) == [200, 201]
+    numbers = {order_number(a.text) for a in answers}
+    assert len(numbers) == 1
+
+    later = order_number(session.post(url + "/", data=new_order(session, url), timeout=10).text)
+    stack_crm.wait_for(ROWS_OF, lambda rows: len(rows) == 1, id=later)
+    assert len(stack_crm.query(ROWS_OF, id=numbers.pop())) == 1
