@@ -82,3 +82,8 @@ def show(values: dict[str, str]) -> None:
         )
     print(f"\nQuery it yourself: BigQuery emulator {endpoint}, dataset {table}.")
     print(f"Post webhooks to {values['SHOPIFY_WEBHOOK_URL']} (secret in .dev/endpoints.env).")
+    print(
+        f"Order form: {values['ORDER_FORM_URL']}/ — sign in as"
+        f" {values['ORDER_FORM_DEMO_MANAGER']!r}, password ORDER_FORM_DEMO_PASSWORD in"
+        " .dev/endpoints.env."
+    )

@@ -25,6 +25,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +55,13 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("crm_writer", "cloudevent", 11, ((ORDER_EVENTS_TOPIC, "crm-writer"),)),
     Function("gmail_ingest", "cloudevent", 12, ((GMAIL_PUSH_TOPIC, "gmail-ingest"),)),
     Function("gmail_watch_renew", "http", 13),
+    Function("order_form", "http", 14),
 )
+
+#: Stand-ins for services we cannot run: name → port offset.
+STANDINS = {"gmail": GMAIL_STANDIN_OFFSET, "shopify_admin": 31}
+#: The manager the dev stack creates for the order form (password in endpoints.env).
+DEMO_MANAGER = "demo"
 
 #: Topics that exist without a local consumer (yet).
 EXTRA_TOPICS: tuple[str, ...] = ()
@@ -94,6 +101,10 @@ class Stack:
         """Every URL, port and dev secret, as written to endpoints.env."""
         previous = read_env_file(self.endpoints_file)
         secret = previous.get("SHOPIFY_API_SECRET") or secrets.token_hex(16)
+
+        def kept(name: str, make: Callable[[], str]) -> str:
+            return previous.get(name) or make()
+
         values = {
             "GOOGLE_CLOUD_PROJECT": PROJECT,
             "BIGQUERY_DATASET": DATASET,
@@ -107,6 +118,17 @@ class Stack:
             "GMAIL_API_URL": f"http://127.0.0.1:{self.port(GMAIL_STANDIN_OFFSET)}",
             "GMAIL_MAILBOX": DEMO_MAILBOX,
             "GMAIL_PUSH_TOPIC": GMAIL_PUSH_TOPIC,
+            "SHOPIFY_ADMIN_URL": f"http://127.0.0.1:{self.port(STANDINS['shopify_admin'])}",
+            "SHOPIFY_ADMIN_TOKEN": kept(
+                "SHOPIFY_ADMIN_TOKEN", lambda: "shpat_" + secrets.token_hex(16)
+            ),
+            "ORDER_FORM_SESSION_SECRET": kept(
+                "ORDER_FORM_SESSION_SECRET", lambda: secrets.token_urlsafe(32)
+            ),
+            "ORDER_FORM_DEMO_MANAGER": DEMO_MANAGER,
+            "ORDER_FORM_DEMO_PASSWORD": kept(
+                "ORDER_FORM_DEMO_PASSWORD", lambda: secrets.token_urlsafe(12)
+            ),
         }
         for fn in FUNCTIONS:
             values[f"{fn.name.upper()}_URL"] = self.function_url(fn)
@@ -206,6 +228,19 @@ class Stack:
                 lambda: http_ok(f"{values['GMAIL_API_URL']}/_standin/health"),
             ),
         }
+        comps["shopify_admin"] = (
+            [
+                str(venv_bin / "python"),
+                "-m",
+                "devstack.standins.shopify_admin",
+                "--port",
+                str(self.port(STANDINS["shopify_admin"])),
+                "--shop",
+                DEMO_SHOP,
+            ],
+            {**base_env, "PYTHONPATH": f"{ROOT}:{ROOT / 'functions'}"},
+            lambda: http_ok(values["SHOPIFY_ADMIN_URL"] + "/"),
+        )
         for fn in FUNCTIONS:
             url = self.function_url(fn)
             comps[fn.name] = (
@@ -263,12 +298,8 @@ class Stack:
         return values
 
     def _ports_of(self, name: str) -> list[int]:
-        fixed = {
-            "pubsub": [0],
-            "firestore": [1],
-            "bigquery": [2, 3],
-            "gmail": [GMAIL_STANDIN_OFFSET],
-        }
+        fixed = {"pubsub": [0], "firestore": [1], "bigquery": [2, 3]}
+        fixed.update({name: [offset] for name, offset in STANDINS.items()})
         if name in fixed:
             return [self.port(o) for o in fixed[name]]
         return [self.port(fn.offset) for fn in FUNCTIONS if fn.name == name]
@@ -307,6 +338,24 @@ class Stack:
                     pass
         client = dataset.bigquery_client(PROJECT, values["BIGQUERY_EMULATOR_HOST"])
         dataset.create_dataset(client, DATASET)
+        self.provision_demo_manager(values)
+
+    def provision_demo_manager(self, values: dict[str, str]) -> None:
+        """The order form's demo manager, with the password from endpoints.env."""
+        os.environ["FIRESTORE_EMULATOR_HOST"] = values["FIRESTORE_EMULATOR_HOST"]
+        from google.cloud import firestore
+
+        from orderhub.orderform import auth
+        from orderhub.orderform.stores import FirestoreManagers, Manager
+
+        managers = FirestoreManagers(firestore.Client(project=PROJECT), "managers")
+        name, password = values["ORDER_FORM_DEMO_MANAGER"], values["ORDER_FORM_DEMO_PASSWORD"]
+        existing = managers.get(name)
+        if existing is None or not auth.verify_password(password, existing.password_hash):
+            managers.put(
+                Manager(id=name, name="Demo manager", password_hash=auth.hash_password(password)),
+                now=datetime.now(UTC),
+            )
 
     def down(self) -> list[str]:
         stopped = []

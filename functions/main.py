@@ -33,3 +33,10 @@ def gmail_watch_renew(request: Any) -> Any:
     from orderhub.entrypoints import gmail_watch_renew
 
     return gmail_watch_renew.handle(request)
+
+
+def order_form(request: Any) -> Any:
+    """HTTP: the managers' order form → ``order.created`` events, or Shopify payment links."""
+    from orderhub.entrypoints import order_form
+
+    return order_form.handle(request)

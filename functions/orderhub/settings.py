@@ -144,3 +144,67 @@ class GmailSettings:
             full_sync_messages=number("GMAIL_FULL_SYNC_MESSAGES", 50),
             full_sync_days=number("GMAIL_FULL_SYNC_DAYS", 3),
         )
+
+
+@dataclass(frozen=True)
+class OrderFormSettings:
+    """What ``order_form`` needs. Link mode is on only when ``SHOPIFY_ADMIN_TOKEN`` is set."""
+
+    project: str
+    topic: str
+    dataset: str
+    bigquery_endpoint: str | None
+    shop: str
+    session_secret: str
+    session_hours: int
+    default_country: str
+    currency: str
+    delivery_methods: tuple[str, ...]
+    firestore_prefix: str
+    base_path: str
+    shopify_admin_url: str
+    shopify_admin_token: str
+    shopify_api_version: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> OrderFormSettings:
+        secret = _required(env, "ORDER_FORM_SESSION_SECRET")
+        if len(secret) < 32:
+            raise ConfigError("ORDER_FORM_SESSION_SECRET must be at least 32 characters")
+        country = env.get("ORDER_FORM_DEFAULT_COUNTRY", "US").strip().upper()
+        if len(country) != 2 or not country.isalpha():
+            raise ConfigError("ORDER_FORM_DEFAULT_COUNTRY must be a two-letter region, e.g. US")
+        currency = env.get("ORDER_FORM_CURRENCY", "USD").strip().upper()
+        if len(currency) != 3 or not currency.isalpha():
+            raise ConfigError("ORDER_FORM_CURRENCY must be a three-letter code, e.g. USD")
+        methods = tuple(
+            m.strip().lower()
+            for m in env.get("ORDER_FORM_DELIVERY_METHODS", "courier,post,pickup").split(",")
+            if m.strip()
+        )
+        if not methods:
+            raise ConfigError("ORDER_FORM_DELIVERY_METHODS must list at least one method")
+        try:
+            hours = int(env.get("ORDER_FORM_SESSION_HOURS", "12"))
+        except ValueError as exc:
+            raise ConfigError("ORDER_FORM_SESSION_HOURS must be a whole number") from exc
+        shop = _required(env, "SHOPIFY_SHOP_DOMAIN").lower()
+        return cls(
+            project=project_id(env),
+            topic=env.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC),
+            dataset=_required(env, "BIGQUERY_DATASET"),
+            bigquery_endpoint=env.get("BIGQUERY_EMULATOR_HOST") or None,
+            shop=shop,
+            session_secret=secret,
+            session_hours=max(1, hours),
+            default_country=country,
+            currency=currency,
+            delivery_methods=methods,
+            firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
+            base_path="/" + env.get("ORDER_FORM_BASE_PATH", "").strip().strip("/")
+            if env.get("ORDER_FORM_BASE_PATH", "").strip().strip("/")
+            else "",
+            shopify_admin_url=env.get("SHOPIFY_ADMIN_URL", "").strip() or f"https://{shop}",
+            shopify_admin_token=env.get("SHOPIFY_ADMIN_TOKEN", "").strip(),
+            shopify_api_version=env.get("SHOPIFY_API_VERSION", "2025-10").strip(),
+        )

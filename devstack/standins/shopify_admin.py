@@ -1,0 +1,347 @@
+"""A stand-in for Shopify's GraphQL Admin API, for tests and the local stack.
+
+It answers ``POST /admin/api/{version}/graphql.json`` as Shopify documents: the access
+token in ``X-Shopify-Access-Token`` (401 with Shopify's message otherwise), a JSON body
+``{query, variables, operationName}``, and ``{"data": ..., "extensions": {"cost": ...}}``
+back, with only the fields the query selected (aliases honoured). A field it does not
+know comes back as a GraphQL error, as Shopify's schema validation would.
+
+Operations are handlers registered by root field name; add one with ``register``:
+
+    standin.register("orders", lambda args, store: {...})
+
+A handler gets the field's arguments (variables resolved) and the ``Store`` of recorded
+objects, and returns the full object; selection and aliases are applied afterwards.
+Tests read what was recorded from ``GET /_standin/{kind}`` (e.g. ``draft_orders``).
+
+Run alone: ``SHOPIFY_ADMIN_TOKEN=T python -m devstack.standins.shopify_admin --port 8631 --shop S``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    parse,
+)
+from graphql.utilities import value_from_ast_untyped
+
+PATH = re.compile(r"^/admin/api/(?P<version>[0-9]{4}-[0-9]{2}|unstable)/graphql\.json$")
+UNAUTHORIZED = {
+    "errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"
+}
+
+
+class UserError(Exception):
+    """A handler's refusal, returned as ``userErrors`` in the mutation's payload."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+class Store:
+    """Everything the stand-in recorded, by kind, safe across request threads."""
+
+    def __init__(self, shop: str) -> None:
+        self.shop = shop
+        self.shop_id = 548380009
+        self._lock = threading.Lock()
+        self._kinds: dict[str, list[dict[str, Any]]] = {}
+        self._counter = 1000
+
+    def next_id(self) -> int:
+        with self._lock:
+            self._counter += 1
+            return self._counter
+
+    def add(self, kind: str, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._kinds.setdefault(kind, []).append(record)
+
+    def all(self, kind: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._kinds.get(kind, []))
+
+
+Handler = Callable[[dict[str, Any], Store], Any]
+
+
+# ------------------------------------------------------------ draftOrderCreate
+def _money(value: Any) -> Decimal | None:
+    if isinstance(value, dict):
+        value = value.get("amount")
+    if value is None:
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def draft_order_create(args: dict[str, Any], store: Store) -> dict[str, Any]:
+    """``draftOrderCreate(input: DraftOrderInput!)``: checks line items as Shopify does,
+    records the draft, and returns ``{draftOrder, userErrors}``."""
+    draft_input = args.get("input") or {}
+    items = draft_input.get("lineItems") or []
+    errors: list[dict[str, Any]] = []
+    if not items:
+        errors.append({"field": ["input", "lineItems"], "message": "Add at least 1 product"})
+    total = Decimal("0")
+    currency = "USD"
+    lines = []
+    for index, item in enumerate(items):
+        field = ["input", "lineItems", str(index)]
+        quantity = item.get("quantity")
+        if not isinstance(quantity, int) or quantity < 1:
+            errors.append({"field": [*field, "quantity"], "message": "Quantity must be at least 1"})
+            continue
+        variant = item.get("variantId")
+        if variant:
+            if not re.fullmatch(r"gid://shopify/ProductVariant/\d+", str(variant)):
+                errors.append({"field": [*field, "variantId"], "message": "Variant is invalid"})
+                continue
+            price_input = item.get("priceOverride")
+            price = _money(price_input) or Decimal("0")
+        else:
+            if not item.get("title"):
+                errors.append({"field": [*field, "title"], "message": "Title can't be blank"})
+                continue
+            price_input = item.get("originalUnitPriceWithCurrency") or item.get("originalUnitPrice")
+            price = _money(price_input)
+            if price is None:
+                errors.append(
+                    {"field": [*field, "originalUnitPrice"], "message": "Price can't be blank"}
+                )
+                continue
+        if isinstance(price_input, dict) and price_input.get("currencyCode"):
+            currency = str(price_input["currencyCode"])
+        total += price * quantity
+        lines.append(
+            {
+                "title": item.get("title"),
+                "variantId": variant,
+                "quantity": quantity,
+                "originalUnitPrice": str(price),
+                "sku": item.get("sku"),
+            }
+        )
+    if errors:
+        return {"draftOrder": None, "userErrors": errors}
+    number = store.next_id()
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    money = {"amount": str(total), "currencyCode": currency}
+    draft = {
+        "id": f"gid://shopify/DraftOrder/{number}",
+        "legacyResourceId": str(number),
+        "name": f"#D{number - 1000}",
+        "status": "OPEN",
+        "invoiceUrl": (f"https://{store.shop}/{store.shop_id}/invoices/{secrets.token_hex(16)}"),
+        "createdAt": now,
+        "updatedAt": now,
+        "note2": draft_input.get("note"),
+        "email": draft_input.get("email"),
+        "phone": draft_input.get("phone"),
+        "tags": list(draft_input.get("tags") or []),
+        "customAttributes": list(draft_input.get("customAttributes") or []),
+        "currencyCode": currency,
+        "totalPriceSet": {"shopMoney": money, "presentmentMoney": money},
+        "subtotalPriceSet": {"shopMoney": money, "presentmentMoney": money},
+        "lineItems": {"nodes": lines},
+        "input": draft_input,
+    }
+    store.add("draft_orders", draft)
+    return {"draftOrder": draft, "userErrors": []}
+
+
+# ----------------------------------------------------------------- execution
+def _project(value: Any, selection: SelectionSetNode | None, fragments: dict[str, Any]) -> Any:
+    """Keep only the selected fields (with aliases) of a handler's full object."""
+    if selection is None or value is None:
+        return value
+    if isinstance(value, list):
+        return [_project(item, selection, fragments) for item in value]
+    if not isinstance(value, dict):
+        return value
+    result: dict[str, Any] = {}
+    for node in selection.selections:
+        if isinstance(node, FieldNode):
+            name = node.name.value
+            key = node.alias.value if node.alias else name
+            if name == "__typename":
+                result[key] = value.get("__typename")
+            else:
+                result[key] = _project(value.get(name), node.selection_set, fragments)
+        elif isinstance(node, InlineFragmentNode):
+            result.update(_project(value, node.selection_set, fragments))
+        else:  # a fragment spread
+            fragment = fragments.get(node.name.value)
+            if fragment is not None:
+                result.update(_project(value, fragment.selection_set, fragments))
+    return result
+
+
+class ShopifyAdminStandIn:
+    def __init__(self, *, token: str, shop: str, host: str = "127.0.0.1", port: int = 0):
+        self.token = token
+        self.store = Store(shop)
+        self.handlers: dict[str, Handler] = {}
+        self.register("draftOrderCreate", draft_order_create)
+        self._server = ThreadingHTTPServer((host, port), self._request_handler())
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def register(self, field: str, handler: Handler) -> None:
+        self.handlers[field] = handler
+
+    def execute(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One GraphQL request → the response body Shopify would send."""
+        try:
+            document = parse(str(body.get("query") or ""))
+        except GraphQLError as exc:
+            return {"errors": [{"message": exc.message, "locations": [{"line": 1, "column": 1}]}]}
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        wanted = body.get("operationName")
+        chosen = [o for o in operations if not wanted or (o.name and o.name.value == wanted)]
+        if len(chosen) != 1:
+            return {"errors": [{"message": "An operation name is required"}]}
+        operation = chosen[0]
+        variables = body.get("variables") or {}
+        root = "Mutation" if operation.operation.value == "mutation" else "QueryRoot"
+        data: dict[str, Any] = {}
+        errors: list[dict[str, Any]] = []
+        for node in operation.selection_set.selections:
+            if not isinstance(node, FieldNode):
+                continue
+            name = node.name.value
+            key = node.alias.value if node.alias else name
+            handler = self.handlers.get(name)
+            if handler is None:
+                errors.append(
+                    {
+                        "message": f"Field '{name}' doesn't exist on type '{root}'",
+                        "extensions": {
+                            "code": "undefinedField",
+                            "typeName": root,
+                            "fieldName": name,
+                        },
+                    }
+                )
+                continue
+            args = {
+                arg.name.value: value_from_ast_untyped(arg.value, variables)
+                for arg in node.arguments or ()
+            }
+            data[key] = _project(handler(args, self.store), node.selection_set, fragments)
+        if errors:
+            return {"errors": errors}
+        cost = {
+            "requestedQueryCost": 10,
+            "actualQueryCost": 10,
+            "throttleStatus": {
+                "maximumAvailable": 2000.0,
+                "currentlyAvailable": 1990,
+                "restoreRate": 100.0,
+            },
+        }
+        return {"data": data, "extensions": {"cost": cost}}
+
+    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # no bodies in logs
+                return
+
+            def _send(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path.startswith("/_standin/"):
+                    self._send(200, standin.store.all(self.path[len("/_standin/") :]))
+                elif self.path == "/":
+                    self._send(200, {"standin": "shopify_admin"})
+                else:
+                    self._send(404, {"errors": "Not Found"})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if not PATH.match(self.path):
+                    self._send(404, {"errors": "Not Found"})
+                    return
+                if self.headers.get("X-Shopify-Access-Token") != standin.token:
+                    self._send(401, UNAUTHORIZED)
+                    return
+                try:
+                    body = json.loads(raw)
+                    if not isinstance(body, dict):
+                        raise ValueError
+                except ValueError:
+                    self._send(400, {"errors": {"query": "Required parameter missing or invalid"}})
+                    return
+                self._send(200, standin.execute(body))
+
+        return Handler
+
+    def start(self) -> ShopifyAdminStandIn:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("SHOPIFY_ADMIN_TOKEN"),
+        help="the token to accept (default: $SHOPIFY_ADMIN_TOKEN, kept off the command line)",
+    )
+    parser.add_argument("--shop", required=True)
+    args = parser.parse_args()
+    if not args.token:
+        parser.error("no access token: set SHOPIFY_ADMIN_TOKEN or pass --token")
+    server = ShopifyAdminStandIn(token=args.token, shop=args.shop, host=args.host, port=args.port)
+    print(f"shopify_admin stand-in on {server.url}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

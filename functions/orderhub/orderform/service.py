@@ -1,0 +1,177 @@
+"""The order form's flows: sign in, record an order, make a payment link. No Flask here.
+
+Collaborators (stores, bus, Shopify client, clock) are parameters; the HTTP adapter wires
+the real ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from orderhub import logs
+from orderhub.bus import Bus
+from orderhub.errors import TransientError
+from orderhub.orderform.auth import verify_password
+from orderhub.orderform.stores import Manager, throttle_keys
+from orderhub.shopify_admin import DraftLine, DraftOrder, draft_order_input
+from orderhub.sources import manual
+from orderhub.stores import Claims
+
+
+class Managers(Protocol):
+    def get(self, manager_id: str) -> Manager | None: ...
+
+
+class Throttle(Protocol):
+    def wait_s(self, keys: list[tuple[str, str]], *, now: datetime) -> float: ...
+
+    def failed(self, keys: list[tuple[str, str]], *, now: datetime) -> None: ...
+
+    def succeeded(self, keys: list[tuple[str, str]]) -> None: ...
+
+
+class DraftLinks(Protocol):
+    def begin(self, token: str, *, manager: str, now: datetime) -> bool: ...
+
+    def finish(self, token: str, result: dict[str, str]) -> None: ...
+
+    def get(self, token: str) -> dict[str, object] | None: ...
+
+    def abandon(self, token: str) -> None: ...
+
+
+class DraftOrders(Protocol):
+    def draft_order_create(self, draft_input: dict[str, object]) -> DraftOrder: ...
+
+
+@dataclass(frozen=True)
+class SignIn:
+    manager: Manager | None
+    wait_s: float = 0.0
+
+
+def sign_in(
+    *,
+    manager_id: str,
+    password: str,
+    client_ip: str,
+    managers: Managers,
+    throttle: Throttle,
+    now: Callable[[], datetime],
+) -> SignIn:
+    """The manager if the password is right; ``wait_s`` > 0 while failures are backing off.
+
+    While a wait is in force the password is not even checked, so guessing gains nothing.
+    """
+    keys = throttle_keys(manager_id, client_ip)
+    wait = throttle.wait_s(keys, now=now())
+    if wait > 0:
+        return SignIn(None, wait)
+    manager = managers.get(manager_id)
+    stored = manager.password_hash if manager is not None and manager.active else None
+    if verify_password(password, stored) and manager is not None:
+        throttle.succeeded(keys)
+        return SignIn(manager)
+    throttle.failed(keys, now=now())
+    return SignIn(None)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    order_id: str
+    duplicate: bool
+
+
+def record_order(
+    *,
+    order: manual.ManualOrder,
+    manager: str,
+    form_token: str,
+    shop: str,
+    claims: Claims,
+    bus: Bus,
+    now: Callable[[], datetime],
+) -> Recorded:
+    """Publish ``order.created`` once per form token; a repeat answers ``duplicate``.
+
+    The claim comes first: of two racing submissions exactly one publishes. If publishing
+    fails the claim is released, so the manager's retry (same token) goes through.
+    """
+    at = now()
+    event = manual.order_event(order, manager=manager, form_token=form_token, shop=shop, at=at)
+    order_id = event["entity_id"]
+    key = f"manual:{shop}:{form_token}"
+    if not claims.claim(key, {"event_id": event["event_id"], "order_id": order_id}, now=at):
+        return Recorded(order_id, duplicate=True)
+    try:
+        bus.publish(event)
+    except TransientError:
+        try:
+            claims.release(key)
+        except TransientError:
+            pass
+        raise
+    logs.info(
+        "manual order recorded", order_id=order_id, event_id=event["event_id"], manager=manager
+    )
+    return Recorded(order_id, duplicate=False)
+
+
+@dataclass(frozen=True)
+class Link:
+    invoice_url: str
+    name: str
+    duplicate: bool
+    pending: bool = False
+
+
+def create_link(
+    *,
+    order: manual.ManualOrder,
+    manager: str,
+    form_token: str,
+    links: DraftLinks,
+    shopify: DraftOrders,
+    now: Callable[[], datetime],
+) -> Link:
+    """A Shopify draft order for the items, once per form token; its checkout link.
+
+    The customer completes it in Shopify's checkout, and the ordinary ``orders/create``
+    webhook brings the order in, so nothing is published here.
+    """
+    if not links.begin(form_token, manager=manager, now=now()):
+        found = links.get(form_token) or {}
+        if found.get("status") == "done":
+            return Link(str(found.get("invoice_url")), str(found.get("name")), duplicate=True)
+        return Link("", "", duplicate=True, pending=True)
+    draft_input = draft_order_input(
+        [
+            DraftLine(
+                title=line.title,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                variant_id=line.variant_id,
+                sku=line.sku,
+            )
+            for line in order.lines
+        ],
+        currency=order.currency,
+        note=order.note,
+        email=order.email,
+        phone=order.phone,
+        tags=["orderhub", f"channel:{order.channel}", f"manager:{manager}"],
+        attributes={"orderhub_manager": manager, "orderhub_channel": order.channel},
+    )
+    try:
+        draft = shopify.draft_order_create(draft_input)
+    except Exception:
+        # Whatever went wrong, the token must not stay claimed by a draft that does not
+        # exist, or the manager's retry would find "pending" forever. Re-raised as is.
+        links.abandon(form_token)
+        raise
+    links.finish(form_token, {"invoice_url": draft.invoice_url, "name": draft.name, "id": draft.id})
+    logs.info("draft order created", draft_id=draft.id, manager=manager)
+    return Link(draft.invoice_url, draft.name, duplicate=False)

@@ -1,0 +1,145 @@
+// The order form's small helpers: product search, item rows, running total, copy button.
+// The server is the truth: everything here only saves typing, and the page works without it.
+(function () {
+  "use strict";
+  function $(sel, root) { return (root || document).querySelector(sel); }
+  function $all(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
+
+  function cents(text) {
+    var t = String(text || "").replace(/\s/g, "").replace(",", ".");
+    if (!/^\d+(\.\d{1,2})?$/.test(t)) return null;
+    var parts = t.split(".");
+    return parseInt(parts[0], 10) * 100 + parseInt(((parts[1] || "") + "00").slice(0, 2), 10);
+  }
+
+  function setupOrderForm(form) {
+    var lines = $("[data-lines]", form);
+    var template = document.getElementById("line-template");
+    var totalOut = $("[data-total]", form);
+    var next = $all("[data-line]", lines).length;
+
+    function updateTotal() {
+      var sum = 0;
+      $all("[data-line]", lines).forEach(function (line) {
+        var qty = parseInt($("[data-field=quantity]", line).value, 10);
+        var price = cents($("[data-field=price]", line).value);
+        if (qty > 0 && price !== null) sum += qty * price;
+      });
+      totalOut.textContent = (sum / 100).toFixed(2);
+    }
+
+    function fill(line, values) {
+      Object.keys(values).forEach(function (key) {
+        var input = $("[data-field=" + key + "]", line);
+        if (input) input.value = values[key] == null ? "" : values[key];
+      });
+      $("[data-sku-label]", line).textContent = values.sku || "";
+    }
+
+    function addLine(values) {
+      // Use the empty last row, if there is one, before adding another.
+      var rows = $all("[data-line]", lines);
+      var last = rows[rows.length - 1];
+      if (last && !$("[data-field=title]", last).value && !$("[data-field=price]", last).value) {
+        if (values) fill(last, values);
+        updateTotal();
+        return last;
+      }
+      var holder = document.createElement("div");
+      holder.innerHTML = template.innerHTML.replace(/__i__/g, String(next++));
+      var line = holder.firstElementChild;
+      lines.appendChild(line);
+      if (values) fill(line, values);
+      updateTotal();
+      return line;
+    }
+
+    lines.addEventListener("input", updateTotal);
+    lines.addEventListener("click", function (e) {
+      var button = e.target.closest("[data-remove]");
+      if (!button) return;
+      var line = button.closest("[data-line]");
+      if ($all("[data-line]", lines).length > 1) line.remove();
+      else $all("input", line).forEach(function (i) { i.value = i.dataset.field === "quantity" ? "1" : ""; });
+      updateTotal();
+    });
+
+    var add = $("[data-add-line]", form);
+    add.hidden = false;
+    add.addEventListener("click", function () { $("[data-field=title]", addLine(null)).focus(); });
+
+    var picker = $("[data-picker]", form);
+    var search = $("[data-search]", form);
+    var results = $("[data-results]", form);
+    var timer = null, asked = 0;
+    picker.hidden = false;
+
+    function show(products) {
+      results.innerHTML = "";
+      products.forEach(function (p) {
+        var li = document.createElement("li");
+        var b = document.createElement("button");
+        b.type = "button";
+        var name = document.createElement("span");
+        name.textContent = p.title;
+        var meta = document.createElement("small");
+        meta.textContent = [p.sku, p.price].filter(Boolean).join(" · ");
+        b.appendChild(name); b.appendChild(meta);
+        b.addEventListener("click", function () {
+          addLine({ title: p.title, sku: p.sku, variant_id: p.variant_id, product_id: p.product_id,
+                    variant_title: p.variant_title, quantity: "1", price: p.price || "" });
+          results.innerHTML = ""; search.value = ""; search.focus();
+        });
+        li.appendChild(b); results.appendChild(li);
+      });
+      if (!products.length) {
+        var none = document.createElement("li");
+        none.className = "hint";
+        none.textContent = "Nothing found: add it as a custom item.";
+        results.appendChild(none);
+      }
+    }
+
+    search.addEventListener("input", function () {
+      clearTimeout(timer);
+      var q = search.value.trim();
+      if (!q) { results.innerHTML = ""; return; }
+      timer = setTimeout(function () {
+        var mine = ++asked;
+        fetch(form.dataset.products + "?q=" + encodeURIComponent(q), { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : { products: [] }; })
+          .then(function (data) { if (mine === asked) show(data.products || []); })
+          .catch(function () { /* typing a custom item still works */ });
+      }, 200);
+    });
+    search.addEventListener("keydown", function (e) { if (e.key === "Enter") e.preventDefault(); });
+
+    // One tap, one request: the form token makes repeats harmless, this makes them rare.
+    form.addEventListener("submit", function () {
+      setTimeout(function () { $all("[data-submit]", form).forEach(function (b) { b.disabled = true; }); }, 0);
+    });
+    updateTotal();
+  }
+
+  function setupCopy() {
+    $all("[data-copy]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var input = $(button.dataset.copy);
+        input.select();
+        var done = function () { button.textContent = "Copied"; };
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(input.value).then(done, function () { document.execCommand("copy"); done(); });
+        } else { document.execCommand("copy"); done(); }
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.getElementById("order-form");
+    if (form) setupOrderForm(form);
+    // Coming back with mistakes: take the manager straight to the first one.
+    var bad = document.querySelector("[aria-invalid=true]");
+    if (bad) { bad.scrollIntoView({ block: "center" }); bad.focus({ preventScroll: true }); }
+    setupCopy();
+  });
+})();

@@ -1,0 +1,211 @@
+"""The order form's state in Firestore: managers, sign-in failure counters, payment links.
+
+* ``managers/{id}``: ``name``, ``password_hash``, ``active``, timestamps. Managers are added,
+  changed and removed with ``scripts/manager`` (or in the console): no redeploy needed.
+* ``signin_throttle/{sha256 of kind:value}``: consecutive failures and ``locked_until``
+  per manager name and per client address; the ids are hashes, so no address is stored.
+* ``draft_links/{form token}``: the draft order created for one rendering of the form,
+  so a double tap returns the same checkout link instead of making a second draft.
+
+Every document that is only transient carries ``expires_at`` for a Firestore TTL policy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from orderhub.errors import TransientError
+from orderhub.orderform.auth import delay_after
+
+TIMEOUT_S = 5.0
+
+
+def _transient(what: str, exc: Exception) -> TransientError:
+    return TransientError(f"Firestore {what} failed: {exc.__class__.__name__}")
+
+
+@dataclass(frozen=True)
+class Manager:
+    id: str
+    name: str
+    password_hash: str
+    active: bool = True
+
+
+class FirestoreManagers:
+    def __init__(self, client: Any, collection: str) -> None:
+        self._collection = client.collection(collection)
+
+    def get(self, manager_id: str) -> Manager | None:
+        from google.api_core import exceptions
+
+        if not manager_id:  # not a valid sign-in name: nobody
+            return None
+        try:
+            snapshot = self._collection.document(manager_id).get(timeout=TIMEOUT_S)
+        except exceptions.GoogleAPICallError as exc:
+            raise _transient("manager read", exc) from exc
+        if not snapshot.exists:
+            return None
+        data = snapshot.to_dict() or {}
+        if not isinstance(data.get("password_hash"), str):
+            return None
+        return Manager(
+            id=manager_id,
+            name=str(data.get("name") or manager_id),
+            password_hash=data["password_hash"],
+            active=bool(data.get("active", True)),
+        )
+
+    def put(self, manager: Manager, *, now: datetime) -> None:
+        self._collection.document(manager.id).set(
+            {
+                "name": manager.name,
+                "password_hash": manager.password_hash,
+                "active": manager.active,
+                "updated_at": now,
+            },
+            timeout=TIMEOUT_S,
+        )
+
+    def delete(self, manager_id: str) -> None:
+        self._collection.document(manager_id).delete(timeout=TIMEOUT_S)
+
+    def list(self) -> list[Manager]:
+        found = []
+        for snapshot in self._collection.stream(timeout=TIMEOUT_S):
+            data = snapshot.to_dict() or {}
+            found.append(
+                Manager(
+                    id=snapshot.id,
+                    name=str(data.get("name") or snapshot.id),
+                    password_hash=str(data.get("password_hash") or ""),
+                    active=bool(data.get("active", True)),
+                )
+            )
+        return found
+
+
+def throttle_keys(manager_id: str, client_ip: str) -> list[tuple[str, str]]:
+    """(kind, document id) pairs counted for one sign-in attempt."""
+
+    def key(kind: str, value: str) -> str:
+        return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()[:40]
+
+    return [("manager", key("manager", manager_id)), ("ip", key("ip", client_ip))]
+
+
+class FirestoreThrottle:
+    """Consecutive sign-in failures with exponential backoff, counted in transactions."""
+
+    def __init__(self, client: Any, collection: str, *, ttl: timedelta = timedelta(days=1)):
+        self._client = client
+        self._collection = client.collection(collection)
+        self._ttl = ttl
+
+    def wait_s(self, keys: list[tuple[str, str]], *, now: datetime) -> float:
+        """Seconds until a sign-in for these keys may be tried again (0: go ahead)."""
+        from google.api_core import exceptions
+
+        refs = [self._collection.document(doc_id) for _kind, doc_id in keys]
+        try:
+            snapshots = list(self._client.get_all(refs, timeout=TIMEOUT_S))
+        except exceptions.GoogleAPICallError as exc:
+            raise _transient("throttle read", exc) from exc
+        wait = 0.0
+        for snapshot in snapshots:
+            locked = (snapshot.to_dict() or {}).get("locked_until") if snapshot.exists else None
+            if locked is not None and locked > now:
+                wait = max(wait, (locked - now).total_seconds())
+        return wait
+
+    def failed(self, keys: list[tuple[str, str]], *, now: datetime) -> None:
+        from google.api_core import exceptions
+        from google.cloud import firestore
+
+        @firestore.transactional  # type: ignore[untyped-decorator]
+        def bump(transaction: Any, ref: Any, kind: str) -> None:
+            snapshot = ref.get(transaction=transaction)
+            failures = (
+                int((snapshot.to_dict() or {}).get("failures", 0)) + 1 if snapshot.exists else 1
+            )
+            transaction.set(
+                ref,
+                {
+                    "kind": kind,
+                    "failures": failures,
+                    "locked_until": now + timedelta(seconds=delay_after(failures, kind)),
+                    "expires_at": now + self._ttl,
+                },
+            )
+
+        try:
+            for kind, doc_id in keys:
+                bump(self._client.transaction(), self._collection.document(doc_id), kind)
+        except exceptions.GoogleAPICallError as exc:
+            raise _transient("throttle update", exc) from exc
+
+    def succeeded(self, keys: list[tuple[str, str]]) -> None:
+        from google.api_core import exceptions
+
+        try:
+            for kind, doc_id in keys:
+                if kind == "manager":
+                    self._collection.document(doc_id).delete(timeout=TIMEOUT_S)
+        except exceptions.GoogleAPICallError as exc:
+            raise _transient("throttle reset", exc) from exc
+
+
+class FirestoreDraftLinks:
+    """One draft order per form token: ``begin`` claims, ``finish`` records, ``get`` reads."""
+
+    def __init__(self, client: Any, collection: str, ttl: timedelta) -> None:
+        self._collection = client.collection(collection)
+        self._ttl = ttl
+
+    def begin(self, token: str, *, manager: str, now: datetime) -> bool:
+        from google.api_core import exceptions
+
+        try:
+            self._collection.document(token).create(
+                {
+                    "status": "pending",
+                    "manager": manager,
+                    "claimed_at": now,
+                    "expires_at": now + self._ttl,
+                },
+                timeout=TIMEOUT_S,
+            )
+        except exceptions.AlreadyExists:
+            return False
+        except exceptions.GoogleAPICallError as exc:
+            raise _transient("draft link claim", exc) from exc
+        return True
+
+    def finish(self, token: str, result: dict[str, str]) -> None:
+        from google.api_core import exceptions
+
+        try:
+            self._collection.document(token).update({"status": "done", **result}, timeout=TIMEOUT_S)
+        except exceptions.GoogleAPICallError as exc:
+            raise _transient("draft link record", exc) from exc
+
+    def get(self, token: str) -> dict[str, Any] | None:
+        from google.api_core import exceptions
+
+        try:
+            snapshot = self._collection.document(token).get(timeout=TIMEOUT_S)
+        except exceptions.GoogleAPICallError as exc:
+            raise _transient("draft link read", exc) from exc
+        return (snapshot.to_dict() or {}) if snapshot.exists else None
+
+    def abandon(self, token: str) -> None:
+        from google.api_core import exceptions
+
+        try:
+            self._collection.document(token).delete(timeout=TIMEOUT_S)
+        except exceptions.GoogleAPICallError as exc:
+            raise _transient("draft link release", exc) from exc

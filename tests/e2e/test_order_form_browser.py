@@ -1,0 +1,133 @@
+"""The order form in headless Chromium (Debian's /usr/bin/chromium) at a phone's size.
+
+Playwright drives the browser the distribution installed (scripts/bootstrap installs it);
+it never downloads one. The confirmation's screenshot is kept in test-output/.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Crm
+
+ROOT = Path(__file__).resolve().parents[2]
+OUTPUT = ROOT / "test-output"
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 390, "height": 844}
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Any]:
+    """A fresh phone-sized page in Debian's Chromium, with a new user-data-dir."""
+    if not CHROMIUM.exists():
+        pytest.fail("/usr/bin/chromium is missing: run scripts/bootstrap (installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # A persistent context is how Playwright takes --user-data-dir: a fresh one per test.
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=FLAGS,
+            viewport=PHONE,
+            screen=PHONE,
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+        )
+        context.set_default_timeout(15_000)
+        try:
+            yield context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()
+
+
+def sign_in(page: Any, stack: dict[str, str]) -> None:
+    page.goto(stack["ORDER_FORM_URL"] + "/")
+    assert page.url.endswith("/signin")  # not signed in: the sign-in page, never the form
+    page.fill("#manager", stack["ORDER_FORM_DEMO_MANAGER"])
+    page.fill("#password", stack["ORDER_FORM_DEMO_PASSWORD"])
+    page.click("button:has-text('Sign in')")
+    page.wait_for_selector("h1:has-text('New order')")
+
+
+def test_a_manager_takes_an_order_on_a_phone(
+    page: Any, stack: dict[str, str], catalogue: None, stack_crm: Crm
+) -> None:
+    sign_in(page, stack)
+
+    # Item one from the catalogue, found by its SKU; item two typed in by hand.
+    page.fill("#product-search", "ipod2008pink")
+    page.click(".results button:has-text('Pink')")
+    assert page.input_value("#lines-0-price") == "199.00"
+    page.click("button:has-text('+ Custom item')")
+    page.locator("[data-line]").last.locator("[data-field=title]").fill("Gift wrap")
+    page.locator("[data-line]").last.locator("[data-field=quantity]").fill("2")
+    page.locator("[data-line]").last.locator("[data-field=price]").fill("3,50")
+    assert page.text_content("#total") == "206.00"
+
+    page.fill("#customer_name", "Olena Koval")
+    page.fill("#phone", "201 555 0123")
+    page.check("input[name=channel][value=instagram]")
+    page.check("input[name=delivery_method][value=courier]")
+    page.fill("#address", "1 Main St, Springfield")
+    page.click("button:has-text('Save order')")
+
+    page.wait_for_selector("h1:has-text('Order saved')")
+    number = page.text_content("#order-number") or ""
+    assert re.fullmatch(r"M-[A-Z2-7]{10}", number)
+    assert page.text_content("#order-total") == "206.00"
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "order-form-confirmation.png"), full_page=True)
+
+    rows = stack_crm.wait_for(
+        "SELECT source, manager, total FROM {ds}.orders WHERE order_id = @id",
+        lambda rows: len(rows) == 1,
+        id=number,
+    )
+    assert [(r["source"], r["manager"], r["total"]) for r in rows] == [
+        ("manual", "demo", Decimal("206.00"))
+    ]
+
+
+def test_a_bad_phone_shows_its_error_in_place(page: Any, stack: dict[str, str]) -> None:
+    sign_in(page, stack)
+    page.fill("#lines-0-title", "Gift wrap")
+    page.fill("#lines-0-price", "3.50")
+    page.fill("#customer_name", "Olena Koval")
+    page.fill("#phone", "12345")
+    page.check("input[name=delivery_method][value=pickup]")
+    page.click("button:has-text('Save order')")
+
+    page.wait_for_selector("#phone-error")
+    assert "not a valid phone number" in (page.text_content("#phone-error") or "")
+    assert page.get_attribute("#phone", "aria-describedby") == "phone-error"
+    # The message sits right below the phone field, and everything typed is still there.
+    phone_box = page.locator("#phone").bounding_box()
+    error_box = page.locator("#phone-error").bounding_box()
+    assert 0 <= error_box["y"] - (phone_box["y"] + phone_box["height"]) < 40
+    assert page.input_value("#customer_name") == "Olena Koval"
+    assert page.input_value("#lines-0-title") == "Gift wrap"
+    assert page.input_value("#phone") == "12345"
+    assert page.evaluate("document.activeElement.id") == "phone"  # taken to the mistake
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "order-form-phone-error.png"))
