@@ -113,6 +113,25 @@ resource "google_bigquery_dataset_iam_member" "fn_bigquery" {
   member     = "serviceAccount:${google_service_account.fn[each.key].email}"
 }
 
+# Why: reads the CRM's views ("bigquery_read" in its entry): the order form's product picker,
+# reconciliation's "which version do we hold?". Read-only, this dataset only.
+resource "google_bigquery_dataset_iam_member" "fn_bigquery_read" {
+  for_each = { for name, f in local.deployed : name => f if f.bigquery_read }
+
+  dataset_id = google_bigquery_dataset.crm.dataset_id
+  role       = "roles/bigquery.dataViewer"
+  member     = "serviceAccount:${google_service_account.fn[each.key].email}"
+}
+
+# Why: running those read queries needs query jobs in the project (no data access by itself).
+resource "google_project_iam_member" "fn_bigquery_jobs" {
+  for_each = { for name, f in local.deployed : name => f if f.bigquery_read }
+
+  project = var.project
+  role    = "roles/bigquery.jobUser"
+  member  = "serviceAccount:${google_service_account.fn[each.key].email}"
+}
+
 # Why: reads its own secrets ("secrets" in its entry); only those secrets.
 resource "google_secret_manager_secret_iam_member" "fn_secrets" {
   for_each = {

@@ -18,6 +18,7 @@
 #   publishes     topics it publishes to            -> roles/pubsub.publisher on each topic
 #   firestore     reads/writes Firestore documents  -> roles/datastore.user on the project
 #   bigquery      appends rows to the CRM dataset   -> roles/bigquery.dataEditor on the dataset
+#   bigquery_read queries the CRM's views            -> dataViewer on the dataset + jobUser
 #   memory, cpu, concurrency, timeout, max_instances: runtime sizing
 locals {
   functions = {
@@ -76,12 +77,20 @@ locals {
       description = "The managers' order form (and the Shopify draft-order 'send link' mode)."
       public      = true # managers sign in inside the app; the form carries a CSRF token
       env = {
-        ORDER_EVENTS_TOPIC  = google_pubsub_topic.topics["order-events"].name
-        SHOPIFY_SHOP_DOMAIN = var.shop_domains[0]
+        ORDER_EVENTS_TOPIC          = google_pubsub_topic.topics["order-events"].name
+        SHOPIFY_SHOP_DOMAIN         = var.shop_domains[0]
+        SHOPIFY_API_VERSION         = var.shopify_api_version
+        BIGQUERY_DATASET            = google_bigquery_dataset.crm.dataset_id
+        ORDER_FORM_DEFAULT_COUNTRY  = var.order_form.default_country
+        ORDER_FORM_CURRENCY         = var.order_form.currency
+        ORDER_FORM_DELIVERY_METHODS = join(",", var.order_form.delivery_methods)
+        ORDER_FORM_SESSION_HOURS    = tostring(var.order_form.session_hours)
+        ORDER_FORM_BASE_PATH        = var.order_form.base_path
       }
-      secrets   = ["ORDER_FORM_SESSION_KEY", "SHOPIFY_ADMIN_TOKEN"]
-      publishes = ["order-events"] # one canonical event per submitted order
-      firestore = true             # sessions and claim-once per submission
+      secrets       = ["ORDER_FORM_SESSION_SECRET", "SHOPIFY_ADMIN_TOKEN"]
+      publishes     = ["order-events"] # one canonical event per submitted order
+      firestore     = true             # managers, sessions' throttle, claim-once per submission
+      bigquery_read = true             # the product picker searches the products view
     }
 
     notifier = {
@@ -140,6 +149,7 @@ locals {
       publishes     = tolist(try(f.publishes, []))
       firestore     = try(f.firestore, false)
       bigquery      = try(f.bigquery, false)
+      bigquery_read = try(f.bigquery_read, false)
       memory        = try(f.memory, "256M")
       cpu           = try(f.cpu, null)
       concurrency   = try(f.concurrency, 1)

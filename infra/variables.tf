@@ -89,3 +89,27 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "shopify_api_version" {
+  description = "Shopify Admin API version the functions call (YYYY-MM)."
+  type        = string
+  default     = "2025-10"
+}
+
+variable "order_form" {
+  description = "The managers' order form: phone region, currency, delivery methods, session length, URL prefix."
+  type = object({
+    default_country  = string
+    currency         = string
+    delivery_methods = list(string)
+    session_hours    = number
+    base_path        = string
+  })
+  default = {
+    default_country  = "US"
+    currency         = "USD"
+    delivery_methods = ["courier", "post", "pickup"]
+    session_hours    = 12
+    base_path        = ""
+  }
+}

@@ -47,6 +47,8 @@ LOCAL_ONLY = frozenset(
         "BIGQUERY_EMULATOR_HOST",
         "FIRESTORE_PREFIX",
         "GMAIL_API_URL",  # points the Gmail client at the local stand-in
+        "SHOPIFY_ADMIN_URL",  # points the Admin API client at the local stand-in
+        "ORDERHUB_DEV_DIR",  # scripts/manager --dev finds the local stack
     }
 )
 PUBSUB_EVENT = "google.cloud.pubsub.topic.v1.messagePublished"
