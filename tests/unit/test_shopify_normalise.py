@@ -151,3 +151,16 @@ def test_every_declared_topic_is_handled():
 def test_unreadable_payloads_are_poison_with_a_reason(topic, payload, reason):
     with pytest.raises(PoisonMessage, match=reason):
         normalise(delivery(topic), payload, RAW)
+
+
+def test_payment_link_orders_keep_the_manager_and_channel():
+    payload = json.loads(body("order"))
+    payload["tags"] = "orderhub, channel:instagram, manager:olena"
+    event = normalise(delivery("orders/create"), json.dumps(payload).encode(), RAW)
+    assert event["entity"]["manager"] == "olena"
+    assert event["entity"]["attribution"]["channel"] == "instagram"
+    plain = normalise(delivery("orders/create"), body("order"), RAW)
+    assert (plain["entity"]["manager"], plain["entity"]["attribution"]["channel"]) == (
+        None,
+        "shopify",
+    )

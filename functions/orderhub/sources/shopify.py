@@ -162,6 +162,9 @@ def order_entity(payload: dict[str, Any]) -> dict[str, Any]:
         (Decimal(str(line.get("price") or "0")) for line in payload.get("shipping_lines") or []),
         Decimal("0"),
     )
+    tags = _tags(payload.get("tags"))
+    # Orders completed from the order form's payment link carry who and where from as tags.
+    tagged = dict(t.split(":", 1) for t in tags if t.startswith(("channel:", "manager:")))
     return {
         "order_id": _id(payload),
         "name": _str(payload.get("name")),
@@ -188,15 +191,15 @@ def order_entity(payload: dict[str, Any]) -> dict[str, Any]:
         "shipping_address": _address(shipping),
         "line_items": lines,
         "note": _str(payload.get("note")),
-        "tags": _tags(payload.get("tags")),
+        "tags": tags,
         "attribution": {
-            "channel": "shopify",
+            "channel": tagged.get("channel") or "shopify",
             "source_name": _str(payload.get("source_name")),
             "landing_site": _str(payload.get("landing_site")),
             "referring_site": _str(payload.get("referring_site")),
         },
         "external_ref": _str(payload.get("name")),
-        "manager": None,
+        "manager": tagged.get("manager"),
     }
 
 
