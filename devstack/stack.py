@@ -56,6 +56,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("gmail_ingest", "cloudevent", 12, ((GMAIL_PUSH_TOPIC, "gmail-ingest"),)),
     Function("gmail_watch_renew", "http", 13),
     Function("order_form", "http", 14),
+    Function("shopify_reconcile", "http", 16),
 )
 
 #: Stand-ins for services we cannot run: name → port offset.

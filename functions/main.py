@@ -40,3 +40,10 @@ def order_form(request: Any) -> Any:
     from orderhub.entrypoints import order_form
 
     return order_form.handle(request)
+
+
+def shopify_reconcile(request: Any) -> Any:
+    """HTTP (Cloud Scheduler): catch what Shopify's webhooks missed, via the Admin API."""
+    from orderhub.entrypoints import shopify_reconcile
+
+    return shopify_reconcile.handle(request)

@@ -104,16 +104,19 @@ locals {
     }
 
     shopify_reconcile = {
-      description = "Scheduled: orders updated since the last run, to catch missed webhooks."
+      description = "Scheduled: orders, customers, products updated since the last run (missed webhooks)."
       schedule    = "shopify_reconcile"
       env = {
         ORDER_EVENTS_TOPIC  = google_pubsub_topic.topics["order-events"].name
         SHOPIFY_SHOP_DOMAIN = var.shop_domains[0]
+        SHOPIFY_API_VERSION = var.shopify_api_version
+        BIGQUERY_DATASET    = google_bigquery_dataset.crm.dataset_id
       }
-      secrets   = ["SHOPIFY_ADMIN_TOKEN"]
-      publishes = ["order-events"] # the same canonical events the webhook would have sent
-      firestore = true             # the updated_at checkpoint
-      timeout   = 540
+      secrets       = ["SHOPIFY_ADMIN_TOKEN"]
+      publishes     = ["order-events"] # the same canonical events the webhook would have sent
+      firestore     = true             # the updated_at cursor per shop and resource
+      bigquery_read = true             # which version of each entity the CRM already holds
+      timeout       = 540
     }
 
     shopify_sync = {

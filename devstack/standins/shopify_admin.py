@@ -14,6 +14,12 @@ A handler gets the field's arguments (variables resolved) and the ``Store`` of r
 objects, and returns the full object; selection and aliases are applied afterwards.
 Tests read what was recorded from ``GET /_standin/{kind}`` (e.g. ``draft_orders``).
 
+The reads that reconciliation and backfill make (``orders``, ``customers``, ``products``,
+``bulkOperationRunQuery``, ``node``) are answered from an in-memory shop
+(``devstack.standins.shopify_store.ShopifyStore``), with Shopify's cost bucket and
+``THROTTLED`` errors; bulk results are served at ``GET /_bulk/{id}.jsonl``. Seed that shop
+with REST-shaped resources: ``POST /_standin/shop/{orders|customers|products}``.
+
 Run alone: ``SHOPIFY_ADMIN_TOKEN=T python -m devstack.standins.shopify_admin --port 8631 --shop S``.
 """
 
@@ -41,6 +47,8 @@ from graphql import (
     parse,
 )
 from graphql.utilities import value_from_ast_untyped
+
+from devstack.standins.shopify_store import THROTTLED, ShopifyStore, Throttled
 
 PATH = re.compile(r"^/admin/api/(?P<version>[0-9]{4}-[0-9]{2}|unstable)/graphql\.json$")
 UNAUTHORIZED = {
@@ -204,6 +212,9 @@ class ShopifyAdminStandIn:
         self.handlers: dict[str, Handler] = {}
         self.register("draftOrderCreate", draft_order_create)
         self._server = ThreadingHTTPServer((host, port), self._request_handler())
+        self.shop = ShopifyStore(file_url=lambda token: f"{self.url}/_bulk/{token}.jsonl")
+        for field in ShopifyStore.FIELDS:
+            self.register(field, lambda args, _store, field=field: self.shop.field(field, args))
         self._thread: threading.Thread | None = None
 
     @property
@@ -255,9 +266,15 @@ class ShopifyAdminStandIn:
                 arg.name.value: value_from_ast_untyped(arg.value, variables)
                 for arg in node.arguments or ()
             }
-            data[key] = _project(handler(args, self.store), node.selection_set, fragments)
+            try:
+                value = handler(args, self.store)
+            except Throttled:
+                return {"errors": [THROTTLED], "extensions": self.shop.extensions()}
+            data[key] = _project(value, node.selection_set, fragments)
         if errors:
             return {"errors": errors}
+        if any(f in ShopifyStore.FIELDS for f in data):
+            return {"data": data, "extensions": self.shop.extensions()}
         cost = {
             "requestedQueryCost": 10,
             "actualQueryCost": 10,
@@ -285,7 +302,15 @@ class ShopifyAdminStandIn:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                if self.path.startswith("/_standin/"):
+                bulk = re.fullmatch(r"/_bulk/(\w+)\.jsonl", self.path)
+                if bulk and bulk.group(1) in standin.shop.files:
+                    data = "".join(line + "\n" for line in standin.shop.files[bulk.group(1)])
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/jsonl")
+                    self.send_header("Content-Length", str(len(data.encode())))
+                    self.end_headers()
+                    self.wfile.write(data.encode())
+                elif self.path.startswith("/_standin/"):
                     self._send(200, standin.store.all(self.path[len("/_standin/") :]))
                 elif self.path == "/":
                     self._send(200, {"standin": "shopify_admin"})
@@ -295,6 +320,16 @@ class ShopifyAdminStandIn:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                seed = re.fullmatch(r"/_standin/shop/(orders|customers|products)", self.path)
+                if seed:
+                    put = {
+                        "orders": standin.shop.put_order,
+                        "customers": standin.shop.put_customer,
+                        "products": standin.shop.put_product,
+                    }[seed.group(1)]
+                    put(json.loads(raw))
+                    self._send(201, {"ok": True})
+                    return
                 if not PATH.match(self.path):
                     self._send(404, {"errors": "Not Found"})
                     return

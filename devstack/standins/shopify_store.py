@@ -27,6 +27,13 @@ from collections.abc import Callable
 from typing import Any
 
 ROOTS = ("orders", "customers", "products")
+THROTTLED = {"message": "Throttled", "extensions": {"code": "THROTTLED"}}
+
+
+class Throttled(Exception):
+    """The cost bucket cannot pay for the query."""
+
+
 CHILDREN = {"orders": ("lineItems", "LineItem"), "products": ("variants", "ProductVariant")}
 
 
@@ -190,7 +197,8 @@ class ShopifyStore:
         self.file_url = file_url
         self.bulk: dict[str, dict[str, Any]] = {}
         self.files: dict[str, list[str]] = {}
-        self.calls: list[str] = []  # operation names answered, for tests
+        self.calls: list[str] = []  # root fields answered, for tests
+        self.last_cost, self.last_paid = 0.0, True
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ data
@@ -208,7 +216,7 @@ class ShopifyStore:
         self.put("products", product_node(rest))
 
     # ----------------------------------------------------------------- costs
-    def _charge(self, requested: float) -> dict[str, Any] | None:
+    def _charge(self, requested: float) -> dict[str, Any] | None:  # caller holds the lock
         """Leaky bucket: refill by elapsed time, then pay ``requested`` or refuse."""
         now = self.clock()
         self.available = min(
@@ -234,48 +242,61 @@ class ShopifyStore:
         }
 
     # --------------------------------------------------------------- answers
-    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        variables = variables or {}
-        with self._lock:
-            if "bulkOperationRunQuery" in query:
-                return self._run_bulk(variables)
-            if re.search(r"\bnode\s*\(", query) and "BulkOperation" in query:
-                return self._poll_bulk(variables)
-            for root in ROOTS:
-                if re.search(rf"\b{root}\s*\(", query):
-                    return self._page(root, variables)
-        return {"errors": [{"message": "stand-in: operation not supported"}]}
+    FIELDS = (*ROOTS, "bulkOperationRunQuery", "node")
 
-    def _page(self, root: str, variables: dict[str, Any]) -> dict[str, Any]:
-        first = int(variables.get("first") or 50)
-        requested = float(2 + first)
-        self.calls.append(root)
-        if self._charge(requested) is None:
-            return {
-                "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
-                "extensions": self._cost(requested, paid=False),
-            }
-        match = _SINCE.search(str(variables.get("query") or ""))
+    def field(self, name: str, args: dict[str, Any]) -> Any:
+        """The full value of one root field; ``Throttled`` when the bucket cannot pay."""
+        with self._lock:
+            self.calls.append(name)
+            if name in ROOTS:
+                return self._page(name, args)
+            if name == "bulkOperationRunQuery":
+                return self._run_bulk(args)
+            if name == "node":
+                return self._poll_bulk(args)
+        raise KeyError(name)
+
+    def extensions(self) -> dict[str, Any]:
+        """``extensions`` of the last answer: the cost and the bucket after it."""
+        return self._cost(self.last_cost, paid=self.last_paid)
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A whole GraphQL answer without HTTP, for unit tests (root field found by name)."""
+        variables = variables or {}
+        name = next((f for f in self.FIELDS if re.search(rf"\b{f}\s*\(", query)), None)
+        if name is None:
+            return {"errors": [{"message": "stand-in: operation not supported"}]}
+        try:
+            value = self.field(name, variables)
+        except Throttled:
+            return {"errors": [THROTTLED], "extensions": self.extensions()}
+        return {"data": {name: value}, "extensions": self.extensions()}
+
+    def _page(self, root: str, args: dict[str, Any]) -> dict[str, Any]:
+        first = int(args.get("first") or 50)
+        self._pay(float(2 + first))
+        match = _SINCE.search(str(args.get("query") or ""))
         since = _epoch(match.group(1)) if match else 0.0
         items = sorted(
             (n for n in self.nodes[root].values() if _epoch(n.get("updatedAt")) >= since),
             key=lambda n: (_epoch(n.get("updatedAt")), n["id"]),
         )
-        start = int(base64.b64decode(variables["after"]).decode()) if variables.get("after") else 0
+        start = int(base64.b64decode(args["after"]).decode()) if args.get("after") else 0
         page = items[start : start + first]
         end = start + len(page)
         return {
-            "data": {
-                root: {
-                    "nodes": [self._with_nodes(root, n) for n in page],
-                    "pageInfo": {
-                        "hasNextPage": end < len(items),
-                        "endCursor": base64.b64encode(str(end).encode()).decode(),
-                    },
-                }
+            "nodes": [self._with_nodes(root, n) for n in page],
+            "pageInfo": {
+                "hasNextPage": end < len(items),
+                "endCursor": base64.b64encode(str(end).encode()).decode(),
             },
-            "extensions": self._cost(requested, paid=True),
         }
+
+    def _pay(self, requested: float) -> None:
+        self.last_cost = requested
+        self.last_paid = self._charge(requested) is not None
+        if not self.last_paid:
+            raise Throttled
 
     @staticmethod
     def _with_nodes(root: str, node: dict[str, Any]) -> dict[str, Any]:
@@ -284,36 +305,25 @@ class ShopifyStore:
         field, _ = CHILDREN[root]
         return {**node, field: {"nodes": node.get(field) or []}}
 
-    def _run_bulk(self, variables: dict[str, Any]) -> dict[str, Any]:
-        self.calls.append("bulkOperationRunQuery")
-        query = str(variables.get("query") or "")
+    def _run_bulk(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._pay(10.0)
+        query = str(args.get("query") or "")
         root = next((r for r in ROOTS if re.search(rf"\b{r}\b", query)), None)
         if root is None:
             return {
-                "data": {
-                    "bulkOperationRunQuery": {
-                        "bulkOperation": None,
-                        "userErrors": [{"field": ["query"], "message": "Invalid bulk query"}],
-                    }
-                }
+                "bulkOperation": None,
+                "userErrors": [{"field": ["query"], "message": "Invalid bulk query"}],
             }
         op_id = f"gid://shopify/BulkOperation/{len(self.bulk) + 1}"
         self.bulk[op_id] = {"root": root, "polls": 0}
-        return {
-            "data": {
-                "bulkOperationRunQuery": {
-                    "bulkOperation": {"id": op_id, "status": "CREATED"},
-                    "userErrors": [],
-                }
-            },
-            "extensions": self._cost(10.0, paid=True),
-        }
+        return {"bulkOperation": {"id": op_id, "status": "CREATED"}, "userErrors": []}
 
-    def _poll_bulk(self, variables: dict[str, Any]) -> dict[str, Any]:
-        self.calls.append("node")
+    def _poll_bulk(self, args: dict[str, Any]) -> dict[str, Any] | None:
+        self._pay(1.0)
+        variables = args
         op = self.bulk.get(str(variables.get("id")))
         if op is None:
-            return {"data": {"node": None}}
+            return None
         op["polls"] += 1
         root = op["root"]
         node: dict[str, Any] = {
@@ -331,7 +341,7 @@ class ShopifyStore:
                 self.files[token] = self._jsonl(root)
             node["objectCount"] = str(len(self.files[token]))
             node["url"] = self.file_url(token) if self.files[token] else None
-        return {"data": {"node": node}, "extensions": self._cost(1.0, paid=True)}
+        return node
 
     def _jsonl(self, root: str) -> list[str]:
         import json

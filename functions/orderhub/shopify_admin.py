@@ -133,8 +133,12 @@ class ShopifyAdmin:
         self._session = session
         self._timeout = timeout
 
-    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The ``data`` of a GraphQL answer; raises as the module docstring says."""
+    def response(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The whole GraphQL answer (``data``, ``errors``, ``extensions``) of a 200.
+
+        For callers that pace themselves by the cost figures (``orderhub.sync``); transport
+        failures, 429 and 5xx raise ``TransientError``, 401/403/404 ``ConfigError``.
+        """
         import requests
 
         try:
@@ -151,7 +155,7 @@ class ShopifyAdmin:
         if response.status_code in (401, 403, 404):
             raise ConfigError(
                 f"Shopify Admin API answered {response.status_code}: check SHOPIFY_ADMIN_TOKEN,"
-                " its scopes (write_draft_orders) and the shop domain"
+                " its scopes and the shop domain"
             )
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientError(f"Shopify Admin API answered {response.status_code}")
@@ -159,7 +163,14 @@ class ShopifyAdmin:
             body = response.json()
         except ValueError as exc:
             raise TransientError("Shopify Admin API answered with something not JSON") from exc
-        errors = body.get("errors") if isinstance(body, dict) else None
+        if not isinstance(body, dict):
+            raise TransientError("Shopify Admin API answered with something not an object")
+        return body
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The ``data`` of a GraphQL answer; raises as the module docstring says."""
+        body = self.response(query, variables)
+        errors = body.get("errors")
         if errors:
             if isinstance(errors, list) and any(
                 (e.get("extensions") or {}).get("code") == "THROTTLED"
@@ -173,8 +184,8 @@ class ShopifyAdmin:
                 else [str(errors)]
             )
             raise ShopifyRejected(messages)
-        if response.status_code != 200 or not isinstance(body.get("data"), dict):
-            raise TransientError(f"Shopify Admin API answered {response.status_code} without data")
+        if not isinstance(body.get("data"), dict):
+            raise TransientError("Shopify Admin API answered without data")
         data: dict[str, Any] = body["data"]
         return data
 
