@@ -211,30 +211,43 @@ class OrderFormSettings:
 
 
 @dataclass(frozen=True)
+class ShopifyAdminSettings:
+    """Where and how to call one shop's Admin API (reconciliation, backfill)."""
+
+    shop: str
+    url: str
+    token: str
+    api_version: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ShopifyAdminSettings:
+        shop = _required(env, "SHOPIFY_SHOP_DOMAIN").lower()
+        return cls(
+            shop=shop,
+            url=env.get("SHOPIFY_ADMIN_URL", "").strip() or f"https://{shop}",
+            token=_required(env, "SHOPIFY_ADMIN_TOKEN"),
+            api_version=env.get("SHOPIFY_API_VERSION", "2025-10").strip(),
+        )
+
+
+@dataclass(frozen=True)
 class ReconcileSettings:
-    """What ``shopify_reconcile`` (and the backfill command) need."""
+    """What ``shopify_reconcile`` needs."""
 
     project: str
     topic: str
     dataset: str
     bigquery_endpoint: str | None
-    shop: str
-    admin_url: str
-    admin_token: str
-    api_version: str
+    admin: ShopifyAdminSettings
     firestore_prefix: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ReconcileSettings:
-        shop = _required(env, "SHOPIFY_SHOP_DOMAIN").lower()
         return cls(
             project=project_id(env),
             topic=env.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC),
             dataset=_required(env, "BIGQUERY_DATASET"),
             bigquery_endpoint=env.get("BIGQUERY_EMULATOR_HOST") or None,
-            shop=shop,
-            admin_url=env.get("SHOPIFY_ADMIN_URL", "").strip() or f"https://{shop}",
-            admin_token=_required(env, "SHOPIFY_ADMIN_TOKEN"),
-            api_version=env.get("SHOPIFY_API_VERSION", "2025-10").strip(),
+            admin=ShopifyAdminSettings.from_env(env),
             firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
         )

@@ -31,9 +31,9 @@ def _wiring() -> tuple[ReconcileSettings, ShopifyAdmin, FirestoreCursors, BigQue
 
     settings = ReconcileSettings.from_env()
     admin = ShopifyAdmin(
-        base_url=settings.admin_url,
-        access_token=settings.admin_token,
-        api_version=settings.api_version,
+        base_url=settings.admin.url,
+        access_token=settings.admin.token,
+        api_version=settings.admin.api_version,
         session=requests.Session(),
         timeout=30.0,
     )
@@ -55,7 +55,7 @@ def handle(request: Any) -> tuple[dict[str, Any], int]:
     try:
         for resource in RESOURCES:
             summary = reconcile(
-                shop=settings.shop,
+                shop=settings.admin.shop,
                 resource=resource,
                 graphql=admin.response,
                 cursors=cursors,
