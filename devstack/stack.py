@@ -48,7 +48,26 @@ class Function:
 FUNCTIONS: tuple[Function, ...] = (
     Function("shopify_webhook", "http", 10),
     Function("crm_writer", "cloudevent", 11, ((ORDER_EVENTS_TOPIC, "crm-writer"),)),
+    Function("notifier", "cloudevent", 15, ((ORDER_EVENTS_TOPIC, "notifier"),)),
 )
+
+#: Stand-ins for services we cannot run: name → port offset.
+STANDINS: dict[str, int] = {"manychat": 32}
+
+#: The managers the dev stack tells (ManyChat subscriber ids of the stand-in).
+DEMO_MANAGERS = (
+    {"subscriber_id": "1000001", "name": "Demo Manager One"},
+    {"subscriber_id": "1000002", "name": "Demo Manager Two"},
+)
+
+#: Dead letters: after this many deliveries a push message moves to ``<sub>-dead-letter``.
+MAX_DELIVERY_ATTEMPTS = 5
+
+
+def dead_letter_name(subscription: str) -> str:
+    """The dead-letter topic of a subscription, and the pull subscription on it."""
+    return f"{subscription}-dead-letter"
+
 
 #: Topics that exist without a local consumer (yet).
 EXTRA_TOPICS: tuple[str, ...] = ()
@@ -88,6 +107,7 @@ class Stack:
         """Every URL, port and dev secret, as written to endpoints.env."""
         previous = read_env_file(self.endpoints_file)
         secret = previous.get("SHOPIFY_API_SECRET") or secrets.token_hex(16)
+        manychat_token = previous.get("MANYCHAT_TOKEN") or secrets.token_hex(16)
         values = {
             "GOOGLE_CLOUD_PROJECT": PROJECT,
             "BIGQUERY_DATASET": DATASET,
@@ -98,6 +118,9 @@ class Stack:
             "SHOPIFY_SHOP_DOMAIN": DEMO_SHOP,
             "SHOPIFY_API_SECRET": secret,
             "SHOPIFY_WEBHOOK_SECRETS": json.dumps({DEMO_SHOP: secret}),
+            "MANYCHAT_API_URL": f"http://127.0.0.1:{self.port(STANDINS['manychat'])}",
+            "MANYCHAT_TOKEN": manychat_token,
+            "NOTIFY_MANAGERS": json.dumps(list(DEMO_MANAGERS)),
         }
         for fn in FUNCTIONS:
             values[f"{fn.name.upper()}_URL"] = self.function_url(fn)
@@ -184,6 +207,17 @@ class Stack:
                 lambda: http_answers(f"http://127.0.0.1:{self.port(2)}/"),
             ),
         }
+        comps["manychat"] = (
+            [
+                str(venv_bin / "python"),
+                "-m",
+                "devstack.standins.manychat",
+                "--port",
+                str(self.port(STANDINS["manychat"])),
+            ],
+            {**base_env, "PYTHONPATH": str(ROOT)},
+            lambda: http_ok(values["MANYCHAT_API_URL"] + "/"),
+        )
         for fn in FUNCTIONS:
             url = self.function_url(fn)
             comps[fn.name] = (
@@ -242,6 +276,7 @@ class Stack:
 
     def _ports_of(self, name: str) -> list[int]:
         fixed = {"pubsub": [0], "firestore": [1], "bigquery": [2, 3]}
+        fixed.update({name: [offset] for name, offset in STANDINS.items()})
         if name in fixed:
             return [self.port(o) for o in fixed[name]]
         return [self.port(fn.offset) for fn in FUNCTIONS if fn.name == name]
@@ -264,6 +299,20 @@ class Stack:
                 pass
         for fn in FUNCTIONS:
             for topic, sub in fn.subscriptions:
+                dead = dead_letter_name(sub)
+                dead_topic = publisher.topic_path(PROJECT, dead)
+                try:
+                    publisher.create_topic(name=dead_topic)
+                except exceptions.AlreadyExists:
+                    pass
+                try:
+                    subscriber.create_subscription(
+                        name=subscriber.subscription_path(PROJECT, dead),
+                        topic=dead_topic,
+                        ack_deadline_seconds=60,
+                    )
+                except exceptions.AlreadyExists:
+                    pass
                 request = {
                     "name": subscriber.subscription_path(PROJECT, sub),
                     "topic": publisher.topic_path(PROJECT, topic),
@@ -273,6 +322,10 @@ class Stack:
                         "minimum_backoff": {"seconds": 1},
                         "maximum_backoff": {"seconds": 10},
                     },
+                    "dead_letter_policy": {
+                        "dead_letter_topic": dead_topic,
+                        "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
+                    },
                 }
                 try:
                     subscriber.create_subscription(request=request)
@@ -280,6 +333,16 @@ class Stack:
                     pass
         client = dataset.bigquery_client(PROJECT, values["BIGQUERY_EMULATOR_HOST"])
         dataset.create_dataset(client, DATASET)
+        self._demo_managers(values)
+
+    def _demo_managers(self, values: dict[str, str]) -> None:
+        """Two demo managers in Firestore's settings/managers, unless someone set them."""
+        os.environ["FIRESTORE_EMULATOR_HOST"] = values["FIRESTORE_EMULATOR_HOST"]
+        from google.cloud import firestore
+
+        doc = firestore.Client(project=PROJECT).collection("settings").document("managers")
+        if not doc.get().exists:
+            doc.set({"managers": list(DEMO_MANAGERS)})
 
     def down(self) -> list[str]:
         stopped = []

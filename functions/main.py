@@ -19,3 +19,10 @@ def crm_writer(cloud_event: Any) -> None:
     from orderhub.entrypoints import crm_writer
 
     crm_writer.handle(cloud_event)
+
+
+def notifier(cloud_event: Any) -> None:
+    """Pub/Sub CloudEvent: new and cancelled orders, quarantine alerts → managers (ManyChat)."""
+    from orderhub.entrypoints import notifier
+
+    notifier.handle(cloud_event)
