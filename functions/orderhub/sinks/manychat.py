@@ -81,19 +81,20 @@ class TokenBucket:
         self._lock = threading.Lock()
 
     def acquire(self) -> float:
-        """Take one token, waiting as long as needed; returns the seconds waited."""
-        waited = 0.0
-        while True:
-            with self._lock:
-                now = self._clock()
-                self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return waited
-                pause = (1 - self._tokens) / self.rate
-            self._sleep(pause)
-            waited += pause
+        """Take one token, waiting as long as needed; returns the seconds waited.
+
+        The token is reserved at once (the balance may go negative), and the caller
+        sleeps off the debt outside the lock, so waiters queue fairly.
+        """
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            self._tokens -= 1
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            self._sleep(wait)
+        return wait
 
 
 def _subscriber(value: str) -> int | str:
