@@ -1,8 +1,8 @@
 """Shopify's webhook HMAC, checked against vectors from Shopify's and others' test suites."""
 
 import pytest
-
 from orderhub.webhook import signature, verify
+
 from tests.conftest import load_json
 
 VECTORS = load_json("shopify/hmac_test_vectors.json")["webhook"]
