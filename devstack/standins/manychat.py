@@ -12,7 +12,8 @@ What it offers the tests and the operator:
 * ``GET /_stand_in/received[?subscriber_id=...]``: every sendContent call, in order,
   with the body and the answer's status (``delivered`` true for the 200s);
 * ``POST /_stand_in/script`` ``{"subscriber_id": "123", "answer": "429"|"500"|"3011",
-  "times": N}``: the next N calls for that subscriber get that answer;
+  "times": N}``: the next N calls for that subscriber get that answer (``times: 0``
+  clears what is left of its script);
 * ``POST /_stand_in/reset``: forget calls and scripts.
 
 Run: ``python -m devstack.standins.manychat --port P`` with ``MANYCHAT_TOKEN`` set.
@@ -153,9 +154,12 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             if not isinstance(body, dict) or str(body.get("answer")) not in SCRIPTABLE:
                 self._answer(400, {"error": f"answer must be one of {sorted(SCRIPTABLE)}"})
                 return
-            times = int(body.get("times") or 1)
+            times = int(body.get("times", 1))
             with state.lock:
-                state.scripts[str(body.get("subscriber_id"))].extend([str(body["answer"])] * times)
+                queue = state.scripts[str(body.get("subscriber_id"))]
+                if times == 0:  # "the fix": answer normally again from now on
+                    queue.clear()
+                queue.extend([str(body["answer"])] * times)
             self._answer(200, {"status": "success", "scripted": times})
 
         def _send_content(self, body: Any) -> None:

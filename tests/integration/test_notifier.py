@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-
 from orderhub.event import encode, make_event
+
 from tests.conftest import Crm, clear_caches, cloud_event, post_cloud_event, unique
 from tests.manychat import StandIn, new_subscriber_id
 
@@ -64,13 +64,23 @@ def order(event_type: str = "order.created", source: str = "shopify") -> dict[st
         "currency": "EUR",
         "total": {"amount": "42.00", "currency": "EUR"},
         "customer": {"name": "Test Customer", "phone": "+49 30 000000"},
-        "line_items": [{"title": "Mug", "quantity": 2, "unit_price": {"amount": "21",
-                                                                     "currency": "EUR"}}],
+        "line_items": [
+            {"title": "Mug", "quantity": 2, "unit_price": {"amount": "21", "currency": "EUR"}}
+        ],
         "shipping_address": {"address1": "Hauptstr. 1", "city": "Berlin", "zip": "10115"},
         "note": "ring twice",
     }
-    return dict(make_event(event_type=event_type, source=source, shop="it.myshopify.com",
-                           occurred_at=AT, version=1, entity_id=order_id, entity=entity))
+    return dict(
+        make_event(
+            event_type=event_type,
+            source=source,
+            shop="it.myshopify.com",
+            occurred_at=AT,
+            version=1,
+            entity_id=order_id,
+            entity=entity,
+        )
+    )
 
 
 def uuid_int() -> int:
@@ -138,8 +148,9 @@ def test_3011_is_recorded_as_failed_and_not_retried(notifier: Env):
 def test_two_instances_racing_send_once(notifier: Env, stack: dict[str, str]):
     from functions_framework import create_app
 
-    other = create_app(target="notifier", source="functions/main.py",
-                       signature_type="cloudevent").test_client()
+    other = create_app(
+        target="notifier", source="functions/main.py", signature_type="cloudevent"
+    ).test_client()
     event = order()
     statuses: list[int] = []
 
@@ -179,11 +190,17 @@ def test_claim_left_sending_by_a_dead_instance_is_resent_after_the_lease(notifie
 
 def test_quarantined_payload_alerts_the_managers(notifier: Env):
     raw_id = unique("raw")
-    event = dict(make_event(
-        event_type="payload.quarantined", source="email:dpd", shop="", occurred_at=AT,
-        version=1, entity_id=raw_id,
-        entity={"reason": "no order number found", "kind": "email", "topic": None, "ref": "m1"},
-    ))
+    event = dict(
+        make_event(
+            event_type="payload.quarantined",
+            source="email:dpd",
+            shop="",
+            occurred_at=AT,
+            version=1,
+            entity_id=raw_id,
+            entity={"reason": "no order number found", "kind": "email", "topic": None, "ref": "m1"},
+        )
+    )
     assert notifier.post(event) == 200
     for manager in notifier.managers:
         text = notifier.standin.delivered(manager)[0]["body"]["data"]["content"]["messages"][0]

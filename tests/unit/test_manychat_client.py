@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 import requests
-
 from orderhub.sinks.manychat import ManyChatClient, SendFailed, TokenBucket
 
 MESSAGES = [{"type": "text", "text": "hi"}]
@@ -38,8 +37,9 @@ class FakeSession:
 
 
 def client(session: FakeSession) -> ManyChatClient:
-    return ManyChatClient(base_url="https://mc.example/", token="tok", session=session,
-                          bucket=TokenBucket(1000))
+    return ManyChatClient(
+        base_url="https://mc.example/", token="tok", session=session, bucket=TokenBucket(1000)
+    )
 
 
 def test_success_posts_the_documented_request():
@@ -72,8 +72,11 @@ def test_outside_24h_window_is_a_permanent_failure_with_its_code():
 
 
 def test_validation_error_is_permanent_with_the_reasons():
-    body = {"status": "error", "message": "Validation error",
-            "details": {"messages": [{"message": "subscriber_id is required"}]}}
+    body = {
+        "status": "error",
+        "message": "Validation error",
+        "details": {"messages": [{"message": "subscriber_id is required"}]},
+    }
     outcome = client(FakeSession(FakeResponse(400, body))).send_content("1", MESSAGES, None)
     assert not outcome.sent and outcome.code is None
     assert "subscriber_id is required" in (outcome.reason or "")

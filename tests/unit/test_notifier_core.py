@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-
 from orderhub.errors import ConfigError, TransientError
 from orderhub.event import make_event
 from orderhub.ledger import FINAL_STATES, Begin
@@ -18,11 +17,20 @@ from orderhub.sinks.manychat import Outcome, SendFailed
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 ANNA, BORIS = Manager("111", "Anna"), Manager("222", "Boris")
-SCHEMA = [{"name": n, "type": t, "mode": "NULLABLE"} for n, t in [
-    ("notification_id", "STRING"), ("event_id", "STRING"), ("order_id", "STRING"),
-    ("manager_id", "STRING"), ("manager_name", "STRING"), ("status", "STRING"),
-    ("attempt", "INTEGER"), ("manychat_code", "INTEGER"), ("attempted_at", "TIMESTAMP"),
-]]
+SCHEMA = [
+    {"name": n, "type": t, "mode": "NULLABLE"}
+    for n, t in [
+        ("notification_id", "STRING"),
+        ("event_id", "STRING"),
+        ("order_id", "STRING"),
+        ("manager_id", "STRING"),
+        ("manager_name", "STRING"),
+        ("status", "STRING"),
+        ("attempt", "INTEGER"),
+        ("manychat_code", "INTEGER"),
+        ("attempted_at", "TIMESTAMP"),
+    ]
+]
 
 
 class MemoryLedger:
@@ -31,8 +39,7 @@ class MemoryLedger:
     def __init__(self) -> None:
         self.records: dict[str, dict[str, Any]] = {}
 
-    def begin(self, key: str, data: dict[str, Any], *, now: datetime,
-              lease: timedelta) -> Begin:
+    def begin(self, key: str, data: dict[str, Any], *, now: datetime, lease: timedelta) -> Begin:
         record = self.records.get(key)
         if record is None:
             self.records[key] = {**data, "state": "sending", "attempt": 1, "started_at": now}
@@ -58,8 +65,9 @@ class ScriptedSender:
         self.scripts = scripts
         self.calls: list[str] = []
 
-    def send_content(self, subscriber_id: str, messages: list[dict[str, Any]],
-                     message_tag: str | None) -> Outcome:
+    def send_content(
+        self, subscriber_id: str, messages: list[dict[str, Any]], message_tag: str | None
+    ) -> Outcome:
         self.calls.append(subscriber_id)
         script = self.scripts.get(f"s{subscriber_id}") or []
         answer = script.pop(0) if script else "ok"
@@ -86,17 +94,40 @@ class Rows:
 
 
 def order_created(event_type: str = "order.created") -> Any:
-    entity = {"order_id": "9", "name": "#9", "currency": "USD",
-              "total": {"amount": "1", "currency": "USD"}}
-    return make_event(event_type=event_type, source="shopify", shop="s.myshopify.com",
-                      occurred_at=AT, version=1, entity_id="9", entity=entity)
+    entity = {
+        "order_id": "9",
+        "name": "#9",
+        "currency": "USD",
+        "total": {"amount": "1", "currency": "USD"},
+    }
+    return make_event(
+        event_type=event_type,
+        source="shopify",
+        shop="s.myshopify.com",
+        occurred_at=AT,
+        version=1,
+        entity_id="9",
+        entity=entity,
+    )
 
 
-def run(event: Any, ledger: MemoryLedger, sender: ScriptedSender, rows: Rows,
-        managers: Sequence[Manager] = (ANNA, BORIS), at: datetime = AT) -> Any:
-    return notify(event, managers=managers, ledger=ledger, sender=sender, inserter=rows,
-                  policy=Policy(message_tag="ACCOUNT_UPDATE", max_attempts=3),
-                  now=lambda: at)
+def run(
+    event: Any,
+    ledger: MemoryLedger,
+    sender: ScriptedSender,
+    rows: Rows,
+    managers: Sequence[Manager] = (ANNA, BORIS),
+    at: datetime = AT,
+) -> Any:
+    return notify(
+        event,
+        managers=managers,
+        ledger=ledger,
+        sender=sender,
+        inserter=rows,
+        policy=Policy(message_tag="ACCOUNT_UPDATE", max_attempts=3),
+        now=lambda: at,
+    )
 
 
 def test_each_manager_gets_one_message_and_one_sent_row():
@@ -150,8 +181,11 @@ def test_endless_5xx_is_given_up_after_max_attempts():
 
 def test_a_live_claim_of_another_instance_is_left_alone():
     ledger, sender, rows = MemoryLedger(), ScriptedSender(), Rows()
-    ledger.records["%s:111" % order_created()["event_id"]] = {
-        "state": "sending", "attempt": 1, "started_at": AT - timedelta(seconds=5)}
+    ledger.records[f"{order_created()['event_id']}:111"] = {
+        "state": "sending",
+        "attempt": 1,
+        "started_at": AT - timedelta(seconds=5),
+    }
     with pytest.raises(TransientError):
         run(order_created(), ledger, sender, rows)
     assert sender.calls == ["222"]
@@ -186,5 +220,9 @@ def test_settings_name_the_missing_token():
     settings = NotifierSettings.from_env({**env, "MANYCHAT_TOKEN": "t"})
     assert settings.manychat_api_url == "https://api.manychat.com"
     assert settings.message_tag == "ACCOUNT_UPDATE"
-    assert NotifierSettings.from_env(
-        {**env, "MANYCHAT_TOKEN": "t", "MANYCHAT_MESSAGE_TAG": "none"}).message_tag is None
+    assert (
+        NotifierSettings.from_env(
+            {**env, "MANYCHAT_TOKEN": "t", "MANYCHAT_MESSAGE_TAG": "none"}
+        ).message_tag
+        is None
+    )

@@ -7,8 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
-from devstack.standins.manychat import validate
 from orderhub.event import make_event
 from orderhub.sources.shopify import Delivery, normalise
 from orderhub.templates import (
@@ -20,10 +18,16 @@ from orderhub.templates import (
     render,
     to_manychat,
 )
+
+from devstack.standins.manychat import validate
 from tests.conftest import load_json
 
-RAW = {"raw_id": "r1", "kind": "shopify_webhook", "received_at": "2026-01-01T00:00:00Z",
-       "sha256": "00"}
+RAW = {
+    "raw_id": "r1",
+    "kind": "shopify_webhook",
+    "received_at": "2026-01-01T00:00:00Z",
+    "sha256": "00",
+}
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
@@ -35,8 +39,13 @@ def shopify_event(topic: str = "orders/create", **changes: Any) -> Any:
 
 def order_event(source: str, entity: dict[str, Any], event_type: str = "order.created") -> Any:
     return make_event(
-        event_type=event_type, source=source, shop="shop-key", occurred_at=AT, version=1,
-        entity_id=entity["order_id"], entity=entity,
+        event_type=event_type,
+        source=source,
+        shop="shop-key",
+        occurred_at=AT,
+        version=1,
+        entity_id=entity["order_id"],
+        entity=entity,
     )
 
 
@@ -71,9 +80,14 @@ def test_short_order_is_one_text_with_its_button():
 
 
 def test_email_order_links_to_the_configured_order_page():
-    entity = {"order_id": "m-42", "name": "DS-42", "currency": "EUR",
-              "total": {"amount": "12.5", "currency": "EUR"},
-              "customer": {"name": "Ann", "phone": "+49 30 1234"}, "line_items": []}
+    entity = {
+        "order_id": "m-42",
+        "name": "DS-42",
+        "currency": "EUR",
+        "total": {"amount": "12.5", "currency": "EUR"},
+        "customer": {"name": "Ann", "phone": "+49 30 1234"},
+        "line_items": [],
+    }
     event = order_event("email:dpd", entity)
     rendered = render(event, Links(order_url="https://crm.example/orders/{order_id}"))
     assert "e-mail (dpd)" in rendered.text and "12.50 EUR" in rendered.text
@@ -87,8 +101,9 @@ def test_manual_order_says_it_came_from_the_form():
 
 
 def test_cancellation_says_so_with_the_reason():
-    event = shopify_event("orders/cancelled", cancelled_at="2008-01-10T11:00:00-05:00",
-                          cancel_reason="customer")
+    event = shopify_event(
+        "orders/cancelled", cancelled_at="2008-01-10T11:00:00-05:00", cancel_reason="customer"
+    )
     rendered = render(event)
     assert rendered.text.startswith("❌ Order #1001 was cancelled")
     assert "Reason: customer" in rendered.text
@@ -100,10 +115,18 @@ def test_updates_do_not_notify():
 
 def test_quarantine_alert_is_short_and_names_the_reason():
     event = make_event(
-        event_type="payload.quarantined", source="shopify", shop="shop", occurred_at=AT,
-        version=1, entity_id="raw-1",
-        entity={"reason": "order has no currency", "kind": "shopify_webhook",
-                "topic": "orders/create", "ref": "w1"},
+        event_type="payload.quarantined",
+        source="shopify",
+        shop="shop",
+        occurred_at=AT,
+        version=1,
+        entity_id="raw-1",
+        entity={
+            "reason": "order has no currency",
+            "kind": "shopify_webhook",
+            "topic": "orders/create",
+            "ref": "w1",
+        },
     )
     rendered = render(event)
     assert "could not be read" in rendered.text
@@ -113,8 +136,9 @@ def test_quarantine_alert_is_short_and_names_the_reason():
 
 
 def test_a_huge_order_is_split_within_messenger_limits():
-    items = [{"title": f"Product {i} " + "x" * 60, "quantity": i, "price": "1.00"}
-             for i in range(1, 40)]
+    items = [
+        {"title": f"Product {i} " + "x" * 60, "quantity": i, "price": "1.00"} for i in range(1, 40)
+    ]
     rendered = render(shopify_event(line_items=items, note="n" * 3000))
     messages = to_manychat(rendered)
     assert len(rendered.text) > TEXT_LIMIT
