@@ -165,3 +165,12 @@ def test_dead_lettered_notification_is_replayed_after_the_fix(e2e: E2E):
     assert any(r["manager_id"] == broken and r["status"] == "sent" for r in rows)
     assert len(e2e.standin.delivered(broken)) == 1
     assert len(e2e.standin.delivered(fine)) == 1
+
+
+def test_unreadable_shopify_order_alerts_the_managers(e2e: E2E):
+    broken = {k: v for k, v in new_order().items() if k != "currency"}
+    assert e2e.webhook(broken) == "quarantined"
+    for manager in e2e.managers:
+        [call] = e2e.standin.wait_for(manager, lambda calls: len(calls) >= 1)
+        text = call["body"]["data"]["content"]["messages"][0]["text"]
+        assert "could not be read" in text and "order has no currency" in text
