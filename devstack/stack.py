@@ -56,13 +56,29 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("gmail_ingest", "cloudevent", 12, ((GMAIL_PUSH_TOPIC, "gmail-ingest"),)),
     Function("gmail_watch_renew", "http", 13),
     Function("order_form", "http", 14),
+    Function("notifier", "cloudevent", 15, ((ORDER_EVENTS_TOPIC, "notifier"),)),
     Function("shopify_reconcile", "http", 16),
 )
 
 #: Stand-ins for services we cannot run: name → port offset.
-STANDINS = {"gmail": GMAIL_STANDIN_OFFSET, "shopify_admin": 31}
+STANDINS: dict[str, int] = {"gmail": GMAIL_STANDIN_OFFSET, "shopify_admin": 31, "manychat": 32}
 #: The manager the dev stack creates for the order form (password in endpoints.env).
 DEMO_MANAGER = "demo"
+
+#: The managers the dev stack tells (ManyChat subscriber ids of the stand-in).
+DEMO_MANAGERS = (
+    {"subscriber_id": "1000001", "name": "Demo Manager One"},
+    {"subscriber_id": "1000002", "name": "Demo Manager Two"},
+)
+
+#: Dead letters: after this many deliveries a push message moves to ``<sub>-dead-letter``.
+MAX_DELIVERY_ATTEMPTS = 5
+
+
+def dead_letter_name(subscription: str) -> str:
+    """The dead-letter topic of a subscription, and the pull subscription on it."""
+    return f"{subscription}-dead-letter"
+
 
 #: Topics that exist without a local consumer (yet).
 EXTRA_TOPICS: tuple[str, ...] = ()
@@ -130,6 +146,9 @@ class Stack:
             "ORDER_FORM_DEMO_PASSWORD": kept(
                 "ORDER_FORM_DEMO_PASSWORD", lambda: secrets.token_urlsafe(12)
             ),
+            "MANYCHAT_API_URL": f"http://127.0.0.1:{self.port(STANDINS['manychat'])}",
+            "MANYCHAT_TOKEN": kept("MANYCHAT_TOKEN", lambda: secrets.token_hex(16)),
+            "NOTIFY_MANAGERS": json.dumps(list(DEMO_MANAGERS)),
         }
         for fn in FUNCTIONS:
             values[f"{fn.name.upper()}_URL"] = self.function_url(fn)
@@ -242,6 +261,17 @@ class Stack:
             {**base_env, "PYTHONPATH": f"{ROOT}:{ROOT / 'functions'}"},
             lambda: http_ok(values["SHOPIFY_ADMIN_URL"] + "/"),
         )
+        comps["manychat"] = (
+            [
+                str(venv_bin / "python"),
+                "-m",
+                "devstack.standins.manychat",
+                "--port",
+                str(self.port(STANDINS["manychat"])),
+            ],
+            {**base_env, "PYTHONPATH": str(ROOT)},
+            lambda: http_ok(values["MANYCHAT_API_URL"] + "/"),
+        )
         for fn in FUNCTIONS:
             url = self.function_url(fn)
             comps[fn.name] = (
@@ -323,6 +353,20 @@ class Stack:
                 pass
         for fn in FUNCTIONS:
             for topic, sub in fn.subscriptions:
+                dead = dead_letter_name(sub)
+                dead_topic = publisher.topic_path(PROJECT, dead)
+                try:
+                    publisher.create_topic(name=dead_topic)
+                except exceptions.AlreadyExists:
+                    pass
+                try:
+                    subscriber.create_subscription(
+                        name=subscriber.subscription_path(PROJECT, dead),
+                        topic=dead_topic,
+                        ack_deadline_seconds=60,
+                    )
+                except exceptions.AlreadyExists:
+                    pass
                 request = {
                     "name": subscriber.subscription_path(PROJECT, sub),
                     "topic": publisher.topic_path(PROJECT, topic),
@@ -331,6 +375,10 @@ class Stack:
                     "retry_policy": {
                         "minimum_backoff": {"seconds": 1},
                         "maximum_backoff": {"seconds": 10},
+                    },
+                    "dead_letter_policy": {
+                        "dead_letter_topic": dead_topic,
+                        "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
                     },
                 }
                 try:
@@ -357,6 +405,16 @@ class Stack:
                 Manager(id=name, name="Demo manager", password_hash=auth.hash_password(password)),
                 now=datetime.now(UTC),
             )
+        self._demo_managers(values)
+
+    def _demo_managers(self, values: dict[str, str]) -> None:
+        """Two demo managers in Firestore's settings/managers, unless someone set them."""
+        os.environ["FIRESTORE_EMULATOR_HOST"] = values["FIRESTORE_EMULATOR_HOST"]
+        from google.cloud import firestore
+
+        doc = firestore.Client(project=PROJECT).collection("settings").document("managers")
+        if not doc.get().exists:
+            doc.set({"managers": list(DEMO_MANAGERS)})
 
     def down(self) -> list[str]:
         stopped = []

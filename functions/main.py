@@ -47,3 +47,10 @@ def shopify_reconcile(request: Any) -> Any:
     from orderhub.entrypoints import shopify_reconcile
 
     return shopify_reconcile.handle(request)
+
+
+def notifier(cloud_event: Any) -> None:
+    """Pub/Sub CloudEvent: new and cancelled orders, quarantine alerts → managers (ManyChat)."""
+    from orderhub.entrypoints import notifier
+
+    notifier.handle(cloud_event)

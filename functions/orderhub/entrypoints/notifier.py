@@ -1,0 +1,104 @@
+"""CloudEvent adapter: one canonical event from ``order-events`` → managers in Messenger."""
+
+from __future__ import annotations
+
+import functools
+import os
+from datetime import UTC, datetime, timedelta
+
+from orderhub import gcp, logs
+from orderhub.errors import PoisonMessage
+from orderhub.event import decode
+from orderhub.ledger import FirestoreLedger
+from orderhub.managers import FirestoreManagers, current
+from orderhub.notifier import Policy, notify
+from orderhub.settings import NotifierSettings
+from orderhub.sinks.bigquery import BigQueryInserter
+from orderhub.sinks.manychat import ManyChatClient, TokenBucket
+from orderhub.templates import NOTIFIED_TYPES, Links
+
+from .pubsub import message_data
+
+#: Claims outlive Pub/Sub's 7-day retention, then the TTL policy removes them.
+CLAIM_TTL = timedelta(days=8)
+
+
+@functools.cache
+def _settings() -> NotifierSettings:
+    return NotifierSettings.from_env()
+
+
+@functools.cache
+def _ledger() -> FirestoreLedger:
+    settings = _settings()
+    return FirestoreLedger(
+        gcp.firestore_client(settings.project),
+        f"{settings.firestore_prefix}notification_claims",
+        CLAIM_TTL,
+    )
+
+
+@functools.cache
+def _managers() -> FirestoreManagers:
+    settings = _settings()
+    return FirestoreManagers(gcp.firestore_client(settings.project), settings.firestore_prefix)
+
+
+@functools.cache
+def _sender() -> ManyChatClient:
+    settings = _settings()
+    rate = settings.rate_per_second
+    return ManyChatClient(
+        base_url=settings.manychat_api_url,
+        token=settings.manychat_token,
+        bucket=TokenBucket(rate, capacity=rate),
+    )
+
+
+@functools.cache
+def _inserter() -> BigQueryInserter:
+    settings = _settings()
+    endpoint = os.environ.get("BIGQUERY_EMULATOR_HOST") or None
+    return BigQueryInserter(gcp.bigquery_client(settings.project, endpoint), settings.dataset)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def handle(cloud_event: object) -> None:
+    settings = _settings()
+    try:
+        data, message_id = message_data(cloud_event)
+        event = decode(data)
+    except PoisonMessage as poison:
+        # crm_writer reads the same topic and quarantines it (and that alerts us).
+        logs.warning("notifier skipped a message that is not an event", reason=poison.reason)
+        return
+    if event["event_type"] not in NOTIFIED_TYPES:
+        return  # e.g. order.updated: nothing to tell, not even a settings read
+    summary = notify(
+        event,
+        managers=current(_managers(), settings.managers_fallback),
+        ledger=_ledger(),
+        sender=_sender(),
+        inserter=_inserter(),
+        policy=Policy(
+            message_tag=settings.message_tag,
+            lease=timedelta(seconds=settings.lease_seconds),
+            max_attempts=settings.max_attempts,
+            links=Links(order_url=settings.order_url),
+        ),
+        now=_now,
+    )
+    if summary is None:
+        return
+    logs.info(
+        "event notified",
+        event_id=event["event_id"],
+        event_type=event["event_type"],
+        message_id=message_id,
+        sent=len(summary.sent),
+        failed=len(summary.failed),
+        duplicate=len(summary.duplicate),
+    )

@@ -1,0 +1,87 @@
+"""Who gets told: the managers, as configuration that changes without a deploy.
+
+The list lives in the Firestore document ``settings/managers`` (collection name with
+``FIRESTORE_PREFIX``), field ``managers``: ``[{"subscriber_id": "123", "name": "Anna"}]``
+where ``subscriber_id`` is the manager's ManyChat subscriber id. ``scripts/managers``
+lists and sets it. When the document does not exist, the ``NOTIFY_MANAGERS`` variable
+(the same JSON list) is the fallback, so a fresh deployment works before anyone ran the
+script. An existing document always wins, even with an empty list: emptying it is how
+an operator silences the notifier on purpose.
+
+The notifier reads the list on every event (one small document read), so a change is
+seen by the next order.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from orderhub.errors import ConfigError, TransientError
+
+SETTINGS_COLLECTION = "settings"
+MANAGERS_DOCUMENT = "managers"
+
+
+@dataclass(frozen=True)
+class Manager:
+    subscriber_id: str
+    name: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"subscriber_id": self.subscriber_id, "name": self.name}
+
+
+def parse(value: Any, *, where: str) -> tuple[Manager, ...]:
+    """Managers from a JSON-like list; ``ConfigError`` naming ``where`` if malformed."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{where} must be a JSON list of managers") from exc
+    if not isinstance(value, list):
+        raise ConfigError(f'{where} must be a list of {{"subscriber_id", "name"}} objects')
+    managers: list[Manager] = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise ConfigError(f'{where}: each manager is an object {{"subscriber_id", "name"}}')
+        subscriber = str(item.get("subscriber_id") or item.get("id") or "").strip()
+        if not subscriber.isdigit():
+            raise ConfigError(f"{where}: subscriber_id must be ManyChat's numeric subscriber id")
+        name = str(item.get("name") or "").strip() or subscriber
+        if any(m.subscriber_id == subscriber for m in managers):
+            raise ConfigError(f"{where}: subscriber_id {subscriber} is listed twice")
+        managers.append(Manager(subscriber, name))
+    return tuple(managers)
+
+
+class FirestoreManagers:
+    """The ``settings/managers`` document."""
+
+    def __init__(self, client: Any, prefix: str = "") -> None:
+        self._doc = client.collection(f"{prefix}{SETTINGS_COLLECTION}").document(MANAGERS_DOCUMENT)
+
+    def load(self) -> tuple[Manager, ...] | None:
+        """The configured managers, or ``None`` when the document does not exist."""
+        from google.api_core import exceptions
+
+        try:
+            snapshot = self._doc.get(timeout=5.0)
+        except exceptions.GoogleAPICallError as exc:
+            raise TransientError(f"Firestore read failed: {exc.__class__.__name__}") from exc
+        if not snapshot.exists:
+            return None
+        data = snapshot.to_dict() or {}
+        return parse(data.get("managers") or [], where="settings/managers")
+
+    def save(self, managers: tuple[Manager, ...]) -> None:
+        self._doc.set({"managers": [m.as_dict() for m in managers]}, timeout=5.0)
+
+
+def current(store: FirestoreManagers, fallback: str) -> tuple[Manager, ...]:
+    """Firestore's list if the document exists, else ``NOTIFY_MANAGERS`` (may be empty)."""
+    found = store.load()
+    if found is not None:
+        return found
+    return parse(fallback, where="NOTIFY_MANAGERS") if fallback.strip() else ()

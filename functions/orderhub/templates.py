@@ -1,0 +1,209 @@
+"""What managers read in Messenger: one template per event type, all in this module.
+
+Change the wording here and nowhere else. A template takes the canonical event (plus
+a few links) and returns a ``Rendered`` message: the text, and at most three URL
+buttons. ``to_manychat`` turns it into ManyChat's dynamic-block content (``v2``) and
+enforces Messenger's limits:
+
+* a plain text message holds at most 2,000 characters;
+* a text *with buttons* becomes Messenger's button template, whose text holds at most
+  640 characters, with 1 to 3 buttons whose captions hold at most 20 characters.
+
+A short text goes out as one message with its buttons; a longer one as the full text
+(cut to 2,000 characters) followed by a short line carrying the buttons, so nothing a
+manager needs is silently dropped by Messenger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from orderhub.event import Event
+
+TEXT_LIMIT = 2000
+BUTTON_TEXT_LIMIT = 640
+MAX_BUTTONS = 3
+BUTTON_CAPTION_LIMIT = 20
+#: How many line items a message lists before "+N more".
+MAX_ITEMS = 10
+ELLIPSIS = "…"
+
+#: Event types that reach the managers. ``order.updated`` deliberately does not.
+NOTIFIED_TYPES = ("order.created", "order.cancelled", "payload.quarantined")
+
+
+@dataclass(frozen=True)
+class Button:
+    caption: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    buttons: tuple[Button, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where a button may point. ``order_url`` is a template with ``{order_id}`` and
+    ``{shop}`` for orders that are not Shopify's (e-mail, form); empty means no button."""
+
+    order_url: str = ""
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, marked with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS
+
+
+def _money(value: Any, currency: str | None = None) -> str:
+    if isinstance(value, Mapping):
+        currency = str(value.get("currency") or currency or "")
+        value = value.get("amount")
+    if value in (None, ""):
+        return "?"
+    try:
+        amount = f"{Decimal(str(value)):,.2f}"
+    except InvalidOperation:
+        amount = str(value)
+    return f"{amount} {currency}".strip()
+
+
+def _address(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return None
+    parts = [
+        value.get("address1"),
+        value.get("address2"),
+        " ".join(p for p in (value.get("zip"), value.get("city")) if p) or None,
+        value.get("province"),
+        value.get("country") or value.get("country_code"),
+    ]
+    text = ", ".join(str(p) for p in parts if p)
+    return text or None
+
+
+def _source_label(source: str) -> str:
+    if source == "shopify":
+        return "Shopify"
+    if source.startswith("email:"):
+        return f"e-mail ({source.split(':', 1)[1]})"
+    if source == "manual":
+        return "order form"
+    return source
+
+
+def order_url(event: Event, links: Links) -> str | None:
+    """The link a manager taps: Shopify admin for Shopify orders, else ``links.order_url``."""
+    order = event["entity"]
+    order_id = str(order.get("order_id") or event["entity_id"])
+    if event["source"] == "shopify" and event["shop"]:
+        return f"https://{event['shop']}/admin/orders/{order_id}"
+    if links.order_url:
+        return links.order_url.format(order_id=order_id, shop=event["shop"])
+    return None
+
+
+def _order_label(order: Mapping[str, Any], event: Event) -> str:
+    return str(order.get("name") or order.get("number") or event["entity_id"])
+
+
+def _item_lines(order: Mapping[str, Any]) -> list[str]:
+    items = list(order.get("line_items") or [])
+    lines = []
+    for item in items[:MAX_ITEMS]:
+        title = str(item.get("title") or "?")
+        if item.get("variant_title"):
+            title += f" ({item['variant_title']})"
+        quantity = item.get("quantity") or 0
+        lines.append(f"• {quantity} × {title} — {_money(item.get('unit_price'))}")
+    if len(items) > MAX_ITEMS:
+        lines.append(f"• +{len(items) - MAX_ITEMS} more")
+    return lines
+
+
+def _order_details(order: Mapping[str, Any], event: Event) -> list[str]:
+    customer = order.get("customer") or {}
+    shipping = order.get("shipping_address") or {}
+    lines = [f"From: {_source_label(event['source'])}"]
+    name = customer.get("name") or shipping.get("name")
+    phone = customer.get("phone") or shipping.get("phone")
+    lines.append(f"Customer: {name or '—'}" + (f", {phone}" if phone else ""))
+    items = _item_lines(order)
+    if items:
+        lines.append("Items:")
+        lines += items
+    lines.append(f"Total: {_money(order.get('total'), order.get('currency'))}")
+    address = _address(shipping)
+    if address:
+        lines.append(f"Deliver to: {address}")
+    if order.get("note"):
+        lines.append(f"Note: {order['note']}")
+    return lines
+
+
+def order_created(event: Event, links: Links) -> Rendered:
+    order = event["entity"]
+    lines = [f"🛒 New order {_order_label(order, event)}", *_order_details(order, event)]
+    url = order_url(event, links)
+    return Rendered("\n".join(lines), (Button("Open order", url),) if url else ())
+
+
+def order_cancelled(event: Event, links: Links) -> Rendered:
+    order = event["entity"]
+    lines = [f"❌ Order {_order_label(order, event)} was cancelled"]
+    if order.get("cancel_reason"):
+        lines.append(f"Reason: {order['cancel_reason']}")
+    lines += _order_details(order, event)
+    url = order_url(event, links)
+    return Rendered("\n".join(lines), (Button("Open order", url),) if url else ())
+
+
+def payload_quarantined(event: Event, links: Links) -> Rendered:
+    entity = event["entity"]
+    what = entity.get("kind") or "payload"
+    lines = [
+        f"⚠️ A {what} from {_source_label(event['source'])} could not be read",
+        f"Reason: {cut(str(entity.get('reason') or '?'), 300)}",
+    ]
+    if entity.get("topic"):
+        lines.append(f"Topic: {entity['topic']}")
+    lines.append(f"Kept in quarantine as {event['entity_id']}")
+    return Rendered("\n".join(lines))
+
+
+#: event_type → template. Add a type here (and to ``NOTIFIED_TYPES``) to notify on it.
+TEMPLATES: dict[str, Callable[[Event, Links], Rendered]] = {
+    "order.created": order_created,
+    "order.cancelled": order_cancelled,
+    "payload.quarantined": payload_quarantined,
+}
+
+
+def render(event: Event, links: Links = Links()) -> Rendered | None:
+    """The message for this event, or ``None`` when its type does not notify."""
+    template = TEMPLATES.get(event["event_type"])
+    return template(event, links) if template else None
+
+
+def to_manychat(rendered: Rendered) -> list[dict[str, Any]]:
+    """ManyChat v2 ``messages`` within Messenger's limits (see the module docstring)."""
+    buttons = [
+        {"type": "url", "caption": cut(b.caption, BUTTON_CAPTION_LIMIT), "url": b.url}
+        for b in rendered.buttons[:MAX_BUTTONS]
+    ]
+    if not buttons:
+        return [{"type": "text", "text": cut(rendered.text, TEXT_LIMIT)}]
+    if len(rendered.text) <= BUTTON_TEXT_LIMIT:
+        return [{"type": "text", "text": rendered.text, "buttons": buttons}]
+    first_line = rendered.text.split("\n", 1)[0]
+    return [
+        {"type": "text", "text": cut(rendered.text, TEXT_LIMIT)},
+        {"type": "text", "text": cut(first_line, BUTTON_TEXT_LIMIT), "buttons": buttons},
+    ]

@@ -1,0 +1,175 @@
+"""The running stack: signed Shopify webhooks → order-events → notifier → the ManyChat
+stand-in, with the outcome in the stack's BigQuery ``notifications`` table."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from devstack.shopify_sender import fixture, send
+from tests.conftest import Crm
+from tests.manychat import StandIn, new_subscriber_id
+
+
+class E2E:
+    def __init__(self, stack: dict[str, str], crm: Crm, managers: list[str]) -> None:
+        self.stack, self.crm, self.managers = stack, crm, managers
+        self.standin = StandIn(stack["MANYCHAT_API_URL"])
+
+    def webhook(self, payload: dict[str, Any], webhook_id: str | None = None) -> str:
+        response = send(
+            self.stack["SHOPIFY_WEBHOOK_URL"],
+            shop=self.stack["SHOPIFY_SHOP_DOMAIN"],
+            secret=self.stack["SHOPIFY_API_SECRET"],
+            topic="orders/create",
+            payload=payload,
+            webhook_id=webhook_id,
+        )
+        assert response.status_code == 200
+        return response.text.strip()
+
+    def rows(self, order_id: str, until: Any, timeout: float = 30.0) -> list[dict[str, Any]]:
+        return self.crm.wait_for(
+            "SELECT manager_id, status, manychat_code, attempt FROM {ds}.notifications "
+            "WHERE order_id = @o ORDER BY attempted_at",
+            until,
+            timeout=timeout,
+            o=order_id,
+        )
+
+
+@pytest.fixture
+def e2e(stack: dict[str, str]) -> Iterator[E2E]:
+    """Two fresh managers in the stack's settings/managers; the old list restored after."""
+    import os
+
+    from devstack import dataset
+    from orderhub.managers import FirestoreManagers, Manager
+
+    os.environ["FIRESTORE_EMULATOR_HOST"] = stack["FIRESTORE_EMULATOR_HOST"]
+    from google.cloud import firestore
+
+    store = FirestoreManagers(firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"]))
+    before = store.load()
+    managers = [new_subscriber_id(), new_subscriber_id()]
+    store.save(tuple(Manager(m, f"E2E {i}") for i, m in enumerate(managers)))
+    client = dataset.bigquery_client(stack["GOOGLE_CLOUD_PROJECT"], stack["BIGQUERY_EMULATOR_HOST"])
+    yield E2E(stack, Crm(client, stack["BIGQUERY_DATASET"]), managers)
+    store.save(before or ())
+
+
+def new_order() -> dict[str, Any]:
+    order_id = uuid.uuid4().int % 10**13
+    return {**fixture("order"), "id": order_id, "name": f"#E{order_id % 10000}"}
+
+
+def sent_to_all(managers: list[str]) -> Any:
+    return lambda rows: (
+        sorted(r["manager_id"] for r in rows if r["status"] == "sent") == sorted(managers)
+    )
+
+
+def stays(check: Any, seconds: float = 3.0) -> bool:
+    """True if ``check()`` keeps holding for ``seconds`` (a redelivery would break it)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not check():
+            return False
+        time.sleep(0.25)
+    return True
+
+
+def test_one_shopify_order_two_managers_two_messages_once(e2e: E2E):
+    order = new_order()
+    webhook_id = str(uuid.uuid4())
+    assert e2e.webhook(order, webhook_id) == "accepted"
+    rows = e2e.rows(str(order["id"]), sent_to_all(e2e.managers))
+    assert sorted((r["manager_id"], r["status"]) for r in rows) == sorted(
+        (m, "sent") for m in e2e.managers
+    )
+    for manager in e2e.managers:
+        [call] = e2e.standin.delivered(manager)
+        message = call["body"]["data"]["content"]["messages"][0]
+        assert "New order" in message["text"]
+        assert message["buttons"][0]["url"] == (
+            f"https://{e2e.stack['SHOPIFY_SHOP_DOMAIN']}/admin/orders/{order['id']}"
+        )
+
+    # The same webhook again (Shopify retries with the same webhook id) ...
+    assert e2e.webhook(order, webhook_id) == "duplicate"
+    # ... and the same order under a new webhook id: published again, same event id.
+    assert e2e.webhook(order) == "accepted"
+    assert stays(lambda: all(len(e2e.standin.calls(m)) == 1 for m in e2e.managers))
+    assert len(e2e.rows(str(order["id"]), lambda rows: True)) == 2
+
+
+def test_500_twice_then_200_still_one_message_per_manager(e2e: E2E):
+    for manager in e2e.managers:
+        e2e.standin.script(manager, "500", times=2)
+    order = new_order()
+    e2e.webhook(order)
+    rows = e2e.rows(str(order["id"]), sent_to_all(e2e.managers), timeout=60)
+    for manager in e2e.managers:
+        assert [r["status"] for r in rows if r["manager_id"] == manager] == [
+            "retrying",
+            "retrying",
+            "sent",
+        ]
+        assert len(e2e.standin.delivered(manager)) == 1
+        assert len(e2e.standin.calls(manager)) == 3
+
+
+def test_3011_is_failed_and_not_retried_endlessly(e2e: E2E):
+    closed, open_ = e2e.managers
+    e2e.standin.script(closed, "3011", times=10)
+    order = new_order()
+    e2e.webhook(order)
+    rows = e2e.rows(str(order["id"]), lambda rows: len(rows) >= 2)
+    assert sorted((r["manager_id"], r["status"], r["manychat_code"]) for r in rows) == sorted(
+        [(closed, "failed", 3011), (open_, "sent", None)]
+    )
+    assert stays(lambda: len(e2e.standin.calls(closed)) == 1)
+
+
+def test_dead_lettered_notification_is_replayed_after_the_fix(e2e: E2E):
+    from devstack.deadletters import DeadLetters
+
+    broken, fine = e2e.managers
+    e2e.standin.script(broken, "500", times=50)  # ManyChat "down" for this manager
+    order = new_order()
+    e2e.webhook(order)
+    tool = DeadLetters(e2e.stack["GOOGLE_CLOUD_PROJECT"])
+    deadline = time.monotonic() + 60
+    letter = None
+    while letter is None and time.monotonic() < deadline:
+        letters = tool.pull_all(["notifier-dead-letter"])
+        letter = next((x for x in letters if str(order["id"]) in x.data.decode()), None)
+        tool.release(x for x in letters if x is not letter)
+        if letter is None:
+            time.sleep(1)
+    assert letter is not None, "the notifier's message never reached its dead-letter topic"
+    assert letter.source_subscription == "notifier"
+    assert len(e2e.standin.delivered(broken)) == 0
+
+    e2e.standin.script(broken, "500", times=0)  # the fix: ManyChat answers again
+    tool.replay(letter)
+    rows = e2e.rows(
+        str(order["id"]),
+        lambda rows: any(r["manager_id"] == broken and r["status"] == "sent" for r in rows),
+    )
+    assert any(r["manager_id"] == broken and r["status"] == "sent" for r in rows)
+    assert len(e2e.standin.delivered(broken)) == 1
+    assert len(e2e.standin.delivered(fine)) == 1
+
+
+def test_unreadable_shopify_order_alerts_the_managers(e2e: E2E):
+    broken = {k: v for k, v in new_order().items() if k != "currency"}
+    assert e2e.webhook(broken) == "quarantined"
+    for manager in e2e.managers:
+        [call] = e2e.standin.wait_for(manager, lambda calls: len(calls) >= 1)
+        text = call["body"]["data"]["content"]["messages"][0]["text"]
+        assert "could not be read" in text and "order has no currency" in text
