@@ -94,13 +94,18 @@ locals {
     }
 
     notifier = {
-      description = "order-events -> one ManyChat message per order to the managers."
+      description = "order-events -> one ManyChat message per order (and alert) to each manager."
       event_topic = "order-events"
       env = {
-        MANYCHAT_API_URL = var.manychat_api_url
+        MANYCHAT_API_URL     = var.manychat_api_url
+        MANYCHAT_MESSAGE_TAG = var.notifier.message_tag
+        NOTIFY_ORDER_URL     = var.notifier.order_url
+        NOTIFY_MANAGERS      = jsonencode(var.notifier.managers) # fallback; settings/managers wins
+        BIGQUERY_DATASET     = google_bigquery_dataset.crm.dataset_id
       }
       secrets   = ["MANYCHAT_TOKEN"]
-      firestore = true # claim-once per notification key; managers to notify (settings)
+      firestore = true # claim per (event, manager); managers to notify (settings/managers)
+      bigquery  = true # appends every attempt to the notifications table
     }
 
     shopify_reconcile = {

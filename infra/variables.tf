@@ -113,3 +113,20 @@ variable "order_form" {
     base_path        = ""
   }
 }
+
+variable "notifier" {
+  description = "Manager notifications: Messenger message tag (or \"none\"), link for non-Shopify orders (may contain {order_id}), and the fallback list of managers (ManyChat subscriber ids) used until settings/managers exists in Firestore."
+  type = object({
+    message_tag = string
+    order_url   = string
+    managers = list(object({
+      subscriber_id = string
+      name          = string
+    }))
+  })
+  default = {
+    message_tag = "ACCOUNT_UPDATE"
+    order_url   = ""
+    managers    = []
+  }
+}

@@ -105,6 +105,11 @@ def _append(inserter: Inserter, row: dict[str, Any]) -> None:
     inserter.insert(NOTIFICATIONS_TABLE, [build_row(schema, row)], [row_id])
 
 
+def notifies(event: Event) -> bool:
+    """New orders, cancellations and alerts do; history replayed by a backfill does not."""
+    return event["event_type"] in NOTIFIED_TYPES and event.get("origin") != "backfill"
+
+
 def notify(
     event: Event,
     *,
@@ -120,7 +125,7 @@ def notify(
     Raises ``TransientError`` when any manager is still owed a message, after serving
     all the others.
     """
-    if event["event_type"] not in NOTIFIED_TYPES:
+    if not notifies(event):
         return None
     rendered = render(event, policy.links)
     if rendered is None:

@@ -201,6 +201,15 @@ def test_updates_notify_nobody():
     assert sender.calls == [] and rows.rows == []
 
 
+def test_backfilled_history_notifies_nobody():
+    ledger, sender, rows = MemoryLedger(), ScriptedSender(), Rows()
+    event = order_created()
+    event["origin"] = "backfill"
+    assert run(event, ledger, sender, rows) is None
+    assert sender.calls == [] and rows.rows == []
+    assert run(order_created(), ledger, sender, rows) is not None  # the live one does
+
+
 def test_no_managers_is_retried_not_dropped():
     with pytest.raises(TransientError, match="no managers"):
         run(order_created(), MemoryLedger(), ScriptedSender(), Rows(), managers=())

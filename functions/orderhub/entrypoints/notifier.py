@@ -11,11 +11,11 @@ from orderhub.errors import PoisonMessage
 from orderhub.event import decode
 from orderhub.ledger import FirestoreLedger
 from orderhub.managers import FirestoreManagers, current
-from orderhub.notifier import Policy, notify
+from orderhub.notifier import Policy, notifies, notify
 from orderhub.settings import NotifierSettings
 from orderhub.sinks.bigquery import BigQueryInserter
 from orderhub.sinks.manychat import ManyChatClient, TokenBucket
-from orderhub.templates import NOTIFIED_TYPES, Links
+from orderhub.templates import Links
 
 from .pubsub import message_data
 
@@ -75,8 +75,8 @@ def handle(cloud_event: object) -> None:
         # crm_writer reads the same topic and quarantines it (and that alerts us).
         logs.warning("notifier skipped a message that is not an event", reason=poison.reason)
         return
-    if event["event_type"] not in NOTIFIED_TYPES:
-        return  # e.g. order.updated: nothing to tell, not even a settings read
+    if not notifies(event):
+        return  # e.g. order.updated or a backfill: nothing to tell, not even a settings read
     summary = notify(
         event,
         managers=current(_managers(), settings.managers_fallback),
