@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
 from orderhub.webhook import signature
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "shopify"

@@ -145,7 +145,10 @@ class Crm:
         return [dict(row) for row in self.client.query(text, job_config=config).result()]
 
     def wait_for(
-        self, sql: str, until: Callable[[list[dict[str, Any]]], bool], timeout: float = 15.0,
+        self,
+        sql: str,
+        until: Callable[[list[dict[str, Any]]], bool],
+        timeout: float = 15.0,
         **params: Any,
     ) -> list[dict[str, Any]]:
         """Poll a query until ``until(rows)`` holds; returns the last rows either way."""

@@ -12,8 +12,12 @@ from orderhub.sources.shopify import TOPICS, Delivery, normalise
 from tests.conftest import load_json
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "schemas" / "event.v1.json").read_text())
-RAW = {"raw_id": "r1", "kind": "shopify_webhook", "received_at": "2026-01-01T00:00:00Z",
-       "sha256": "00"}
+RAW = {
+    "raw_id": "r1",
+    "kind": "shopify_webhook",
+    "received_at": "2026-01-01T00:00:00Z",
+    "sha256": "00",
+}
 
 
 def delivery(topic: str) -> Delivery:
@@ -128,8 +132,9 @@ def test_every_declared_topic_is_handled():
     names = {"orders": "order", "refunds": "refund", "customers": "customer", "products": "product"}
     for topic in TOPICS:
         kind = names[topic.split("/")[0]]
-        event = normalise(delivery(topic), body(kind) if not topic.endswith("delete")
-                          else b'{"id": 1}', RAW)
+        event = normalise(
+            delivery(topic), body(kind) if not topic.endswith("delete") else b'{"id": 1}', RAW
+        )
         jsonschema.validate(event, SCHEMA)
 
 
