@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import importlib.util
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import statistics
@@ -65,6 +67,26 @@ class Load:
     requests: int
     non_2xx: int
     socket_errors: int
+    #: CPU milliseconds per successful request, by process group (and "wrk").
+    cpu_ms: dict[str, float]
+
+
+def median_load(runs: list[Load]) -> Load:
+    """The run with the median throughput (its own latencies and CPU with it)."""
+    return sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+
+
+def group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by every process in a process group."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid:  # pgrp; then utime, stime at 11, 12
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -98,8 +120,11 @@ class Instance:
         ]
 
     @contextlib.contextmanager
-    def running(self, log: Path) -> Iterator[float]:
-        """Start the instance; yields seconds from process start to its first 200."""
+    def running(self, log: Path) -> Iterator[tuple[float, int]]:
+        """Start the instance; yields (seconds from process start to first 200, its pid).
+
+        The pid leads the instance's own process group (gunicorn master and worker).
+        """
         if port_in_use(self.port):
             raise SystemExit(f"bench: port {self.port} is taken; set ORDERHUB_BENCH_PORT_BASE")
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +147,7 @@ class Instance:
                 if time.perf_counter() > deadline:
                     raise SystemExit(f"bench: {self.label} gave no 200 in 60 s; see {log}")
                 time.sleep(0.005)
-            yield time.perf_counter() - started
+            yield time.perf_counter() - started, proc.pid
         finally:
             kill_group(proc.pid)
             proc.wait()
@@ -199,7 +224,16 @@ def lua_string(text: str) -> str:
     return "[==[" + text + "]==]"
 
 
-def run_wrk(url: str, script: Path, *, concurrency: int, seconds: float, threads: int) -> Load:
+def run_wrk(
+    url: str,
+    script: Path,
+    *,
+    concurrency: int,
+    seconds: float,
+    threads: int,
+    watch: dict[str, int] | None = None,
+) -> Load:
+    """One wrk run; ``watch`` names process groups whose CPU time to account."""
     argv = [
         "wrk",
         f"-t{threads}",
@@ -213,7 +247,13 @@ def run_wrk(url: str, script: Path, *, concurrency: int, seconds: float, threads
         "--",
         uuid.uuid4().hex[:12],
     ]
+    watch = watch or {}
+    cpu_before = {name: group_cpu(pid) for name, pid in watch.items()}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = {name: group_cpu(pid) - cpu_before[name] for name, pid in watch.items()}
+    cpu["wrk"] = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
     lines = [x for x in out.stdout.splitlines() if x.startswith("BENCH ")]
     if out.returncode or not lines:
         raise SystemExit(f"bench: wrk failed: {out.stderr.strip() or out.stdout.strip()}")
@@ -221,6 +261,7 @@ def run_wrk(url: str, script: Path, *, concurrency: int, seconds: float, threads
     data = json.loads(line[len("BENCH ") :])
     socket_errors = data["connect"] + data["read"] + data["write"] + data["timeout"]
     ok = data["requests"] - data["status"]
+    per_request = {name: 1000 * seconds_used / max(ok, 1) for name, seconds_used in cpu.items()}
     return Load(
         rps=ok / (data["duration_us"] / 1e6),
         p50_ms=data["p50_us"] / 1000,
@@ -228,6 +269,7 @@ def run_wrk(url: str, script: Path, *, concurrency: int, seconds: float, threads
         requests=data["requests"],
         non_2xx=data["status"],
         socket_errors=socket_errors,
+        cpu_ms=per_request,
     )
 
 
@@ -337,7 +379,8 @@ def yes(ok: bool) -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=10, help="length of each load run")
+    parser.add_argument("--seconds", type=float, default=5, help="length of each load run")
+    parser.add_argument("--rounds", type=int, default=3, help="load runs per function")
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--cold-runs", type=int, default=5)
     parser.add_argument("--orders", type=int, default=20, help="orders for end to end")
@@ -365,7 +408,7 @@ def main(argv: list[str]) -> int:
         values = stack.up()
     logs = ROOT / ".dev" / "bench-logs"
     try:
-        results = measure(args, only, values, base, logs)
+        results = measure(args, only, values, base, logs, stack.running())
     finally:
         if not args.dev_stack and not args.keep_stack:
             stack.down()
@@ -374,7 +417,12 @@ def main(argv: list[str]) -> int:
 
 
 def measure(
-    args: argparse.Namespace, only: set[str], values: dict[str, str], base: int, logs: Path
+    args: argparse.Namespace,
+    only: set[str],
+    values: dict[str, str],
+    base: int,
+    logs: Path,
+    stack_pids: dict[str, int],
 ) -> dict[str, Any]:
     os.environ["PUBSUB_EMULATOR_HOST"] = values["PUBSUB_EMULATOR_HOST"]
     from google.api_core import exceptions
@@ -417,7 +465,7 @@ def measure(
         cold: dict[str, list[float]] = {"hello": [], "webhook": []}
         for _ in range(args.cold_runs):  # alternate, so both see the same background
             for key, inst in (("hello", hello), ("webhook", webhook)):
-                with inst.running(logs / f"{inst.label}.log") as seconds:
+                with inst.running(logs / f"{inst.label}.log") as (seconds, _pid):
                     cold[key].append(seconds)
         results["cold"] = {k: statistics.median(v) for k, v in cold.items()}
         results["import_webhook"] = import_seconds(
@@ -433,27 +481,38 @@ def measure(
             headers = shopify_sender.headers(
                 shop=shop, secret=secret, topic="orders/create", body=body
             )
-            with tempfile.TemporaryDirectory() as tmp:
+            with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as running:
                 script = Path(tmp) / "orders_create.lua"
                 script.write_text(wrk_script(body, headers))
-                load: dict[str, Load] = {}
+                pids = {}
                 for key, inst in (("hello", hello), ("webhook", webhook)):
-                    with inst.running(logs / f"{inst.label}.log"):
-                        run_wrk(
-                            inst.url,
-                            script,
-                            concurrency=args.concurrency,
-                            seconds=2,
-                            threads=args.wrk_threads,
-                        )  # warm-up, discarded
-                        load[key] = run_wrk(
-                            inst.url,
-                            script,
-                            concurrency=args.concurrency,
-                            seconds=args.seconds,
-                            threads=args.wrk_threads,
+                    _, pids[key] = running.enter_context(inst.running(logs / f"{inst.label}.log"))
+                    wrk = functools.partial(
+                        run_wrk,
+                        inst.url,
+                        script,
+                        concurrency=args.concurrency,
+                        threads=args.wrk_threads,
+                    )
+                    wrk(seconds=2)  # warm-up, discarded
+                emulators = {
+                    name: pid for name, pid in stack_pids.items() if name in ("firestore", "pubsub")
+                }
+                rounds: dict[str, list[Load]] = {"hello": [], "webhook": []}
+                for _ in range(args.rounds):  # alternate, so both see the same background
+                    for key, inst in (("hello", hello), ("webhook", webhook)):
+                        watched = {"function": pids[key], **emulators}
+                        rounds[key].append(
+                            run_wrk(
+                                inst.url,
+                                script,
+                                concurrency=args.concurrency,
+                                seconds=args.seconds,
+                                threads=args.wrk_threads,
+                                watch=watched,
+                            )
                         )
-                results["load"] = load
+                results["load"] = {k: median_load(v) for k, v in rounds.items()}
 
     if "e2e" in only:
         results["e2e"] = end_to_end(values, args.orders)
@@ -468,6 +527,14 @@ def git_commit() -> str:
     )
     dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True).stdout
     return out.stdout.strip() + ("+changes" if dirty.strip() else "")
+
+
+def cpu_line(cpu: dict[str, float]) -> str:
+    parts = [cpu.get(k, 0.0) for k in ("function", "firestore", "pubsub")]
+    return (
+        " + ".join(f"{p:.2f}" for p in parts)
+        + f" = {sum(parts):.2f} ms (+ {cpu.get('wrk', 0.0):.2f})"
+    )
 
 
 def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
@@ -490,6 +557,11 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
             f"| webhook latency p50 / p99 | {w.p50_ms:.1f} / {w.p99_ms:.1f} ms "
             f"| {h.p50_ms:.1f} / {h.p99_ms:.1f} ms | {w.p99_ms / h.p99_ms:.2f} (p99) "
             f"| p99 < 50 ms | {yes(w.p99_ms < 50)} |"
+        )
+        rows.append(
+            f"| CPU per request: function + Firestore emu + Pub/Sub emu (+ wrk) "
+            f"| {cpu_line(w.cpu_ms)} | {cpu_line(h.cpu_ms)} "
+            f"| {w.cpu_ms['function'] / h.cpu_ms['function']:.1f} (function) | | |"
         )
         if w.non_2xx or w.socket_errors or h.non_2xx or h.socket_errors:
             rows.append(
@@ -518,8 +590,8 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
         rows.append(f"| e-mail parsing, shipped samples | {r['email']} | — | | ≥ 200/s | |")
     head = (
         f"Measured by `scripts/bench` at commit {r['commit']} on {r['machine']}; load by "
-        f"wrk -t{args.wrk_threads} -c{args.concurrency} -d{args.seconds:.0f}s "
-        f"(each request a fresh webhook id).\n"
+        f"wrk -t{args.wrk_threads} -c{args.concurrency} -d{args.seconds:.0f}s, "
+        f"median of {args.rounds} alternating runs (each request a fresh webhook id).\n"
     )
     return head + "\n" + "\n".join(rows)
 
