@@ -214,6 +214,7 @@ class Pipeline:
             self.subscriber.delete_subscription(subscription=self.sub_path)
             self.publisher.delete_topic(topic=self.topic_path)
         self._server.shutdown()
+        self._server.server_close()
 
     def post(self, topic: str, payload: dict[str, Any], webhook_id: str) -> tuple[int, str]:
         """Deliver a webhook as Shopify does; returns (status, body)."""
