@@ -2,14 +2,24 @@
 
 ``claim`` uses ``create()``, which fails with ``AlreadyExists`` when another delivery,
 instance or retry got there first: exactly one caller wins.
+
+Time matters here: Shopify gives a webhook 5 s in all, so a claim gives up after
+``CLAIM_DEADLINE_S`` (retries included) and the webhook answers 503 while Shopify is still
+listening. The client library's own default would retry an unreachable Firestore for 60 s
+and then raise ``RetryError``, which is not a ``GoogleAPICallError``.
 """
 
 from __future__ import annotations
 
+import functools
+import uuid
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from orderhub.errors import TransientError
+
+#: The most a claim (or release) may take, retries included.
+CLAIM_DEADLINE_S = 2.0
 
 
 class Claims(Protocol):
@@ -23,6 +33,19 @@ def _doc_id(key: str) -> str:
     return key.replace("/", "_")
 
 
+@functools.cache
+def _retry() -> Any:
+    from google.api_core import retry
+
+    return retry.Retry(
+        initial=0.05,
+        maximum=0.5,
+        multiplier=2.0,
+        timeout=CLAIM_DEADLINE_S,
+        predicate=retry.if_transient_error,
+    )
+
+
 class FirestoreClaims:
     """Claim-once records in one collection, each with ``expires_at`` for the TTL policy."""
 
@@ -33,12 +56,19 @@ class FirestoreClaims:
     def claim(self, key: str, data: dict[str, Any], *, now: datetime) -> bool:
         from google.api_core import exceptions
 
-        record = {**data, "claimed_at": now, "expires_at": now + self._ttl}
+        # The token tells "someone else holds it" from "our own earlier attempt landed":
+        # a commit whose answer was lost (timeout, retry) must not read as a duplicate,
+        # or the delivery would be dropped by us and never retried by Shopify.
+        token = uuid.uuid4().hex
+        record = {**data, "claimed_at": now, "expires_at": now + self._ttl, "token": token}
+        document = self._collection.document(_doc_id(key))
         try:
-            self._collection.document(_doc_id(key)).create(record, timeout=5.0)
-        except exceptions.AlreadyExists:
-            return False
-        except exceptions.GoogleAPICallError as exc:
+            try:
+                document.create(record, retry=_retry(), timeout=CLAIM_DEADLINE_S)
+            except exceptions.AlreadyExists:
+                held = document.get(["token"], retry=_retry(), timeout=CLAIM_DEADLINE_S)
+                return bool(held.exists and held.get("token") == token)
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
             raise TransientError(f"Firestore claim failed: {exc.__class__.__name__}") from exc
         return True
 
@@ -46,8 +76,8 @@ class FirestoreClaims:
         from google.api_core import exceptions
 
         try:
-            self._collection.document(_doc_id(key)).delete(timeout=5.0)
-        except exceptions.GoogleAPICallError as exc:
+            self._collection.document(_doc_id(key)).delete(retry=_retry(), timeout=CLAIM_DEADLINE_S)
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
             raise TransientError(f"Firestore release failed: {exc.__class__.__name__}") from exc
 
 

@@ -125,7 +125,18 @@ class BigQueryInserter:
 
     def schema(self, table: str) -> Sequence[Field]:
         if table not in self._schemas:
-            found = self._client.get_table(f"{self._dataset}.{table}", timeout=self._timeout)
+            from google.api_core import exceptions
+
+            try:
+                # No client-side retry (its default keeps trying for 10 minutes while the
+                # push waits): Pub/Sub redelivery is the retry, as for inserts.
+                found = self._client.get_table(
+                    f"{self._dataset}.{table}", retry=None, timeout=self._timeout
+                )
+            except exceptions.GoogleAPICallError as exc:
+                raise TransientError(f"BigQuery schema of {table} unavailable: {exc}") from exc
+            except OSError as exc:  # connection refused / reset: the service is away
+                raise TransientError(f"BigQuery unreachable: {exc}") from exc
             self._schemas[table] = [f.to_api_repr() for f in found.schema]
         return self._schemas[table]
 

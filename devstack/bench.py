@@ -1,0 +1,601 @@
+"""The benchmark behind ``scripts/bench``: every figure beside a baseline from the same run.
+
+What it measures, on one machine, in one run:
+
+* **webhook load**: signed ``orders/create`` posts, each with a fresh
+  ``X-Shopify-Webhook-Id`` (so the Firestore claim and the publish really happen), at a
+  fixed concurrency against one functions-framework instance of ``shopify_webhook``,
+  beside the bare hello-world of ``scripts/bench_hello`` under the same load. The load
+  generator is ``wrk`` (C, one event loop per thread), so it takes little of the CPU
+  that the function and the emulators need; a Lua script gives every request its id.
+  The webhook publishes to a topic without subscribers, so crm_writer does not compete.
+* **cold start**: process start to the first 200, webhook (a signed post, so the first
+  request pays for lazy imports and client creation) beside hello-world; median of runs.
+* **import time** of the entry module plus the webhook adapter, in a fresh interpreter.
+* **end to end**: the stack's own webhook accepts an order (200) → the order is visible
+  in the ``orders`` view, one order at a time; the time is taken when the polling query
+  that first shows the order *returns*, so it errs on the slow side.
+* **e-mail parsing**: ``devstack.emailbench.parse_rate()`` once that module exists.
+
+The stack is started on ``ORDERHUB_BENCH_PORT_BASE`` (default 10000) in
+``.dev/bench-stack`` and stopped afterwards (``--keep-stack`` leaves it running).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import importlib
+import importlib.util
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from devstack import shopify_sender
+from devstack.stack import ROOT, Stack, kill_group, port_in_use, read_env_file
+
+VENV_BIN = ROOT / ".venv" / "bin"
+HELLO_SOURCE = ROOT / "scripts" / "bench_hello" / "main.py"
+WEBHOOK_SOURCE = ROOT / "functions" / "main.py"
+SINK_TOPIC = "bench-sink"  # no subscription: publishes are accepted and dropped
+
+# Offsets from the bench port base for the instances the bench starts itself.
+HELLO_OFFSET, WEBHOOK_OFFSET = 60, 61
+
+
+@dataclass(frozen=True)
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    socket_errors: int
+    #: CPU milliseconds per successful request, by process group (and "wrk").
+    cpu_ms: dict[str, float]
+
+
+def median_load(runs: list[Load]) -> Load:
+    """The run with the median throughput (its own latencies and CPU with it)."""
+    return sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+
+
+def group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by every process in a process group."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid:  # pgrp; then utime, stime at 11, 12
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Instance:
+    """How to start one functions-framework instance of a function."""
+
+    label: str
+    source: Path
+    target: str
+    port: int
+    env: dict[str, str]
+    probe: Callable[[str], bool]  # url → True once it answered 200
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def argv(self) -> list[str]:
+        return [
+            str(VENV_BIN / "functions-framework"),
+            "--source",
+            str(self.source),
+            "--target",
+            self.target,
+            "--signature-type",
+            "http",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
+
+    @contextlib.contextmanager
+    def running(self, log: Path) -> Iterator[tuple[float, int]]:
+        """Start the instance; yields (seconds from process start to first 200, its pid).
+
+        The pid leads the instance's own process group (gunicorn master and worker).
+        """
+        if port_in_use(self.port):
+            raise SystemExit(f"bench: port {self.port} is taken; set ORDERHUB_BENCH_PORT_BASE")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            started = time.perf_counter()
+            proc = subprocess.Popen(
+                self.argv(),
+                env=self.env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        try:
+            deadline = started + 60
+            while not self.probe(self.url):
+                if proc.poll() is not None:
+                    raise SystemExit(f"bench: {self.label} exited; see {log}")
+                if time.perf_counter() > deadline:
+                    raise SystemExit(f"bench: {self.label} gave no 200 in 60 s; see {log}")
+                time.sleep(0.005)
+            yield time.perf_counter() - started, proc.pid
+        finally:
+            kill_group(proc.pid)
+            proc.wait()
+
+
+# ------------------------------------------------------------------ the order
+def order_payload(order_id: int) -> dict[str, Any]:
+    """The fixture order under a new id (Shopify ids exceed 2^53; so do ours)."""
+    order = shopify_sender.fixture("order")
+    return {**order, "id": order_id, "name": f"#B{order_id % 100000}"}
+
+
+def fresh_order_id() -> int:
+    return 9_000_000_000_000_000 + uuid.uuid4().int % 1_000_000_000_000_000
+
+
+def signed_probe(shop: str, secret: str) -> Callable[[str], bool]:
+    body = json.dumps(order_payload(fresh_order_id())).encode()
+
+    def probe(url: str) -> bool:
+        headers = shopify_sender.headers(shop=shop, secret=secret, topic="orders/create", body=body)
+        try:
+            return requests.post(url, data=body, headers=headers, timeout=30).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    return probe
+
+
+def get_probe(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=30).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+# ------------------------------------------------------------------ wrk
+WRK_SCRIPT = """
+-- Every request a signed orders/create with its own X-Shopify-Webhook-Id.
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+function init(args)
+  run = args[1]
+  n = 0
+end
+function request()
+  n = n + 1
+  wrk.headers["X-Shopify-Webhook-Id"] = run .. "-" .. tid .. "-" .. n
+  return wrk.format()
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests": %d, "duration_us": %d, "status": %d, "connect": %d, "read": %d,'
+    .. ' "write": %d, "timeout": %d, "p50_us": %d, "p99_us": %d}\\n',
+    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def wrk_script(body: bytes, headers: dict[str, str]) -> str:
+    lines = ['wrk.method = "POST"', f"wrk.body = {lua_string(body.decode())}"]
+    for key, value in headers.items():
+        if key != "X-Shopify-Webhook-Id":
+            lines.append(f"wrk.headers[ {lua_string(key)} ] = {lua_string(value)}")
+    return "\n".join(lines) + "\n" + WRK_SCRIPT
+
+
+def lua_string(text: str) -> str:
+    return "[==[" + text + "]==]"
+
+
+def run_wrk(
+    url: str,
+    script: Path,
+    *,
+    concurrency: int,
+    seconds: float,
+    threads: int,
+    watch: dict[str, int] | None = None,
+) -> Load:
+    """One wrk run; ``watch`` names process groups whose CPU time to account."""
+    argv = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{concurrency}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
+        "--",
+        uuid.uuid4().hex[:12],
+    ]
+    watch = watch or {}
+    cpu_before = {name: group_cpu(pid) for name, pid in watch.items()}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = {name: group_cpu(pid) - cpu_before[name] for name, pid in watch.items()}
+    cpu["wrk"] = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+    lines = [x for x in out.stdout.splitlines() if x.startswith("BENCH ")]
+    if out.returncode or not lines:
+        raise SystemExit(f"bench: wrk failed: {out.stderr.strip() or out.stdout.strip()}")
+    line = lines[0]
+    data = json.loads(line[len("BENCH ") :])
+    socket_errors = data["connect"] + data["read"] + data["write"] + data["timeout"]
+    ok = data["requests"] - data["status"]
+    per_request = {name: 1000 * seconds_used / max(ok, 1) for name, seconds_used in cpu.items()}
+    return Load(
+        rps=ok / (data["duration_us"] / 1e6),
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        requests=data["requests"],
+        non_2xx=data["status"],
+        socket_errors=socket_errors,
+        cpu_ms=per_request,
+    )
+
+
+# ------------------------------------------------------------------ import time
+def import_seconds(source_dir: Path, modules: list[str], runs: int = 5) -> float:
+    code = (
+        "import sys, time\n"
+        "t = time.perf_counter()\n"
+        f"for m in {modules!r}: __import__(m)\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(source_dir)}
+    times = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [str(VENV_BIN / "python"), "-c", code], env=env, capture_output=True, text=True
+        )
+        times.append(float(out.stdout.strip()))
+    return statistics.median(times)
+
+
+# ------------------------------------------------------------------ end to end
+def end_to_end(values: dict[str, str], n: int) -> list[float]:
+    """Seconds from each order's 200 to its first appearance in the orders view."""
+    from devstack import dataset
+
+    client = dataset.bigquery_client(
+        values["GOOGLE_CLOUD_PROJECT"], values["BIGQUERY_EMULATOR_HOST"]
+    )
+    view = f"`{values['GOOGLE_CLOUD_PROJECT']}.{values['BIGQUERY_DATASET']}.orders`"
+    sql = f"SELECT order_id FROM {view} WHERE order_id IN UNNEST(@ids)"  # noqa: S608
+    session = requests.Session()
+
+    def post(order_id: int) -> float:
+        response = shopify_sender.send(
+            values["SHOPIFY_WEBHOOK_URL"],
+            shop=values["SHOPIFY_SHOP_DOMAIN"],
+            secret=values["SHOPIFY_API_SECRET"],
+            topic="orders/create",
+            payload=order_payload(order_id),
+            session=session,
+        )
+        if response.status_code != 200:
+            raise SystemExit(f"bench: webhook answered {response.status_code}: {response.text}")
+        return time.perf_counter()
+
+    def visible(ids: list[str]) -> set[str]:
+        from google.cloud import bigquery
+
+        config = bigquery.QueryJobConfig(
+            query_parameters=[bigquery.ArrayQueryParameter("ids", "STRING", ids)]
+        )
+        return {row.order_id for row in client.query(sql, job_config=config).result()}
+
+    def wait(ids: list[str], timeout: float = 60) -> dict[str, float]:
+        seen: dict[str, float] = {}
+        deadline = time.perf_counter() + timeout
+        while len(seen) < len(ids) and time.perf_counter() < deadline:
+            found = visible([i for i in ids if i not in seen])
+            now = time.perf_counter()
+            seen.update({i: now for i in found})
+        missing = [i for i in ids if i not in seen]
+        if missing:
+            raise SystemExit(f"bench: {len(missing)} orders never reached the view")
+        return seen
+
+    warm = fresh_order_id()  # first request of a fresh instance pays its cold start
+    post(warm)
+    wait([str(warm)])
+    latencies = []
+    for _ in range(n):
+        order_id = fresh_order_id()
+        accepted = post(order_id)
+        latencies.append(wait([str(order_id)])[str(order_id)] - accepted)
+    return latencies
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+# ------------------------------------------------------------------ e-mail hook
+def email_parse_rate() -> str:
+    """HOOK for the e-mail parsing figure: ``devstack.emailbench.parse_rate()``.
+
+    The Gmail ingest work provides that function (e-mails per second over the shipped
+    samples); until it exists the figure reads "n/a".
+    """
+    if importlib.util.find_spec("devstack.emailbench") is None:
+        return "n/a (email parsing not built yet)"
+    module = importlib.import_module("devstack.emailbench")
+    rate = module.parse_rate()
+    return f"{rate:,.0f} e-mails/s" if isinstance(rate, (int, float)) else str(rate)
+
+
+# ------------------------------------------------------------------ the run
+def fmt_s(seconds: float) -> str:
+    return f"{seconds:.2f} s"
+
+
+def yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=5, help="length of each load run")
+    parser.add_argument("--rounds", type=int, default=3, help="load runs per function")
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--orders", type=int, default=20, help="orders for end to end")
+    parser.add_argument("--keep-stack", action="store_true")
+    parser.add_argument(
+        "--dev-stack",
+        action="store_true",
+        help="use the running dev stack (.dev/endpoints.env) instead of starting one",
+    )
+    parser.add_argument(
+        "--only", choices=["load", "cold", "e2e", "email"], action="append", default=None
+    )
+    args = parser.parse_args(argv)
+    only = set(args.only or ["load", "cold", "e2e", "email"])
+
+    base = int(os.environ.get("ORDERHUB_BENCH_PORT_BASE", "10000"))
+    if args.dev_stack:
+        stack = Stack.from_env()
+        values = read_env_file(stack.endpoints_file)
+        if not values:
+            raise SystemExit("bench: no dev stack running (scripts/dev up)")
+    else:
+        stack = Stack(state_dir=ROOT / ".dev" / "bench-stack", base=base)
+        print(f"bench: starting a stack on port base {base} …", file=sys.stderr)
+        values = stack.up()
+    logs = ROOT / ".dev" / "bench-logs"
+    try:
+        results = measure(args, only, values, base, logs, stack.running())
+    finally:
+        if not args.dev_stack and not args.keep_stack:
+            stack.down()
+    print(report(args, results))
+    return 0
+
+
+def measure(
+    args: argparse.Namespace,
+    only: set[str],
+    values: dict[str, str],
+    base: int,
+    logs: Path,
+    stack_pids: dict[str, int],
+) -> dict[str, Any]:
+    os.environ["PUBSUB_EMULATOR_HOST"] = values["PUBSUB_EMULATOR_HOST"]
+    from google.api_core import exceptions
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    publisher = pubsub_v1.PublisherClient()
+    with contextlib.suppress(exceptions.AlreadyExists):
+        publisher.create_topic(
+            name=publisher.topic_path(values["GOOGLE_CLOUD_PROJECT"], SINK_TOPIC)
+        )
+
+    shop, secret = values["SHOPIFY_SHOP_DOMAIN"], values["SHOPIFY_API_SECRET"]
+    run = uuid.uuid4().hex[:8]
+    plain_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    webhook_env = {
+        **plain_env,
+        **values,
+        "ORDER_EVENTS_TOPIC": SINK_TOPIC,
+        "FIRESTORE_PREFIX": f"bench-{run}-",
+        "PYTHONPATH": str(ROOT / "functions"),
+    }
+    hello = Instance(
+        "hello-world", HELLO_SOURCE, "hello", base + HELLO_OFFSET, plain_env, get_probe
+    )
+    webhook = Instance(
+        "shopify_webhook",
+        WEBHOOK_SOURCE,
+        "shopify_webhook",
+        base + WEBHOOK_OFFSET,
+        webhook_env,
+        signed_probe(shop, secret),
+    )
+    results: dict[str, Any] = {
+        "machine": f"{os.cpu_count()} cores, {platform.python_implementation()} "
+        f"{platform.python_version()}, load average {os.getloadavg()[0]:.2f} at start",
+        "commit": git_commit(),
+    }
+
+    if "cold" in only:
+        cold: dict[str, list[float]] = {"hello": [], "webhook": []}
+        for _ in range(args.cold_runs):  # alternate, so both see the same background
+            for key, inst in (("hello", hello), ("webhook", webhook)):
+                with inst.running(logs / f"{inst.label}.log") as (seconds, _pid):
+                    cold[key].append(seconds)
+        results["cold"] = {k: statistics.median(v) for k, v in cold.items()}
+        results["import_webhook"] = import_seconds(
+            ROOT / "functions", ["main", "orderhub.entrypoints.shopify_webhook"]
+        )
+        results["import_hello"] = import_seconds(HELLO_SOURCE.parent, ["main"])
+
+    if "load" in only:
+        if shutil.which("wrk") is None:
+            results["load"] = None
+        else:
+            body = json.dumps(order_payload(fresh_order_id())).encode()
+            headers = shopify_sender.headers(
+                shop=shop, secret=secret, topic="orders/create", body=body
+            )
+            with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as running:
+                script = Path(tmp) / "orders_create.lua"
+                script.write_text(wrk_script(body, headers))
+                pids = {}
+                for key, inst in (("hello", hello), ("webhook", webhook)):
+                    _, pids[key] = running.enter_context(inst.running(logs / f"{inst.label}.log"))
+                    wrk = functools.partial(
+                        run_wrk,
+                        inst.url,
+                        script,
+                        concurrency=args.concurrency,
+                        threads=args.wrk_threads,
+                    )
+                    wrk(seconds=2)  # warm-up, discarded
+                emulators = {
+                    name: pid for name, pid in stack_pids.items() if name in ("firestore", "pubsub")
+                }
+                rounds: dict[str, list[Load]] = {"hello": [], "webhook": []}
+                for _ in range(args.rounds):  # alternate, so both see the same background
+                    for key, inst in (("hello", hello), ("webhook", webhook)):
+                        watched = {"function": pids[key], **emulators}
+                        rounds[key].append(
+                            run_wrk(
+                                inst.url,
+                                script,
+                                concurrency=args.concurrency,
+                                seconds=args.seconds,
+                                threads=args.wrk_threads,
+                                watch=watched,
+                            )
+                        )
+                results["load"] = {k: median_load(v) for k, v in rounds.items()}
+
+    if "e2e" in only:
+        results["e2e"] = end_to_end(values, args.orders)
+    if "email" in only:
+        results["email"] = email_parse_rate()
+    return results
+
+
+def git_commit() -> str:
+    out = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True).stdout
+    return out.stdout.strip() + ("+changes" if dirty.strip() else "")
+
+
+def cpu_line(cpu: dict[str, float]) -> str:
+    parts = [cpu.get(k, 0.0) for k in ("function", "firestore", "pubsub")]
+    return (
+        " + ".join(f"{p:.2f}" for p in parts)
+        + f" = {sum(parts):.2f} ms (+ {cpu.get('wrk', 0.0):.2f})"
+    )
+
+
+def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
+    rows = [
+        "| figure | OrderHub | baseline, same run | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    load: dict[str, Load] | None = r.get("load")
+    if "load" in r and load is None:
+        rows.append("| webhook load | n/a (wrk not installed) | | | | |")
+    elif load:
+        w, h = load["webhook"], load["hello"]
+        ratio = w.rps / h.rps
+        c = args.concurrency
+        rows.append(
+            f"| webhook throughput, {c} concurrent, signed orders/create | {w.rps:,.0f} req/s "
+            f"| {h.rps:,.0f} req/s (hello-world) | {ratio:.2f} | ≥ 0.50 | {yes(ratio >= 0.5)} |"
+        )
+        rows.append(
+            f"| webhook latency p50 / p99 | {w.p50_ms:.1f} / {w.p99_ms:.1f} ms "
+            f"| {h.p50_ms:.1f} / {h.p99_ms:.1f} ms | {w.p99_ms / h.p99_ms:.2f} (p99) "
+            f"| p99 < 50 ms | {yes(w.p99_ms < 50)} |"
+        )
+        rows.append(
+            f"| CPU per request: function + Firestore emu + Pub/Sub emu (+ wrk) "
+            f"| {cpu_line(w.cpu_ms)} | {cpu_line(h.cpu_ms)} "
+            f"| {w.cpu_ms['function'] / h.cpu_ms['function']:.1f} (function) | | |"
+        )
+        if w.non_2xx or w.socket_errors or h.non_2xx or h.socket_errors:
+            rows.append(
+                f"| failed requests (non-2xx / socket) | {w.non_2xx} / {w.socket_errors} "
+                f"| {h.non_2xx} / {h.socket_errors} | | 0 | {yes(not w.non_2xx)} |"
+            )
+    if "cold" in r:
+        cw, ch = r["cold"]["webhook"], r["cold"]["hello"]
+        rows.append(
+            f"| cold start, process start → first 200 (median of {args.cold_runs}) "
+            f"| {fmt_s(cw)} | {fmt_s(ch)} (hello-world) | {cw / ch:.2f}× | ≤ 1.5× "
+            f"| {yes(cw / ch <= 1.5)} |"
+        )
+        rows.append(
+            f"| import time, `main` + webhook adapter | {r['import_webhook'] * 1000:.0f} ms "
+            f"| {r['import_hello'] * 1000:.0f} ms (hello `main`) | | | |"
+        )
+    if "e2e" in r:
+        e2e = r["e2e"]
+        p50, p95 = percentile(e2e, 50), percentile(e2e, 95)
+        rows.append(
+            f"| end to end, webhook 200 → row in `orders` view, p50 / p95 ({len(e2e)} orders) "
+            f"| {fmt_s(p50)} / {fmt_s(p95)} | — | | p95 < 3 s | {yes(p95 < 3)} |"
+        )
+    if "email" in r:
+        rows.append(f"| e-mail parsing, shipped samples | {r['email']} | — | | ≥ 200/s | |")
+    head = (
+        f"Measured by `scripts/bench` at commit {r['commit']} on {r['machine']}; load by "
+        f"wrk -t{args.wrk_threads} -c{args.concurrency} -d{args.seconds:.0f}s, "
+        f"median of {args.rounds} alternating runs (each request a fresh webhook id).\n"
+    )
+    return head + "\n" + "\n".join(rows)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    sys.exit(main(sys.argv[1:]))
