@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import importlib
-import importlib.util
 import json
 import os
 import platform
@@ -354,17 +352,12 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 # ------------------------------------------------------------------ e-mail hook
-def email_parse_rate() -> str:
-    """HOOK for the e-mail parsing figure: ``devstack.emailbench.parse_rate()``.
+def email_parse_rate() -> float:
+    """The e-mail parsing figure: ``devstack.emailbench.parse_rate()``, e-mails per second
+    (wall clock) over the shipped samples."""
+    from devstack import emailbench
 
-    The Gmail ingest work provides that function (e-mails per second over the shipped
-    samples); until it exists the figure reads "n/a".
-    """
-    if importlib.util.find_spec("devstack.emailbench") is None:
-        return "n/a (email parsing not built yet)"
-    module = importlib.import_module("devstack.emailbench")
-    rate = module.parse_rate()
-    return f"{rate:,.0f} e-mails/s" if isinstance(rate, (int, float)) else str(rate)
+    return float(emailbench.parse_rate())
 
 
 # ------------------------------------------------------------------ the run
@@ -587,7 +580,11 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
             f"| {fmt_s(p50)} / {fmt_s(p95)} | — | | p95 < 3 s | {yes(p95 < 3)} |"
         )
     if "email" in r:
-        rows.append(f"| e-mail parsing, shipped samples | {r['email']} | — | | ≥ 200/s | |")
+        rate = r["email"]
+        rows.append(
+            f"| e-mail parsing, shipped samples | {rate:,.0f} e-mails/s | — | | ≥ 200/s"
+            f" | {yes(rate >= 200)} |"
+        )
     head = (
         f"Measured by `scripts/bench` at commit {r['commit']} on {r['machine']}; load by "
         f"wrk -t{args.wrk_threads} -c{args.concurrency} -d{args.seconds:.0f}s, "

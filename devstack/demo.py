@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from devstack import dataset
 from devstack.shopify_sender import fixture, send
+
+EMAILS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "email"
+#: Delivery-service order e-mails (one broken: it lands in quarantine and alerts the managers).
+DEMO_EMAILS = (
+    "smakuy_one_item.eml",
+    "smakuy_two_items_fee_discount.eml",
+    "kiire_two_items_fee_discount.eml",
+    "kiire_plain_text.eml",
+    "smakuy_broken.eml",
+)
 
 
 def demo_webhooks() -> list[tuple[str, dict[str, Any]]]:
@@ -49,7 +60,12 @@ def replay(values: dict[str, str]) -> None:
             payload=payload,
         )
         print(f"demo: {topic:20} → {response.status_code} {response.text.strip()}")
-    wait_for_orders(values, expected=2)
+    from devstack.mail import deliver_and_notify
+
+    for sample in DEMO_EMAILS:
+        delivered = deliver_and_notify(values, (EMAILS / sample).read_bytes())
+        print(f"demo: mail {sample:36} → Gmail stand-in message {delivered['id']}")
+    wait_for_orders(values, expected=2 + sum(1 for s in DEMO_EMAILS if "broken" not in s))
 
 
 def wait_for_orders(values: dict[str, str], *, expected: int, timeout: float = 20.0) -> None:
@@ -80,6 +96,18 @@ def show(values: dict[str, str]) -> None:
             f"  {row.order_id:12} {row.source:14} {row.name or '':8} {row.status:20}"
             f" {row.total} {row.currency}"
         )
+    quarantined = list(client.query(f"SELECT reason FROM `{table}.quarantine`").result())  # noqa: S608
+    print(f"\nquarantine: {len(quarantined)} item(s)")
+    for row in quarantined:
+        print(f"  {row.reason}")
+    sent = list(
+        client.query(
+            f"SELECT status, COUNT(*) AS n FROM `{table}.notifications` GROUP BY status"  # noqa: S608
+        ).result()
+    )
+    print(
+        "notifications to managers: " + (", ".join(f"{r.n} {r.status}" for r in sent) or "none yet")
+    )
     print(f"\nQuery it yourself: BigQuery emulator {endpoint}, dataset {table}.")
     print(f"Post webhooks to {values['SHOPIFY_WEBHOOK_URL']} (secret in .dev/endpoints.env).")
     print(
