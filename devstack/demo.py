@@ -93,7 +93,7 @@ def show(values: dict[str, str]) -> None:
     print("\norders view:")
     for row in client.query(query).result():
         print(
-            f"  {row.order_id:12} {row.source:14} {row.name or '':8} {row.status:20}"
+            f"  {row.order_id:12} {row.source:14} {row.name or '':16} {row.status:20}"
             f" {row.total} {row.currency}"
         )
     quarantined = list(client.query(f"SELECT reason FROM `{table}.quarantine`").result())  # noqa: S608
