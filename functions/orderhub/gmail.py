@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from orderhub import logs, mime
-from orderhub.bus import Bus
+from orderhub.bus import Bus, publish_once
 from orderhub.errors import TransientError
 from orderhub.event import Event, Raw, iso, stable_id
 from orderhub.sources import email
@@ -402,22 +402,18 @@ def _deliver(
         result.ignored += 1
         logs.info("gmail message ignored: no rules match its sender and subject", ref=message_id)
         return
-    key = f"gmail:{mailbox}:{event['event_id']}"
-    claimed = claims.claim(
-        key, {"event_id": event["event_id"], "gmail_message_id": message_id}, now=now()
+    first = publish_once(
+        event,
+        key=f"gmail:{mailbox}:{event['event_id']}",
+        record={"event_id": event["event_id"], "gmail_message_id": message_id},
+        claims=claims,
+        bus=bus,
+        at=now(),
     )
-    if not claimed:
+    if not first:
         result.duplicates += 1
         logs.info("gmail message already published", ref=message_id, event_id=event["event_id"])
         return
-    try:
-        bus.publish(event)
-    except TransientError:
-        try:
-            claims.release(key)
-        except TransientError:
-            pass
-        raise
     if outcome == "order":
         result.published.append(event["event_id"])
         logs.info(

@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from orderhub.bus import Bus
-from orderhub.errors import PoisonMessage, TransientError, Unauthenticated
+from orderhub.bus import Bus, publish_once
+from orderhub.errors import PoisonMessage, Unauthenticated
 from orderhub.event import Event, Raw, iso, make_event, stable_id, version_of
 from orderhub.sources import shopify
 from orderhub.stores import Claims
@@ -134,17 +134,14 @@ def receive(
         )
         status, reason = "quarantined", poison.reason
 
-    key = f"shopify:{shop}:{webhook_id}"
-    if not claims.claim(key, {"event_id": event["event_id"], "topic": topic}, now=received_at):
+    first = publish_once(
+        event,
+        key=f"shopify:{shop}:{webhook_id}",
+        record={"event_id": event["event_id"], "topic": topic},
+        claims=claims,
+        bus=bus,
+        at=received_at,
+    )
+    if not first:
         return Outcome("duplicate", event["event_id"])
-    try:
-        bus.publish(event)
-    except TransientError:
-        # Let Shopify's retry find the delivery unclaimed. If even this fails, the
-        # scheduled reconciliation (shopify_reconcile) still brings the order in.
-        try:
-            claims.release(key)
-        except TransientError:
-            pass
-        raise
     return Outcome(status, event["event_id"], reason)

@@ -12,8 +12,7 @@ from datetime import datetime
 from typing import Protocol
 
 from orderhub import logs
-from orderhub.bus import Bus
-from orderhub.errors import TransientError
+from orderhub.bus import Bus, publish_once
 from orderhub.orderform.auth import verify_password
 from orderhub.orderform.stores import Manager, throttle_keys
 from orderhub.shopify_admin import DraftLine, DraftOrder, draft_order_input
@@ -103,17 +102,16 @@ def record_order(
     at = now()
     event = manual.order_event(order, manager=manager, form_token=form_token, shop=shop, at=at)
     order_id = event["entity_id"]
-    key = f"manual:{shop}:{form_token}"
-    if not claims.claim(key, {"event_id": event["event_id"], "order_id": order_id}, now=at):
+    first = publish_once(
+        event,
+        key=f"manual:{shop}:{form_token}",
+        record={"event_id": event["event_id"], "order_id": order_id},
+        claims=claims,
+        bus=bus,
+        at=at,
+    )
+    if not first:
         return Recorded(order_id, duplicate=True)
-    try:
-        bus.publish(event)
-    except TransientError:
-        try:
-            claims.release(key)
-        except TransientError:
-            pass
-        raise
     logs.info(
         "manual order recorded", order_id=order_id, event_id=event["event_id"], manager=manager
     )
