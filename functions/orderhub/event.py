@@ -35,6 +35,7 @@ EventType = Literal[
     "product.upserted",
     "product.deleted",
     "payload.quarantined",
+    "privacy.requested",
 ]
 ENTITY_OF: dict[str, str] = {
     "order.created": "order",
@@ -46,6 +47,7 @@ ENTITY_OF: dict[str, str] = {
     "product.upserted": "product",
     "product.deleted": "product",
     "payload.quarantined": "quarantine",
+    "privacy.requested": "privacy",
 }
 
 

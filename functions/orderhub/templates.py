@@ -32,7 +32,7 @@ MAX_ITEMS = 10
 ELLIPSIS = "…"
 
 #: Event types that reach the managers. ``order.updated`` deliberately does not.
-NOTIFIED_TYPES = ("order.created", "order.cancelled", "payload.quarantined")
+NOTIFIED_TYPES = ("order.created", "order.cancelled", "payload.quarantined", "privacy.requested")
 
 
 @dataclass(frozen=True)
@@ -178,11 +178,33 @@ def payload_quarantined(event: Event, links: Links) -> Rendered:
     return Rendered("\n".join(lines))
 
 
+PRIVACY_ASKS = {
+    "customers/data_request": "a customer asks for the data we hold about them",
+    "customers/redact": "a customer's personal data must be erased",
+    "shop/redact": "all of the shop's data must be erased",
+}
+
+
+def privacy_requested(event: Event, links: Links) -> Rendered:
+    entity = event["entity"]
+    request = str(entity.get("request") or "")
+    lines = [
+        f"🔒 Privacy request from Shopify: {PRIVACY_ASKS.get(request, request)}",
+        "Act within 30 days (docs/privacy.md).",
+    ]
+    if entity.get("customer_id"):
+        lines.append(f"Customer id: {entity['customer_id']}")
+    if entity.get("order_ids"):
+        lines.append(cut("Orders: " + ", ".join(entity["order_ids"]), 300))
+    return Rendered("\n".join(lines))
+
+
 #: event_type → template. Add a type here (and to ``NOTIFIED_TYPES``) to notify on it.
 TEMPLATES: dict[str, Callable[[Event, Links], Rendered]] = {
     "order.created": order_created,
     "order.cancelled": order_cancelled,
     "payload.quarantined": payload_quarantined,
+    "privacy.requested": privacy_requested,
 }
 
 

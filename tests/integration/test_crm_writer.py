@@ -127,3 +127,21 @@ def test_an_event_whose_values_do_not_fit_is_quarantined(writer, crm):
     assert orders(crm) == []
     rows = crm.query("SELECT reason FROM {ds}.quarantine")
     assert len(rows) == 1 and "does not fit order_events" in rows[0]["reason"]
+
+
+def test_privacy_requests_are_kept_for_a_person_to_act_on(writer, crm):
+    payload = {
+        "shop_id": 954889,
+        "shop_domain": "crm.myshopify.com",
+        "customer": {"id": 207119551, "email": "bob.norman@hostmail.com", "phone": "555"},
+        "orders_to_redact": [450789469],
+    }
+    deliver(writer, shopify_event("customers/redact", payload, "gdpr-1"))
+    deliver(writer, shopify_event("customers/redact", payload, "gdpr-1"))  # redelivered
+    rows = crm.query(
+        "SELECT request, customer_id, order_ids FROM {ds}.privacy_requests "
+        "QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id) = 1"
+    )
+    assert rows == [
+        {"request": "customers/redact", "customer_id": "207119551", "order_ids": ["450789469"]}
+    ]

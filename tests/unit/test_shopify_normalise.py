@@ -128,9 +128,46 @@ def test_delete_payload_uses_delivery_time():
     assert event["occurred_at"] == "2026-01-02T03:04:05.000Z"
 
 
+PRIVACY = {
+    # Shapes from Shopify's "Privacy law compliance" docs.
+    "customers/data_request": {
+        "shop_id": 954889,
+        "shop_domain": "shop.myshopify.com",
+        "orders_requested": [299938, 280263],
+        "customer": {"id": 191167, "email": "john@example.com", "phone": "555-625-1199"},
+        "data_request": {"id": 9999},
+    },
+    "customers/redact": {
+        "shop_id": 954889,
+        "shop_domain": "shop.myshopify.com",
+        "customer": {"id": 191167, "email": "john@example.com", "phone": "555-625-1199"},
+        "orders_to_redact": [299938, 280263, 220458],
+    },
+    "shop/redact": {"shop_id": 954889, "shop_domain": "shop.myshopify.com"},
+}
+
+
+@pytest.mark.parametrize("topic", sorted(PRIVACY))
+def test_privacy_requests_are_kept_without_personal_data(topic):
+    event = normalise(delivery(topic), json.dumps(PRIVACY[topic]).encode(), RAW)
+    jsonschema.validate(event, SCHEMA)
+    assert event["event_type"] == "privacy.requested"
+    entity = event["entity"]
+    assert entity["request"] == topic
+    assert "john@example.com" not in json.dumps(entity)
+    assert "555-625-1199" not in json.dumps(entity)
+    if topic != "shop/redact":
+        assert entity["customer_id"] == "191167"
+        assert entity["order_ids"][:2] == ["299938", "280263"]
+    again = normalise(delivery(topic), json.dumps(PRIVACY[topic]).encode(), RAW)
+    assert again["event_id"] == event["event_id"]
+
+
 def test_every_declared_topic_is_handled():
     names = {"orders": "order", "refunds": "refund", "customers": "customer", "products": "product"}
     for topic in TOPICS:
+        if topic in PRIVACY:
+            continue
         kind = names[topic.split("/")[0]]
         event = normalise(
             delivery(topic), body(kind) if not topic.endswith("delete") else b'{"id": 1}', RAW

@@ -161,3 +161,30 @@ def test_button_text_limit_is_respected_at_the_edge(length: int):
     assert all(len(b["caption"]) <= 20 for b in with_buttons[0]["buttons"])
     assert len(messages) == (1 if length <= BUTTON_TEXT_LIMIT else 2)
     assert sendable(messages)
+
+
+def test_privacy_requests_reach_the_managers_without_personal_data():
+    from orderhub.templates import render
+
+    event = {
+        "event_id": "0" * 32,
+        "event_type": "privacy.requested",
+        "source": "shopify",
+        "shop": "s.myshopify.com",
+        "occurred_at": "2026-01-01T00:00:00.000Z",
+        "version": 1,
+        "entity_type": "privacy",
+        "entity_id": "customers/redact:42:",
+        "entity": {
+            "request": "customers/redact",
+            "customer_id": "42",
+            "order_ids": ["7", "8"],
+            "shop_id": "1",
+            "data_request_id": None,
+            "request_id": "customers/redact:42:",
+        },
+    }
+    rendered = render(event)
+    assert rendered is not None
+    assert "erased" in rendered.text and "30 days" in rendered.text
+    assert "Customer id: 42" in rendered.text and "Orders: 7, 8" in rendered.text

@@ -25,6 +25,7 @@ TABLE_OF_ENTITY = {
     "customer": "customer_events",
     "product": "product_events",
     "quarantine": "quarantine",
+    "privacy": "privacy_requests",
 }
 RAW_TABLE = "raw_events"
 

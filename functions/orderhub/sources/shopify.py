@@ -44,6 +44,10 @@ TOPICS: dict[str, str] = {
     "products/create": "product.upserted",
     "products/update": "product.upserted",
     "products/delete": "product.deleted",
+    # Shopify's mandatory privacy (GDPR/CPRA) webhooks: kept and put before a person.
+    "customers/data_request": "privacy.requested",
+    "customers/redact": "privacy.requested",
+    "shop/redact": "privacy.requested",
 }
 
 
@@ -269,6 +273,30 @@ def stable_reconcile_id(shop: str, gid: str, updated_at: str) -> str:
     return stable_id("shopify-admin", shop, gid, updated_at)
 
 
+def privacy_entity(topic: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A privacy request: what is asked, about whom (ids only), and which orders.
+
+    The customer's e-mail and phone are not copied: the CRM finds the customer by id, and
+    a redaction request should not leave new personal data behind.
+    """
+    customer: dict[str, Any] = payload.get("customer") or {}
+    request: dict[str, Any] = payload.get("data_request") or {}
+    if not isinstance(customer, dict) or not isinstance(request, dict):
+        raise PoisonMessage(f"{topic}: customer and data_request must be objects")
+    orders = payload.get("orders_requested") or payload.get("orders_to_redact") or []
+    subject = _str(customer.get("id")) or _str(payload.get("shop_id"))
+    if subject is None:
+        raise PoisonMessage(f"{topic} names neither a customer nor a shop")
+    return {
+        "request_id": f"{topic}:{subject}:{_str(request.get('id')) or ''}",
+        "request": topic,
+        "customer_id": _str(customer.get("id")),
+        "shop_id": _str(payload.get("shop_id")),
+        "order_ids": [str(o) for o in orders],
+        "data_request_id": _str(request.get("id")),
+    }
+
+
 def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:
     """Turn one authenticated webhook delivery into a canonical event.
 
@@ -287,13 +315,21 @@ def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:
 
     entity_type = event_type.split(".")[0]
     deleted = event_type.endswith(".deleted")
-    if deleted:
+    entity: dict[str, Any]
+    if event_type == "privacy.requested":
+        # Privacy payloads carry no timestamp; the delivery time orders them.
+        moment = (
+            parse_time(delivery.triggered_at) if delivery.triggered_at else delivery.received_at
+        )
+        entity = privacy_entity(delivery.topic, payload)
+        entity_id = entity["request_id"]
+    elif deleted:
         # Delete payloads carry only the id; the delivery time orders them.
         moment = (
             parse_time(delivery.triggered_at) if delivery.triggered_at else delivery.received_at
         )
         entity_id = _id(payload)
-        entity: dict[str, Any] = {f"{entity_type}_id": entity_id, "deleted": True}
+        entity = {f"{entity_type}_id": entity_id, "deleted": True}
     elif entity_type == "order" and event_type != "order.refunded":
         moment = _time(payload, "updated_at", "created_at")
         entity = order_entity(payload)
