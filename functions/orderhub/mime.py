@@ -12,24 +12,27 @@ CSS selector reads reliably; plain text is the fallback for text-only mail.
 from __future__ import annotations
 
 import base64
+import re
 import email
 import email.policy
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.message import Message
-from email.utils import parseaddr, parsedate_to_datetime
+from email.utils import getaddresses, parsedate_to_datetime
 
 
 @dataclass(frozen=True)
 class Mail:
     """What the rules need from one message."""
 
-    sender: str  # the bare address, lower-case
+    sender: str  # the bare address, lower-case ("" unless From names exactly one address)
     subject: str
     date: datetime | None
     html: str | None
     text: str | None
+    #: Domains that Gmail's own Authentication-Results vouch for (DKIM or DMARC pass).
+    authenticated: frozenset[str] = frozenset()
 
 
 def b64url_decode(data: str) -> bytes:
@@ -59,6 +62,35 @@ def _header(message: Message, name: str) -> str:
         return str(value)
 
 
+#: The receiving server whose verdicts we trust: Gmail's own.
+TRUSTED_AUTHSERV = "mx.google.com"
+_PASS = re.compile(
+    r"\b(?:dkim=pass\b[^;]*?header\.(?:d=|i=@?)|dmarc=pass\b[^;]*?header\.from=)([A-Za-z0-9.-]+)"
+)
+
+
+def _sender(message: Message) -> str:
+    """The one address in From, read before decoding (an encoded word cannot hide
+    another address); "" when From names none or several."""
+    addresses = [a for _, a in getaddresses([str(message.get("From") or "")]) if a]
+    return addresses[0].lower() if len(addresses) == 1 else ""
+
+
+def _authenticated(message: Message) -> frozenset[str]:
+    """Domains with a DKIM or DMARC pass in the *topmost* Authentication-Results header.
+
+    Gmail adds its header above everything the sender wrote; a header a sender forged sits
+    below it and is ignored. Anything but Gmail's own verdict vouches for nothing.
+    """
+    headers = message.get_all("Authentication-Results") or []
+    if not headers:
+        return frozenset()
+    top = " ".join(str(headers[0]).split())
+    if top.split(";", 1)[0].strip().lower() != TRUSTED_AUTHSERV:
+        return frozenset()
+    return frozenset(domain.lower().rstrip(".") for domain in _PASS.findall(top))
+
+
 def parse(raw: bytes) -> Mail:
     """Headers and the bodies of a raw message (either body may be None).
 
@@ -85,9 +117,10 @@ def parse(raw: bytes) -> Mail:
         if date is not None and date.tzinfo is None:
             date = date.replace(tzinfo=UTC)
     return Mail(
-        sender=parseaddr(_header(message, "From"))[1].lower(),
+        sender=_sender(message),
         subject=" ".join(_header(message, "Subject").split()),
         date=date,
         html=html,
         text=text,
+        authenticated=_authenticated(message),
     )

@@ -185,6 +185,7 @@ required: [order_number, phone, total, line_items]
         encoding="utf-8",
     )
     raw = (
+        "Authentication-Results: mx.google.com; dmarc=pass (p=NONE) header.from=pronto.example\r\n"
         "From: Pronto <orders@pronto.example>\r\nSubject: Order P-991\r\n"
         "Content-Type: text/plain; charset=utf-8\r\n\r\n"
         "Order P-991\r\nName: Jan Kowalski\r\nTel: 601 234 567\r\n"
@@ -267,3 +268,76 @@ def test_amounts_in_two_currencies_are_not_mixed_into_one_order():
     mail = mime.parse(raw)
     extraction = email.extract(email.match(RULES, mail), mail)
     assert "currency: amounts in EUR, USD in one order" in extraction.problems
+
+
+GENUINE = (MAILS / "kiire_plain_text.eml").read_bytes()
+GMAIL_VERDICT = GENUINE.split(b"From:", 1)[0]  # the Authentication-Results Gmail added on top
+
+
+def test_a_forged_sender_hidden_in_an_encoded_word_is_not_the_marketplace():
+    forged = GENUINE.replace(
+        b"From: Kiire Food Partners <no-reply@partners.kiire.example>",
+        b"From: =?utf-8?q?no-reply=40partners=2Ekiire=2Eexample?= <x@evil.example>",
+    )
+    mail = mime.parse(forged)
+    assert mail.sender == "x@evil.example"
+    assert email.match(RULES, mail) is None
+
+
+def test_a_from_with_two_addresses_names_no_sender():
+    forged = GENUINE.replace(
+        b"From: Kiire Food Partners <no-reply@partners.kiire.example>",
+        b'From: "a" <no-reply@partners.kiire.example>, <x@evil.example>',
+    )
+    assert mime.parse(forged).sender == ""
+    assert email.match(RULES, mime.parse(forged)) is None
+
+
+@pytest.mark.parametrize(
+    "verdict",
+    [
+        b"",  # no verdict at all
+        b"Authentication-Results: mx.google.com; dkim=pass header.i=@evil.example;"
+        b" dmarc=pass header.from=evil.example\n",  # Gmail vouches for another domain
+        b"Authentication-Results: mx.google.com; dmarc=fail header.from=partners.kiire.example\n",
+        # a verdict forged by the sender sits below Gmail's real one, and is not read
+        b"Authentication-Results: mx.google.com; dmarc=fail header.from=partners.kiire.example\n"
+        b"Authentication-Results: mx.google.com; dmarc=pass header.from=partners.kiire.example\n",
+    ],
+    ids=["none", "other-domain", "dmarc-fail", "forged-below"],
+)
+def test_an_order_mail_gmail_did_not_authenticate_is_quarantined(verdict):
+    forged = verdict + GENUINE[len(GMAIL_VERDICT) :]
+    outcome, event, reason = gmail.message_event(
+        mailbox="owner@shop.example",
+        message={
+            "id": "18c0ffee0000f00d",
+            "internalDate": "1764158400000",
+            "raw": gmail_b64(forged),
+        },
+        rules=RULES,
+        now=AT,
+    )
+    assert outcome == "quarantined", reason
+    assert "did not authenticate" in reason
+    assert event["entity"]["reason"] == reason
+
+
+def test_the_genuine_mail_with_gmails_verdict_is_an_order():
+    mail = mime.parse(GENUINE)
+    assert "partners.kiire.example" in mail.authenticated
+    assert email.extract(email.match(RULES, mail), mail).complete
+
+
+def test_an_absurd_quantity_is_quarantined_not_a_crash():
+    """int() of thousands of digits raises; one such mail must not stall the mailbox."""
+    huge = GENUINE.replace(b"1x Bifana", b"9" * 5000 + b"x Bifana")
+    assert huge != GENUINE
+    outcome, _, reason = gmail.message_event(
+        mailbox="owner@shop.example",
+        message={"id": "18c0ffee0000beef", "internalDate": "1764158400000", "raw": gmail_b64(huge)},
+        rules=RULES,
+        now=AT,
+    )
+    assert outcome == "quarantined"
+    assert "quantity is not a plausible number" in reason

@@ -45,10 +45,14 @@ TOPICS: dict[str, str] = {
     "products/update": "product.upserted",
     "products/delete": "product.deleted",
     # Shopify's mandatory privacy (GDPR/CPRA) webhooks: kept and put before a person.
-    "customers/data_request": "privacy.requested",
-    "customers/redact": "privacy.requested",
-    "shop/redact": "privacy.requested",
+    **{
+        topic: "privacy.requested"
+        for topic in ("customers/data_request", "customers/redact", "shop/redact")
+    },
 }
+#: The privacy topics: Shopify takes them in the app's configuration, never through
+#: ``webhookSubscriptionCreate`` (scripts/shopify_register_webhooks leaves them out).
+COMPLIANCE_TOPICS = frozenset(t for t, kind in TOPICS.items() if kind == "privacy.requested")
 
 
 @dataclass(frozen=True)
@@ -323,6 +327,13 @@ def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:
         )
         entity = privacy_entity(delivery.topic, payload)
         entity_id = entity["request_id"]
+        # Do not archive a fresh copy of the e-mail and phone the request asks us to erase:
+        # the raw record keeps the ids and the hash of what Shopify sent.
+        raw = {
+            **raw,
+            "body": json.dumps(entity, sort_keys=True),
+            "meta": {**raw.get("meta", {}), "encoding": "minimised"},
+        }
     elif deleted:
         # Delete payloads carry only the id; the delivery time orders them.
         moment = (
