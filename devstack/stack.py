@@ -122,6 +122,8 @@ class Stack:
         def kept(name: str, make: Callable[[], str]) -> str:
             return previous.get(name) or make()
 
+        admin_token = kept("SHOPIFY_ADMIN_TOKEN", lambda: "shpat_" + secrets.token_hex(16))
+
         values = {
             "GOOGLE_CLOUD_PROJECT": PROJECT,
             "BIGQUERY_DATASET": DATASET,
@@ -136,9 +138,10 @@ class Stack:
             "GMAIL_MAILBOX": DEMO_MAILBOX,
             "GMAIL_PUSH_TOPIC": GMAIL_PUSH_TOPIC,
             "SHOPIFY_ADMIN_URL": f"http://127.0.0.1:{self.port(STANDINS['shopify_admin'])}",
-            "SHOPIFY_ADMIN_TOKEN": kept(
-                "SHOPIFY_ADMIN_TOKEN", lambda: "shpat_" + secrets.token_hex(16)
-            ),
+            "SHOPIFY_ADMIN_TOKEN": admin_token,
+            # The stand-in accepts one token; in production the form's is a separate,
+            # write_draft_orders-only token (see OrderFormSettings).
+            "ORDER_FORM_SHOPIFY_TOKEN": admin_token,
             "ORDER_FORM_SESSION_SECRET": kept(
                 "ORDER_FORM_SESSION_SECRET", lambda: secrets.token_urlsafe(32)
             ),

@@ -87,10 +87,10 @@ locals {
         ORDER_FORM_SESSION_HOURS    = tostring(var.order_form.session_hours)
         ORDER_FORM_BASE_PATH        = var.order_form.base_path
       }
-      secrets       = ["ORDER_FORM_SESSION_SECRET", "SHOPIFY_ADMIN_TOKEN"]
-      publishes     = ["order-events"] # one canonical event per submitted order
-      firestore     = true             # managers, sessions' throttle, claim-once per submission
-      bigquery_read = true             # the product picker searches the products view
+      secrets       = ["ORDER_FORM_SESSION_SECRET", "ORDER_FORM_SHOPIFY_TOKEN"] # write_draft_orders only
+      publishes     = ["order-events"]                                          # one canonical event per submitted order
+      firestore     = true                                                      # managers, sessions' throttle, claim-once per submission
+      bigquery_read = true                                                      # the product picker searches the products view
     }
 
     notifier = {

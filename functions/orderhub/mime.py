@@ -12,9 +12,9 @@ CSS selector reads reliably; plain text is the fallback for text-only mail.
 from __future__ import annotations
 
 import base64
-import re
 import email
 import email.policy
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import decode_header, make_header

@@ -148,7 +148,9 @@ class GmailSettings:
 
 @dataclass(frozen=True)
 class OrderFormSettings:
-    """What ``order_form`` needs. Link mode is on only when ``SHOPIFY_ADMIN_TOKEN`` is set."""
+    """What ``order_form`` needs. Link mode is on only when ``ORDER_FORM_SHOPIFY_TOKEN`` is set:
+    a token of its own, scoped to ``write_draft_orders`` only, because the form faces the
+    internet (reconciliation's broader ``SHOPIFY_ADMIN_TOKEN`` is never given to it)."""
 
     project: str
     topic: str
@@ -205,7 +207,7 @@ class OrderFormSettings:
             if env.get("ORDER_FORM_BASE_PATH", "").strip().strip("/")
             else "",
             shopify_admin_url=env.get("SHOPIFY_ADMIN_URL", "").strip() or f"https://{shop}",
-            shopify_admin_token=env.get("SHOPIFY_ADMIN_TOKEN", "").strip(),
+            shopify_admin_token=env.get("ORDER_FORM_SHOPIFY_TOKEN", "").strip(),
             shopify_api_version=env.get("SHOPIFY_API_VERSION", "2025-10").strip(),
         )
 

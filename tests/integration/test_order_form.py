@@ -48,7 +48,7 @@ def form(emulators: dict[str, str], topic: Topic, crm: Crm, shopify_admin: Any) 
             "ORDER_FORM_SESSION_SECRET": "x" * 40,
             "ORDER_FORM_DEFAULT_COUNTRY": "US",
             "SHOPIFY_ADMIN_URL": shopify_admin.url,
-            "SHOPIFY_ADMIN_TOKEN": ADMIN_TOKEN,
+            "ORDER_FORM_SHOPIFY_TOKEN": ADMIN_TOKEN,
         }
     )
     clear_caches()

@@ -30,7 +30,7 @@ def test_settings_are_read_from_their_variables() -> None:
             "ORDER_FORM_CURRENCY": "uah",
             "ORDER_FORM_DELIVERY_METHODS": "Nova-Poshta, pickup",
             "ORDER_FORM_BASE_PATH": "/order_form/",
-            "SHOPIFY_ADMIN_TOKEN": "shpat_x",
+            "ORDER_FORM_SHOPIFY_TOKEN": "shpat_x",
         }
     )
     assert (settings.default_country, settings.currency) == ("UA", "UAH")
