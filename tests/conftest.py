@@ -149,10 +149,14 @@ class Crm:
         timeout: float = 15.0,
         **params: Any,
     ) -> list[dict[str, Any]]:
-        """Poll a query until ``until(rows)`` holds; returns the last rows either way."""
+        """Poll a query until ``until(rows)`` holds and return those rows; fail the test if
+        it never does (a wait that times out silently would let absence checks pass on a
+        dead pipeline)."""
         deadline = time.monotonic() + timeout
         rows = self.query(sql, **params)
-        while not until(rows) and time.monotonic() < deadline:
+        while not until(rows):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"waited {timeout:.0f}s for {sql!r}; last rows: {rows}")
             time.sleep(0.25)
             rows = self.query(sql, **params)
         return rows

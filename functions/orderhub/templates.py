@@ -106,7 +106,9 @@ def order_url(event: Event, links: Links) -> str | None:
     if event["source"] == "shopify" and event["shop"]:
         return f"https://{event['shop']}/admin/orders/{order_id}"
     if links.order_url:
-        return links.order_url.format(order_id=order_id, shop=event["shop"])
+        from urllib.parse import quote
+
+        return links.order_url.format(order_id=quote(order_id, safe=""), shop=event["shop"])
     return None
 
 

@@ -53,13 +53,17 @@ def e2e(stack: dict[str, str]) -> Iterator[E2E]:
     os.environ["FIRESTORE_EMULATOR_HOST"] = stack["FIRESTORE_EMULATOR_HOST"]
     from google.cloud import firestore
 
-    store = FirestoreManagers(firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"]))
+    db = firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"])
+    store = FirestoreManagers(db)
     before = store.load()
     managers = [new_subscriber_id(), new_subscriber_id()]
     store.save(tuple(Manager(m, f"E2E {i}") for i, m in enumerate(managers)))
     client = dataset.bigquery_client(stack["GOOGLE_CLOUD_PROJECT"], stack["BIGQUERY_EMULATOR_HOST"])
     yield E2E(stack, Crm(client, stack["BIGQUERY_DATASET"]), managers)
-    store.save(before or ())
+    if before is None:  # there was no document: leave none, so NOTIFY_MANAGERS applies again
+        db.collection("settings").document("managers").delete()
+    else:
+        store.save(before)
 
 
 def new_order() -> dict[str, Any]:

@@ -35,7 +35,7 @@ def send_signed(stack, topic, payload, **kw):
 
 def versions(crm, order_id):
     return crm.query(
-        "SELECT COUNT(DISTINCT event_id) AS n FROM {ds}.order_events WHERE order_id = @id",
+        "SELECT COUNT(*) AS n FROM {ds}.order_events WHERE order_id = @id",
         id=order_id,
     )[0]["n"]
 
@@ -80,7 +80,7 @@ def test_forged_webhook_gets_401_and_no_row(stack, stack_crm):
     assert response.status_code == 401
     # Give a wrongly accepted message time to travel before asserting absence.
     control = new_order()
-    send_signed(stack, "orders/create", control)
+    assert send_signed(stack, "orders/create", control).status_code == 200
     stack_crm.wait_for(
         "SELECT 1 FROM {ds}.orders WHERE order_id = @id", lambda r: r, id=str(control["id"])
     )

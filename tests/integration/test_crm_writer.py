@@ -99,6 +99,7 @@ def test_customers_products_and_analyst_views(writer, crm):
 
 def test_deleted_product_leaves_the_catalogue(writer, crm):
     deliver(writer, shopify_event("products/create", fixture("product"), "p1"))
+    assert "IPOD2008PINK" in {r["sku"] for r in crm.query("SELECT sku FROM {ds}.products")}
     gone = normalise(
         Delivery("products/delete", "crm.myshopify.com", "p2", None, "2030-01-01T00:00:00Z", NOW),
         b'{"id": 632910392}',
@@ -114,7 +115,8 @@ def test_deleted_product_leaves_the_catalogue(writer, crm):
 
 
 def test_a_message_that_is_not_an_event_is_quarantined_not_retried(writer, crm):
-    post_cloud_event(writer, cloud_event(b"definitely not json", message_id="bad-1"))
+    response = post_cloud_event(writer, cloud_event(b"definitely not json", message_id="bad-1"))
+    assert response.status_code == 200  # acknowledged: Pub/Sub will not deliver it again
     rows = crm.query("SELECT reason, kind FROM {ds}.quarantine")
     assert len(rows) == 1 and "not JSON" in rows[0]["reason"]
     assert rows[0]["kind"] == "pubsub_message"

@@ -61,6 +61,13 @@ SECURITY_HEADERS = {
 }
 
 
+def _name_digest(name: str) -> str | None:
+    """A short digest of a typed manager name, to correlate failures without logging it."""
+    import hashlib
+
+    return hashlib.sha256(name.encode()).hexdigest()[:12] if name else None
+
+
 class Wiring:
     """Real collaborators, each created on first use (a sign-in never loads BigQuery)."""
 
@@ -259,7 +266,7 @@ def _signin(w: Wiring, request: Any) -> Response:
     )
     if result.wait_s > 0:
         wait = int(result.wait_s + 0.999)
-        logs.warning("sign-in refused while backing off", manager=ident or None, wait_s=wait)
+        logs.warning("sign-in refused while backing off", name_sha=_name_digest(ident), wait_s=wait)
         response = _signin_page(
             w,
             request,
@@ -270,7 +277,8 @@ def _signin(w: Wiring, request: Any) -> Response:
         response.headers["Retry-After"] = str(wait)
         return response
     if result.manager is None:
-        logs.warning("sign-in failed", manager=ident or None)
+        # What was typed as a name may be a password typed in the wrong field: log a digest.
+        logs.warning("sign-in failed", name_sha=_name_digest(ident))
         return _signin_page(w, request, name=name, error="Wrong name or password.", status=401)
     value, _session = w.signer.issue(result.manager.id, result.manager.password_hash)
     logs.info("manager signed in", manager=result.manager.id)
