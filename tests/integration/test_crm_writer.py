@@ -147,3 +147,63 @@ def test_privacy_requests_are_kept_for_a_person_to_act_on(writer, crm):
     assert rows == [
         {"request": "customers/redact", "customer_id": "207119551", "order_ids": ["450789469"]}
     ]
+
+
+def test_analysts_numbers_add_up(writer, crm):
+    """daily_sales, orders_by_source, order_lines and customers, on figures a person can check."""
+    kept = fixture("order")  # 409.94 USD, placed 2008-01-10
+    cancelled = {
+        **kept,
+        "id": 2,
+        "total_price": "100.00",
+        "cancelled_at": "2008-01-10T18:00:00-05:00",
+        "updated_at": "2008-01-10T18:00:00-05:00",
+    }
+    refunded_fully = {**kept, "id": 3, "total_price": "50.00"}
+    deliver(writer, shopify_event("orders/create", kept, "o1"))
+    deliver(writer, shopify_event("orders/cancelled", cancelled, "o2"))
+    deliver(writer, shopify_event("orders/create", refunded_fully, "o3"))
+    deliver(writer, shopify_event("refunds/create", fixture("refund"), "r1"))  # 209.00 of o1
+    full = {
+        **fixture("refund"),
+        "id": 77,
+        "order_id": 3,
+        "transactions": [
+            {"kind": "refund", "status": "success", "amount": "50.00", "currency": "USD"}
+        ],
+    }
+    deliver(writer, shopify_event("refunds/create", full, "r3"))
+
+    status = {
+        r["order_id"]: r["status"] for r in crm.query("SELECT order_id, status FROM {ds}.orders")
+    }
+    assert status == {"450789469": "partially_refunded", "2": "cancelled", "3": "refunded"}
+
+    [day] = crm.query("SELECT orders, gross, refunded, net FROM {ds}.daily_sales")
+    assert (day["orders"], str(day["gross"]), str(day["refunded"]), str(day["net"])) == (
+        2,
+        "459.940000000",
+        "259.000000000",
+        "200.940000000",
+    )
+    [source] = crm.query("SELECT orders, cancelled, gross FROM {ds}.orders_by_source")
+    assert (source["orders"], source["cancelled"], str(source["gross"])) == (3, 1, "459.940000000")
+    lines = crm.query(
+        "SELECT unit_price, quantity, line_total FROM {ds}.order_lines WHERE order_id = '450789469'"
+    )
+    assert lines and all(r["line_total"] == r["unit_price"] * r["quantity"] for r in lines)
+
+    deliver(writer, shopify_event("customers/create", fixture("customer"), "c1"))
+    assert len(crm.query("SELECT 1 FROM {ds}.customers")) == 1
+    gone = normalise(
+        Delivery("customers/delete", "crm.myshopify.com", "c2", None, "2030-01-01T00:00:00Z", NOW),
+        b'{"id": 207119551}',
+        {
+            "raw_id": "raw-c2",
+            "kind": "shopify_webhook",
+            "received_at": "2030-01-01T00:00:00Z",
+            "sha256": "x",
+        },
+    )
+    deliver(writer, gone)
+    assert crm.query("SELECT 1 FROM {ds}.customers") == []

@@ -358,6 +358,9 @@ def test_link_mode_makes_one_draft_order_and_shows_its_checkout_link(form: Form)
     lines = drafts[0]["input"]["lineItems"]
     assert lines[0]["variantId"] == "gid://shopify/ProductVariant/808950810"
     assert lines[1]["title"] == "Gift wrap"
+    # Who took it and where the customer came from travel as tags, so the paid order that
+    # the webhook later brings in is still the manager's (sources/shopify.py reads them).
+    assert {"channel:" + values["channel"], "manager:anna"} <= set(drafts[0]["input"]["tags"])
     assert soup(first).find(attrs={"data-copy": "#invoice-url"}) is not None
 
     again = form.client.post("/", data=values)
