@@ -157,7 +157,11 @@ class BigQueryInserter:
         except OSError as exc:  # connection refused / reset: the service is away
             raise TransientError(f"BigQuery unreachable: {exc}") from exc
         if errors:
-            raise TransientError(f"BigQuery refused rows in {table}: {errors}")
+            # Where and why only: BigQuery's messages may quote the refused values (PII).
+            where = sorted(
+                {f"{e.get('location')}: {e.get('reason')}" for row in errors for e in row["errors"]}
+            )
+            raise TransientError(f"BigQuery refused rows in {table}: {'; '.join(where)}")
 
 
 #: resource → (table, id column) for "which version does the CRM hold?"
