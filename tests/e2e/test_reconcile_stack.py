@@ -49,20 +49,22 @@ def rows(crm, order_id):
     )[0]
 
 
+def webhook(stack, order):
+    response = send(
+        stack["SHOPIFY_WEBHOOK_URL"],
+        shop=stack["SHOPIFY_SHOP_DOMAIN"],
+        secret=stack["SHOPIFY_API_SECRET"],
+        topic="orders/create",
+        payload=order,
+    )
+    assert response.status_code == 200
+
+
 def settle(stack, crm):
     """Send a marker order by webhook and wait for it: whatever was published before it
     has had its chance to land too."""
     marker = recent_order()
-    assert (
-        send(
-            stack["SHOPIFY_WEBHOOK_URL"],
-            shop=stack["SHOPIFY_SHOP_DOMAIN"],
-            secret=stack["SHOPIFY_API_SECRET"],
-            topic="orders/create",
-            payload=marker,
-        ).status_code
-        == 200
-    )
+    webhook(stack, marker)
     crm.wait_for(
         "SELECT 1 FROM {ds}.orders WHERE order_id = @id", lambda r: r, id=str(marker["id"])
     )
@@ -70,16 +72,7 @@ def settle(stack, crm):
 
 def test_a_missed_order_arrives_and_a_webhooked_one_is_not_sent_again(stack, stack_crm):
     missed, webhooked = recent_order(), recent_order()
-    assert (
-        send(
-            stack["SHOPIFY_WEBHOOK_URL"],
-            shop=stack["SHOPIFY_SHOP_DOMAIN"],
-            secret=stack["SHOPIFY_API_SECRET"],
-            topic="orders/create",
-            payload=webhooked,
-        ).status_code
-        == 200
-    )
+    webhook(stack, webhooked)
     query = "SELECT order_id FROM {ds}.orders WHERE order_id = @id"
     assert stack_crm.wait_for(query, lambda r: r, id=str(webhooked["id"]))
     seed(stack, missed)
