@@ -106,7 +106,8 @@ def show(values: dict[str, str]) -> None:
         ).result()
     )
     print(
-        "notifications to managers: " + (", ".join(f"{r.n} {r.status}" for r in sent) or "none yet")
+        "notifications to managers so far: "
+        + (", ".join(f"{r.n} {r.status}" for r in sent) or "none yet")
     )
     print(f"\nQuery it yourself: BigQuery emulator {endpoint}, dataset {table}.")
     print(f"Post webhooks to {values['SHOPIFY_WEBHOOK_URL']} (secret in .dev/endpoints.env).")
