@@ -377,3 +377,23 @@ def test_link_mode_shows_shopifys_refusal_next_to_the_kept_form(form: Form) -> N
     assert refused.status_code == 422
     assert "Variant is invalid" in soup(refused).find(id="form-notice").get_text()
     assert soup(refused).find(id="lines-1-title")["value"] == "Gift wrap"
+
+
+def test_a_strangers_failed_sign_ins_do_not_lock_the_manager_out(emulators) -> None:
+    """Backoff counts a name per client address: a stranger hammering 'anna' from one
+    address is slowed down there, while Anna signs in from her phone as usual."""
+    from datetime import UTC, datetime
+
+    from google.cloud import firestore
+
+    from orderhub.orderform.stores import FirestoreThrottle, throttle_keys
+
+    throttle = FirestoreThrottle(
+        firestore.Client(project=emulators["GOOGLE_CLOUD_PROJECT"]), unique("throttle")
+    )
+    now = datetime.now(UTC)
+    stranger = throttle_keys("anna", "203.0.113.9")
+    for _ in range(6):
+        throttle.failed(stranger, now=now)
+    assert throttle.wait_s(stranger, now=now) > 0
+    assert throttle.wait_s(throttle_keys("anna", "198.51.100.7"), now=now) == 0
