@@ -547,7 +547,8 @@ def main(argv: list[str]) -> int:
         except KeyboardInterrupt:
             pass
         finally:
-            stack.down()
+            stopped = stack.down()
+            print(f"\ndev: stopped {', '.join(stopped) or 'nothing'}")
         return 0
     print(
         f"usage: scripts/dev [up|down|status|mail FILE.eml]  (unknown command {command!r})",
