@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from orderhub.errors import ConfigError, OrderHubError, TransientError
 
@@ -55,6 +55,21 @@ class DraftOrder:
     currency: str | None = None
 
 
+class DraftLineLike(Protocol):
+    """What a draft order needs of a line; the form's ``manual.Line`` has it as it is."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def unit_price(self) -> Decimal: ...
+    @property
+    def variant_id(self) -> str | None: ...
+    @property
+    def sku(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class DraftLine:
     """A line for a draft order: a catalogue variant (``variant_id``) or a custom item."""
@@ -73,7 +88,7 @@ def variant_gid(variant_id: str) -> str:
 
 
 def draft_order_input(
-    lines: Sequence[DraftLine],
+    lines: Sequence[DraftLineLike],
     *,
     currency: str,
     note: str | None = None,

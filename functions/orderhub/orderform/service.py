@@ -15,7 +15,7 @@ from orderhub import logs
 from orderhub.bus import Bus, publish_once
 from orderhub.orderform.auth import verify_password
 from orderhub.orderform.stores import Manager, throttle_keys
-from orderhub.shopify_admin import DraftLine, DraftOrder, draft_order_input
+from orderhub.shopify_admin import DraftOrder, draft_order_input
 from orderhub.sources import manual
 from orderhub.stores import Claims
 
@@ -146,16 +146,7 @@ def create_link(
             return Link(str(found.get("invoice_url")), str(found.get("name")), duplicate=True)
         return Link("", "", duplicate=True, pending=True)
     draft_input = draft_order_input(
-        [
-            DraftLine(
-                title=line.title,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                variant_id=line.variant_id,
-                sku=line.sku,
-            )
-            for line in order.lines
-        ],
+        order.lines,
         currency=order.currency,
         note=order.note,
         email=order.email,
