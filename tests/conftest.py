@@ -57,7 +57,7 @@ def clear_caches() -> None:
     import orderhub.entrypoints
     from orderhub import gcp
 
-    for cached in (gcp.publisher, gcp.firestore_client, gcp.bigquery_client):
+    for cached in (gcp.publisher, gcp.batch_publisher, gcp.firestore_client, gcp.bigquery_client):
         cached.cache_clear()
     for info in pkgutil.iter_modules(orderhub.entrypoints.__path__):
         module = importlib.import_module(f"orderhub.entrypoints.{info.name}")

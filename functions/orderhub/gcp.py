@@ -13,6 +13,7 @@ import functools
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from google import pubsub_v1 as pubsub_v1_gapic
     from google.cloud import bigquery, firestore, pubsub_v1  # type: ignore[attr-defined]
 
 #: The webhook waits for each publish, so batching only adds latency: send at once,
@@ -29,6 +30,15 @@ def publisher() -> pubsub_v1.PublisherClient:
             max_messages=100, max_latency=PUBLISH_MAX_LATENCY_S
         )
     )
+
+
+@functools.cache
+def batch_publisher() -> pubsub_v1_gapic.PublisherClient:
+    """The generated Pub/Sub client, for callers that batch messages themselves. It finds
+    the emulator through ``PUBSUB_EMULATOR_HOST`` like the library's own client."""
+    from google import pubsub_v1 as pubsub_v1_gapic
+
+    return pubsub_v1_gapic.PublisherClient()
 
 
 @functools.cache

@@ -15,11 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from orderhub.bus import Bus, publish_once
+from orderhub.bus import PublishOnce
 from orderhub.errors import PoisonMessage, Unauthenticated
 from orderhub.event import Event, Raw, iso, make_event, stable_id, version_of
 from orderhub.sources import shopify
-from orderhub.stores import Claims
 
 
 @dataclass(frozen=True)
@@ -94,8 +93,7 @@ def receive(
     headers: Mapping[str, str],
     body: bytes,
     shop_secrets: Mapping[str, str],
-    claims: Claims,
-    bus: Bus,
+    once: PublishOnce,
     now: Callable[[], datetime],
 ) -> Outcome:
     shop = (header(headers, "Shop-Domain") or "").strip().lower()
@@ -134,12 +132,10 @@ def receive(
         )
         status, reason = "quarantined", poison.reason
 
-    first = publish_once(
+    first = once(
         event,
         key=f"shopify:{shop}:{webhook_id}",
         record={"event_id": event["event_id"], "topic": topic},
-        claims=claims,
-        bus=bus,
         at=received_at,
     )
     if not first:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orderhub import gcp, logs
-from orderhub.bus import PubSubBus
+from orderhub.bus import BatchedPublishOnce, PubSubBatchPublisher
 from orderhub.errors import TransientError, Unauthenticated
 from orderhub.settings import WebhookSettings
 from orderhub.stores import FirestoreClaims
@@ -16,17 +16,21 @@ from orderhub.webhook import header, receive
 #: Shopify retries for 4 hours; keep claims well beyond that, then let the TTL policy go.
 CLAIM_TTL = timedelta(days=3)
 
+#: Shopify waits 5 s for an answer; claim and publish must be done (or given up) by then.
+ACCEPT_DEADLINE_S = 4.0
+
 
 @functools.cache
-def _wiring() -> tuple[WebhookSettings, FirestoreClaims, PubSubBus]:
+def _wiring() -> tuple[WebhookSettings, BatchedPublishOnce]:
     settings = WebhookSettings.from_env()
     claims = FirestoreClaims(
         gcp.firestore_client(settings.project),
         f"{settings.firestore_prefix}webhook_claims",
         CLAIM_TTL,
     )
-    bus = PubSubBus(gcp.publisher(), gcp.topic_path(settings.project, settings.topic))
-    return settings, claims, bus
+    topic = gcp.topic_path(settings.project, settings.topic)
+    bus = PubSubBatchPublisher(gcp.batch_publisher(), topic)
+    return settings, BatchedPublishOnce(claims, bus, deadline_s=ACCEPT_DEADLINE_S)
 
 
 def _now() -> datetime:
@@ -36,7 +40,7 @@ def _now() -> datetime:
 def handle(request: Any) -> tuple[str, int]:
     if request.method != "POST":
         return "POST only\n", 405
-    settings, claims, bus = _wiring()
+    settings, once = _wiring()
     body = request.get_data(cache=False)
     topic = header(request.headers, "Topic")
     webhook_id = header(request.headers, "Webhook-Id")
@@ -45,8 +49,7 @@ def handle(request: Any) -> tuple[str, int]:
             headers=request.headers,
             body=body,
             shop_secrets=settings.shop_secrets,
-            claims=claims,
-            bus=bus,
+            once=once,
             now=_now,
         )
     except Unauthenticated:
