@@ -54,7 +54,7 @@ WEBHOOK_SOURCE = ROOT / "functions" / "main.py"
 SINK_TOPIC = "bench-sink"  # no subscription: publishes are accepted and dropped
 
 # Offsets from the bench port base for the instances the bench starts itself.
-HELLO_OFFSET, WEBHOOK_OFFSET = 60, 61
+HELLO_OFFSET, WEBHOOK_OFFSET, FLOOR_OFFSET = 60, 61, 62
 
 
 @dataclass(frozen=True)
@@ -448,6 +448,15 @@ def measure(
         webhook_env,
         signed_probe(shop, secret),
     )
+    # The webhook's own work without its claim and publish: what the client calls cost.
+    floor = Instance(
+        "webhook-without-io",
+        HELLO_SOURCE,
+        "webhook_without_io",
+        base + FLOOR_OFFSET,
+        webhook_env,
+        signed_probe(shop, secret),
+    )
     results: dict[str, Any] = {
         "machine": f"{os.cpu_count()} cores, {platform.python_implementation()} "
         f"{platform.python_version()}, load average {os.getloadavg()[0]:.2f} at start",
@@ -478,7 +487,8 @@ def measure(
                 script = Path(tmp) / "orders_create.lua"
                 script.write_text(wrk_script(body, headers))
                 pids = {}
-                for key, inst in (("hello", hello), ("webhook", webhook)):
+                loaded = (("hello", hello), ("webhook", webhook), ("floor", floor))
+                for key, inst in loaded:
                     _, pids[key] = running.enter_context(inst.running(logs / f"{inst.label}.log"))
                     wrk = functools.partial(
                         run_wrk,
@@ -491,9 +501,9 @@ def measure(
                 emulators = {
                     name: pid for name, pid in stack_pids.items() if name in ("firestore", "pubsub")
                 }
-                rounds: dict[str, list[Load]] = {"hello": [], "webhook": []}
-                for _ in range(args.rounds):  # alternate, so both see the same background
-                    for key, inst in (("hello", hello), ("webhook", webhook)):
+                rounds: dict[str, list[Load]] = {key: [] for key, _ in loaded}
+                for _ in range(args.rounds):  # alternate, so all see the same background
+                    for key, inst in loaded:
                         watched = {"function": pids[key], **emulators}
                         rounds[key].append(
                             run_wrk(
@@ -556,6 +566,13 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
             f"| {cpu_line(w.cpu_ms)} | {cpu_line(h.cpu_ms)} "
             f"| {w.cpu_ms['function'] / h.cpu_ms['function']:.1f} (function) | | |"
         )
+        f = load.get("floor")
+        if f:
+            rows.append(
+                f"| the same webhook without its claim and publish (no RPCs), throughput / p99 "
+                f"| {f.rps:,.0f} req/s / {f.p99_ms:.1f} ms, CPU {f.cpu_ms['function']:.2f} ms "
+                f"| {h.rps:,.0f} req/s | {f.rps / h.rps:.2f} | | |"
+            )
         if w.non_2xx or w.socket_errors or h.non_2xx or h.socket_errors:
             rows.append(
                 f"| failed requests (non-2xx / socket) | {w.non_2xx} / {w.socket_errors} "

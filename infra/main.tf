@@ -27,6 +27,9 @@ locals {
       public      = true # Shopify cannot present Google credentials; the HMAC authenticates.
       env = {
         ORDER_EVENTS_TOPIC = google_pubsub_topic.topics["order-events"].name
+        # functions-framework's gunicorn threads (default 4 per vCPU): one per concurrent
+        # request, so a burst's claims and publishes share RPCs (orderhub.groupcommit)
+        THREADS = "16"
       }
       secrets     = ["SHOPIFY_WEBHOOK_SECRETS"]
       publishes   = ["order-events"] # one canonical event per accepted webhook

@@ -4,9 +4,48 @@
 settings, same load) so that every webhook figure has a same-run, same-machine yardstick.
 """
 
+import functools
 from typing import Any
 
 
 def hello(request: Any) -> tuple[str, int]:
     """Answer 200 without reading the body: the floor any HTTP function stands on."""
     return "hello\n", 200
+
+
+def webhook_without_io(request: Any) -> tuple[str, int]:
+    """``shopify_webhook``'s own work without its two RPCs: HMAC, normalise, encode the
+    message, log, answer; the claim-and-publish is replaced by encoding only. The
+    benchmark serves it beside the real webhook to show what the Google client calls cost.
+    Needs ``functions/`` on ``PYTHONPATH`` and the webhook's settings in the environment.
+    """
+    from datetime import UTC, datetime
+
+    from orderhub import logs
+    from orderhub.bus import message
+    from orderhub.webhook import header, receive
+
+    def encode_only(event: Any, *, key: str, record: Any, at: Any) -> bool:
+        return bool(message(event))
+
+    outcome = receive(
+        headers=request.headers,
+        body=request.get_data(cache=False),
+        shop_secrets=_shop_secrets(),
+        once=encode_only,
+        now=lambda: datetime.now(UTC),
+    )
+    logs.info(
+        f"webhook {outcome.status}",
+        topic=header(request.headers, "Topic"),
+        webhook_id=header(request.headers, "Webhook-Id"),
+        event_id=outcome.event_id,
+    )
+    return f"{outcome.status}\n", 200
+
+
+@functools.cache
+def _shop_secrets() -> Any:  # read once per instance, as the real webhook does
+    from orderhub.settings import WebhookSettings
+
+    return WebhookSettings.from_env().shop_secrets
