@@ -170,7 +170,7 @@ resource "google_cloudfunctions2_function" "fn" {
     available_cpu                    = each.value.cpu
     max_instance_request_concurrency = each.value.concurrency
     timeout_seconds                  = each.value.timeout
-    min_instance_count               = 0
+    min_instance_count               = each.value.min_instances
     max_instance_count               = each.value.max_instances
     service_account_email            = google_service_account.fn[each.key].email
     # Event functions are reached only by their Eventarc trigger; HTTP functions are called

@@ -130,3 +130,9 @@ variable "notifier" {
     managers    = []
   }
 }
+
+variable "webhook_min_instances" {
+  description = "shopify_webhook instances kept warm (no cold start for Shopify's deliveries); 0 = scale to zero."
+  type        = number
+  default     = 0
+}
