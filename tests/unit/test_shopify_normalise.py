@@ -170,9 +170,10 @@ def test_every_declared_topic_is_handled():
         if topic in PRIVACY:
             continue
         kind = names[topic.split("/")[0]]
-        event = normalise(
-            delivery(topic), body(kind) if not topic.endswith("delete") else b'{"id": 1}', RAW
-        )
+        payload = json.loads(body(kind)) if not topic.endswith("delete") else {"id": 1}
+        if topic == "orders/cancelled":
+            payload["cancelled_at"] = "2008-01-10T11:00:00-05:00"
+        event = normalise(delivery(topic), json.dumps(payload).encode(), RAW)
         jsonschema.validate(event, SCHEMA)
 
 
@@ -182,8 +183,16 @@ def test_every_declared_topic_is_handled():
         ("shop/update", b"{}", "unhandled topic"),
         ("orders/create", b"not json", "not JSON"),
         ("orders/create", b"[1, 2]", "not a JSON object"),
-        ("orders/create", b'{"id": 1, "updated_at": "2020-01-01T00:00:00Z"}', "currency"),
-        ("orders/create", b'{"currency": "USD", "updated_at": "yesterday"}', "timestamp"),
+        (
+            "orders/create",
+            b'{"id": 1, "line_items": [], "updated_at": "2020-01-01T00:00:00Z"}',
+            "currency",
+        ),
+        (
+            "orders/create",
+            b'{"currency": "USD", "line_items": [], "updated_at": "yesterday"}',
+            "timestamp",
+        ),
     ],
 )
 def test_unreadable_payloads_are_poison_with_a_reason(topic, payload, reason):
@@ -202,3 +211,32 @@ def test_payment_link_orders_keep_the_manager_and_channel():
         None,
         "shopify",
     )
+
+
+@pytest.mark.parametrize(
+    ("topic", "kind", "reason"),
+    [
+        ("orders/cancelled", "order", "not cancelled"),  # an order's body replayed as a cancel
+        ("orders/create", "customer", "not an order"),
+        ("orders/updated", "product", "not an order"),
+        ("refunds/create", "order", "not a refund"),
+        ("customers/update", "order", "not a customer: has line_items"),
+        ("customers/create", "product", "not a customer: has variants"),
+        ("products/update", "order", "not a product"),
+        ("products/create", "customer", "not a product"),
+    ],
+)
+def test_a_body_replayed_under_another_topic_is_quarantined(topic, kind, reason):
+    """Shopify does not sign the topic header: a signed body under the wrong topic is poison."""
+    with pytest.raises(PoisonMessage, match=reason):
+        normalise(delivery(topic), body(kind), RAW)
+    native = {"order": "orders/updated", "customer": "customers/update"}.get(kind)
+    if native:  # the same body under its own topic is fine (the control)
+        assert normalise(delivery(native), body(kind), RAW)["entity_id"]
+
+
+def test_a_real_cancellation_is_accepted():
+    payload = json.loads(body("order"))
+    payload["cancelled_at"] = "2008-01-10T11:00:00-05:00"
+    event = normalise(delivery("orders/cancelled"), json.dumps(payload).encode(), RAW)
+    assert event["event_type"] == "order.cancelled"

@@ -301,6 +301,32 @@ def privacy_entity(topic: str, payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def mismatch(topic: str, payload: dict[str, Any]) -> str | None:
+    """Why this body cannot be what its topic says, or None.
+
+    Shopify signs the body but not the ``X-Shopify-Topic`` header, so a captured delivery
+    could be replayed under another topic: an order's body as ``orders/cancelled`` would
+    otherwise cancel it in the CRM and tell the managers so. Each resource has a field the
+    others lack; a delete carries only an id, so there is nothing to check.
+    """
+    event_type = TOPICS[topic]
+    if event_type.endswith(".deleted") or event_type == "privacy.requested":
+        return None
+    kind = event_type.split(".")[0]
+    if event_type == "order.refunded":
+        return None if "refund_line_items" in payload else "not a refund: no refund_line_items"
+    if kind == "order":
+        if "line_items" not in payload:
+            return "not an order: no line_items"
+        if topic == "orders/cancelled" and not payload.get("cancelled_at"):
+            return "orders/cancelled for an order that is not cancelled (no cancelled_at)"
+        return None
+    if kind == "product":
+        return None if "variants" in payload else "not a product: no variants"
+    foreign = [k for k in ("line_items", "refund_line_items", "variants") if k in payload]
+    return f"not a customer: has {foreign[0]}" if foreign else None
+
+
 def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:
     """Turn one authenticated webhook delivery into a canonical event.
 
@@ -316,6 +342,9 @@ def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:
         raise PoisonMessage(f"body is not JSON: {exc.__class__.__name__}") from exc
     if not isinstance(payload, dict):
         raise PoisonMessage("body is not a JSON object")
+    reason = mismatch(delivery.topic, payload)
+    if reason:
+        raise PoisonMessage(f"{delivery.topic}: {reason}")
 
     entity_type = event_type.split(".")[0]
     deleted = event_type.endswith(".deleted")
