@@ -394,6 +394,59 @@ def test_a_strangers_failed_sign_ins_do_not_lock_the_manager_out(emulators) -> N
     now = datetime.now(UTC)
     stranger = throttle_keys("anna", "203.0.113.9")
     for _ in range(6):
-        throttle.failed(stranger, now=now)
-    assert throttle.wait_s(stranger, now=now) > 0
-    assert throttle.wait_s(throttle_keys("anna", "198.51.100.7"), now=now) == 0
+        throttle.attempt(stranger, now=now)  # each one a wrong password
+    assert throttle.attempt(stranger, now=now) > 0
+    assert throttle.attempt(throttle_keys("anna", "198.51.100.7"), now=now) == 0
+
+
+def test_parallel_guesses_get_no_more_tries_than_sequential_ones(emulators) -> None:
+    """Attempts are counted before the password is checked, in one transaction per
+    attempt: 12 guesses at once get through no more often than one after another would."""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime
+
+    from google.cloud import firestore
+
+    from orderhub.errors import TransientError
+    from orderhub.orderform.auth import FREE_FAILURES
+    from orderhub.orderform.stores import FirestoreThrottle, throttle_keys
+
+    throttle = FirestoreThrottle(
+        firestore.Client(project=emulators["GOOGLE_CLOUD_PROJECT"]), unique("throttle")
+    )
+    now = datetime.now(UTC)
+    keys = throttle_keys("anna", "203.0.113.9")
+
+    def guess(_: int) -> str:
+        try:
+            return "checked" if throttle.attempt(keys, now=now) == 0 else "wait"
+        except TransientError:
+            return "busy"  # contention: the transaction gave up; the page says try again
+
+    with ThreadPoolExecutor(12) as pool:
+        outcomes = list(pool.map(guess, range(12)))
+
+    allowed = FREE_FAILURES["manager"] + 1  # the free ones, then the one that sets the lock
+    assert outcomes.count("checked") <= allowed, outcomes
+    assert outcomes.count("checked") >= 1
+    assert throttle.attempt(keys, now=now) > 0  # and now it is locked
+
+
+def test_a_successful_sign_in_is_not_counted_against_the_address(emulators) -> None:
+    from datetime import UTC, datetime
+
+    from google.cloud import firestore
+
+    from orderhub.orderform.auth import FREE_FAILURES
+    from orderhub.orderform.stores import FirestoreThrottle, throttle_keys
+
+    throttle = FirestoreThrottle(
+        firestore.Client(project=emulators["GOOGLE_CLOUD_PROJECT"]), unique("throttle")
+    )
+    now = datetime.now(UTC)
+    office = "198.51.100.7"  # many managers behind one address
+    for i in range(FREE_FAILURES["ip"] + 5):
+        keys = throttle_keys(f"manager{i}", office)
+        assert throttle.attempt(keys, now=now) == 0
+        throttle.succeeded(keys, now=now)
+    assert throttle.attempt(throttle_keys("late", office), now=now) == 0

@@ -74,16 +74,19 @@ class FakeManagers:
 
 
 class FakeThrottle:
+    """Counts attempts as failures until taken back, like FirestoreThrottle."""
+
     def __init__(self, wait: float = 0.0) -> None:
         self.wait, self.failures, self.successes = wait, 0, 0
 
-    def wait_s(self, keys: list[tuple[str, str]], *, now: datetime) -> float:
-        return self.wait
-
-    def failed(self, keys: list[tuple[str, str]], *, now: datetime) -> None:
+    def attempt(self, keys: list[tuple[str, str]], *, now: datetime) -> float:
+        if self.wait > 0:
+            return self.wait
         self.failures += 1
+        return 0.0
 
-    def succeeded(self, keys: list[tuple[str, str]]) -> None:
+    def succeeded(self, keys: list[tuple[str, str]], *, now: datetime) -> None:
+        self.failures -= 1
         self.successes += 1
 
 
@@ -105,7 +108,7 @@ def test_sign_in_counts_failures_and_clears_them_on_success() -> None:
     throttle = FakeThrottle()
     assert sign_in("wrong", throttle).manager is None
     assert sign_in("right password", throttle).manager == ANNA
-    assert (throttle.failures, throttle.successes) == (1, 1)
+    assert (throttle.failures, throttle.successes) == (1, 1)  # the good attempt taken back
 
 
 def test_while_backing_off_not_even_the_right_password_gets_in() -> None:

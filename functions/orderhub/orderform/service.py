@@ -25,11 +25,9 @@ class Managers(Protocol):
 
 
 class Throttle(Protocol):
-    def wait_s(self, keys: list[tuple[str, str]], *, now: datetime) -> float: ...
+    def attempt(self, keys: list[tuple[str, str]], *, now: datetime) -> float: ...
 
-    def failed(self, keys: list[tuple[str, str]], *, now: datetime) -> None: ...
-
-    def succeeded(self, keys: list[tuple[str, str]]) -> None: ...
+    def succeeded(self, keys: list[tuple[str, str]], *, now: datetime) -> None: ...
 
 
 class DraftLinks(Protocol):
@@ -64,17 +62,18 @@ def sign_in(
     """The manager if the password is right; ``wait_s`` > 0 while failures are backing off.
 
     While a wait is in force the password is not even checked, so guessing gains nothing.
+    The attempt is counted (as a failure) before the password is checked and taken back
+    on success, so attempts made in parallel cannot all slip through before any is counted.
     """
     keys = throttle_keys(manager_id, client_ip)
-    wait = throttle.wait_s(keys, now=now())
+    wait = throttle.attempt(keys, now=now())
     if wait > 0:
         return SignIn(None, wait)
     manager = managers.get(manager_id)
     stored = manager.password_hash if manager is not None and manager.active else None
     if verify_password(password, stored) and manager is not None:
-        throttle.succeeded(keys)
+        throttle.succeeded(keys, now=now())
         return SignIn(manager)
-    throttle.failed(keys, now=now())
     return SignIn(None)
 
 

@@ -107,64 +107,81 @@ def throttle_keys(manager_id: str, client_ip: str) -> list[tuple[str, str]]:
 
 
 class FirestoreThrottle:
-    """Consecutive sign-in failures with exponential backoff, counted in transactions."""
+    """Sign-in attempts with exponential backoff, counted before the password is checked.
+
+    ``attempt`` is one transaction over every key of a sign-in: if any is locked it
+    answers the wait and counts nothing; otherwise it counts the attempt as a failure and
+    sets the lock the next attempt meets. So parallel guesses serialise on the counter and
+    no more get through than one after another would; ``succeeded`` takes the attempt back.
+    """
 
     def __init__(self, client: Any, collection: str, *, ttl: timedelta = timedelta(days=1)):
         self._client = client
         self._collection = client.collection(collection)
         self._ttl = ttl
 
-    def wait_s(self, keys: list[tuple[str, str]], *, now: datetime) -> float:
-        """Seconds until a sign-in for these keys may be tried again (0: go ahead)."""
+    def attempt(self, keys: list[tuple[str, str]], *, now: datetime) -> float:
+        """Seconds to wait before trying again (nothing counted), or 0: the attempt may
+        go ahead and is counted as failed until ``succeeded``."""
         from google.api_core import exceptions
+        from google.cloud import firestore
 
-        refs = [self._collection.document(doc_id) for _kind, doc_id in keys]
+        refs = [(kind, self._collection.document(doc_id)) for kind, doc_id in keys]
+
+        @firestore.transactional  # type: ignore[untyped-decorator]
+        def count(transaction: Any) -> float:
+            state = {
+                ref.id: (snap.to_dict() or {}) if snap.exists else {}
+                for ref, snap in ((ref, ref.get(transaction=transaction)) for _, ref in refs)
+            }
+            wait = max(
+                ((d["locked_until"] - now).total_seconds() for d in state.values() if d),
+                default=0.0,
+            )
+            if wait > 0:
+                return wait
+            for kind, ref in refs:
+                failures = int(state[ref.id].get("failures", 0)) + 1
+                transaction.set(ref, self._record(kind, failures, now))
+            return 0.0
+
         try:
-            snapshots = list(self._client.get_all(refs, timeout=TIMEOUT_S))
-        except exceptions.GoogleAPICallError as exc:
-            raise _transient("throttle read", exc) from exc
-        wait = 0.0
-        for snapshot in snapshots:
-            locked = (snapshot.to_dict() or {}).get("locked_until") if snapshot.exists else None
-            if locked is not None and locked > now:
-                wait = max(wait, (locked - now).total_seconds())
-        return wait
+            return float(count(self._client.transaction()))
+        except (exceptions.GoogleAPICallError, ValueError) as exc:
+            # ValueError: the transaction kept meeting concurrent attempts and gave up.
+            raise _transient("throttle update", exc) from exc
 
-    def failed(self, keys: list[tuple[str, str]], *, now: datetime) -> None:
+    def succeeded(self, keys: list[tuple[str, str]], *, now: datetime) -> None:
+        """Clear the manager's counter; take this attempt back from the address's."""
         from google.api_core import exceptions
         from google.cloud import firestore
 
         @firestore.transactional  # type: ignore[untyped-decorator]
-        def bump(transaction: Any, ref: Any, kind: str) -> None:
+        def take_back(transaction: Any, ref: Any, kind: str) -> None:
             snapshot = ref.get(transaction=transaction)
-            failures = (
-                int((snapshot.to_dict() or {}).get("failures", 0)) + 1 if snapshot.exists else 1
-            )
-            transaction.set(
-                ref,
-                {
-                    "kind": kind,
-                    "failures": failures,
-                    "locked_until": now + timedelta(seconds=delay_after(failures, kind)),
-                    "expires_at": now + self._ttl,
-                },
-            )
+            failures = int((snapshot.to_dict() or {}).get("failures", 1)) - 1
+            if failures <= 0:
+                transaction.delete(ref)
+            else:
+                transaction.set(ref, self._record(kind, failures, now))
 
         try:
             for kind, doc_id in keys:
-                bump(self._client.transaction(), self._collection.document(doc_id), kind)
-        except exceptions.GoogleAPICallError as exc:
-            raise _transient("throttle update", exc) from exc
-
-    def succeeded(self, keys: list[tuple[str, str]]) -> None:
-        from google.api_core import exceptions
-
-        try:
-            for kind, doc_id in keys:
+                ref = self._collection.document(doc_id)
                 if kind == "manager":
-                    self._collection.document(doc_id).delete(timeout=TIMEOUT_S)
-        except exceptions.GoogleAPICallError as exc:
+                    ref.delete(timeout=TIMEOUT_S)
+                else:
+                    take_back(self._client.transaction(), ref, kind)
+        except (exceptions.GoogleAPICallError, ValueError) as exc:
             raise _transient("throttle reset", exc) from exc
+
+    def _record(self, kind: str, failures: int, now: datetime) -> dict[str, Any]:
+        return {
+            "kind": kind,
+            "failures": failures,
+            "locked_until": now + timedelta(seconds=delay_after(failures, kind)),
+            "expires_at": now + self._ttl,
+        }
 
 
 class FirestoreDraftLinks:
