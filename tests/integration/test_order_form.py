@@ -313,6 +313,21 @@ def test_sign_out_ends_the_session(form: Form) -> None:
     assert form.client.get("/").status_code == 303
 
 
+def test_sign_out_ends_copies_of_the_session_cookie_too(form: Form) -> None:
+    """A copy of the cookie (another tab, another phone, a stolen one) stops working."""
+    form.sign_in()
+    page = form.open()
+    cookie = form.client.get_cookie("oh_session")
+    assert cookie is not None
+    form.client.post("/signout", data={"csrf_token": hidden(page, "csrf_token")})
+
+    form.client.set_cookie("oh_session", cookie.value)  # the copy, replayed
+    assert form.client.get("/").status_code == 303
+
+    form.sign_in()  # signing in again works at once
+    assert form.client.get("/").status_code == 200
+
+
 def test_product_search_reads_the_products_view_with_parameters(form: Form) -> None:
     from devstack.shopify_sender import fixture
     from orderhub import gcp
@@ -426,10 +441,14 @@ def test_parallel_guesses_get_no_more_tries_than_sequential_ones(emulators) -> N
     with ThreadPoolExecutor(12) as pool:
         outcomes = list(pool.map(guess, range(12)))
 
-    allowed = FREE_FAILURES["manager"] + 1  # the free ones, then the one that sets the lock
+    allowed = FREE_FAILURES["manager"]  # the last of these sets the lock (delay_after)
     assert outcomes.count("checked") <= allowed, outcomes
-    assert outcomes.count("checked") >= 1
-    assert throttle.attempt(keys, now=now) > 0  # and now it is locked
+    # Then one at a time until locked: burst and sequel together got exactly `allowed`.
+    later = 0
+    while throttle.attempt(keys, now=now) == 0:
+        later += 1
+        assert later <= allowed, "never locked"
+    assert outcomes.count("checked") + later == allowed, (outcomes, later)
 
 
 def test_a_successful_sign_in_is_not_counted_against_the_address(emulators) -> None:

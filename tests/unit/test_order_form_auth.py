@@ -1,6 +1,6 @@
 """Passwords, sessions, CSRF tokens, backoff and the form's flows with small fakes."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -40,7 +40,7 @@ def test_odd_manager_names_are_refused(name: str) -> None:
 
 def test_a_session_cookie_cannot_be_forged_or_reused_after_expiry() -> None:
     signer = auth.Signer("s" * 40)
-    value, session = signer.issue("anna", "scrypt$hash")
+    value, session = signer.issue("anna", "scrypt$hash", now=NOW)
     assert signer.read(value, max_age_s=60) == session
     assert signer.read(value[:-2] + "xx", max_age_s=60) is None
     assert auth.Signer("o" * 40).read(value, max_age_s=60) is None
@@ -265,3 +265,13 @@ def test_pages_escape_what_managers_type() -> None:
     assert soup.find(id="customer_name")["value"] == '<script>alert("x")</script>'
     assert soup.find(id="customer_name-error").get_text() == "<b>bad</b>"
     assert soup.find(id="customer_name")["aria-describedby"] == "customer_name-error"
+
+
+def test_a_session_signed_in_before_a_sign_out_is_over_and_a_later_one_is_not() -> None:
+    signer = auth.Signer("k" * 32)
+    _, before = signer.issue("anna", ANNA.password_hash, now=NOW)
+    _, after = signer.issue("anna", ANNA.password_hash, now=NOW + timedelta(milliseconds=5))
+    signed_out = Manager("anna", "Anna", ANNA.password_hash, signed_out_at=NOW)
+    assert signed_out.session_ended(before.issued_ms)
+    assert not signed_out.session_ended(after.issued_ms)
+    assert not ANNA.session_ended(before.issued_ms)  # never signed out

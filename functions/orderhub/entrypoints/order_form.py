@@ -179,6 +179,7 @@ def _current(w: Wiring, request: Any) -> tuple[auth.Session, Manager] | None:
         manager is None
         or not manager.active
         or auth.fingerprint(manager.password_hash) != session.fingerprint
+        or manager.session_ended(session.issued_ms)
     ):
         return None
     return session, manager
@@ -280,7 +281,7 @@ def _signin(w: Wiring, request: Any) -> Response:
         # What was typed as a name may be a password typed in the wrong field: log a digest.
         logs.warning("sign-in failed", name_sha=_name_digest(ident))
         return _signin_page(w, request, name=name, error="Wrong name or password.", status=401)
-    value, _session = w.signer.issue(result.manager.id, result.manager.password_hash)
+    value, _session = w.signer.issue(result.manager.id, result.manager.password_hash, now=_now())
     logs.info("manager signed in", manager=result.manager.id)
     response = _redirect(w.settings.base_path + "/")
     _set_cookie(response, request, SESSION_COOKIE, value, w.settings.session_hours * 3600)
@@ -294,6 +295,11 @@ def _signout(w: Wiring, request: Any) -> Response:
         "form", current[0].sid, request.form.get("csrf_token")
     ):
         return _message(w, "Not signed out", "Reload the page and try again.", 403)
+    if current is not None:
+        # The cookie is deleted below, but a copy of it (another tab, another device, a
+        # stolen one) must stop working too: sessions signed in until now are over.
+        w.managers.sign_out(current[0].manager, now=_now())
+        logs.info("manager signed out", manager=current[0].manager)
     response = _redirect(w.settings.base_path + "/signin")
     response.delete_cookie(SESSION_COOKIE, path=w.settings.base_path or "/")
     return response

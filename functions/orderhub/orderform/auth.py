@@ -18,6 +18,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 SCRYPT_MAXMEM = 64 * 1024 * 1024
@@ -104,6 +105,7 @@ class Session:
     manager: str
     sid: str
     fingerprint: str
+    issued_ms: int = 0  # when it was signed in (epoch ms); 0 for cookies made before this field
 
 
 class Signer:
@@ -115,10 +117,11 @@ class Signer:
         self._key = hashlib.sha256(b"orderhub-csrf\0" + secret.encode("utf-8")).digest()
         self._sessions = URLSafeTimedSerializer(secret, salt="orderhub-order-form-session")
 
-    def issue(self, manager: str, password_hash: str) -> tuple[str, Session]:
-        session = Session(manager, secrets.token_urlsafe(16), fingerprint(password_hash))
+    def issue(self, manager: str, password_hash: str, *, now: datetime) -> tuple[str, Session]:
+        issued_ms = int(now.timestamp() * 1000)
+        session = Session(manager, secrets.token_urlsafe(16), fingerprint(password_hash), issued_ms)
         value = self._sessions.dumps(
-            {"m": session.manager, "s": session.sid, "f": session.fingerprint}
+            {"m": session.manager, "s": session.sid, "f": session.fingerprint, "t": issued_ms}
         )
         return value, session
 
@@ -136,7 +139,8 @@ class Signer:
             isinstance(data.get(k), str) for k in ("m", "s", "f")
         ):
             return None
-        return Session(data["m"], data["s"], data["f"])
+        issued = data.get("t", 0)
+        return Session(data["m"], data["s"], data["f"], issued if isinstance(issued, int) else 0)
 
     def csrf(self, purpose: str, binding: str) -> str:
         mac = hmac.new(self._key, f"{purpose}\0{binding}".encode(), hashlib.sha256)

@@ -1,7 +1,9 @@
 """The order form's state in Firestore: managers, sign-in failure counters, payment links.
 
-* ``managers/{id}``: ``name``, ``password_hash``, ``active``, timestamps. Managers are added,
-  changed and removed with ``scripts/manager`` (or in the console): no redeploy needed.
+* ``managers/{id}``: ``name``, ``password_hash``, ``active``, timestamps, ``signed_out_at``
+  (sessions signed in before it are over: signing out ends the manager's sessions on every
+  device). Managers are added, changed and removed with ``scripts/manager`` (or in the
+  console): no redeploy needed.
 * ``signin_throttle/{sha256 of kind:value}``: consecutive failures and ``locked_until``
   per manager name and per client address; the ids are hashes, so no address is stored.
 * ``draft_links/{form token}``: the draft order created for one rendering of the form,
@@ -33,6 +35,13 @@ class Manager:
     name: str
     password_hash: str
     active: bool = True
+    signed_out_at: datetime | None = None
+
+    def session_ended(self, issued_ms: int) -> bool:
+        """True if a session signed in at ``issued_ms`` was ended by a later sign-out."""
+        if self.signed_out_at is None:
+            return False
+        return issued_ms <= int(self.signed_out_at.timestamp() * 1000)
 
 
 class FirestoreManagers:
@@ -53,12 +62,25 @@ class FirestoreManagers:
         data = snapshot.to_dict() or {}
         if not isinstance(data.get("password_hash"), str):
             return None
+        signed_out = data.get("signed_out_at")
         return Manager(
             id=manager_id,
             name=str(data.get("name") or manager_id),
             password_hash=data["password_hash"],
             active=bool(data.get("active", True)),
+            signed_out_at=signed_out if isinstance(signed_out, datetime) else None,
         )
+
+    def sign_out(self, manager_id: str, *, now: datetime) -> None:
+        """End every session of this manager signed in until now."""
+        from google.api_core import exceptions
+
+        try:
+            self._collection.document(manager_id).update({"signed_out_at": now}, timeout=TIMEOUT_S)
+        except exceptions.NotFound:
+            pass  # removed meanwhile: no session of theirs is valid anyway
+        except exceptions.GoogleAPICallError as exc:
+            raise _transient("sign-out", exc) from exc
 
     def put(self, manager: Manager, *, now: datetime) -> None:
         self._collection.document(manager.id).set(
