@@ -469,3 +469,31 @@ def test_a_successful_sign_in_is_not_counted_against_the_address(emulators) -> N
         assert throttle.attempt(keys, now=now) == 0
         throttle.succeeded(keys, now=now)
     assert throttle.attempt(throttle_keys("late", office), now=now) == 0
+
+
+def test_firestore_away_during_sign_in_answers_503_not_a_crash(
+    form: Form, emulators: dict[str, str]
+) -> None:
+    from tests.faults import Outage
+
+    outage = Outage(emulators["FIRESTORE_EMULATOR_HOST"])
+    try:
+        os.environ["FIRESTORE_EMULATOR_HOST"] = outage.address
+        clear_caches()  # the form's clients are made on its first request: through the proxy
+        page = form.client.get("/signin")
+        outage.cut()
+        response = form.client.post(
+            "/signin",
+            data={
+                "csrf_token": hidden(page, "csrf_token"),
+                "manager": "anna",
+                "password": PASSWORD,
+            },
+        )
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "5"
+        assert "Please try again" in response.get_data(as_text=True)
+        outage.restore()
+        assert form.sign_in().status_code == 303  # and then it works
+    finally:
+        outage.close()

@@ -446,25 +446,33 @@ def _static(name: str) -> Response:
     return response
 
 
+def _route(w: Wiring, request: Any, path: str) -> Response:
+    # Not /static/: functions-framework's Flask app keeps that path for itself.
+    if path.startswith("/assets/") and request.method == "GET":
+        return _static(path[len("/assets/") :])
+    if path == "/" and request.method in ("GET", "POST"):
+        return _order(w, request)
+    if path == "/signin" and request.method in ("GET", "POST"):
+        return _signin(w, request)
+    if path == "/signout" and request.method == "POST":
+        return _signout(w, request)
+    if path == "/products" and request.method == "GET":
+        return _products(w, request)
+    return Response("not found\n", status=404, mimetype="text/plain")
+
+
 def handle(request: Any) -> Response:
     w = _wiring()
     path = request.path or "/"
     base = w.settings.base_path
     if base and (path == base or path.startswith(base + "/")):
         path = path[len(base) :] or "/"
-    # Not /static/: functions-framework's Flask app keeps that path for itself.
-    if path.startswith("/assets/") and request.method == "GET":
-        response = _static(path[len("/assets/") :])
-    elif path == "/" and request.method in ("GET", "POST"):
-        response = _order(w, request)
-    elif path == "/signin" and request.method in ("GET", "POST"):
-        response = _signin(w, request)
-    elif path == "/signout" and request.method == "POST":
-        response = _signout(w, request)
-    elif path == "/products" and request.method == "GET":
-        response = _products(w, request)
-    else:
-        response = Response("not found\n", status=404, mimetype="text/plain")
+    try:
+        response = _route(w, request, path)
+    except TransientError as exc:  # Firestore or BigQuery away, or sign-ins racing
+        logs.error("order form: a store did not answer", path=path, error=str(exc))
+        response = _message(w, "Please try again", "Something we rely on did not answer.", 503)
+        response.headers["Retry-After"] = "5"
     for key, value in SECURITY_HEADERS.items():
         response.headers.setdefault(key, value)
     return response

@@ -14,7 +14,9 @@ Every document that is only transient carries ``expires_at`` for a Firestore TTL
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +24,27 @@ from typing import Any
 from orderhub.errors import TransientError
 from orderhub.orderform.auth import delay_after
 
+#: The most one store call may take, retries included: a manager is waiting on the page.
+#: (The client library's default would retry an unreachable Firestore for a minute.)
 TIMEOUT_S = 5.0
+
+
+@functools.cache
+def _retry() -> Any:
+    from google.api_core import retry
+
+    return retry.Retry(
+        initial=0.1,
+        maximum=1.0,
+        multiplier=2.0,
+        timeout=TIMEOUT_S,
+        predicate=retry.if_transient_error,
+    )
+
+
+def _bounded() -> dict[str, Any]:
+    """Keyword arguments that bound a call: ``retry`` and ``timeout``."""
+    return {"retry": _retry(), "timeout": TIMEOUT_S}
 
 
 def _transient(what: str, exc: Exception) -> TransientError:
@@ -54,8 +76,8 @@ class FirestoreManagers:
         if not manager_id:  # not a valid sign-in name: nobody
             return None
         try:
-            snapshot = self._collection.document(manager_id).get(timeout=TIMEOUT_S)
-        except exceptions.GoogleAPICallError as exc:
+            snapshot = self._collection.document(manager_id).get(**_bounded())
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
             raise _transient("manager read", exc) from exc
         if not snapshot.exists:
             return None
@@ -76,10 +98,10 @@ class FirestoreManagers:
         from google.api_core import exceptions
 
         try:
-            self._collection.document(manager_id).update({"signed_out_at": now}, timeout=TIMEOUT_S)
+            self._collection.document(manager_id).update({"signed_out_at": now}, **_bounded())
         except exceptions.NotFound:
             pass  # removed meanwhile: no session of theirs is valid anyway
-        except exceptions.GoogleAPICallError as exc:
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
             raise _transient("sign-out", exc) from exc
 
     def put(self, manager: Manager, *, now: datetime) -> None:
@@ -94,11 +116,11 @@ class FirestoreManagers:
         )
 
     def delete(self, manager_id: str) -> None:
-        self._collection.document(manager_id).delete(timeout=TIMEOUT_S)
+        self._collection.document(manager_id).delete(**_bounded())
 
     def list(self) -> list[Manager]:
         found = []
-        for snapshot in self._collection.stream(timeout=TIMEOUT_S):
+        for snapshot in self._collection.stream(**_bounded()):
             data = snapshot.to_dict() or {}
             found.append(
                 Manager(
@@ -131,10 +153,13 @@ def throttle_keys(manager_id: str, client_ip: str) -> list[tuple[str, str]]:
 class FirestoreThrottle:
     """Sign-in attempts with exponential backoff, counted before the password is checked.
 
-    ``attempt`` is one transaction over every key of a sign-in: if any is locked it
-    answers the wait and counts nothing; otherwise it counts the attempt as a failure and
-    sets the lock the next attempt meets. So parallel guesses serialise on the counter and
-    no more get through than one after another would; ``succeeded`` takes the attempt back.
+    ``attempt`` reads every key of a sign-in: if any is locked it answers the wait and
+    counts nothing; otherwise it counts the attempt as a failure, and sets the lock the
+    next attempt meets, in one batch that only applies if no key changed since it was read
+    (compare-and-set on each document's update time). So parallel guesses serialise on the
+    counters: those that lose the race get ``TransientError`` (a 503, "try again") and no
+    password check, and no more get through than one after another would. ``succeeded``
+    takes the attempt back. Every call is bounded by ``TIMEOUT_S``.
     """
 
     def __init__(self, client: Any, collection: str, *, ttl: timedelta = timedelta(days=1)):
@@ -145,57 +170,74 @@ class FirestoreThrottle:
     def attempt(self, keys: list[tuple[str, str]], *, now: datetime) -> float:
         """Seconds to wait before trying again (nothing counted), or 0: the attempt may
         go ahead and is counted as failed until ``succeeded``."""
-        from google.api_core import exceptions
-        from google.cloud import firestore
-
         refs = [(kind, self._collection.document(doc_id)) for kind, doc_id in keys]
-
-        @firestore.transactional  # type: ignore[untyped-decorator]
-        def count(transaction: Any) -> float:
-            state = {
-                ref.id: (snap.to_dict() or {}) if snap.exists else {}
-                for ref, snap in ((ref, ref.get(transaction=transaction)) for _, ref in refs)
-            }
-            wait = max(
-                ((d["locked_until"] - now).total_seconds() for d in state.values() if d),
-                default=0.0,
-            )
-            if wait > 0:
-                return wait
-            for kind, ref in refs:
-                failures = int(state[ref.id].get("failures", 0)) + 1
-                transaction.set(ref, self._record(kind, failures, now))
-            return 0.0
-
-        try:
-            return float(count(self._client.transaction()))
-        except (exceptions.GoogleAPICallError, ValueError) as exc:
-            # ValueError: the transaction kept meeting concurrent attempts and gave up.
-            raise _transient("throttle update", exc) from exc
+        snapshots = self._read([ref for _, ref in refs])
+        wait = 0.0
+        for snapshot in snapshots.values():
+            locked = (snapshot.to_dict() or {}).get("locked_until") if snapshot.exists else None
+            if locked is not None and locked > now:
+                wait = max(wait, (locked - now).total_seconds())
+        if wait > 0:
+            return wait
+        changes = []
+        for kind, ref in refs:
+            snapshot = snapshots[ref.id]
+            failures = int((snapshot.to_dict() or {}).get("failures", 0)) + 1
+            changes.append((ref, snapshot, self._record(kind, failures, now)))
+        self._swap(changes, "throttle update")
+        return 0.0
 
     def succeeded(self, keys: list[tuple[str, str]], *, now: datetime) -> None:
-        """Clear the manager's counter; take this attempt back from the address's."""
+        """Clear the name's counter; take this attempt back from the address's."""
         from google.api_core import exceptions
-        from google.cloud import firestore
 
-        @firestore.transactional  # type: ignore[untyped-decorator]
-        def take_back(transaction: Any, ref: Any, kind: str) -> None:
-            snapshot = ref.get(transaction=transaction)
-            failures = int((snapshot.to_dict() or {}).get("failures", 1)) - 1
-            if failures <= 0:
-                transaction.delete(ref)
-            else:
-                transaction.set(ref, self._record(kind, failures, now))
+        for kind, doc_id in keys:
+            ref = self._collection.document(doc_id)
+            if kind == "manager":
+                try:
+                    ref.delete(**_bounded())
+                except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
+                    raise _transient("throttle reset", exc) from exc
+                continue
+            for _ in range(3):  # another attempt may change it meanwhile: read again
+                snapshot = self._read([ref])[ref.id]
+                failures = int((snapshot.to_dict() or {}).get("failures", 1)) - 1
+                record = self._record(kind, failures, now) if failures > 0 else None
+                try:
+                    self._swap([(ref, snapshot, record)], "throttle reset")
+                    break
+                except TransientError:
+                    continue  # at worst the attempt stays counted: never fewer than made
+
+    def _read(self, refs: list[Any]) -> dict[str, Any]:
+        from google.api_core import exceptions
 
         try:
-            for kind, doc_id in keys:
-                ref = self._collection.document(doc_id)
-                if kind == "manager":
-                    ref.delete(timeout=TIMEOUT_S)
-                else:
-                    take_back(self._client.transaction(), ref, kind)
-        except (exceptions.GoogleAPICallError, ValueError) as exc:
-            raise _transient("throttle reset", exc) from exc
+            return {s.id: s for s in self._client.get_all(refs, **_bounded())}
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
+            raise _transient("throttle read", exc) from exc
+
+    def _swap(self, changes: Sequence[tuple[Any, Any, dict[str, Any] | None]], what: str) -> None:
+        """Write each new state (None: delete) only if its document is as it was read."""
+        from google.api_core import exceptions
+
+        batch = self._client.batch()
+        for ref, snapshot, record in changes:
+            if not snapshot.exists:
+                if record is not None:
+                    batch.create(ref, record)  # fails if someone created it meanwhile
+                continue
+            unchanged = self._client.write_option(last_update_time=snapshot.update_time)
+            if record is None:
+                batch.delete(ref, option=unchanged)
+            else:
+                batch.update(ref, record, option=unchanged)
+        try:
+            batch.commit(**_bounded())
+        except (exceptions.FailedPrecondition, exceptions.AlreadyExists) as exc:
+            raise TransientError(f"{what}: a concurrent sign-in changed it") from exc
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
+            raise _transient(what, exc) from exc
 
     def _record(self, kind: str, failures: int, now: datetime) -> dict[str, Any]:
         return {
@@ -228,7 +270,7 @@ class FirestoreDraftLinks:
             )
         except exceptions.AlreadyExists:
             return False
-        except exceptions.GoogleAPICallError as exc:
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
             raise _transient("draft link claim", exc) from exc
         return True
 
@@ -236,16 +278,16 @@ class FirestoreDraftLinks:
         from google.api_core import exceptions
 
         try:
-            self._collection.document(token).update({"status": "done", **result}, timeout=TIMEOUT_S)
-        except exceptions.GoogleAPICallError as exc:
+            self._collection.document(token).update({"status": "done", **result}, **_bounded())
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
             raise _transient("draft link record", exc) from exc
 
     def get(self, token: str) -> dict[str, Any] | None:
         from google.api_core import exceptions
 
         try:
-            snapshot = self._collection.document(token).get(timeout=TIMEOUT_S)
-        except exceptions.GoogleAPICallError as exc:
+            snapshot = self._collection.document(token).get(**_bounded())
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
             raise _transient("draft link read", exc) from exc
         return (snapshot.to_dict() or {}) if snapshot.exists else None
 
@@ -253,6 +295,6 @@ class FirestoreDraftLinks:
         from google.api_core import exceptions
 
         try:
-            self._collection.document(token).delete(timeout=TIMEOUT_S)
-        except exceptions.GoogleAPICallError as exc:
+            self._collection.document(token).delete(**_bounded())
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
             raise _transient("draft link release", exc) from exc
