@@ -7,10 +7,12 @@ emulator behind it keeps running, so nothing it stored is lost (the BigQuery emu
 is in-memory: restarting it would lose the data the test wants to find afterwards).
 
 ``Pipeline`` is the order path with its own parts: the real ``shopify_webhook`` (a
-functions-framework test client) publishing to a fresh topic, whose push subscription
-on the Pub/Sub emulator delivers to the real ``crm_writer`` served by functions-framework
-over HTTP in this process, writing to the test's own BigQuery dataset. Every push
-delivery and its answer is recorded, so a test can see retries happen (or not).
+functions-framework test client) publishing to a fresh topic, whose two push
+subscriptions on the Pub/Sub emulator deliver to the real ``crm_writer`` and the real
+``notifier``, served by functions-framework over HTTP in this process. crm_writer writes
+to the test's own BigQuery dataset; the notifier messages two fresh managers through the
+stack's ManyChat stand-in and records every attempt in that dataset's ``notifications``.
+Every push delivery and its answer is recorded, so a test can see retries happen (or not).
 """
 
 from __future__ import annotations
@@ -163,44 +165,69 @@ class PushRecorder:
 
 
 class Pipeline:
-    """webhook → fresh topic → push → crm_writer (HTTP, in process) → the test's dataset."""
+    """webhook → fresh topic → push → crm_writer and notifier (HTTP, in process)."""
 
     def __init__(self, stack: dict[str, str], crm: Any, prefix: str) -> None:
         import os
 
         import functions_framework
         from google.cloud import pubsub_v1
-        from werkzeug.serving import make_server
+
+        from tests.manychat import StandIn, new_subscriber_id
 
         self.stack, self.crm = stack, crm
         self.project = stack["GOOGLE_CLOUD_PROJECT"]
         self.topic = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        os.environ["ORDER_EVENTS_TOPIC"] = self.topic
-        os.environ["FIRESTORE_PREFIX"] = f"{self.topic}-"
-        os.environ["SHOPIFY_WEBHOOK_SECRETS"] = stack["SHOPIFY_WEBHOOK_SECRETS"]
-        os.environ["BIGQUERY_DATASET"] = crm.dataset
-
-        self.recorder = PushRecorder(
-            functions_framework.create_app(
-                target="crm_writer", source=ROOT_SOURCE, signature_type="cloudevent"
-            )
+        self.managers = [new_subscriber_id(), new_subscriber_id()]
+        self.manychat = StandIn(stack["MANYCHAT_API_URL"])
+        os.environ.update(
+            {
+                "ORDER_EVENTS_TOPIC": self.topic,
+                "FIRESTORE_PREFIX": f"{self.topic}-",  # so no settings/managers: the list below
+                "SHOPIFY_WEBHOOK_SECRETS": stack["SHOPIFY_WEBHOOK_SECRETS"],
+                "BIGQUERY_DATASET": crm.dataset,
+                "MANYCHAT_API_URL": stack["MANYCHAT_API_URL"],
+                "MANYCHAT_TOKEN": stack["MANYCHAT_TOKEN"],
+                "NOTIFY_MANAGERS": json.dumps(
+                    [
+                        {"subscriber_id": m, "name": f"Fault {i}"}
+                        for i, m in enumerate(self.managers)
+                    ]
+                ),
+            }
         )
-        self._server = make_server("127.0.0.1", 0, self.recorder, threaded=True)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.webhook = functions_framework.create_app(
-            target="shopify_webhook", source=ROOT_SOURCE, signature_type="http"
-        ).test_client()
 
         self.publisher = pubsub_v1.PublisherClient()
         self.subscriber = pubsub_v1.SubscriberClient()
         self.topic_path = self.publisher.topic_path(self.project, self.topic)
-        self.sub_path = self.subscriber.subscription_path(self.project, self.topic + "-push")
         self.publisher.create_topic(name=self.topic_path)
+        self._servers: list[Any] = []
+        self._subscriptions: list[str] = []
+        self.recorder = self._push("crm_writer", "-push")
+        self.notifier = self._push("notifier", "-notify")
+        self.webhook = functions_framework.create_app(
+            target="shopify_webhook", source=ROOT_SOURCE, signature_type="http"
+        ).test_client()
+
+    def _push(self, target: str, suffix: str) -> PushRecorder:
+        """Serve ``target`` over HTTP here, with a push subscription of its own to the topic."""
+        import functions_framework
+        from werkzeug.serving import make_server
+
+        recorder = PushRecorder(
+            functions_framework.create_app(
+                target=target, source=ROOT_SOURCE, signature_type="cloudevent"
+            )
+        )
+        server = make_server("127.0.0.1", 0, recorder, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._servers.append(server)
+        path = self.subscriber.subscription_path(self.project, self.topic + suffix)
         self.subscriber.create_subscription(
             request={
-                "name": self.sub_path,
+                "name": path,
                 "topic": self.topic_path,
-                "push_config": {"push_endpoint": f"http://127.0.0.1:{self._server.port}/"},
+                "push_config": {"push_endpoint": f"http://127.0.0.1:{server.port}/"},
                 "ack_deadline_seconds": 10,
                 "retry_policy": {
                     "minimum_backoff": {"seconds": 1},
@@ -208,13 +235,48 @@ class Pipeline:
                 },
             }
         )
+        self._subscriptions.append(path)
+        return recorder
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            self.subscriber.delete_subscription(subscription=self.sub_path)
+            for path in self._subscriptions:
+                self.subscriber.delete_subscription(subscription=path)
             self.publisher.delete_topic(topic=self.topic_path)
-        self._server.shutdown()
-        self._server.server_close()
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+
+    def notifications(self, entity_id: str) -> list[dict[str, Any]]:
+        """The ``notifications`` rows about one order (or quarantined payload)."""
+        return list(
+            self.crm.query(
+                "SELECT manager_id, status, event_type FROM {ds}.notifications "
+                "WHERE entity_id = @id ORDER BY manager_id, attempted_at",
+                id=entity_id,
+            )
+        )
+
+    def wait_notified(self, entity_id: str, timeout: float = 30) -> list[dict[str, Any]]:
+        """Rows about ``entity_id`` once every manager has a ``sent`` one."""
+        return list(
+            self.crm.wait_for(
+                "SELECT manager_id, status, event_type FROM {ds}.notifications "
+                "WHERE entity_id = @id ORDER BY manager_id, attempted_at",
+                until=lambda rows: (
+                    {r["manager_id"] for r in rows if r["status"] == "sent"} >= set(self.managers)
+                ),
+                timeout=timeout,
+                id=entity_id,
+            )
+        )
+
+    def messages(self, manager: str) -> list[str]:
+        """The texts ManyChat took for one manager so far."""
+        return [
+            c["body"]["data"]["content"]["messages"][0]["text"]
+            for c in self.manychat.delivered(manager)
+        ]
 
     def post(self, topic: str, payload: dict[str, Any], webhook_id: str) -> tuple[int, str]:
         """Deliver a webhook as Shopify does; returns (status, body)."""

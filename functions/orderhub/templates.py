@@ -96,6 +96,8 @@ def _source_label(source: str) -> str:
         return f"e-mail ({source.split(':', 1)[1]})"
     if source == "manual":
         return "order form"
+    if source == "pubsub":
+        return "the event bus (Pub/Sub)"
     return source
 
 
@@ -169,7 +171,8 @@ def order_cancelled(event: Event, links: Links) -> Rendered:
 
 def payload_quarantined(event: Event, links: Links) -> Rendered:
     entity = event["entity"]
-    what = entity.get("kind") or "payload"
+    kind = str(entity.get("kind") or "payload")
+    what = {"shopify_webhook": "webhook", "pubsub_message": "message"}.get(kind, kind)
     lines = [
         f"⚠️ A {what} from {_source_label(event['source'])} could not be read",
         f"Reason: {cut(str(entity.get('reason') or '?'), 300)}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +19,30 @@ def stack_crm(stack: dict[str, str]) -> Crm:
 
     client = dataset.bigquery_client(stack["GOOGLE_CLOUD_PROJECT"], stack["BIGQUERY_EMULATOR_HOST"])
     return Crm(client, stack["BIGQUERY_DATASET"])
+
+
+@pytest.fixture
+def stack_managers(stack: dict[str, str]) -> Iterator[list[str]]:
+    """Two fresh managers (ManyChat subscriber ids) in the stack's settings/managers, so a
+    test can count exactly what its own managers were told; the old list is put back."""
+    import os
+
+    from orderhub.managers import FirestoreManagers, Manager
+    from tests.manychat import new_subscriber_id
+
+    os.environ["FIRESTORE_EMULATOR_HOST"] = stack["FIRESTORE_EMULATOR_HOST"]
+    from google.cloud import firestore
+
+    db = firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"])
+    store = FirestoreManagers(db)
+    before = store.load()
+    managers = [new_subscriber_id(), new_subscriber_id()]
+    store.save(tuple(Manager(m, f"E2E {i}") for i, m in enumerate(managers)))
+    yield managers
+    if before is None:  # there was no document: leave none, so NOTIFY_MANAGERS applies again
+        db.collection("settings").document("managers").delete()
+    else:
+        store.save(before)
 
 
 @pytest.fixture

@@ -1,10 +1,13 @@
-"""Duplicates and out-of-order webhooks on the running stack: one order, newest state.
+"""Duplicates and out-of-order webhooks on the running stack: one order, newest state,
+each manager told once.
 
 Shopify delivers at least once and unordered. These tests post signed webhooks to the
 stack's own ``shopify_webhook`` and read the stack's ``orders`` view, the way an analyst
-would. Each uses fresh order ids, so it never sees another test's rows. Every test
-ends by waiting for a *marker* order posted after the deliveries under test, so a
-late duplicate would have had its chance to arrive before the counts are taken.
+would, and its ``notifications`` table and the ManyChat stand-in, the way a manager would
+notice. Each uses fresh order ids and two fresh managers, so it never sees another test's
+rows or messages. Every test ends by waiting for a *marker* order posted after the
+deliveries under test (and for its messages), so a late duplicate would have had its
+chance to arrive before the counts are taken.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import requests
 
 from devstack import shopify_sender
 from tests.faults import new_order
+from tests.manychat import StandIn
 
 
 class StackCrm:
@@ -63,6 +67,23 @@ class StackCrm:
         )
         return [r["version"] for r in rows]
 
+    def notifications(self, order_id: str) -> list[tuple[str, str, str]]:
+        rows = self.query(
+            "SELECT manager_id, status, event_type FROM {ds}.notifications WHERE order_id = @id",
+            id=order_id,
+        )
+        return sorted((r["manager_id"], r["status"], r["event_type"]) for r in rows)
+
+    def wait_told(self, order_id: str, managers: list[str], timeout: float = 30) -> None:
+        from tests.conftest import Crm
+
+        Crm(self.client, self.dataset).wait_for(
+            "SELECT manager_id FROM {ds}.notifications WHERE order_id = @id AND status = 'sent'",
+            until=lambda rows: {r["manager_id"] for r in rows} >= set(managers),
+            timeout=timeout,
+            id=order_id,
+        )
+
     def events_of(self, order_id: str) -> dict[str, int]:
         rows = self.query(
             "SELECT event_id, COUNT(*) AS n FROM {ds}.order_events WHERE order_id = @id "
@@ -93,7 +114,14 @@ def shop(stack: dict[str, str]) -> Iterator[Any]:
     session.close()
 
 
-def test_same_delivery_three_times_is_one_order_one_event(stack: dict[str, str], shop: Any) -> None:
+def messages(stack: dict[str, str], manager: str) -> list[str]:
+    calls = StandIn(stack["MANYCHAT_API_URL"]).delivered(manager)
+    return [c["body"]["data"]["content"]["messages"][0]["text"] for c in calls]
+
+
+def test_same_delivery_three_times_is_one_order_one_event(
+    stack: dict[str, str], shop: Any, stack_managers: list[str]
+) -> None:
     crm = StackCrm(stack)
     order, webhook_id = new_order(), str(uuid.uuid4())
     answers = [shop("orders/create", order, webhook_id) for _ in range(3)]
@@ -105,9 +133,17 @@ def test_same_delivery_three_times_is_one_order_one_event(stack: dict[str, str],
     assert [r["order_id"] for r in rows if r["order_id"] == str(order["id"])] == [str(order["id"])]
     assert list(crm.events_of(str(order["id"])).values()) == [1]  # published once
 
+    crm.wait_told(str(marker["id"]), stack_managers)
+    assert crm.notifications(str(order["id"])) == sorted(
+        (m, "sent", "order.created") for m in stack_managers
+    )
+    for manager in stack_managers:  # the order and the marker, one message each
+        texts = messages(stack, manager)
+        assert len(texts) == 2 and sum(order["name"] in t for t in texts) == 1
+
 
 def test_same_update_under_three_webhook_ids_is_one_order_one_version(
-    stack: dict[str, str], shop: Any
+    stack: dict[str, str], shop: Any, stack_managers: list[str]
 ) -> None:
     crm = StackCrm(stack)
     order = new_order(financial_status="paid", updated_at="2026-03-01T10:00:00-05:00")
@@ -123,8 +159,17 @@ def test_same_update_under_three_webhook_ids_is_one_order_one_version(
     # One version: all three deliveries carry the same event id, which the view collapses.
     assert list(crm.events_of(str(order["id"]))) == [mine[0]["event_id"]]
 
+    # An update tells nobody (only new and cancelled orders do): once the marker's
+    # messages are there, the update has none, and each manager has the marker's only.
+    crm.wait_told(str(marker["id"]), stack_managers)
+    assert crm.notifications(str(order["id"])) == []
+    for manager in stack_managers:
+        assert len(messages(stack, manager)) == 1
 
-def test_update_before_create_shows_the_newest_state(stack: dict[str, str], shop: Any) -> None:
+
+def test_update_before_create_shows_the_newest_state(
+    stack: dict[str, str], shop: Any, stack_managers: list[str]
+) -> None:
     crm = StackCrm(stack)
     created = new_order(financial_status="pending", updated_at="2026-03-01T10:00:00-05:00")
     updated = {**created, "financial_status": "paid", "updated_at": "2026-03-01T10:05:00-05:00"}
@@ -140,3 +185,14 @@ def test_update_before_create_shows_the_newest_state(stack: dict[str, str], shop
     versions = crm.events_of_version(order_id)
     assert len(versions) == 2
     assert rows[0]["version"] == max(versions)
+
+    # The late create is still a new order to the managers: each told once.
+    crm.wait_told(order_id, stack_managers)
+    marker = new_order()
+    shop("orders/create", marker)
+    crm.wait_told(str(marker["id"]), stack_managers)
+    assert crm.notifications(order_id) == sorted(
+        (m, "sent", "order.created") for m in stack_managers
+    )
+    for manager in stack_managers:
+        assert len(messages(stack, manager)) == 2

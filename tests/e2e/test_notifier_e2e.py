@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from devstack.shopify_sender import fixture, send
 from tests.conftest import Crm
-from tests.manychat import StandIn, new_subscriber_id
+from tests.manychat import StandIn
 
 
 class E2E:
@@ -43,27 +42,9 @@ class E2E:
 
 
 @pytest.fixture
-def e2e(stack: dict[str, str]) -> Iterator[E2E]:
-    """Two fresh managers in the stack's settings/managers; the old list restored after."""
-    import os
-
-    from devstack import dataset
-    from orderhub.managers import FirestoreManagers, Manager
-
-    os.environ["FIRESTORE_EMULATOR_HOST"] = stack["FIRESTORE_EMULATOR_HOST"]
-    from google.cloud import firestore
-
-    db = firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"])
-    store = FirestoreManagers(db)
-    before = store.load()
-    managers = [new_subscriber_id(), new_subscriber_id()]
-    store.save(tuple(Manager(m, f"E2E {i}") for i, m in enumerate(managers)))
-    client = dataset.bigquery_client(stack["GOOGLE_CLOUD_PROJECT"], stack["BIGQUERY_EMULATOR_HOST"])
-    yield E2E(stack, Crm(client, stack["BIGQUERY_DATASET"]), managers)
-    if before is None:  # there was no document: leave none, so NOTIFY_MANAGERS applies again
-        db.collection("settings").document("managers").delete()
-    else:
-        store.save(before)
+def e2e(stack: dict[str, str], stack_crm: Crm, stack_managers: list[str]) -> E2E:
+    """Two fresh managers in the stack's settings/managers (put back afterwards)."""
+    return E2E(stack, stack_crm, stack_managers)
 
 
 def new_order() -> dict[str, Any]:

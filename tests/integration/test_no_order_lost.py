@@ -1,12 +1,15 @@
 """No order lost or doubled when a dependency fails: outages and poison on the real path.
 
-Each test runs the real webhook and the real crm_writer (functions-framework) against
-the emulators, through a ``Pipeline`` of its own (fresh topic, push subscription,
-dataset), and cuts a dependency with an ``Outage`` proxy rather than killing the
-emulator: the BigQuery emulator keeps its data only in memory, and a SIGSTOPped one
-would merely make requests hang until the client's 30 s timeout, so a short outage would
-never exercise Pub/Sub's redelivery. A reset connection is what a client sees of a
-service that is gone, and the emulator behind the proxy keeps everything it stored.
+Each test runs the real webhook, crm_writer and notifier (functions-framework) against
+the emulators and the ManyChat stand-in, through a ``Pipeline`` of its own (fresh topic,
+push subscriptions, dataset, two fresh managers), and ends by checking both what the
+analysts see (the ``orders`` view) and what the managers were told (``notifications``
+and the messages ManyChat took). It cuts a dependency with an ``Outage`` proxy rather
+than killing the emulator: the BigQuery emulator keeps its data only in memory, and a
+SIGSTOPped one would merely make requests hang until the client's 30 s timeout, so a
+short outage would never exercise Pub/Sub's redelivery. A reset connection is what a
+client sees of a service that is gone, and the emulator behind the proxy keeps
+everything it stored.
 """
 
 from __future__ import annotations
@@ -25,6 +28,15 @@ def orders_view(crm: Any, ids: list[str]) -> list[dict[str, Any]]:
         "WHERE order_id IN UNNEST(SPLIT(@ids, ','))",
         ids=",".join(ids),
     )
+
+
+def told_once(p: Any, entity_id: str) -> list[dict[str, Any]]:
+    """Every manager told about ``entity_id`` exactly once: one ``sent`` row each."""
+    rows = p.wait_notified(entity_id)
+    assert sorted((r["manager_id"], r["status"]) for r in p.notifications(entity_id)) == sorted(
+        (m, "sent") for m in p.managers
+    ), rows
+    return rows
 
 
 def event_rows(crm: Any, order_id: str) -> list[dict[str, Any]]:
@@ -62,6 +74,18 @@ def test_bigquery_outage_while_orders_arrive_loses_nothing(
             assert sorted(r["order_id"] for r in rows) == sorted(ids)
             for order_id in ids:
                 assert len(event_rows(crm, order_id)) == 1  # one version, however often tried
+
+            # The notifier sent while BigQuery was away, but could not record it: it was
+            # redelivered, found the sends done, and wrote the missing rows, sending nothing
+            # again. One row and one message per order and manager.
+            for order_id in ids:
+                told_once(p, order_id)
+            for manager in p.managers:
+                texts = p.messages(manager)
+                assert len(texts) == 3
+                assert sorted(o["name"] for o in orders) == sorted(
+                    next(o["name"] for o in orders if o["name"] in t) for t in texts
+                )
     finally:
         bigquery.close()
 
@@ -94,6 +118,11 @@ def test_firestore_outage_during_claim_answers_503_then_accepts_exactly_once(
             assert len(rows) == 2
             assert [r["order_id"] for r in orders_view(crm, [order_id])] == [order_id]
             assert [r["n"] for r in event_rows(crm, order_id)] == [1]  # published once
+
+            told_once(p, order_id)
+            told_once(p, str(marker["id"]))
+            for manager in p.managers:  # the order and the marker, each once
+                assert len(p.messages(manager)) == 2
     finally:
         firestore.close()
 
@@ -109,7 +138,7 @@ def test_poison_message_is_quarantined_and_acked_not_redelivered(
 
         body = base64.b64encode(poison).decode()
         quarantined = crm.wait_for(
-            "SELECT q.reason, q.kind FROM {ds}.quarantine AS q "
+            "SELECT q.reason, q.kind, q.raw_id FROM {ds}.quarantine AS q "
             "JOIN {ds}.raw_events AS r ON r.raw_id = q.raw_id WHERE r.body = @body",
             until=lambda r: len(r) >= 1,
             timeout=20,
@@ -129,3 +158,12 @@ def test_poison_message_is_quarantined_and_acked_not_redelivered(
         )
         deliveries = p.recorder.of(poison_id)
         assert [d.status for d in deliveries] == [200]
+
+        # A person is told: each manager once, about the same quarantined message.
+        rows = told_once(p, quarantined[0]["raw_id"])
+        assert {r["event_type"] for r in rows} == {"payload.quarantined"}
+        told_once(p, str(marker["id"]))
+        for manager in p.managers:
+            alerts = [t for t in p.messages(manager) if "could not be read" in t]
+            assert len(alerts) == 1 and "message is not JSON" in alerts[0]
+        assert [d.status for d in p.notifier.of(poison_id)] == [200]  # no loop there either

@@ -17,7 +17,7 @@ from orderhub.sinks.bigquery import BigQueryInserter
 from orderhub.sinks.manychat import ManyChatClient, TokenBucket
 from orderhub.templates import Links
 
-from .pubsub import message_data
+from .pubsub import message_data, pubsub_message, quarantine_event
 
 #: Claims outlive Pub/Sub's 7-day retention, then the TTL policy removes them.
 CLAIM_TTL = timedelta(days=8)
@@ -72,9 +72,12 @@ def handle(cloud_event: object) -> None:
         data, message_id = message_data(cloud_event)
         event = decode(data)
     except PoisonMessage as poison:
-        # crm_writer reads the same topic and quarantines it (and that alerts us).
-        logs.warning("notifier skipped a message that is not an event", reason=poison.reason)
-        return
+        # Not an event: crm_writer keeps it in quarantine; we tell the managers, with the
+        # same quarantine event (same id), so each is told once.
+        message = pubsub_message(cloud_event)
+        message_id = str(message.get("messageId") or message.get("message_id") or "")
+        event = quarantine_event(message, poison.reason, received_at=_now())
+        logs.warning("notifier: a message is not an event", reason=poison.reason)
     if not notifies(event):
         return  # e.g. order.updated or a backfill: nothing to tell, not even a settings read
     summary = notify(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from typing import Any
 
 from orderhub.errors import PoisonMessage
+from orderhub.event import Event, iso, make_event, parse_time, stable_id, version_of
 
 
 def message_data(cloud_event: Any) -> tuple[bytes, str]:
@@ -17,3 +19,43 @@ def message_data(cloud_event: Any) -> tuple[bytes, str]:
     except (ValueError, TypeError) as exc:
         raise PoisonMessage("Pub/Sub message data is not base64") from exc
     return payload, str(message.get("messageId") or message.get("message_id") or "")
+
+
+def pubsub_message(cloud_event: Any) -> dict[str, Any]:
+    """The Pub/Sub message of a push / Eventarc CloudEvent, as a dict (``{}`` if none)."""
+    data = cloud_event.data if isinstance(cloud_event.data, dict) else {}
+    message = data.get("message")
+    return message if isinstance(message, dict) else {}
+
+
+def quarantine_event(message: dict[str, Any], reason: str, *, received_at: datetime) -> Event:
+    """A message that is not an event, as a ``payload.quarantined`` event (data verbatim).
+
+    Every consumer of the topic derives the same event from the same message (its id is
+    made of the message id, its data and its publish time), so crm_writer keeps it once
+    and the notifier alerts the managers once, however often it is delivered.
+    """
+    data = str(message.get("data") or "")
+    raw_id = stable_id("pubsub", message.get("messageId") or message.get("message_id"), data)
+    published = message.get("publishTime") or message.get("publish_time")
+    try:
+        moment = parse_time(str(published)) if published else None
+    except ValueError:
+        moment = None
+    return make_event(
+        event_type="payload.quarantined",
+        source="pubsub",
+        shop="",
+        occurred_at=moment or received_at,
+        version=version_of(moment) if moment else 0,
+        entity_id=raw_id,
+        entity={"reason": reason, "kind": "pubsub_message", "topic": None, "ref": raw_id},
+        raw={
+            "raw_id": raw_id,
+            "kind": "pubsub_message",
+            "received_at": iso(received_at),
+            "sha256": "",
+            "body": data,
+            "meta": {"encoding": "base64"},
+        },
+    )
