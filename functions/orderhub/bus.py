@@ -17,7 +17,13 @@ from typing import Any, Protocol
 from orderhub.errors import TransientError
 from orderhub.event import Event, encode
 from orderhub.groupcommit import GroupCommit
-from orderhub.stores import CLAIM_DEADLINE_S, ClaimRequest, Claims, FirestoreClaims
+from orderhub.stores import (
+    CLAIM_DEADLINE_S,
+    ClaimRequest,
+    Claims,
+    FirestoreClaims,
+    bounded_retry,
+)
 
 PUBLISH_TIMEOUT_S = 10.0
 
@@ -91,7 +97,7 @@ class PubSubBatchPublisher:
 
     def publish_all(self, messages: list[Message], *, timeout: float) -> list[str]:
         """One ``Publish`` RPC for all ``messages`` (all or none are published); their ids."""
-        from google.api_core import exceptions, retry
+        from google.api_core import exceptions
         from google.pubsub_v1 import types
 
         message = types.PubsubMessage.pb()
@@ -99,16 +105,11 @@ class PubSubBatchPublisher:
             topic=self._topic,
             messages=[message(data=data, attributes=attrs) for data, attrs in messages],
         )
-        policy = retry.Retry(
-            initial=0.05,
-            maximum=0.5,
-            multiplier=2.0,
-            timeout=timeout,
-            predicate=retry.if_transient_error,
-        )
         try:
             response = self._client.publish(
-                request=types.PublishRequest.wrap(request), retry=policy, timeout=timeout
+                request=types.PublishRequest.wrap(request),
+                retry=bounded_retry(timeout),
+                timeout=timeout,
             )
         except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
             name = exc.__class__.__name__

@@ -50,17 +50,23 @@ def _doc_id(key: str) -> str:
     return key.replace("/", "_")
 
 
-@functools.cache
-def _retry() -> Any:
+def bounded_retry(timeout: float) -> Any:
+    """The library's retry of transient errors, given up after ``timeout`` seconds in all
+    (its default keeps retrying an unreachable service for a minute or more)."""
     from google.api_core import retry
 
     return retry.Retry(
         initial=0.05,
         maximum=0.5,
         multiplier=2.0,
-        timeout=CLAIM_DEADLINE_S,
+        timeout=timeout,
         predicate=retry.if_transient_error,
     )
+
+
+@functools.cache
+def _retry() -> Any:
+    return bounded_retry(CLAIM_DEADLINE_S)
 
 
 def _transient(what: str, exc: BaseException) -> TransientError:

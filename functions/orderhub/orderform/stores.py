@@ -23,6 +23,7 @@ from typing import Any
 
 from orderhub.errors import TransientError
 from orderhub.orderform.auth import delay_after
+from orderhub.stores import bounded_retry
 
 #: The most one store call may take, retries included: a manager is waiting on the page.
 #: (The client library's default would retry an unreachable Firestore for a minute.)
@@ -31,15 +32,7 @@ TIMEOUT_S = 5.0
 
 @functools.cache
 def _retry() -> Any:
-    from google.api_core import retry
-
-    return retry.Retry(
-        initial=0.1,
-        maximum=1.0,
-        multiplier=2.0,
-        timeout=TIMEOUT_S,
-        predicate=retry.if_transient_error,
-    )
+    return bounded_retry(TIMEOUT_S)
 
 
 def _bounded() -> dict[str, Any]:
