@@ -10,6 +10,7 @@ machine, it cuts the CPU a webhook costs the function and the emulators by about
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -145,7 +146,7 @@ class BatchedPublishOnce:
         )
 
     @property
-    def batch_sizes(self) -> Any:
+    def batch_sizes(self) -> Counter[int]:
         return self._group.batch_sizes
 
     def __call__(self, event: Event, *, key: str, record: dict[str, Any], at: datetime) -> bool:
@@ -181,14 +182,3 @@ class BatchedPublishOnce:
 
 class PublishOnce(Protocol):
     def __call__(self, event: Event, *, key: str, record: dict[str, Any], at: datetime) -> bool: ...
-
-
-@dataclass(frozen=True)
-class SequentialPublishOnce:
-    """``publish_once`` with its collaborators bound: one claim and one publish per call."""
-
-    claims: Claims
-    bus: Bus
-
-    def __call__(self, event: Event, *, key: str, record: dict[str, Any], at: datetime) -> bool:
-        return publish_once(event, key=key, record=record, claims=self.claims, bus=self.bus, at=at)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from orderhub.errors import ConfigError
+from orderhub.shopify_admin import DEFAULT_API_VERSION
 
 DEFAULT_ORDER_EVENTS_TOPIC = "order-events"
 
@@ -21,6 +22,20 @@ def _required(env: Mapping[str, str], name: str) -> str:
     if not value:
         raise ConfigError(f"environment variable {name} is required but not set")
     return value
+
+
+def _admin_url(env: Mapping[str, str], shop: str) -> str:
+    """The Admin API's base URL: the shop itself, unless pointed elsewhere (the stand-in)."""
+    return env.get("SHOPIFY_ADMIN_URL", "").strip() or f"https://{shop}"
+
+
+def _api_version(env: Mapping[str, str]) -> str:
+    return env.get("SHOPIFY_API_VERSION", "").strip() or DEFAULT_API_VERSION
+
+
+def bigquery_endpoint(env: Mapping[str, str]) -> str | None:
+    """The BigQuery emulator's URL locally; None in production (the client's default)."""
+    return env.get("BIGQUERY_EMULATOR_HOST") or None
 
 
 def project_id(env: Mapping[str, str]) -> str:
@@ -67,10 +82,15 @@ class CrmSettings:
 
     project: str
     dataset: str
+    bigquery_endpoint: str | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> CrmSettings:
-        return cls(project=project_id(env), dataset=_required(env, "BIGQUERY_DATASET"))
+        return cls(
+            project=project_id(env),
+            dataset=_required(env, "BIGQUERY_DATASET"),
+            bigquery_endpoint=bigquery_endpoint(env),
+        )
 
 
 @dataclass(frozen=True)
@@ -195,7 +215,7 @@ class OrderFormSettings:
             project=project_id(env),
             topic=env.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC),
             dataset=_required(env, "BIGQUERY_DATASET"),
-            bigquery_endpoint=env.get("BIGQUERY_EMULATOR_HOST") or None,
+            bigquery_endpoint=bigquery_endpoint(env),
             shop=shop,
             session_secret=secret,
             session_hours=max(1, hours),
@@ -206,9 +226,9 @@ class OrderFormSettings:
             base_path="/" + env.get("ORDER_FORM_BASE_PATH", "").strip().strip("/")
             if env.get("ORDER_FORM_BASE_PATH", "").strip().strip("/")
             else "",
-            shopify_admin_url=env.get("SHOPIFY_ADMIN_URL", "").strip() or f"https://{shop}",
+            shopify_admin_url=_admin_url(env, shop),
             shopify_admin_token=env.get("ORDER_FORM_SHOPIFY_TOKEN", "").strip(),
-            shopify_api_version=env.get("SHOPIFY_API_VERSION", "2025-10").strip(),
+            shopify_api_version=_api_version(env),
         )
 
 
@@ -226,9 +246,9 @@ class ShopifyAdminSettings:
         shop = _required(env, "SHOPIFY_SHOP_DOMAIN").lower()
         return cls(
             shop=shop,
-            url=env.get("SHOPIFY_ADMIN_URL", "").strip() or f"https://{shop}",
+            url=_admin_url(env, shop),
             token=_required(env, "SHOPIFY_ADMIN_TOKEN"),
-            api_version=env.get("SHOPIFY_API_VERSION", "2025-10").strip(),
+            api_version=_api_version(env),
         )
 
 
@@ -249,7 +269,7 @@ class ReconcileSettings:
             project=project_id(env),
             topic=env.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC),
             dataset=_required(env, "BIGQUERY_DATASET"),
-            bigquery_endpoint=env.get("BIGQUERY_EMULATOR_HOST") or None,
+            bigquery_endpoint=bigquery_endpoint(env),
             admin=ShopifyAdminSettings.from_env(env),
             firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
         )
@@ -261,6 +281,7 @@ class NotifierSettings:
 
     project: str
     dataset: str
+    bigquery_endpoint: str | None
     firestore_prefix: str
     manychat_api_url: str
     manychat_token: str
@@ -290,6 +311,7 @@ class NotifierSettings:
         return cls(
             project=project_id(env),
             dataset=_required(env, "BIGQUERY_DATASET"),
+            bigquery_endpoint=bigquery_endpoint(env),
             firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
             manychat_api_url=env.get("MANYCHAT_API_URL", "").strip() or "https://api.manychat.com",
             manychat_token=_required(env, "MANYCHAT_TOKEN"),

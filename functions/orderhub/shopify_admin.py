@@ -70,17 +70,6 @@ class DraftLineLike(Protocol):
     def sku(self) -> str | None: ...
 
 
-@dataclass(frozen=True)
-class DraftLine:
-    """A line for a draft order: a catalogue variant (``variant_id``) or a custom item."""
-
-    title: str
-    quantity: int
-    unit_price: Decimal
-    variant_id: str | None = None
-    sku: str | None = None
-
-
 def variant_gid(variant_id: str) -> str:
     if variant_id.startswith("gid://"):
         return variant_id

@@ -10,7 +10,8 @@ import pytest
 import requests
 
 from orderhub.errors import ConfigError
-from orderhub.shopify_admin import DraftLine, ShopifyAdmin, ShopifyRejected, draft_order_input
+from orderhub.shopify_admin import ShopifyAdmin, ShopifyRejected, draft_order_input
+from orderhub.sources.manual import Line
 
 SHOP = "client-test.myshopify.com"
 TOKEN = "shpat_client_test"
@@ -34,8 +35,8 @@ def test_draft_order_create_returns_a_checkout_link_for_variants_and_custom_item
 ) -> None:
     draft_input = draft_order_input(
         [
-            DraftLine("IPod Nano", 2, Decimal("180.00"), variant_id="808950810"),
-            DraftLine("Gift wrap", 1, Decimal("3.50"), sku="WRAP"),
+            Line("IPod Nano", 2, Decimal("180.00"), variant_id="808950810"),
+            Line("Gift wrap", 1, Decimal("3.50"), sku="WRAP"),
         ],
         currency="USD",
         note="call first",

@@ -1,12 +1,13 @@
 """The webhook's core decisions, with small in-memory collaborators."""
 
+import functools
 import json
 from datetime import UTC, datetime
 
 import pytest
 from werkzeug.datastructures import Headers
 
-from orderhub.bus import SequentialPublishOnce
+from orderhub.bus import publish_once
 from orderhub.errors import TransientError, Unauthenticated
 from orderhub.webhook import receive, signature
 from tests.conftest import load_json
@@ -61,9 +62,10 @@ def call(body, hdrs, claims=None, bus=None):
         headers=hdrs,
         body=body,
         shop_secrets={SHOP: SECRET, "other.myshopify.com": "other"},
-        once=SequentialPublishOnce(
-            claims if claims is not None else MemoryClaims(),
-            bus if bus is not None else MemoryBus(),
+        once=functools.partial(
+            publish_once,
+            claims=claims if claims is not None else MemoryClaims(),
+            bus=bus if bus is not None else MemoryBus(),
         ),
         now=lambda: datetime(2026, 1, 1, tzinfo=UTC),
     )

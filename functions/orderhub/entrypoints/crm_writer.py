@@ -8,7 +8,6 @@ cannot help. BigQuery being away raises, so Pub/Sub redelivers.
 from __future__ import annotations
 
 import functools
-import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,8 +23,8 @@ from .pubsub import message_data, pubsub_message, quarantine_event
 @functools.cache
 def _inserter() -> BigQueryInserter:
     settings = CrmSettings.from_env()
-    endpoint = os.environ.get("BIGQUERY_EMULATOR_HOST") or None
-    return BigQueryInserter(gcp.bigquery_client(settings.project, endpoint), settings.dataset)
+    client = gcp.bigquery_client(settings.project, settings.bigquery_endpoint)
+    return BigQueryInserter(client, settings.dataset)
 
 
 def _now() -> datetime:

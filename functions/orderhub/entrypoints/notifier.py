@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from datetime import UTC, datetime, timedelta
 
 from orderhub import gcp, logs
@@ -17,7 +16,7 @@ from orderhub.sinks.bigquery import BigQueryInserter
 from orderhub.sinks.manychat import ManyChatClient, TokenBucket
 from orderhub.templates import Links
 
-from .pubsub import message_data, pubsub_message, quarantine_event
+from .pubsub import message_data, message_id, pubsub_message, quarantine_event
 
 #: Claims outlive Pub/Sub's 7-day retention, then the TTL policy removes them.
 CLAIM_TTL = timedelta(days=8)
@@ -58,8 +57,8 @@ def _sender() -> ManyChatClient:
 @functools.cache
 def _inserter() -> BigQueryInserter:
     settings = _settings()
-    endpoint = os.environ.get("BIGQUERY_EMULATOR_HOST") or None
-    return BigQueryInserter(gcp.bigquery_client(settings.project, endpoint), settings.dataset)
+    client = gcp.bigquery_client(settings.project, settings.bigquery_endpoint)
+    return BigQueryInserter(client, settings.dataset)
 
 
 def _now() -> datetime:
@@ -69,13 +68,13 @@ def _now() -> datetime:
 def handle(cloud_event: object) -> None:
     settings = _settings()
     try:
-        data, message_id = message_data(cloud_event)
+        data, pubsub_id = message_data(cloud_event)
         event = decode(data)
     except PoisonMessage as poison:
         # Not an event: crm_writer keeps it in quarantine; we tell the managers, with the
         # same quarantine event (same id), so each is told once.
         message = pubsub_message(cloud_event)
-        message_id = str(message.get("messageId") or message.get("message_id") or "")
+        pubsub_id = message_id(message)
         event = quarantine_event(message, poison.reason, received_at=_now())
         logs.warning("notifier: a message is not an event", reason=poison.reason)
     if not notifies(event):
@@ -100,7 +99,7 @@ def handle(cloud_event: object) -> None:
         "event notified",
         event_id=event["event_id"],
         event_type=event["event_type"],
-        message_id=message_id,
+        message_id=pubsub_id,
         sent=len(summary.sent),
         failed=len(summary.failed),
         duplicate=len(summary.duplicate),

@@ -10,22 +10,26 @@ from orderhub.errors import PoisonMessage
 from orderhub.event import Event, iso, make_event, parse_time, stable_id, version_of
 
 
-def message_data(cloud_event: Any) -> tuple[bytes, str]:
-    """The message's data bytes and its message id."""
-    data = cloud_event.data if isinstance(cloud_event.data, dict) else {}
-    message = data.get("message") or {}
-    try:
-        payload = base64.b64decode(message.get("data") or "", validate=True)
-    except (ValueError, TypeError) as exc:
-        raise PoisonMessage("Pub/Sub message data is not base64") from exc
-    return payload, str(message.get("messageId") or message.get("message_id") or "")
-
-
 def pubsub_message(cloud_event: Any) -> dict[str, Any]:
     """The Pub/Sub message of a push / Eventarc CloudEvent, as a dict (``{}`` if none)."""
     data = cloud_event.data if isinstance(cloud_event.data, dict) else {}
     message = data.get("message")
     return message if isinstance(message, dict) else {}
+
+
+def message_id(message: dict[str, Any]) -> str:
+    """Its id, in either spelling (push JSON or Eventarc)."""
+    return str(message.get("messageId") or message.get("message_id") or "")
+
+
+def message_data(cloud_event: Any) -> tuple[bytes, str]:
+    """The message's data bytes and its message id."""
+    message = pubsub_message(cloud_event)
+    try:
+        payload = base64.b64decode(message.get("data") or "", validate=True)
+    except (ValueError, TypeError) as exc:
+        raise PoisonMessage("Pub/Sub message data is not base64") from exc
+    return payload, message_id(message)
 
 
 def quarantine_event(message: dict[str, Any], reason: str, *, received_at: datetime) -> Event:
@@ -36,7 +40,7 @@ def quarantine_event(message: dict[str, Any], reason: str, *, received_at: datet
     and the notifier alerts the managers once, however often it is delivered.
     """
     data = str(message.get("data") or "")
-    raw_id = stable_id("pubsub", message.get("messageId") or message.get("message_id"), data)
+    raw_id = stable_id("pubsub", message_id(message), data)
     published = message.get("publishTime") or message.get("publish_time")
     try:
         moment = parse_time(str(published)) if published else None
