@@ -14,12 +14,40 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any
+
+#: The receiving server whose verdicts we trust: Gmail's own.
+TRUSTED_AUTHSERV = "mx.google.com"
+#: Gmail's header is well under 1 KB; anything far longer is not Gmail's, and is not parsed.
+MAX_VERDICT_CHARS = 8_192
+#: How many Authentication-Results headers are looked at, top down, for Gmail's.
+MAX_VERDICT_HEADERS = 20
+_UNFOLD = re.compile(r"\r?\n(?=[ \t])")
+_AUTHSERV = re.compile(r"[ \t]*([^\s;()]*)")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What Gmail's own ``Authentication-Results`` header (RFC 8601) says passed.
+
+    Only each method's own result and its ``header.d`` / ``header.i`` (DKIM) or
+    ``header.from`` (DMARC) property are read: comments and ``smtp.mailfrom`` repeat
+    what the sender chose and vouch for nothing.
+    """
+
+    #: Signing domains with ``dkim=pass`` (``header.d``, else the domain of ``header.i``).
+    dkim: frozenset[str] = frozenset()
+    #: ``header.from`` domains with ``dmarc=pass``.
+    dmarc: frozenset[str] = frozenset()
+    #: Why nothing could be read (no header from Gmail, or one that does not parse).
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -31,8 +59,13 @@ class Mail:
     date: datetime | None
     html: str | None
     text: str | None
-    #: Domains that Gmail's own Authentication-Results vouch for (DKIM or DMARC pass).
-    authenticated: frozenset[str] = frozenset()
+    #: Gmail's own verdict on who sent it (the topmost ``mx.google.com`` header).
+    verdict: Verdict = field(default_factory=lambda: Verdict(problem="no verdict read"))
+
+    @property
+    def authenticated(self) -> frozenset[str]:
+        """Every domain with a DKIM or DMARC pass in Gmail's verdict."""
+        return self.verdict.dkim | self.verdict.dmarc
 
 
 def b64url_decode(data: str) -> bytes:
@@ -62,13 +95,6 @@ def _header(message: Message, name: str) -> str:
         return str(value)
 
 
-#: The receiving server whose verdicts we trust: Gmail's own.
-TRUSTED_AUTHSERV = "mx.google.com"
-_PASS = re.compile(
-    r"\b(?:dkim=pass\b[^;]*?header\.(?:d=|i=@?)|dmarc=pass\b[^;]*?header\.from=)([A-Za-z0-9.-]+)"
-)
-
-
 def _sender(message: Message) -> str:
     """The one address in From, read before decoding (an encoded word cannot hide
     another address); "" when From names none or several."""
@@ -76,19 +102,67 @@ def _sender(message: Message) -> str:
     return addresses[0].lower() if len(addresses) == 1 else ""
 
 
-def _authenticated(message: Message) -> frozenset[str]:
-    """Domains with a DKIM or DMARC pass in the *topmost* Authentication-Results header.
+def _domain(value: str | None) -> str | None:
+    """The domain of a ``header.d`` / ``header.i`` / ``header.from`` value, lower-case."""
+    if not value:
+        return None
+    domain = value.rpartition("@")[2].strip().strip('"').rstrip(".").lower()
+    return domain or None
 
-    Gmail adds its header above everything the sender wrote; a header a sender forged sits
-    below it and is ignored. Anything but Gmail's own verdict vouches for nothing.
+
+def _property(result: Any, kind: str, name: str) -> str | None:
+    for prop in result.properties:
+        if prop.type.lower() == kind and prop.name.lower() == name:
+            return str(prop.value)
+    return None
+
+
+@functools.cache
+def _authres_context() -> Any:
+    import authres
+
+    return authres.all_features()
+
+
+def verdict_of(values: list[str]) -> Verdict:
+    """Gmail's verdict from a message's ``Authentication-Results`` values, top first.
+
+    The topmost header whose authserv-id is ``mx.google.com`` is Gmail's: Gmail adds it
+    above everything the sender wrote, so a header a sender forged sits below it and is
+    not read; headers of other servers are not read either. Parsed as RFC 8601 says
+    (``authres``); a header that does not parse vouches for nothing.
     """
-    headers = message.get_all("Authentication-Results") or []
-    if not headers:
-        return frozenset()
-    top = " ".join(str(headers[0]).split())
-    if top.split(";", 1)[0].strip().lower() != TRUSTED_AUTHSERV:
-        return frozenset()
-    return frozenset(domain.lower().rstrip(".") for domain in _PASS.findall(top))
+    import authres
+
+    for value in values[:MAX_VERDICT_HEADERS]:
+        value = _UNFOLD.sub("", value)
+        found = _AUTHSERV.match(value)
+        if found is None or found.group(1).lower() != TRUSTED_AUTHSERV:
+            continue  # another server's header (or none we can name): not Gmail's word
+        if len(value) > MAX_VERDICT_CHARS:
+            return Verdict(problem="Gmail's Authentication-Results is implausibly long")
+        try:
+            header = _authres_context().parse_value(value)
+        except (authres.AuthResError, RecursionError, ValueError) as exc:
+            return Verdict(problem=f"Gmail's Authentication-Results does not parse ({exc})")
+        dkim: set[str] = set()
+        dmarc: set[str] = set()
+        for result in header.results:
+            method, outcome = str(result.method).lower(), str(result.result).lower()
+            if outcome != "pass":
+                continue
+            if method == "dkim":
+                domain = _domain(_property(result, "header", "d")) or _domain(
+                    _property(result, "header", "i")
+                )
+                if domain:
+                    dkim.add(domain)
+            elif method == "dmarc":
+                domain = _domain(_property(result, "header", "from"))
+                if domain:
+                    dmarc.add(domain)
+        return Verdict(dkim=frozenset(dkim), dmarc=frozenset(dmarc))
+    return Verdict(problem="no Authentication-Results from mx.google.com")
 
 
 def parse(raw: bytes) -> Mail:
@@ -122,5 +196,5 @@ def parse(raw: bytes) -> Mail:
         date=date,
         html=html,
         text=text,
-        authenticated=_authenticated(message),
+        verdict=verdict_of([str(v) for v in message.get_all("Authentication-Results") or []]),
     )

@@ -149,6 +149,8 @@ class Rules:
     check_total: bool
     #: Require Gmail's DKIM/DMARC pass for the sender's domain (``match.authenticated``).
     authenticated: bool = True
+    #: The service's own mail domains (``match.domains``); empty: any From domain.
+    domains: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:
@@ -196,6 +198,17 @@ def _specs(value: Any, where: str) -> tuple[Mapping[str, Any], ...]:
             item = {**item, "css": _selector(item["css"], f"{where}[{i}].css")}
         specs.append(item)
     return tuple(specs)
+
+
+def _domains(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(
+        isinstance(d, str) and re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", d) for d in items
+    ):
+        raise ConfigError(f"{where} must be a list of domain names like partners.example.com")
+    return tuple(d.lower() for d in items)
 
 
 def load_rules(data: Mapping[str, Any], path: str = "<rules>") -> Rules:
@@ -247,6 +260,7 @@ def load_rules(data: Mapping[str, Any], path: str = "<rules>") -> Rules:
         required=required,
         check_total=bool(data.get("check_total", True)),
         authenticated=bool(match.get("authenticated", True)),
+        domains=_domains(match.get("domains"), f"{path}: match.domains"),
     )
 
 
@@ -420,24 +434,51 @@ def _lines(rules: Rules, doc: _Document, currency: str) -> list[LineItem]:
     return lines
 
 
-def vouched_for(sender: str, domains: frozenset[str]) -> bool:
-    """Whether Gmail authenticated the sender's domain (relaxed alignment, as DMARC's:
-    the same domain, or one a subdomain of the other)."""
-    domain = sender.rpartition("@")[2]
-    return bool(domain) and any(
-        domain == d or domain.endswith("." + d) or d.endswith("." + domain) for d in domains
+def _within(domain: str, parent: str) -> bool:
+    """``domain`` is ``parent`` or one of its subdomains."""
+    return domain == parent or domain.endswith("." + parent)
+
+
+def _aligned(signer: str, author: str) -> bool:
+    """DMARC's relaxed alignment, approximated without the public-suffix list: the same
+    domain, or one a subdomain of the other, where a parent has at least two labels
+    (a pass "for ``example``" or "for ``com``" aligns with nothing)."""
+    return (_within(author, signer) and "." in signer) or (
+        _within(signer, author) and "." in author
     )
+
+
+def vouched_for(sender: str, domains: frozenset[str]) -> bool:
+    """Whether one of the domains Gmail vouched for is aligned with the sender's domain."""
+    author = sender.rpartition("@")[2].lower()
+    return bool(author) and any(_aligned(d, author) for d in domains)
+
+
+def authentication_problem(rules: Rules, mail: Mail) -> str | None:
+    """Why the mail may not be the service's own, or None when Gmail vouches for it.
+
+    Needed: a DMARC pass for the From domain itself, or a DKIM pass by a domain aligned
+    with it (``mime.Verdict`` reads only those from Gmail's own header); and, when the
+    rules name the service's ``match.domains``, a From domain among them.
+    """
+    author = mail.sender.rpartition("@")[2].lower()
+    if rules.domains and not any(_within(author, d) for d in rules.domains):
+        return f"sender: {author or 'no address'} is not one of the service's domains"
+    verdict = mail.verdict
+    if author and (author in verdict.dmarc or vouched_for(mail.sender, verdict.dkim)):
+        return None
+    why = verdict.problem or "no DMARC pass and no aligned DKIM pass"
+    return f"sender: Gmail did not authenticate the sender's domain ({why})"
 
 
 def extract(rules: Rules, mail: Mail) -> Extraction:
     """Every field the rules describe, converted; problems listed rather than raised."""
     result = Extraction(rules)
-    if rules.authenticated and not vouched_for(mail.sender, mail.authenticated):
-        # Anyone can write a marketplace's address into From; only Gmail's own verdict
-        # tells a real order from a forged "paid" one. Kept for a person to look at.
-        result.problems.append(
-            "sender: Gmail did not authenticate the sender's domain (no DKIM or DMARC pass)"
-        )
+    # Anyone can write a marketplace's address into From; only Gmail's own verdict
+    # tells a real order from a forged "paid" one. Kept for a person to look at.
+    forged = authentication_problem(rules, mail) if rules.authenticated else None
+    if forged:
+        result.problems.append(forged)
     doc = _Document(mail)
     found: dict[str, str] = {}
     spec_of: dict[str, Mapping[str, Any]] = {}
