@@ -46,7 +46,7 @@ def gmail_header(*clauses: bytes, authserv: bytes = b"mx.google.com") -> bytes:
 
 
 def outcome_of(headers: bytes) -> tuple[str, str | None]:
-    outcome, _, reason = gmail.message_event(
+    [(outcome, _, reason)] = gmail.message_events(
         mailbox="owner@shop.example",
         message={
             "id": "18c0ffee0000f00d",
