@@ -80,7 +80,9 @@ def _part_text(part: Message) -> str:
     charset = part.get_content_charset() or "utf-8"
     try:
         return payload.decode(charset, errors="replace")
-    except LookupError:  # a charset Python does not know: keep what reads
+    except (LookupError, UnicodeError, ValueError):
+        # a charset Python does not know, or a codec that is no charset (idna refuses
+        # errors="replace"): keep what reads
         return payload.decode("utf-8", errors="replace")
 
 

@@ -76,8 +76,9 @@ _CENT = Decimal("0.01")
 MAX_AMOUNT_DIGITS = 12
 #: Longest field value read (a mail can put a megabyte in a cell; nobody's name is that).
 MAX_FIELD_CHARS = 2_000
-#: Longest text (HTML or plain) the rules are run on; a bigger mail is not read.
-MAX_BODY_CHARS = 1_000_000
+#: Longest body (HTML or plain) the rules are run on; a bigger one is not read (an order
+#: mail is tens of KB; parsing and selectors cost ~1 s per 100,000 HTML elements here).
+MAX_BODY_CHARS = 500_000
 #: Errors that reading a value from hostile text can raise: a problem, never a crash.
 VALUE_ERRORS = (ValueError, ArithmeticError, OverflowError, RecursionError)
 
@@ -620,8 +621,9 @@ def extract_orders(rules: Rules, mail: Mail) -> list[Extraction]:
 
     Rules with an ``orders`` selector read each order from its own block (an element,
     or a section of the text) and nothing else, so no order can take another's total.
-    Without one, a mail showing several different order numbers is one extraction with
-    that problem (it is quarantined, never read as one order holding them all).
+    Without one, or when it finds no block, the mail is one order; one showing several
+    different order numbers then gets that problem (it is quarantined, never read as one
+    order holding them all).
     """
     # Anyone can write a marketplace's address into From; only Gmail's own verdict
     # tells a real order from a forged "paid" one. Kept for a person to look at.
@@ -629,16 +631,13 @@ def extract_orders(rules: Rules, mail: Mail) -> list[Extraction]:
     try:
         doc = _Document(mail)
         whole = _Scope(doc.soup, doc.text)
-        scopes = _order_scopes(rules, doc) if rules.orders else [whole]
+        scopes = (_order_scopes(rules, doc) if rules.orders else []) or [whole]
     except VALUE_ERRORS as exc:  # a body too big, or nested too deep, to read
         return [Extraction(rules, problems=[p for p in (forged, f"body: {exc}") if p])]
-    if not scopes:
-        problem = "orders: no order block in the mail (the rules' orders selector found none)"
-        return [Extraction(rules, problems=[p for p in (forged, problem) if p])]
     results = []
     for index, scope in enumerate(scopes, start=1):
         try:
-            result = _extract_one(rules, scope, whole if rules.orders else None)
+            result = _extract_one(rules, scope, whole if scope is not whole else None)
         except VALUE_ERRORS as exc:  # e.g. selectors over HTML nested too deep
             result = Extraction(rules, problems=[f"body: {exc.__class__.__name__}: {exc}"])
         result.block, result.blocks = index, len(scopes)
@@ -657,10 +656,13 @@ def extract(rules: Rules, mail: Mail) -> Extraction:
 
 
 def _order_scopes(rules: Rules, doc: _Document) -> list[_Scope]:
-    """Each order's block: elements matching ``orders.css`` (innermost ones, so layout
-    tables wrapping them do not count), else the text sections each starting where
-    ``orders.regex`` matches."""
-    if "css" in rules.orders and doc.soup is not None:
+    """Each order's block: in an HTML mail the elements matching ``orders.css``
+    (innermost ones, so layout tables wrapping them do not count); in a text-only mail
+    the sections each starting where ``orders.regex`` matches. None found: the caller
+    reads the mail as one order."""
+    if doc.soup is not None:
+        if "css" not in rules.orders:
+            return []
         nodes = _innermost(rules.orders["css"].select(doc.soup))
         return [_Scope(node, node_text_lines(node)) for node in nodes]
     if "regex" in rules.orders:
