@@ -59,7 +59,7 @@ def _print_text(mail: mime.Mail) -> None:
     except ValueError as exc:
         print(f"  text     cannot be read: {exc}")
         return
-    print("  text     what `regex` specs search (multi-line mode: ^ and $ at each line):")
+    print("  text     what `regex` specs search (^ and $ match at each line):")
     for number, line in enumerate(body.splitlines(), start=1):
         print(f"    {number:4} | {line}")
 
