@@ -16,7 +16,7 @@ import email
 import email.policy
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.message import Message
@@ -59,8 +59,14 @@ class Mail:
     date: datetime | None
     html: str | None
     text: str | None
-    #: Gmail's own verdict on who sent it (the topmost ``mx.google.com`` header).
-    verdict: Verdict = field(default_factory=lambda: Verdict(problem="no verdict read"))
+    #: Every ``Authentication-Results`` value, top first (``verdict`` reads Gmail's).
+    auth_results: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def verdict(self) -> Verdict:
+        """Gmail's own verdict on who sent it (the topmost ``mx.google.com`` header),
+        parsed when first asked: only for mail that a rule recognises."""
+        return verdict_of(list(self.auth_results))
 
     @property
     def authenticated(self) -> frozenset[str]:
@@ -198,5 +204,5 @@ def parse(raw: bytes) -> Mail:
         date=date,
         html=html,
         text=text,
-        verdict=verdict_of([str(v) for v in message.get_all("Authentication-Results") or []]),
+        auth_results=tuple(str(v) for v in message.get_all("Authentication-Results") or []),
     )
