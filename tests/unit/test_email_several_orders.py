@@ -8,12 +8,13 @@ rows inside a layout row of ``table.basket``.
 
 from pathlib import Path
 
+import jsonschema
 import yaml
 
 from orderhub import gmail
 from orderhub.sources import email
 from tests.conftest import FIXTURES
-from tests.unit.test_email_rules import AT, gmail_b64
+from tests.unit.test_email_rules import AT, SCHEMA, gmail_b64
 
 RULES_DIR = Path(email.RULES_DIR)
 TWO = (FIXTURES / "email" / "kiire_two_orders_nested_tables.eml").read_bytes()
@@ -61,6 +62,8 @@ def test_each_order_of_a_two_order_mail_is_its_own_order_with_its_own_total():
         ("K-8A1B3", "9.00", "Rui Costa", [("Francesinha especial", 1, "8.50")]),
     ]
     first, second = (event for _, event, _ in triples)
+    for event in (first, second):
+        jsonschema.validate(event, SCHEMA)
     assert first["event_id"] != second["event_id"]
     assert first["entity"]["created_at"] == "2026-11-26T19:41:00.000Z"
 
