@@ -166,3 +166,15 @@ def test_a_rules_regex_that_could_backtrack_is_refused_at_load(pattern, complain
         error.value
     )
     assert complaint in str(error.value)
+
+
+def test_html_nested_deeper_than_any_mail_is_quarantined_not_a_stall():
+    """CSS matching walks up from every candidate element: thousands of nested rows cost
+    seconds per selector. No order mail nests 256 levels deep."""
+    html = edited(
+        b'Content-Type: text/plain; charset="utf-8"', b'Content-Type: text/html; charset="utf-8"'
+    )
+    deep = html.replace(b"Kiire Food - partner notifications", b"<div>" * 300 + b"</div>" * 300)
+    outcome, reason = outcome_of(deep)
+    assert outcome == "quarantined"
+    assert "body: the mail's HTML is nested over 256 levels deep" in reason

@@ -79,6 +79,8 @@ MAX_FIELD_CHARS = 2_000
 #: Longest body (HTML or plain) the rules are run on; a bigger one is not read (an order
 #: mail is tens of KB; parsing and selectors cost ~1 s per 100,000 HTML elements here).
 MAX_BODY_CHARS = 500_000
+#: Deepest HTML nesting read (order mail nests tables some 10-30 levels).
+MAX_HTML_DEPTH = 256
 #: Errors that reading a value from hostile text can raise: a problem, never a crash.
 VALUE_ERRORS = (ValueError, ArithmeticError, OverflowError, RecursionError)
 
@@ -385,11 +387,23 @@ class _Document:
             raise Unreadable(f"the mail's body is over {MAX_BODY_CHARS:,} characters")
         self.soup = BeautifulSoup(html, "html.parser") if html else None
         if self.soup is not None:
+            _check_depth(self.soup)
             for hidden in self.soup(["style", "script", "head"]):
                 hidden.decompose()
             self.text = node_text_lines(self.soup)
         else:
             self.text = _clean_text(plain or "")
+
+
+def _check_depth(soup: Any) -> None:
+    """Refuse HTML nested deeper than any mail is laid out: CSS matching walks up from
+    each candidate element, so its cost grows with depth times elements."""
+    depth = {id(soup): 0}
+    for node in soup.find_all(True):
+        level = depth.get(id(node.parent), 0) + 1
+        if level > MAX_HTML_DEPTH:
+            raise Unreadable(f"the mail's HTML is nested over {MAX_HTML_DEPTH} levels deep")
+        depth[id(node)] = level
 
 
 def document_text(mail: Mail) -> str:
@@ -425,8 +439,13 @@ def _innermost(nodes: list[Any]) -> list[Any]:
     an order-block selector) also matches the outer layout rows that merely wrap the
     real ones; such a wrapper would read as one more item holding all the others.
     """
-    chosen = {id(n) for n in nodes}
-    return [n for n in nodes if not any(id(d) in chosen for d in n.find_all(True))]
+    wrappers: set[int] = set()  # every ancestor of a match (each marked once: linear)
+    for node in nodes:
+        parent = node.parent
+        while parent is not None and id(parent) not in wrappers:
+            wrappers.add(id(parent))
+            parent = parent.parent
+    return [n for n in nodes if id(n) not in wrappers]
 
 
 def _values(spec: Mapping[str, Any], scope: _Scope) -> list[str]:
