@@ -29,6 +29,8 @@ TRUSTED_AUTHSERV = "mx.google.com"
 MAX_VERDICT_CHARS = 8_192
 #: How many Authentication-Results headers are looked at, top down, for Gmail's.
 MAX_VERDICT_HEADERS = 20
+#: Years a mail's Date can plausibly carry; any other Date is treated as absent.
+PLAUSIBLE_YEARS = range(2000, 2200)
 _UNFOLD = re.compile(r"\r?\n(?=[ \t])")
 _AUTHSERV = re.compile(r"[ \t]*([^\s;()]*)")
 
@@ -194,10 +196,12 @@ def parse(raw: bytes) -> Mail:
     if message["Date"]:
         try:
             date = parsedate_to_datetime(str(message["Date"]))
-        except (TypeError, ValueError):
+            if date.tzinfo is None:
+                date = date.replace(tzinfo=UTC)
+            if date.astimezone(UTC).year not in PLAUSIBLE_YEARS:
+                date = None  # year 1 at +14:00 is year 0 in UTC, which cannot be written
+        except (TypeError, ValueError, OverflowError):
             date = None
-        if date is not None and date.tzinfo is None:
-            date = date.replace(tzinfo=UTC)
     return Mail(
         sender=_sender(message),
         subject=" ".join(_header(message, "Subject").split()),

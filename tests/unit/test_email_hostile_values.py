@@ -6,6 +6,8 @@ mail (money, dates, phones, quantities, sizes, the rules' regexes over the text)
 hostile; each becomes a reason on the quarantined mail, and the mail after it is read.
 """
 
+from datetime import UTC, datetime
+
 import pytest
 
 from orderhub import gmail, mime
@@ -178,3 +180,25 @@ def test_html_nested_deeper_than_any_mail_is_quarantined_not_a_stall():
     outcome, reason = outcome_of(deep)
     assert outcome == "quarantined"
     assert "body: the mail's HTML is nested over 256 levels deep" in reason
+
+
+@pytest.mark.parametrize(
+    "date",
+    [b"Mon, 01 Jan 1900 00:00:00 +0000", b"Fri, 31 Dec 9999 23:59:59 -1200", b"Sat, 99 Foo 20"],
+)
+def test_an_impossible_date_header_is_no_date_and_the_order_keeps_its_own_time(date):
+    """Without an order time in the body the Date header is the order's time; one that
+    cannot be converted to UTC falls back to Gmail's arrival time."""
+    raw = edited(b"Placed: 2026-11-25 19:30\n", b"").replace(
+        b"Date: Wed, 25 Nov 2026 19:30:02 +0000", b"Date: " + date
+    )
+    assert mime.parse(raw).date is None
+    [(outcome, event, _)] = gmail.message_events(
+        mailbox="owner@shop.example",
+        message={"id": "18c0ffee0000da7e", "internalDate": "1764158400000", "raw": gmail_b64(raw)},
+        rules=RULES,
+        now=AT,
+    )
+    assert outcome == "order"
+    arrived = datetime.fromtimestamp(1764158400, tz=UTC)  # the internalDate above
+    assert event["occurred_at"] == arrived.isoformat(timespec="milliseconds").replace("+00:00", "Z")
