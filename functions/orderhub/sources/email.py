@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from orderhub.errors import ConfigError
 from orderhub.event import Address, Event, LineItem, Money, Party, Raw, iso, make_event
 from orderhub.event import version_of as _version_of
-from orderhub.mime import Mail
+from orderhub.mime import PLAUSIBLE_YEARS, Mail
 
 RULES_DIR = Path(__file__).with_name("email_rules")
 
@@ -390,7 +390,7 @@ class _Document:
             _check_depth(self.soup)
             for hidden in self.soup(["style", "script", "head"]):
                 hidden.decompose()
-            self.text = node_text_lines(self.soup)
+            self.text = _node_lines(self.soup)
         else:
             self.text = _clean_text(plain or "")
 
@@ -411,7 +411,8 @@ def document_text(mail: Mail) -> str:
     return _Document(mail).text
 
 
-def node_text_lines(node: Any) -> str:
+def _node_lines(node: Any) -> str:
+    """An element's text with every block or cell on a line of its own."""
     return _clean_text(str(node.get_text("\n")))
 
 
@@ -525,17 +526,13 @@ def _first(specs: Iterable[Mapping[str, Any]], scope: _Scope) -> str | None:
     return hit[0] if hit else None
 
 
-#: Order times outside these years are typos or attacks (and some cannot be converted).
-_PLAUSIBLE_YEARS = range(2000, 2200)
-
-
 def _order_time(text: str, spec: Mapping[str, Any], defaults: Mapping[str, str]) -> datetime:
     fmt = spec.get("format")
     try:
         moment = datetime.strptime(text, fmt) if fmt else datetime.fromisoformat(text)
     except ValueError as exc:
         raise Unreadable(f"does not match {fmt or 'ISO 8601'}") from exc
-    if moment.year not in _PLAUSIBLE_YEARS:
+    if moment.year not in PLAUSIBLE_YEARS:  # typos or attacks; some cannot be converted
         raise Unreadable(f"{moment.year} is not a plausible year for an order")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(defaults.get("timezone", "UTC")))
@@ -683,7 +680,7 @@ def _order_scopes(rules: Rules, doc: _Document) -> list[_Scope]:
         if "css" not in rules.orders:
             return []
         nodes = _innermost(rules.orders["css"].select(doc.soup))
-        return [_Scope(node, node_text_lines(node)) for node in nodes]
+        return [_Scope(node, _node_lines(node)) for node in nodes]
     if "regex" in rules.orders:
         starts = [found.start() for found in rules.orders["regex"].finditer(doc.text)]
         ends = [*starts[1:], len(doc.text)]
