@@ -29,6 +29,8 @@ TRUSTED_AUTHSERV = "mx.google.com"
 MAX_VERDICT_CHARS = 8_192
 #: How many Authentication-Results headers are looked at, top down, for Gmail's.
 MAX_VERDICT_HEADERS = 20
+#: Longest From header read (one address with a display name is far shorter).
+MAX_FROM_CHARS = 1_000
 #: Years a mail's Date can plausibly carry; any other Date is treated as absent.
 PLAUSIBLE_YEARS = range(2000, 2200)
 _UNFOLD = re.compile(r"\r?\n(?=[ \t])")
@@ -107,8 +109,16 @@ def _header(message: Message, name: str) -> str:
 
 def _sender(message: Message) -> str:
     """The one address in From, read before decoding (an encoded word cannot hide
-    another address); "" when From names none or several."""
-    addresses = [a for _, a in getaddresses([str(message.get("From") or "")]) if a]
+    another address); "" when From names none or several, or is no plausible From
+    (the standard library's parser recurses once per nested comment: thousands of
+    "(" would raise RecursionError)."""
+    value = str(message.get("From") or "")
+    if len(value) > MAX_FROM_CHARS:
+        return ""
+    try:
+        addresses = [a for _, a in getaddresses([value]) if a]
+    except (RecursionError, ValueError):
+        return ""
     return addresses[0].lower() if len(addresses) == 1 else ""
 
 

@@ -202,3 +202,17 @@ def test_an_impossible_date_header_is_no_date_and_the_order_keeps_its_own_time(d
     assert outcome == "order"
     arrived = datetime.fromtimestamp(1764158400, tz=UTC)  # the internalDate above
     assert event["occurred_at"] == arrived.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        b"(" * 900 + b" <no-reply@partners.kiire.example>",  # RecursionError in getaddresses
+        b"x" * 2000 + b" <no-reply@partners.kiire.example>",
+    ],
+    ids=["nested-comments", "novel-length"],
+)
+def test_a_hostile_from_header_names_no_sender(sender):
+    raw = edited(b"From: Kiire Food Partners <no-reply@partners.kiire.example>", b"From: " + sender)
+    assert mime.parse(raw).sender == ""
+    assert outcome_of(raw) == ("ignored", None)
