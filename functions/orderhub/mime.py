@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import email
+import email.parser
 import email.policy
 import functools
 import re
@@ -65,6 +66,8 @@ class Mail:
     text: str | None
     #: Every ``Authentication-Results`` value, top first (``verdict`` reads Gmail's).
     auth_results: tuple[str, ...] = ()
+    #: Why the body could not be read at all (then ``html`` and ``text`` are None).
+    unreadable: str | None = None
 
     @functools.cached_property
     def verdict(self) -> Verdict:
@@ -191,17 +194,25 @@ def parse(raw: bytes) -> Mail:
     The ``compat32`` policy is used with explicit header decoding: the modern policy's
     header objects cost about a third of the whole parse, for nothing we need.
     """
-    message = email.message_from_bytes(raw, policy=email.policy.compat32)
     html: str | None = None
     text: str | None = None
-    for part in message.walk():
-        if part.is_multipart() or part.get_content_disposition() == "attachment":
-            continue
-        kind = part.get_content_type()
-        if kind == "text/html" and html is None:
-            html = _part_text(part)
-        elif kind == "text/plain" and text is None:
-            text = _part_text(part)
+    unreadable: str | None = None
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+        for part in message.walk():
+            if part.is_multipart() or part.get_content_disposition() == "attachment":
+                continue
+            kind = part.get_content_type()
+            if kind == "text/html" and html is None:
+                html = _part_text(part)
+            elif kind == "text/plain" and text is None:
+                text = _part_text(part)
+    except RecursionError:
+        # The standard library parses nested multiparts recursively: a few thousand
+        # levels raise. The headers still say who sent it; the body is not read.
+        message = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+        html = text = None
+        unreadable = "the MIME parts are nested too deep to read"
     date: datetime | None = None
     if message["Date"]:
         try:
@@ -219,4 +230,5 @@ def parse(raw: bytes) -> Mail:
         html=html,
         text=text,
         auth_results=tuple(str(v) for v in message.get_all("Authentication-Results") or []),
+        unreadable=unreadable,
     )

@@ -216,3 +216,18 @@ def test_a_hostile_from_header_names_no_sender(sender):
     raw = edited(b"From: Kiire Food Partners <no-reply@partners.kiire.example>", b"From: " + sender)
     assert mime.parse(raw).sender == ""
     assert outcome_of(raw) == ("ignored", None)
+
+
+def test_mime_parts_nested_thousands_deep_are_quarantined_not_a_crash():
+    """The standard library parses nested multiparts recursively (RecursionError)."""
+    headers, _ = GENUINE.split(b"Content-Transfer-Encoding:", 1)
+    body = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n' % (i, i) for i in range(3000)
+    )
+    body += b"Content-Type: text/plain\n\nNew order #K-3F8LX\n"
+    body += b"".join(b"--b%d--\n" % i for i in reversed(range(3000)))
+    mail = mime.parse(headers + body)
+    assert mail.sender == "no-reply@partners.kiire.example"
+    outcome, reason = outcome_of(headers + body)
+    assert outcome == "quarantined"
+    assert "body: the MIME parts are nested too deep to read" in reason

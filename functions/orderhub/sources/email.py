@@ -383,6 +383,8 @@ class _Document:
         from bs4 import BeautifulSoup
 
         html, plain = mail.html, mail.text
+        if mail.unreadable:
+            raise Unreadable(mail.unreadable)
         if len(html or plain or "") > MAX_BODY_CHARS:
             raise Unreadable(f"the mail's body is over {MAX_BODY_CHARS:,} characters")
         self.soup = BeautifulSoup(html, "html.parser") if html else None
