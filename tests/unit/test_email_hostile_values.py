@@ -231,3 +231,14 @@ def test_mime_parts_nested_thousands_deep_are_quarantined_not_a_crash():
     outcome, reason = outcome_of(headers + body)
     assert outcome == "quarantined"
     assert "body: the MIME parts are nested too deep to read" in reason
+
+
+def test_html_the_parser_rejects_is_quarantined_not_a_crash():
+    """``<![`` not followed by a name makes html.parser (through BeautifulSoup) raise."""
+    html = edited(
+        b'Content-Type: text/plain; charset="utf-8"', b'Content-Type: text/html; charset="utf-8"'
+    )
+    rejected = html.replace(b"Kiire Food - partner notifications", b"<![ ]>")
+    outcome, reason = outcome_of(rejected)
+    assert outcome == "quarantined"
+    assert "body: the mail's HTML does not parse" in reason

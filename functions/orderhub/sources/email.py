@@ -380,14 +380,19 @@ class _Document:
     """
 
     def __init__(self, mail: Mail) -> None:
-        from bs4 import BeautifulSoup
+        from bs4 import BeautifulSoup, ParserRejectedMarkup
 
         html, plain = mail.html, mail.text
         if mail.unreadable:
             raise Unreadable(mail.unreadable)
         if len(html or plain or "") > MAX_BODY_CHARS:
             raise Unreadable(f"the mail's body is over {MAX_BODY_CHARS:,} characters")
-        self.soup = BeautifulSoup(html, "html.parser") if html else None
+        try:
+            self.soup = BeautifulSoup(html, "html.parser") if html else None
+        except ParserRejectedMarkup as exc:  # e.g. "<![" not followed by a name
+            if not plain:
+                raise Unreadable("the mail's HTML does not parse") from exc
+            self.soup = None  # the plain-text part says the same: read that
         if self.soup is not None:
             _check_depth(self.soup)
             for hidden in self.soup(["style", "script", "head"]):
