@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import email
+import email.errors
 import email.parser
 import email.policy
 import functools
@@ -106,7 +107,8 @@ def _header(message: Message, name: str) -> str:
         return ""
     try:
         return str(make_header(decode_header(str(value))))
-    except (LookupError, UnicodeDecodeError, ValueError):  # an unknown or lying charset
+    except (LookupError, UnicodeError, ValueError, email.errors.MessageError):
+        # an unknown or lying charset, or an encoded word that does not decode
         return str(value)
 
 

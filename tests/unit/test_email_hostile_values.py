@@ -242,3 +242,17 @@ def test_html_the_parser_rejects_is_quarantined_not_a_crash():
     outcome, reason = outcome_of(rejected)
     assert outcome == "quarantined"
     assert "body: the mail's HTML does not parse" in reason
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [b"=?utf-8?b?TmV3IG9yZGVyX?= #K-3F8LX", b"=?utf-8\xff?q?New_order?= #K-3F8LX"],
+    ids=["broken-base64-word", "undecodable-charset-name"],
+)
+def test_a_subject_whose_encoded_word_does_not_decode_is_kept_as_written(subject):
+    raw = edited(
+        b"Subject: =?utf-8?q?New_order_=23K-3F8LX_-_Tasca_do_Bairro?=", b"Subject: " + subject
+    )
+    mail = mime.parse(raw)
+    assert "#K-3F8LX" in mail.subject
+    assert outcome_of(raw)[0] == "ignored"  # the subject no longer matches "^New order #K-"
