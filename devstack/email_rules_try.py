@@ -1,9 +1,11 @@
 """``scripts/email_rules_try RULES.yaml MAIL.eml ...``: what a rules file reads from a mail.
 
 For writing a new service's rules: prints whether the sender and subject match, every
-field extracted (converted: money, E.164 phone, order time), the line items, and what is
-missing or inconsistent, i.e. exactly why gmail_ingest would quarantine the mail. Exit
-status 0 when every mail parses completely. It prints the mail's personal data to your
+field extracted (converted: money, E.164 phone, order time), the line items (per order,
+for a mail carrying several), and what is missing or inconsistent, i.e. exactly why
+gmail_ingest would quarantine the mail. ``--text`` also prints the mail as the rules'
+regexes see it, line by line, to write a regex against. Exit status 0 when every mail
+parses completely. It prints the mail's personal data to your
 terminal, so use it on your own machine only.
 """
 
@@ -27,7 +29,7 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def report(rules: email.Rules, path: Path) -> bool:
+def report(rules: email.Rules, path: Path, *, text: bool = False) -> bool:
     mail = mime.parse(path.read_bytes())
     print(f"== {path.name}")
     sender_ok, subject_ok = (
@@ -37,10 +39,34 @@ def report(rules: email.Rules, path: Path) -> bool:
     print(f"  from     {mail.sender}  {'matches' if sender_ok else 'does NOT match'}")
     print(f"  subject  {mail.subject}  {'matches' if subject_ok else 'does NOT match'}")
     print(f"  body     {'text/html' if mail.html else 'text/plain' if mail.text else 'none'}")
+    if text:
+        _print_text(mail)
     if not (sender_ok and subject_ok):
         print("  → not this service's order mail: gmail_ingest would ignore it")
         return False
-    extraction = email.extract(rules, mail)
+    extractions = email.extract_orders(rules, mail)
+    if len(extractions) > 1:
+        print(f"  orders   {len(extractions)} in this mail, each read from its own block")
+    for extraction in extractions:
+        _print_extraction(rules, extraction)
+    return all(e.complete for e in extractions)
+
+
+def _print_text(mail: mime.Mail) -> None:
+    """The mail as the rules' regexes see it, one numbered line each."""
+    try:
+        body = email.document_text(mail)
+    except ValueError as exc:
+        print(f"  text     cannot be read: {exc}")
+        return
+    print("  text     what `regex` specs search (^ and $ match at each line):")
+    for number, line in enumerate(body.splitlines(), start=1):
+        print(f"    {number:4} | {line}")
+
+
+def _print_extraction(rules: email.Rules, extraction: email.Extraction) -> None:
+    if extraction.blocks > 1:
+        print(f"  -- order {extraction.block} of {extraction.blocks}")
     for name in email.SCALAR_FIELDS:
         if name in extraction.values:
             print(f"  {name:14} {_show(extraction.values[name])}")
@@ -55,20 +81,30 @@ def report(rules: email.Rules, path: Path) -> bool:
         print("  → incomplete: gmail_ingest would quarantine it because:")
         for problem in extraction.problems:
             print(f"    - {problem}")
-    return extraction.complete
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="scripts/email_rules_try", description=__doc__)
     parser.add_argument("rules", type=Path, help="a rules file (YAML)")
     parser.add_argument("mails", nargs="+", type=Path, help=".eml files")
+    parser.add_argument(
+        "--text",
+        action="store_true",
+        help="also print each mail's text as the rules' regexes see it (to write a regex)",
+    )
     args = parser.parse_args(argv)
     try:
         rules = email.load_rules_file(args.rules)
     except ConfigError as exc:
         print(f"rules file is wrong: {exc}", file=sys.stderr)
         return 2
-    results = [report(rules, path) for path in args.mails]
+    if rules.authenticated and not rules.domains:
+        print(
+            "note: the rules name no match.domains: any From domain that match.from admits "
+            "and Gmail authenticates is taken as the service's (docs/email-rules.md)",
+            file=sys.stderr,
+        )
+    results = [report(rules, path, text=args.text) for path in args.mails]
     return 0 if all(results) else 1
 
 

@@ -39,11 +39,13 @@ def parse_rate(rounds: int = 50, samples: Path = SAMPLES, *, cpu: bool = False) 
     ]
     now = datetime.now(UTC)
     for message in messages:  # warm-up: imports, compiled selectors
-        gmail.message_event(mailbox="bench@shop.example", message=message, rules=rules, now=now)
+        gmail.message_events(mailbox="bench@shop.example", message=message, rules=rules, now=now)
     started = clock()
     for _ in range(rounds):
         for message in messages:
-            gmail.message_event(mailbox="bench@shop.example", message=message, rules=rules, now=now)
+            gmail.message_events(
+                mailbox="bench@shop.example", message=message, rules=rules, now=now
+            )
     elapsed = clock() - started
     return rounds * len(messages) / elapsed
 

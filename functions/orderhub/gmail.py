@@ -263,37 +263,45 @@ def _received_at(message: dict[str, Any], fallback: datetime) -> datetime:
         return fallback
 
 
-def message_event(
+def message_events(
     *, mailbox: str, message: dict[str, Any], rules: Sequence[email.Rules], now: datetime
-) -> tuple[str, Event | None, str | None]:
-    """One fetched message (``format=raw``) → (outcome, event, reason).
+) -> list[tuple[str, Event | None, str | None]]:
+    """One fetched message (``format=raw``) → its (outcome, event, reason) triples.
 
-    outcome is ``order`` (an ``order.created`` event), ``quarantined`` (a rule knew the
-    mail but could not read it; the event carries the raw MIME and the reason) or
-    ``ignored`` (no rule knows it; no event).
+    outcome is ``order`` (an ``order.created`` event, one per order the mail carries,
+    each with the deterministic id of its order), ``quarantined`` (a rule knew the mail
+    but could not read all of it: one event for the mail, carrying the raw MIME and every
+    reason) or ``ignored`` (no rule knows it: the one triple has no event). A mail with
+    two orders, one readable and one not, gives the readable order and the quarantine.
     """
     body = mime.b64url_decode(str(message.get("raw") or ""))
     mail = mime.parse(body)
     found = email.match(rules, mail)
     if found is None:
-        return "ignored", None, None
+        return [("ignored", None, None)]
     at = _received_at(message, now)
     raw = _raw(mailbox, message, body, found.service, at)
-    extraction = email.extract(found, mail)
-    if extraction.complete:
-        event = email.order_event(extraction, mail, shop=mailbox, raw=raw, at=at)
-        return "order", event, None
-    reason = "; ".join(extraction.problems)
-    event = quarantine_event(
-        source=found.source,
-        shop=mailbox,
-        raw=raw,
-        reason=reason,
-        ref=str(message["id"]),
-        topic=None,
-        at=at,  # the message's own arrival time: the same message, the same event id
-    )
-    return "quarantined", event, reason
+    triples: list[tuple[str, Event | None, str | None]] = []
+    problems: list[str] = []
+    for extraction in email.extract_orders(found, mail):
+        if extraction.complete:
+            event = email.order_event(extraction, mail, shop=mailbox, raw=raw, at=at)
+            triples.append(("order", event, None))
+        else:
+            problems += extraction.problems
+    if problems:
+        reason = "; ".join(problems)
+        event = quarantine_event(
+            source=found.source,
+            shop=mailbox,
+            raw=raw,
+            reason=reason,
+            ref=str(message["id"]),
+            topic=None,
+            at=at,  # the message's own arrival time: the same message, the same event id
+        )
+        triples.append(("quarantined", event, reason))
+    return triples
 
 
 def _history_ids(
@@ -397,7 +405,23 @@ def _deliver(
     result: SyncResult,
 ) -> None:
     message_id = str(message["id"])
-    outcome, event, reason = message_event(mailbox=mailbox, message=message, rules=rules, now=now())
+    for outcome, event, reason in message_events(
+        mailbox=mailbox, message=message, rules=rules, now=now()
+    ):
+        _deliver_one(mailbox, message_id, outcome, event, reason, claims, bus, now, result)
+
+
+def _deliver_one(
+    mailbox: str,
+    message_id: str,
+    outcome: str,
+    event: Event | None,
+    reason: str | None,
+    claims: Claims,
+    bus: Bus,
+    now: Callable[[], datetime],
+    result: SyncResult,
+) -> None:
     if event is None:
         result.ignored += 1
         logs.info("gmail message ignored: no rules match its sender and subject", ref=message_id)

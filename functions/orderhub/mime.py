@@ -13,13 +13,47 @@ from __future__ import annotations
 
 import base64
 import email
+import email.errors
+import email.parser
 import email.policy
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any
+
+#: The receiving server whose verdicts we trust: Gmail's own.
+TRUSTED_AUTHSERV = "mx.google.com"
+#: Gmail's header is well under 1 KB; anything far longer is not Gmail's, and is not parsed.
+MAX_VERDICT_CHARS = 8_192
+#: How many Authentication-Results headers are looked at, top down, for Gmail's.
+MAX_VERDICT_HEADERS = 20
+#: Longest From header read (one address with a display name is far shorter).
+MAX_FROM_CHARS = 1_000
+#: Years a mail's Date can plausibly carry; any other Date is treated as absent.
+PLAUSIBLE_YEARS = range(2000, 2200)
+_UNFOLD = re.compile(r"\r?\n(?=[ \t])")
+_AUTHSERV = re.compile(r"[ \t]*([^\s;()]*)")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What Gmail's own ``Authentication-Results`` header (RFC 8601) says passed.
+
+    Only each method's own result and its ``header.d`` / ``header.i`` (DKIM) or
+    ``header.from`` (DMARC) property are read: comments and ``smtp.mailfrom`` repeat
+    what the sender chose and vouch for nothing.
+    """
+
+    #: Signing domains with ``dkim=pass`` (``header.d``, else the domain of ``header.i``).
+    dkim: frozenset[str] = frozenset()
+    #: ``header.from`` domains with ``dmarc=pass``.
+    dmarc: frozenset[str] = frozenset()
+    #: Why nothing could be read (no header from Gmail, or one that does not parse).
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -31,8 +65,21 @@ class Mail:
     date: datetime | None
     html: str | None
     text: str | None
-    #: Domains that Gmail's own Authentication-Results vouch for (DKIM or DMARC pass).
-    authenticated: frozenset[str] = frozenset()
+    #: Every ``Authentication-Results`` value, top first (``verdict`` reads Gmail's).
+    auth_results: tuple[str, ...] = ()
+    #: Why the body could not be read at all (then ``html`` and ``text`` are None).
+    unreadable: str | None = None
+
+    @functools.cached_property
+    def verdict(self) -> Verdict:
+        """Gmail's own verdict on who sent it (the topmost ``mx.google.com`` header),
+        parsed when first asked: only for mail that a rule recognises."""
+        return verdict_of(list(self.auth_results))
+
+    @property
+    def authenticated(self) -> frozenset[str]:
+        """Every domain with a DKIM or DMARC pass in Gmail's verdict."""
+        return self.verdict.dkim | self.verdict.dmarc
 
 
 def b64url_decode(data: str) -> bytes:
@@ -47,7 +94,9 @@ def _part_text(part: Message) -> str:
     charset = part.get_content_charset() or "utf-8"
     try:
         return payload.decode(charset, errors="replace")
-    except LookupError:  # a charset Python does not know: keep what reads
+    except (LookupError, UnicodeError, ValueError):
+        # a charset Python does not know, or a codec that is no charset (idna refuses
+        # errors="replace"): keep what reads
         return payload.decode("utf-8", errors="replace")
 
 
@@ -58,37 +107,87 @@ def _header(message: Message, name: str) -> str:
         return ""
     try:
         return str(make_header(decode_header(str(value))))
-    except (LookupError, UnicodeDecodeError, ValueError):  # an unknown or lying charset
+    except (LookupError, UnicodeError, ValueError, email.errors.MessageError):
+        # an unknown or lying charset, or an encoded word that does not decode
         return str(value)
-
-
-#: The receiving server whose verdicts we trust: Gmail's own.
-TRUSTED_AUTHSERV = "mx.google.com"
-_PASS = re.compile(
-    r"\b(?:dkim=pass\b[^;]*?header\.(?:d=|i=@?)|dmarc=pass\b[^;]*?header\.from=)([A-Za-z0-9.-]+)"
-)
 
 
 def _sender(message: Message) -> str:
     """The one address in From, read before decoding (an encoded word cannot hide
-    another address); "" when From names none or several."""
-    addresses = [a for _, a in getaddresses([str(message.get("From") or "")]) if a]
+    another address); "" when From names none or several, or is no plausible From
+    (the standard library's parser recurses once per nested comment: thousands of
+    "(" would raise RecursionError)."""
+    value = str(message.get("From") or "")
+    if len(value) > MAX_FROM_CHARS:
+        return ""
+    try:
+        addresses = [a for _, a in getaddresses([value]) if a]
+    except (RecursionError, ValueError):
+        return ""
     return addresses[0].lower() if len(addresses) == 1 else ""
 
 
-def _authenticated(message: Message) -> frozenset[str]:
-    """Domains with a DKIM or DMARC pass in the *topmost* Authentication-Results header.
+def _domain(value: str | None) -> str | None:
+    """The domain of a ``header.d`` / ``header.i`` / ``header.from`` value, lower-case."""
+    if not value:
+        return None
+    domain = value.rpartition("@")[2].strip().strip('"').rstrip(".").lower()
+    return domain or None
 
-    Gmail adds its header above everything the sender wrote; a header a sender forged sits
-    below it and is ignored. Anything but Gmail's own verdict vouches for nothing.
+
+def _property(result: Any, kind: str, name: str) -> str | None:
+    for prop in result.properties:
+        if prop.type.lower() == kind and prop.name.lower() == name:
+            return str(prop.value)
+    return None
+
+
+@functools.cache
+def _authres_context() -> Any:
+    import authres
+
+    return authres.all_features()
+
+
+def verdict_of(values: list[str]) -> Verdict:
+    """Gmail's verdict from a message's ``Authentication-Results`` values, top first.
+
+    The topmost header whose authserv-id is ``mx.google.com`` is Gmail's: Gmail adds it
+    above everything the sender wrote, so a header a sender forged sits below it and is
+    not read; headers of other servers are not read either. Parsed as RFC 8601 says
+    (``authres``); a header that does not parse vouches for nothing.
     """
-    headers = message.get_all("Authentication-Results") or []
-    if not headers:
-        return frozenset()
-    top = " ".join(str(headers[0]).split())
-    if top.split(";", 1)[0].strip().lower() != TRUSTED_AUTHSERV:
-        return frozenset()
-    return frozenset(domain.lower().rstrip(".") for domain in _PASS.findall(top))
+    import authres
+
+    for value in values[:MAX_VERDICT_HEADERS]:
+        value = _UNFOLD.sub("", value)
+        found = _AUTHSERV.match(value)
+        if found is None or found.group(1).lower() != TRUSTED_AUTHSERV:
+            continue  # another server's header (or none we can name): not Gmail's word
+        if len(value) > MAX_VERDICT_CHARS:
+            return Verdict(problem="Gmail's Authentication-Results is implausibly long")
+        try:
+            header = _authres_context().parse_value(value)
+        except (authres.AuthResError, RecursionError, ValueError) as exc:
+            return Verdict(problem=f"Gmail's Authentication-Results does not parse ({exc})")
+        dkim: set[str] = set()
+        dmarc: set[str] = set()
+        for result in header.results:
+            method, outcome = str(result.method).lower(), str(result.result).lower()
+            if outcome != "pass":
+                continue
+            if method == "dkim":
+                domain = _domain(_property(result, "header", "d")) or _domain(
+                    _property(result, "header", "i")
+                )
+                if domain:
+                    dkim.add(domain)
+            elif method == "dmarc":
+                domain = _domain(_property(result, "header", "from"))
+                if domain:
+                    dmarc.add(domain)
+        return Verdict(dkim=frozenset(dkim), dmarc=frozenset(dmarc))
+    return Verdict(problem="no Authentication-Results from mx.google.com")
 
 
 def parse(raw: bytes) -> Mail:
@@ -97,30 +196,41 @@ def parse(raw: bytes) -> Mail:
     The ``compat32`` policy is used with explicit header decoding: the modern policy's
     header objects cost about a third of the whole parse, for nothing we need.
     """
-    message = email.message_from_bytes(raw, policy=email.policy.compat32)
     html: str | None = None
     text: str | None = None
-    for part in message.walk():
-        if part.is_multipart() or part.get_content_disposition() == "attachment":
-            continue
-        kind = part.get_content_type()
-        if kind == "text/html" and html is None:
-            html = _part_text(part)
-        elif kind == "text/plain" and text is None:
-            text = _part_text(part)
+    unreadable: str | None = None
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+        for part in message.walk():
+            if part.is_multipart() or part.get_content_disposition() == "attachment":
+                continue
+            kind = part.get_content_type()
+            if kind == "text/html" and html is None:
+                html = _part_text(part)
+            elif kind == "text/plain" and text is None:
+                text = _part_text(part)
+    except RecursionError:
+        # The standard library parses nested multiparts recursively: a few thousand
+        # levels raise. The headers still say who sent it; the body is not read.
+        message = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+        html = text = None
+        unreadable = "the MIME parts are nested too deep to read"
     date: datetime | None = None
     if message["Date"]:
         try:
             date = parsedate_to_datetime(str(message["Date"]))
-        except (TypeError, ValueError):
+            if date.tzinfo is None:
+                date = date.replace(tzinfo=UTC)
+            if date.astimezone(UTC).year not in PLAUSIBLE_YEARS:
+                date = None  # year 1 at +14:00 is year 0 in UTC, which cannot be written
+        except (TypeError, ValueError, OverflowError):
             date = None
-        if date is not None and date.tzinfo is None:
-            date = date.replace(tzinfo=UTC)
     return Mail(
         sender=_sender(message),
         subject=" ".join(_header(message, "Subject").split()),
         date=date,
         html=html,
         text=text,
-        authenticated=_authenticated(message),
+        auth_results=tuple(str(v) for v in message.get_all("Authentication-Results") or []),
+        unreadable=unreadable,
     )

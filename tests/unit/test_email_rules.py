@@ -83,7 +83,7 @@ def gmail_b64(raw: bytes) -> str:
 def test_each_sample_becomes_a_valid_order_event(name):
     service, order_id, total, currency, phone, lines, fee, discount = EXPECTED[name]
 
-    outcome, event, reason = gmail.message_event(
+    [(outcome, event, reason)] = gmail.message_events(
         mailbox="owner@shop.example", message=message(name), rules=RULES, now=AT
     )
 
@@ -115,13 +115,13 @@ def test_non_utf8_quoted_printable_mail_reads_correctly():
 
 
 def test_the_same_order_mailed_twice_is_the_same_event():
-    _, first, _ = gmail.message_event(
+    [(_, first, _)] = gmail.message_events(
         mailbox="owner@shop.example",
         message=message("kiire_plain_text.eml", "a1"),
         rules=RULES,
         now=AT,
     )
-    _, second, _ = gmail.message_event(
+    [(_, second, _)] = gmail.message_events(
         mailbox="owner@shop.example",
         message=message("kiire_plain_text.eml", "b2"),
         rules=RULES,
@@ -131,7 +131,7 @@ def test_the_same_order_mailed_twice_is_the_same_event():
 
 
 def test_a_recognised_but_broken_mail_is_quarantined_with_its_reasons():
-    outcome, event, reason = gmail.message_event(
+    [(outcome, event, reason)] = gmail.message_events(
         mailbox="owner@shop.example", message=message("smakuy_broken.eml"), rules=RULES, now=AT
     )
 
@@ -145,7 +145,7 @@ def test_a_recognised_but_broken_mail_is_quarantined_with_its_reasons():
 
 
 def test_mail_from_an_unknown_sender_is_not_an_order():
-    outcome, event, _ = gmail.message_event(
+    [(outcome, event, _)] = gmail.message_events(
         mailbox="owner@shop.example",
         message=message("unrelated_newsletter.eml"),
         rules=RULES,
@@ -308,7 +308,7 @@ def test_a_from_with_two_addresses_names_no_sender():
 )
 def test_an_order_mail_gmail_did_not_authenticate_is_quarantined(verdict):
     forged = verdict + GENUINE[len(GMAIL_VERDICT) :]
-    outcome, event, reason = gmail.message_event(
+    [(outcome, event, reason)] = gmail.message_events(
         mailbox="owner@shop.example",
         message={
             "id": "18c0ffee0000f00d",
@@ -333,7 +333,7 @@ def test_an_absurd_quantity_is_quarantined_not_a_crash():
     """int() of thousands of digits raises; one such mail must not stall the mailbox."""
     huge = GENUINE.replace(b"1x Bifana", b"9" * 5000 + b"x Bifana")
     assert huge != GENUINE
-    outcome, _, reason = gmail.message_event(
+    [(outcome, _, reason)] = gmail.message_events(
         mailbox="owner@shop.example",
         message={"id": "18c0ffee0000beef", "internalDate": "1764158400000", "raw": gmail_b64(huge)},
         rules=RULES,

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from orderhub.errors import ConfigError
 from orderhub.event import Address, Event, LineItem, Money, Party, Raw, iso, make_event
 from orderhub.event import version_of as _version_of
-from orderhub.mime import Mail
+from orderhub.mime import PLAUSIBLE_YEARS, Mail
 
 RULES_DIR = Path(__file__).with_name("email_rules")
 
@@ -72,6 +72,17 @@ _SIGN_RE = re.compile(
 )
 _NUMBER_RE = re.compile(r"[-−–]?\s*\d[\d\s\u00a0\u202f.,']*")
 _CENT = Decimal("0.01")
+#: Whole-number digits an amount may have (BigQuery NUMERIC holds 29; no order needs 13).
+MAX_AMOUNT_DIGITS = 12
+#: Longest field value read (a mail can put a megabyte in a cell; nobody's name is that).
+MAX_FIELD_CHARS = 2_000
+#: Longest body (HTML or plain) the rules are run on; a bigger one is not read (an order
+#: mail is tens of KB; parsing and selectors cost ~1 s per 100,000 HTML elements here).
+MAX_BODY_CHARS = 500_000
+#: Deepest HTML nesting read (order mail nests tables some 10-30 levels).
+MAX_HTML_DEPTH = 256
+#: Errors that reading a value from hostile text can raise: a problem, never a crash.
+VALUE_ERRORS = (ValueError, ArithmeticError, OverflowError, RecursionError)
 
 
 # ------------------------------------------------------------------ money and phones
@@ -86,7 +97,7 @@ def parse_amount(text: str) -> Decimal:
     1234.50. The last separator followed by one or two digits is the decimal point;
     every other separator groups thousands. A leading minus (or dash) makes it negative.
     """
-    found = _NUMBER_RE.search(text)
+    found = _NUMBER_RE.search(text[:MAX_FIELD_CHARS])
     if found is None:
         raise Unreadable("no number where an amount should be")
     raw = found.group(0).strip()
@@ -97,10 +108,12 @@ def parse_amount(text: str) -> Decimal:
         whole, fraction = digits[:last], digits[last + 1 :]
     else:
         whole, fraction = digits, ""
-    whole = whole.replace(",", "").replace(".", "")
+    whole = whole.replace(",", "").replace(".", "").lstrip("0")
+    if len(whole) > MAX_AMOUNT_DIGITS:  # 30 digits would overflow quantize and NUMERIC
+        raise Unreadable(f"not a plausible amount ({len(whole)} digits)")
     try:
         amount = Decimal(f"{whole or '0'}.{fraction or '0'}")
-    except InvalidOperation as exc:  # pragma: no cover - the regex admits digits only
+    except InvalidOperation as exc:  # the regex admits ASCII and other Unicode digits only
         raise Unreadable("not an amount") from exc
     return -amount if negative else amount
 
@@ -116,7 +129,10 @@ def parse_money(text: str, default_currency: str | None = None) -> Money:
     currency = currency_of(text) or default_currency
     if not currency:
         raise Unreadable("no currency sign and no default currency")
-    amount = parse_amount(text).quantize(_CENT, rounding=ROUND_HALF_UP)
+    try:
+        amount = parse_amount(text).quantize(_CENT, rounding=ROUND_HALF_UP)
+    except ArithmeticError as exc:  # decimal.InvalidOperation and kin: a parse problem
+        raise Unreadable(f"not a readable amount ({exc.__class__.__name__})") from exc
     return {"amount": str(amount), "currency": currency}
 
 
@@ -125,7 +141,7 @@ def parse_phone(text: str, region: str | None) -> str:
     import phonenumbers
 
     try:
-        number = phonenumbers.parse(text, region)
+        number = phonenumbers.parse(text[:MAX_FIELD_CHARS], region)
     except phonenumbers.NumberParseException as exc:
         raise Unreadable("not a phone number") from exc
     if not phonenumbers.is_valid_number(number):
@@ -140,8 +156,8 @@ class Rules:
 
     service: str
     path: str
-    sender: re.Pattern[str]
-    subject: re.Pattern[str]
+    sender: Pattern
+    subject: Pattern
     fields: Mapping[str, tuple[Mapping[str, Any], ...]]
     line_items: Mapping[str, Any]
     defaults: Mapping[str, str]
@@ -149,6 +165,11 @@ class Rules:
     check_total: bool
     #: Require Gmail's DKIM/DMARC pass for the sender's domain (``match.authenticated``).
     authenticated: bool = True
+    #: The service's own mail domains (``match.domains``); empty: any From domain.
+    domains: tuple[str, ...] = ()
+    #: One element (``css``) or one text section (``regex``: where each begins) per order,
+    #: for a mail that can carry several orders (``orders``); empty: one order per mail.
+    orders: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -158,13 +179,34 @@ class Rules:
         return bool(self.sender.search(mail.sender) and self.subject.search(mail.subject))
 
 
-def _pattern(spec: Any, where: str) -> re.Pattern[str]:
+#: A compiled rules regex: RE2's (``search``, ``finditer``, ``groupindex``, ``groups``).
+Pattern = Any
+
+
+@functools.cache
+def _re2_options() -> Any:
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # the ConfigError says it, once, with the file's name
+    return options
+
+
+def _pattern(spec: Any, where: str) -> Pattern:
+    """A rules file's regex, compiled by RE2: matching takes time linear in the mail's
+    length whatever the pattern, so no mail can make a rule backtrack for ever (RE2 has
+    no look-around and no back-references; a pattern using them is refused here)."""
+    import re2
+
     if not isinstance(spec, str) or not spec:
         raise ConfigError(f"{where} must be a non-empty regular expression")
     try:
-        return re.compile(spec, re.MULTILINE)
-    except re.error as exc:
-        raise ConfigError(f"{where} is not a valid regular expression: {exc}") from exc
+        re.compile(spec)  # Python's syntax errors name the position
+        return re2.compile(f"(?m){spec}", _re2_options())
+    except (re.error, re2.error) as exc:
+        detail = exc.args[0] if exc.args else exc
+        detail = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else detail
+        raise ConfigError(f"{where} is not a valid regular expression: {detail}") from exc
 
 
 def _selector(spec: Any, where: str) -> Any:
@@ -187,15 +229,44 @@ def _specs(value: Any, where: str) -> tuple[Mapping[str, Any], ...]:
             item = {"regex": item}
         if not isinstance(item, dict) or not ({"css", "regex"} & item.keys()):
             raise ConfigError(f"{where}[{i}] needs css and/or regex")
-        unknown = set(item) - {"css", "regex", "attr", "format", "default"}
+        unknown = set(item) - {"css", "regex", "attr", "format", "default", "scope"}
         if unknown:
             raise ConfigError(f"{where}[{i}] has unknown keys {sorted(unknown)}")
+        if item.get("scope", "order") not in ("order", "mail"):
+            raise ConfigError(f"{where}[{i}].scope must be order or mail")
         if "regex" in item:
             item = {**item, "regex": _pattern(item["regex"], f"{where}[{i}].regex")}
         if "css" in item:
             item = {**item, "css": _selector(item["css"], f"{where}[{i}].css")}
         specs.append(item)
     return tuple(specs)
+
+
+def _domains(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(
+        isinstance(d, str) and re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", d) for d in items
+    ):
+        raise ConfigError(f"{where} must be a list of domain names like partners.example.com")
+    return tuple(d.lower() for d in items)
+
+
+def _orders(value: Any, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not ({"css", "regex"} & value.keys()):
+        raise ConfigError(f"{where} needs css (one element per order) and/or regex")
+    unknown = set(value) - {"css", "regex"}
+    if unknown:
+        raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
+    orders: dict[str, Any] = {}
+    if "css" in value:
+        orders["css"] = _selector(value["css"], f"{where}.css")
+    if "regex" in value:
+        orders["regex"] = _pattern(value["regex"], f"{where}.regex")
+    return orders
 
 
 def load_rules(data: Mapping[str, Any], path: str = "<rules>") -> Rules:
@@ -232,7 +303,11 @@ def load_rules(data: Mapping[str, Any], path: str = "<rules>") -> Rules:
             ZoneInfo(defaults["timezone"])
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ConfigError(f"{path}: unknown timezone {defaults['timezone']!r}") from exc
-    required = tuple(data.get("required") or DEFAULT_REQUIRED)
+    # The order's identity and total are needed whatever the file says: an order event
+    # without them cannot be built.
+    required = tuple(
+        dict.fromkeys(("order_number", "total", *(data.get("required") or DEFAULT_REQUIRED)))
+    )
     for name in required:
         if name != "line_items" and name not in SCALAR_FIELDS:
             raise ConfigError(f"{path}: required names unknown field {name!r}")
@@ -247,6 +322,8 @@ def load_rules(data: Mapping[str, Any], path: str = "<rules>") -> Rules:
         required=required,
         check_total=bool(data.get("check_total", True)),
         authenticated=bool(match.get("authenticated", True)),
+        domains=_domains(match.get("domains"), f"{path}: match.domains"),
+        orders=_orders(data.get("orders"), f"{path}: orders"),
     )
 
 
@@ -280,12 +357,15 @@ def match(rules: Iterable[Rules], mail: Mail) -> Rules | None:
 # --------------------------------------------------------------------- extraction
 @dataclass
 class Extraction:
-    """What a rules file found in one mail, and what it could not."""
+    """What a rules file found in one order of a mail, and what it could not."""
 
     rules: Rules
     values: dict[str, Any] = field(default_factory=dict)
     line_items: list[LineItem] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: Which order of the mail this is (1-based) and how many it carries.
+    block: int = 1
+    blocks: int = 1
 
     @property
     def complete(self) -> bool:
@@ -293,18 +373,54 @@ class Extraction:
 
 
 class _Document:
-    """The mail's body once parsed: HTML tree (if any) and normalised text."""
+    """A body once parsed: HTML tree (if any) and normalised text.
+
+    ``text`` is what the rules' regexes see: the HTML's text with every block or cell
+    on a line of its own (or the plain-text part), spaces collapsed.
+    """
 
     def __init__(self, mail: Mail) -> None:
-        from bs4 import BeautifulSoup
+        from bs4 import BeautifulSoup, ParserRejectedMarkup
 
-        self.soup = BeautifulSoup(mail.html, "html.parser") if mail.html else None
+        html, plain = mail.html, mail.text
+        if mail.unreadable:
+            raise Unreadable(mail.unreadable)
+        if len(html or plain or "") > MAX_BODY_CHARS:
+            raise Unreadable(f"the mail's body is over {MAX_BODY_CHARS:,} characters")
+        try:
+            self.soup = BeautifulSoup(html, "html.parser") if html else None
+        except ParserRejectedMarkup as exc:  # e.g. "<![" not followed by a name
+            if not plain:
+                raise Unreadable("the mail's HTML does not parse") from exc
+            self.soup = None  # the plain-text part says the same: read that
         if self.soup is not None:
+            _check_depth(self.soup)
             for hidden in self.soup(["style", "script", "head"]):
                 hidden.decompose()
-            self.text = _clean_text(self.soup.get_text("\n"))
+            self.text = _node_lines(self.soup)
         else:
-            self.text = _clean_text(mail.text or "")
+            self.text = _clean_text(plain or "")
+
+
+def _check_depth(soup: Any) -> None:
+    """Refuse HTML nested deeper than any mail is laid out: CSS matching walks up from
+    each candidate element, so its cost grows with depth times elements."""
+    depth = {id(soup): 0}
+    for node in soup.find_all(True):
+        level = depth.get(id(node.parent), 0) + 1
+        if level > MAX_HTML_DEPTH:
+            raise Unreadable(f"the mail's HTML is nested over {MAX_HTML_DEPTH} levels deep")
+        depth[id(node)] = level
+
+
+def document_text(mail: Mail) -> str:
+    """The mail as the rules' regexes see it (``scripts/email_rules_try --text``)."""
+    return _Document(mail).text
+
+
+def _node_lines(node: Any) -> str:
+    """An element's text with every block or cell on a line of its own."""
+    return _clean_text(str(node.get_text("\n")))
 
 
 def _clean_text(text: str) -> str:
@@ -316,12 +432,69 @@ def _node_text(node: Any) -> str:
     return " ".join(str(node.get_text(" ")).replace("\u00a0", " ").split())
 
 
-def _apply(spec: Mapping[str, Any], scope: Any, text: str) -> str | None:
-    """One field spec against a scope (an HTML node or None) and its text."""
+@dataclass
+class _Scope:
+    """Where one order's fields are looked for: an HTML element (or None) and its text."""
+
+    node: Any
+    text: str
+
+
+def _innermost(nodes: list[Any]) -> list[Any]:
+    """The matches that contain no other match.
+
+    Real marketplace mail lays itself out in nested tables, so ``table.basket tr`` (or
+    an order-block selector) also matches the outer layout rows that merely wrap the
+    real ones; such a wrapper would read as one more item holding all the others.
+    """
+    wrappers: set[int] = set()  # every ancestor of a match (each marked once: linear)
+    for node in nodes:
+        parent = node.parent
+        while parent is not None and id(parent) not in wrappers:
+            wrappers.add(id(parent))
+            parent = parent.parent
+    return [n for n in nodes if id(n) not in wrappers]
+
+
+def _values(spec: Mapping[str, Any], scope: _Scope) -> list[str]:
+    """Every value one spec finds in a scope (to tell one order number from several)."""
+    texts: list[str]
     if "css" in spec:
-        if scope is None:
+        if scope.node is None:
+            return []
+        nodes = spec["css"].select(scope.node)
+        if "attr" in spec:
+            texts = []
+            for node in nodes:
+                value = node.get(spec["attr"])
+                texts.append(" ".join(value) if isinstance(value, list) else str(value or ""))
+        else:
+            texts = [_node_text(n) for n in nodes]
+    else:
+        texts = [scope.text]
+    found: list[str] = []
+    for text in texts:
+        if "regex" in spec:
+            hits = (
+                spec["regex"].finditer(text) if "css" not in spec else [spec["regex"].search(text)]
+            )
+            for hit in hits:
+                if hit is not None:
+                    value = hit.group(1) if hit.re.groups else hit.group(0)
+                    if value and value.strip():
+                        found.append(value.strip())
+        elif text.strip():
+            found.append(text.strip())
+    return found
+
+
+def _apply(spec: Mapping[str, Any], scope: _Scope) -> str | None:
+    """One field spec against a scope: the first value it finds."""
+    text = scope.text
+    if "css" in spec:
+        if scope.node is None:
             return None
-        node = spec["css"].select_one(scope)
+        node = spec["css"].select_one(scope.node)
         if node is None:
             return None
         if "attr" in spec:
@@ -334,24 +507,29 @@ def _apply(spec: Mapping[str, Any], scope: Any, text: str) -> str | None:
         if found is None:
             return None
         text = found.group(1) if found.re.groups else found.group(0)
-    value = text.strip()
+    value = (text or "").strip()
     return value or None
 
 
 def _found(
-    specs: Iterable[Mapping[str, Any]], scope: Any, text: str
+    specs: Iterable[Mapping[str, Any]], scope: _Scope, mail: _Scope | None = None
 ) -> tuple[str, Mapping[str, Any]] | None:
-    """The first alternative that finds a value, with the spec that found it."""
+    """The first alternative that finds a value, with the spec that found it.
+
+    A spec with ``scope: mail`` is looked for in the whole mail rather than in the one
+    order's block (a customer named once above two orders, say).
+    """
     specs = tuple(specs)
     for spec in specs:
-        value = _apply(spec, scope, text)
+        where = mail if mail is not None and spec.get("scope") == "mail" else scope
+        value = _apply(spec, where)
         if value is not None:
             return value, spec
     return next(((str(s["default"]), s) for s in specs if "default" in s), None)
 
 
-def _first(specs: Iterable[Mapping[str, Any]], scope: Any, text: str) -> str | None:
-    hit = _found(specs, scope, text)
+def _first(specs: Iterable[Mapping[str, Any]], scope: _Scope) -> str | None:
+    hit = _found(specs, scope)
     return hit[0] if hit else None
 
 
@@ -361,6 +539,8 @@ def _order_time(text: str, spec: Mapping[str, Any], defaults: Mapping[str, str])
         moment = datetime.strptime(text, fmt) if fmt else datetime.fromisoformat(text)
     except ValueError as exc:
         raise Unreadable(f"does not match {fmt or 'ISO 8601'}") from exc
+    if moment.year not in PLAUSIBLE_YEARS:  # typos or attacks; some cannot be converted
+        raise Unreadable(f"{moment.year} is not a plausible year for an order")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(defaults.get("timezone", "UTC")))
     return moment
@@ -382,6 +562,8 @@ def _line(
 ) -> LineItem:
     if not name or not price:
         raise Unreadable("a line item lacks its name or price")
+    if len(name) > MAX_FIELD_CHARS:
+        raise Unreadable(f"a line item's name is over {MAX_FIELD_CHARS} characters")
     qty = _quantity(quantity)
     money = parse_money(price, currency)
     amount = Decimal(money["amount"])
@@ -395,24 +577,24 @@ def _line(
     }
 
 
-def _lines(rules: Rules, doc: _Document, currency: str) -> list[LineItem]:
+def _lines(rules: Rules, scope: _Scope, currency: str) -> list[LineItem]:
     """Line items from CSS rows in the HTML; else from the regex over the text."""
     spec = rules.line_items
     lines: list[LineItem] = []
-    if "css" in spec and doc.soup is not None:
-        for row in spec["css"].select(doc.soup):
-            row_text = _node_text(row)
+    if "css" in spec and scope.node is not None:
+        for row in _innermost(spec["css"].select(scope.node)):
+            row_scope = _Scope(row, _node_text(row))
             lines.append(
                 _line(
-                    _first(spec["name"], row, row_text),
-                    _first(spec.get("quantity", ()), row, row_text),
-                    _first(spec["price"], row, row_text),
+                    _first(spec["name"], row_scope),
+                    _first(spec.get("quantity", ()), row_scope),
+                    _first(spec["price"], row_scope),
                     rules,
                     currency,
                 )
             )
     if not lines and "regex" in spec:
-        for found in spec["regex"].finditer(doc.text):
+        for found in spec["regex"].finditer(scope.text):
             parts = found.groupdict()
             lines.append(
                 _line(parts.get("name"), parts.get("quantity"), parts.get("price"), rules, currency)
@@ -420,35 +602,131 @@ def _lines(rules: Rules, doc: _Document, currency: str) -> list[LineItem]:
     return lines
 
 
-def vouched_for(sender: str, domains: frozenset[str]) -> bool:
-    """Whether Gmail authenticated the sender's domain (relaxed alignment, as DMARC's:
-    the same domain, or one a subdomain of the other)."""
-    domain = sender.rpartition("@")[2]
-    return bool(domain) and any(
-        domain == d or domain.endswith("." + d) or d.endswith("." + domain) for d in domains
+def _within(domain: str, parent: str) -> bool:
+    """``domain`` is ``parent`` or one of its subdomains."""
+    return domain == parent or domain.endswith("." + parent)
+
+
+def _aligned(signer: str, author: str) -> bool:
+    """DMARC's relaxed alignment, approximated without the public-suffix list: the same
+    domain, or one a subdomain of the other, where a parent has at least two labels
+    (a pass "for ``example``" or "for ``com``" aligns with nothing)."""
+    return (_within(author, signer) and "." in signer) or (
+        _within(signer, author) and "." in author
     )
 
 
+def vouched_for(sender: str, domains: frozenset[str]) -> bool:
+    """Whether one of the domains Gmail vouched for is aligned with the sender's domain."""
+    author = sender.rpartition("@")[2].lower()
+    return bool(author) and any(_aligned(d, author) for d in domains)
+
+
+def authentication_problem(rules: Rules, mail: Mail) -> str | None:
+    """Why the mail may not be the service's own, or None when Gmail vouches for it.
+
+    Needed: a DMARC pass for the From domain itself, or a DKIM pass by a domain aligned
+    with it (``mime.Verdict`` reads only those from Gmail's own header); and, when the
+    rules name the service's ``match.domains``, a From domain among them.
+    """
+    author = mail.sender.rpartition("@")[2].lower()
+    if rules.domains and not any(_within(author, d) for d in rules.domains):
+        return f"sender: {author or 'no address'} is not one of the service's domains"
+    verdict = mail.verdict
+    if author and (author in verdict.dmarc or vouched_for(mail.sender, verdict.dkim)):
+        return None
+    why = verdict.problem or "no DMARC pass and no aligned DKIM pass"
+    return f"sender: Gmail did not authenticate the sender's domain ({why})"
+
+
+def extract_orders(rules: Rules, mail: Mail) -> list[Extraction]:
+    """One extraction per order the mail carries; problems listed rather than raised.
+
+    Rules with an ``orders`` selector read each order from its own block (an element,
+    or a section of the text) and nothing else, so no order can take another's total.
+    Without one, or when it finds no block, the mail is one order; one showing several
+    different order numbers then gets that problem (it is quarantined, never read as one
+    order holding them all).
+    """
+    # Anyone can write a marketplace's address into From; only Gmail's own verdict
+    # tells a real order from a forged "paid" one. Kept for a person to look at.
+    forged = authentication_problem(rules, mail) if rules.authenticated else None
+    try:
+        doc = _Document(mail)
+        whole = _Scope(doc.soup, doc.text)
+        scopes = (_order_scopes(rules, doc) if rules.orders else []) or [whole]
+    except VALUE_ERRORS as exc:  # a body too big, or nested too deep, to read
+        return [Extraction(rules, problems=[p for p in (forged, f"body: {exc}") if p])]
+    results = []
+    for index, scope in enumerate(scopes, start=1):
+        try:
+            result = _extract_one(rules, scope, whole if scope is not whole else None)
+        except VALUE_ERRORS as exc:  # e.g. selectors over HTML nested too deep
+            result = Extraction(rules, problems=[f"body: {exc.__class__.__name__}: {exc}"])
+        result.block, result.blocks = index, len(scopes)
+        if forged:
+            result.problems.insert(0, forged)
+        if len(scopes) > 1:
+            result.problems = [f"order {index} of {len(scopes)}: {p}" for p in result.problems]
+        results.append(result)
+    return results
+
+
 def extract(rules: Rules, mail: Mail) -> Extraction:
-    """Every field the rules describe, converted; problems listed rather than raised."""
+    """The mail as one order: ``extract_orders``'s first (and, without an ``orders``
+    selector, only) extraction."""
+    return extract_orders(rules, mail)[0]
+
+
+def _order_scopes(rules: Rules, doc: _Document) -> list[_Scope]:
+    """Each order's block: in an HTML mail the elements matching ``orders.css``
+    (innermost ones, so layout tables wrapping them do not count); in a text-only mail
+    the sections each starting where ``orders.regex`` matches. None found: the caller
+    reads the mail as one order."""
+    if doc.soup is not None:
+        if "css" not in rules.orders:
+            return []
+        nodes = _innermost(rules.orders["css"].select(doc.soup))
+        return [_Scope(node, _node_lines(node)) for node in nodes]
+    if "regex" in rules.orders:
+        starts = [found.start() for found in rules.orders["regex"].finditer(doc.text)]
+        ends = [*starts[1:], len(doc.text)]
+        return [_Scope(None, doc.text[a:b]) for a, b in zip(starts, ends, strict=True)]
+    return []
+
+
+def _several_orders(spec: Mapping[str, Any], scope: _Scope) -> str | None:
+    """A problem when the order-number spec finds several different numbers."""
+    numbers = list(dict.fromkeys(_values(spec, scope)))
+    if len(numbers) < 2:
+        return None
+    shown = ", ".join(numbers[:5]) + (", ..." if len(numbers) > 5 else "")
+    return (
+        f"order_number: the mail carries several orders ({shown}); an orders selector "
+        "in the rules reads each one (docs/email-rules.md)"
+    )
+
+
+def _extract_one(rules: Rules, scope: _Scope, mail: _Scope | None) -> Extraction:
+    """Every field of one order, read from its scope (``mail``: the whole mail, for
+    ``scope: mail`` specs when the mail carries several orders)."""
     result = Extraction(rules)
-    if rules.authenticated and not vouched_for(mail.sender, mail.authenticated):
-        # Anyone can write a marketplace's address into From; only Gmail's own verdict
-        # tells a real order from a forged "paid" one. Kept for a person to look at.
-        result.problems.append(
-            "sender: Gmail did not authenticate the sender's domain (no DKIM or DMARC pass)"
-        )
-    doc = _Document(mail)
     found: dict[str, str] = {}
     spec_of: dict[str, Mapping[str, Any]] = {}
     for name, specs in rules.fields.items():
-        hit = _found(specs, doc.soup, doc.text)
+        hit = _found(specs, scope, mail)
         if hit is not None:
             found[name], spec_of[name] = hit
+    if "order_number" in spec_of:
+        spec = spec_of["order_number"]
+        where = mail if mail is not None and spec.get("scope") == "mail" else scope
+        several = _several_orders(spec, where)
+        if several:
+            result.problems.append(several)
     stated = found.get("currency", "")
     currency = (
         (stated.upper() if re.fullmatch(r"[A-Za-z]{3}", stated) else currency_of(stated))
-        or currency_of(found.get("total", ""))
+        or currency_of(found.get("total", "")[:MAX_FIELD_CHARS])
         or rules.defaults.get("currency")
     )
     if not currency:
@@ -459,6 +737,8 @@ def extract(rules: Rules, mail: Mail) -> Extraction:
         if name == "currency":
             continue
         try:
+            if len(text) > MAX_FIELD_CHARS:
+                raise Unreadable(f"over {MAX_FIELD_CHARS} characters")
             if SCALAR_FIELDS[name]:
                 money = parse_money(text, currency)
                 if name == "discount":  # shown as "-2,00 €" or "2,00 €": always a reduction
@@ -470,11 +750,11 @@ def extract(rules: Rules, mail: Mail) -> Extraction:
                 result.values[name] = _order_time(text, spec_of[name], rules.defaults)
             else:
                 result.values[name] = text
-        except Unreadable as exc:
+        except VALUE_ERRORS as exc:  # Unreadable, and decimal/date arithmetic on hostile text
             result.problems.append(f"{name}: {exc}")
     try:
-        result.line_items = _lines(rules, doc, currency)
-    except Unreadable as exc:
+        result.line_items = _lines(rules, scope, currency)
+    except VALUE_ERRORS as exc:
         result.problems.append(f"line_items: {exc}")
     currencies = {v["currency"] for v in result.values.values() if isinstance(v, dict)}
     currencies |= {li["unit_price"]["currency"] for li in result.line_items}
