@@ -1,23 +1,32 @@
 -- The chat-bot funnel per day and source: contacts touched, and the orders (and revenue)
 -- attributed to chat contacts (see the orders view's attribution), by currency.
 WITH touched AS (
-  SELECT
-    DATE(occurred_at) AS day,
-    COALESCE(touch_source, '(none)') AS source,
-    COUNT(DISTINCT contact_id) AS contacts_touched
-  FROM `${project}.${dataset}.contact_events`
+  SELECT day, source, COUNT(DISTINCT contact_id) AS contacts_touched
+  FROM (
+    SELECT DATE(occurred_at) AS day, COALESCE(touch_source, '(none)') AS source, contact_id
+    FROM `${project}.${dataset}.contact_events`
+  )
   GROUP BY day, source
 ),
 ordered AS (
   SELECT
-    DATE(COALESCE(created_at, updated_at)) AS day,
-    COALESCE(attribution.source, '(none)') AS source,
+    day,
+    source,
     currency,
     COUNT(*) AS orders,
     SUM(IF(status = 'cancelled', 0, 1)) AS orders_kept,
     SUM(IF(status = 'cancelled', 0, total - refunded)) AS revenue
-  FROM `${project}.${dataset}.orders`
-  WHERE attribution.contact_id IS NOT NULL
+  FROM (
+    SELECT
+      DATE(COALESCE(created_at, updated_at)) AS day,
+      COALESCE(attribution.source, '(none)') AS source,
+      currency,
+      status,
+      total,
+      refunded
+    FROM `${project}.${dataset}.orders`
+    WHERE attribution.contact_id IS NOT NULL
+  )
   GROUP BY day, source, currency
 )
 SELECT
