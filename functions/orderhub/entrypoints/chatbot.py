@@ -44,6 +44,17 @@ def _products() -> catalogue.ProductCache:
     return catalogue.ProductCache(load, ttl=settings.cache_seconds)
 
 
+def _public(url_root: str) -> str:
+    """This function's URL as callers reach it: HTTPS behind Google's front end (which
+    ends TLS before the request reaches us), as is except on the local machine."""
+    from urllib.parse import urlsplit
+
+    root = url_root.rstrip("/")
+    if urlsplit(root).hostname in ("127.0.0.1", "localhost"):
+        return root
+    return "https://" + root.split("://", 1)[-1]
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -95,7 +106,7 @@ def _catalogue(settings: ChatbotSettings, body: bytes, url_root: str) -> tuple[A
     links = catalogue.Links(
         store_url=settings.store_url,
         currency=settings.currency,
-        callback_url=(settings.public_url or url_root.rstrip("/")) + "/catalogue",
+        callback_url=(settings.public_url or _public(url_root)) + "/catalogue",
         secret_header=settings.secret_header,
         secret=settings.secret,
     )
