@@ -1,5 +1,6 @@
 -- One row per ManyChat contact: its newest data, first and last touch with their sources,
--- how many touches, and the shop's customer it is linked to (same E.164 phone or e-mail).
+-- how many touches, and the shop's customer it is linked to (same phone, digit by digit
+-- against the contact's E.164, or same e-mail; an unreadable phone never links).
 WITH touches AS (
   SELECT *
   FROM `${project}.${dataset}.contact_events`
@@ -20,10 +21,13 @@ stats AS (
   GROUP BY shop, contact_id
 ),
 by_phone AS (
-  SELECT shop, phone, MIN(customer_id) AS customer_id
-  FROM `${project}.${dataset}.customers`
-  WHERE phone IS NOT NULL
-  GROUP BY shop, phone
+  SELECT shop, digits, MIN(customer_id) AS customer_id
+  FROM (
+    SELECT shop, customer_id, REGEXP_REPLACE(phone, '[^0-9]', '') AS digits
+    FROM `${project}.${dataset}.customers`
+    WHERE phone IS NOT NULL
+  )
+  GROUP BY shop, digits
 ),
 by_email AS (
   SELECT shop, LOWER(email) AS email, MIN(customer_id) AS customer_id
@@ -68,7 +72,8 @@ JOIN ranked AS first
 JOIN stats
   ON stats.shop = latest.shop AND stats.contact_id = latest.contact_id
 LEFT JOIN by_phone
-  ON latest.phone_valid AND by_phone.shop = latest.shop AND by_phone.phone = latest.phone
+  ON latest.phone_valid AND by_phone.shop = latest.shop
+  AND by_phone.digits = REGEXP_REPLACE(latest.phone, '[^0-9]', '')
 LEFT JOIN by_email
   ON by_email.shop = latest.shop AND by_email.email = LOWER(latest.email)
 WHERE latest.newest = 1

@@ -20,12 +20,13 @@ refunds AS (
 ),
 -- Attribution to a chat contact, strongest evidence first: the contact id the order carries
 -- (product link, or chosen in the order form); else a touch by a contact with the order's
--- E.164 phone or e-mail within the touch's attribution window (CHATBOT_ATTRIBUTION_DAYS when
+-- phone (compared digit by digit with the contact's E.164) or e-mail within the touch's attribution window (CHATBOT_ATTRIBUTION_DAYS when
 -- the touch arrived) before the order.
 touches AS (
   SELECT shop, contact_id, occurred_at, touch_source, campaign, ad,
          COALESCE(attribution_window_days, 30) AS window_days,
-         IF(phone_valid, phone, NULL) AS phone, LOWER(email) AS email
+         IF(phone_valid, REGEXP_REPLACE(phone, '[^0-9]', ''), NULL) AS phone_digits,
+         LOWER(email) AS email
   FROM `${project}.${dataset}.contact_events`
 ),
 chat AS (
@@ -42,7 +43,10 @@ chat AS (
        AND touches.occurred_at <= COALESCE(latest.created_at, latest.occurred_at)
        AND TIMESTAMP_DIFF(COALESCE(latest.created_at, latest.occurred_at), touches.occurred_at, DAY)
          < touches.window_days
-       AND (touches.phone = latest.customer.phone OR touches.email = LOWER(latest.customer.email))
+       AND (
+         touches.phone_digits = REGEXP_REPLACE(latest.customer.phone, '[^0-9]', '')
+         OR touches.email = LOWER(latest.customer.email)
+       )
      )
    )
   WHERE TRUE
