@@ -157,6 +157,8 @@ class Stack:
             "CHATBOT_SECRET": kept("CHATBOT_SECRET", lambda: secrets.token_urlsafe(24)),
             "CHATBOT_SECRET_HEADER": "X-OrderHub-Secret",
             "CHATBOT_STORE_URL": "https://" + DEMO_SHOP,
+            # Short, so that products sent a moment ago show in the catalogue (tests, demo).
+            "CHATBOT_CACHE_SECONDS": "5",
         }
         for fn in FUNCTIONS:
             values[f"{fn.name.upper()}_URL"] = self.function_url(fn)
