@@ -7,12 +7,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import jsonschema
 import pytest
 
 from orderhub.errors import PoisonMessage
 from orderhub.event import Event
 from orderhub.sources import manychat
-from tests.conftest import load_json
+from tests.conftest import ROOT, load_json
 
 SHOP = "orderhub-demo.myshopify.com"
 AT = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -131,3 +132,23 @@ def test_normalising_does_not_change_the_payload():
     kept = copy.deepcopy(payload)
     normalise(payload)
     assert payload == kept
+
+
+SCHEMA = json.loads((ROOT / "schemas" / "event.v1.json").read_text())
+
+
+@pytest.mark.parametrize("phone", ["+12015550123", "12-34", None])
+def test_contact_events_satisfy_the_event_schema(phone):
+    jsonschema.validate(normalise({**full(), "phone": phone}), SCHEMA)
+    jsonschema.validate(normalise(api()), SCHEMA)
+
+
+def test_an_order_carrying_a_chat_contact_satisfies_the_event_schema():
+    from orderhub.sources.shopify import order_entity
+
+    order = {**load_json("shopify/shopify_python_api__order.json")["order"]}
+    order["note_attributes"] = [{"name": "orderhub_contact", "value": "42"}]
+    entity = order_entity(order)
+    assert entity["attribution"]["contact_id"] == "42"
+    event = {**normalise(full()), "event_type": "order.created", "entity_type": "order"}
+    jsonschema.validate({**event, "source": "shopify", "entity": entity}, SCHEMA)
