@@ -290,3 +290,82 @@ def test_the_shared_secret(headers, ok, monkeypatch):
     monkeypatch.setattr(hmac, "compare_digest", spy)
     assert authentic(headers, "X-OrderHub-Secret", "s3cret-s3cret-s3cret") is ok
     assert len(compared) == 1  # always the constant-time comparison, even when absent
+
+
+def test_a_payment_link_carries_the_contact_the_manager_named():
+    from orderhub.orderform import service
+    from tests.unit.test_order_form_auth import NOW, TOKEN, FakeLinks, FakeShopify
+
+    form = {
+        "customer_name": "Ann",
+        "phone": "+442079460958",
+        "delivery_method": "pickup",
+        "channel": "phone",
+        "chat_contact": CONTACT,
+        "lines-0-title": "Tea",
+        "lines-0-quantity": "1",
+        "lines-0-price": "5",
+    }
+    from orderhub.sources import manual
+
+    order, errors = manual.validate(
+        manual.read_form(form),
+        link_mode=True,
+        default_country="US",
+        currency="USD",
+        delivery_methods=("pickup",),
+    )
+    assert order is not None, errors
+    shopify = FakeShopify()
+    service.create_link(
+        order=order,
+        manager="anna",
+        form_token=TOKEN,
+        links=FakeLinks(),
+        shopify=shopify,
+        now=lambda: NOW,
+    )
+    [draft] = shopify.inputs
+    # Shopify turns the draft's custom attributes into the paid order's note attributes.
+    notes = [{"name": a["key"], "value": a["value"]} for a in draft["customAttributes"]]  # type: ignore[attr-defined]
+    order_payload = load_json("shopify/shopify_python_api__order.json")["order"]
+    attribution = order_entity({**order_payload, "note_attributes": notes})["attribution"]
+    assert (attribution["contact_id"], attribution["contact_evidence"]) == (CONTACT, "manager")
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        (CONTACT, CONTACT),
+        (f"https://manychat.com/fb1/chat/{CONTACT}/", CONTACT),
+        ("Olena", None),
+        ("https://manychat.com/fb1/chat/", None),
+    ],
+)
+def test_the_form_takes_the_contact_id_or_its_live_chat_link(typed, expected):
+    from orderhub.sources.manual import chat_contact_id
+
+    assert chat_contact_id(typed) == expected
+
+
+def test_a_chat_contact_the_form_cannot_read_is_an_error_next_to_the_field():
+    from orderhub.sources import manual
+
+    form = manual.read_form(
+        {
+            "customer_name": "Ann",
+            "phone": "+442079460958",
+            "delivery_method": "pickup",
+            "channel": "phone",
+            "chat_contact": "Olena from Instagram",
+            "lines-0-title": "Tea",
+            "lines-0-quantity": "1",
+            "lines-0-price": "5",
+        }
+    )
+    order, errors = manual.validate(
+        form, link_mode=False, default_country="US", currency="USD", delivery_methods=("pickup",)
+    )
+    assert order is None
+    assert list(errors) == ["chat_contact"]
+    assert form.get("chat_contact") == "Olena from Instagram"  # kept for the page

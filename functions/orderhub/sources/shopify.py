@@ -211,7 +211,16 @@ def order_entity(payload: dict[str, Any]) -> dict[str, Any]:
     }
     contact = chat_contact(payload)
     if contact:  # the chat-bot's product link carried the contact (see chat_contact)
-        entity["attribution"].update(contact_id=contact, contact_evidence="link")
+        # A payment link from the order form says the manager named the contact.
+        named = any(
+            isinstance(a, dict)
+            and a.get("name") == f"{CONTACT_PARAMETER}_evidence"
+            and a.get("value") == "manager"
+            for a in payload.get("note_attributes") or []
+        )
+        entity["attribution"].update(
+            contact_id=contact, contact_evidence="manager" if named else "link"
+        )
     return entity
 
 
