@@ -104,6 +104,8 @@ def _source_label(source: str) -> str:
         return "order form"
     if source == "pubsub":
         return "the event bus (Pub/Sub)"
+    if source == "manychat":
+        return "the chat-bot (ManyChat)"
     return source
 
 
@@ -178,7 +180,11 @@ def order_cancelled(event: Event, links: Links) -> Rendered:
 def payload_quarantined(event: Event, links: Links) -> Rendered:
     entity = event["entity"]
     kind = str(entity.get("kind") or "payload")
-    what = {"shopify_webhook": "webhook", "pubsub_message": "message"}.get(kind, kind)
+    what = {
+        "shopify_webhook": "webhook",
+        "pubsub_message": "message",
+        "manychat_request": "contact",
+    }.get(kind, kind)
     lines = [
         f"⚠️ A {what} from {_source_label(event['source'])} could not be read",
         f"Reason: {cut(str(entity.get('reason') or '?'), 300)}",

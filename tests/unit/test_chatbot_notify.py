@@ -70,3 +70,19 @@ def test_the_switch_is_read_from_settings():
     assert managers[1].as_dict() == {"subscriber_id": "2", "name": "2", "contacts": False}
     with pytest.raises(ConfigError, match="contacts must be true or false"):
         parse([{"subscriber_id": "1", "contacts": "no"}], where="settings/managers")
+
+
+def test_a_contact_that_could_not_be_read_is_an_alert_naming_the_chat_bot():
+    from datetime import UTC, datetime
+
+    from orderhub.webhook import quarantine_event
+
+    at = datetime(2026, 11, 29, tzinfo=UTC)
+    raw = manychat.raw_record(b"{}", shop=SHOP, route="contacts", received_at=at)
+    event = quarantine_event(
+        source="manychat", shop=SHOP, raw=raw, reason="no subscriber id", ref="r", topic="contacts",
+        at=at,
+    )  # fmt: skip
+    rendered = render(event)
+    assert rendered is not None
+    assert rendered.text.startswith("⚠️ A contact from the chat-bot (ManyChat) could not be read")
