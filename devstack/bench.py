@@ -387,10 +387,13 @@ def main(argv: list[str]) -> int:
         help="use the running dev stack (.dev/endpoints.env) instead of starting one",
     )
     parser.add_argument(
-        "--only", choices=["load", "cold", "e2e", "email"], action="append", default=None
+        "--only",
+        choices=["load", "cold", "e2e", "email", "chatbot"],
+        action="append",
+        default=None,
     )
     args = parser.parse_args(argv)
-    only = set(args.only or ["load", "cold", "e2e", "email"])
+    only = set(args.only or ["load", "cold", "e2e", "email", "chatbot"])
 
     base = int(os.environ.get("ORDERHUB_BENCH_PORT_BASE", "10000"))
     if args.dev_stack:
@@ -527,6 +530,19 @@ def measure(
         results["e2e"] = end_to_end(values, args.orders)
     if "email" in only:
         results["email"] = email_parse_rate()
+    if "chatbot" in only:
+        from devstack import bench_chatbot
+
+        results["chatbot"] = bench_chatbot.measure(
+            values,
+            base,
+            logs,
+            seconds=args.seconds,
+            warmup=min(args.warmup, 5),
+            concurrency=args.concurrency,
+            wrk_threads=args.wrk_threads,
+            sink_topic=SINK_TOPIC,
+        )
     return results
 
 
@@ -608,6 +624,10 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
             f"| e-mail parsing, shipped samples | {rate:,.0f} e-mails/s | — | | ≥ 200/s"
             f" | {yes(rate >= 200)} |"
         )
+    if "chatbot" in r:
+        from devstack import bench_chatbot
+
+        rows += bench_chatbot.report_rows(r["chatbot"])
     runs = r.get("load_runs")
     if runs:
         each = "; ".join(

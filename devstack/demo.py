@@ -66,6 +66,9 @@ def replay(values: dict[str, str]) -> None:
         delivered = deliver_and_notify(values, (EMAILS / sample).read_bytes())
         print(f"demo: mail {sample:36} → Gmail stand-in message {delivered['id']}")
     wait_for_orders(values, expected=2 + sum(1 for s in DEMO_EMAILS if "broken" not in s))
+    from devstack import chatdemo
+
+    chatdemo.run(values)
 
 
 def wait_for_orders(values: dict[str, str], *, expected: int, timeout: float = 20.0) -> None:
@@ -109,6 +112,9 @@ def show(values: dict[str, str]) -> None:
         "notifications to managers so far: "
         + (", ".join(f"{r.n} {r.status}" for r in sent) or "none yet")
     )
+    from devstack import chatdemo
+
+    chatdemo.show(values)
     print(f"\nQuery it yourself: BigQuery emulator {endpoint}, dataset {table}.")
     print(f"Post webhooks to {values['SHOPIFY_WEBHOOK_URL']} (secret in .dev/endpoints.env).")
     print(

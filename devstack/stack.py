@@ -58,6 +58,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("order_form", "http", 14),
     Function("notifier", "cloudevent", 15, ((ORDER_EVENTS_TOPIC, "notifier"),)),
     Function("shopify_reconcile", "http", 16),
+    Function("chatbot", "http", 21),
 )
 
 #: Stand-ins for services we cannot run: name → port offset.
@@ -152,6 +153,12 @@ class Stack:
             "MANYCHAT_API_URL": f"http://127.0.0.1:{self.port(STANDINS['manychat'])}",
             "MANYCHAT_TOKEN": kept("MANYCHAT_TOKEN", lambda: secrets.token_hex(16)),
             "NOTIFY_MANAGERS": json.dumps(list(DEMO_MANAGERS)),
+            # The chat-bot's shared secret: ManyChat sends it in this header (README).
+            "CHATBOT_SECRET": kept("CHATBOT_SECRET", lambda: secrets.token_urlsafe(24)),
+            "CHATBOT_SECRET_HEADER": "X-OrderHub-Secret",
+            "CHATBOT_STORE_URL": "https://" + DEMO_SHOP,
+            # Short, so that products sent a moment ago show in the catalogue (tests, demo).
+            "CHATBOT_CACHE_SECONDS": "5",
         }
         for fn in FUNCTIONS:
             values[f"{fn.name.upper()}_URL"] = self.function_url(fn)

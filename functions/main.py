@@ -54,3 +54,10 @@ def notifier(cloud_event: Any) -> None:
     from orderhub.entrypoints import notifier
 
     notifier.handle(cloud_event)
+
+
+def chatbot(request: Any) -> Any:
+    """HTTP: ManyChat's External Request / Dynamic Block → contacts in the CRM, the catalogue."""
+    from orderhub.entrypoints import chatbot
+
+    return chatbot.handle(request)

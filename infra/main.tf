@@ -130,6 +130,31 @@ locals {
       timeout       = 540
     }
 
+    chatbot = {
+      description = "ManyChat External Request / Dynamic Block -> contacts on order-events; the bot's catalogue."
+      public      = true # ManyChat cannot present Google credentials; the shared secret header authenticates
+      env = {
+        ORDER_EVENTS_TOPIC       = google_pubsub_topic.topics["order-events"].name
+        SHOPIFY_SHOP_DOMAIN      = var.shop_domains[0]
+        BIGQUERY_DATASET         = google_bigquery_dataset.crm.dataset_id
+        CHATBOT_SECRET_HEADER    = var.chatbot.secret_header
+        CHATBOT_DEFAULT_COUNTRY  = var.chatbot.default_country
+        CHATBOT_CURRENCY         = var.chatbot.currency
+        CHATBOT_STORE_URL        = var.chatbot.store_url
+        CHATBOT_PUBLIC_URL       = var.chatbot.public_url
+        CHATBOT_CACHE_SECONDS    = tostring(var.chatbot.cache_seconds)
+        CHATBOT_ATTRIBUTION_DAYS = tostring(var.chatbot.attribution_days)
+        THREADS                  = "8" # concurrent requests share one Publish (groupcommit)
+      }
+      secrets       = ["CHATBOT_SECRET"]
+      publishes     = ["order-events"] # one contact.touched event per posted contact
+      bigquery_read = true             # the catalogue reads the products view (cached in memory)
+      memory        = "512M"
+      cpu           = "1"
+      concurrency   = 8 # ManyChat waits a few seconds; one warm instance serves a burst
+      timeout       = 10
+    }
+
     shopify_sync = {
       description = "crm-changes -> Shopify Admin API (two-way sync)."
       event_topic = "crm-changes"

@@ -39,3 +39,8 @@ output "bundle_object" {
   description = "The deploy bundle, named by its content hash."
   value       = google_storage_bucket_object.bundle.name
 }
+
+output "chatbot_url" {
+  description = "The chat-bot's address: ManyChat's External Request posts to <url>/contacts, Dynamic Blocks to <url>/catalogue (docs/chatbot.md)."
+  value       = try(google_cloudfunctions2_function.fn["chatbot"].service_config[0].uri, null)
+}

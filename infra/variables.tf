@@ -131,6 +131,28 @@ variable "notifier" {
   }
 }
 
+variable "chatbot" {
+  description = "The chat-bot leg: header carrying the shared secret, phone region and currency, the storefront the product links open (empty: https://<shop domain>), this function's public https URL for the catalogue's More button (empty: the request's own), product cache seconds, and the days within which an order with a contact's phone or e-mail is attributed to it."
+  type = object({
+    secret_header    = string
+    default_country  = string
+    currency         = string
+    store_url        = string
+    public_url       = string
+    cache_seconds    = number
+    attribution_days = number
+  })
+  default = {
+    secret_header    = "X-OrderHub-Secret"
+    default_country  = "US"
+    currency         = "USD"
+    store_url        = ""
+    public_url       = ""
+    cache_seconds    = 60
+    attribution_days = 30
+  }
+}
+
 variable "webhook_min_instances" {
   description = "shopify_webhook instances kept warm (no cold start for Shopify's deliveries); 0 = scale to zero."
   type        = number

@@ -36,6 +36,7 @@ EventType = Literal[
     "product.deleted",
     "payload.quarantined",
     "privacy.requested",
+    "contact.touched",
 ]
 ENTITY_OF: dict[str, str] = {
     "order.created": "order",
@@ -48,6 +49,7 @@ ENTITY_OF: dict[str, str] = {
     "product.deleted": "product",
     "payload.quarantined": "quarantine",
     "privacy.requested": "privacy",
+    "contact.touched": "contact",
 }
 
 

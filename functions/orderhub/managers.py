@@ -28,9 +28,18 @@ MANAGERS_DOCUMENT = "managers"
 class Manager:
     subscriber_id: str
     name: str
+    #: Told of new chat-bot contacts (``"contacts": false`` in settings/managers: not).
+    contacts: bool = True
 
-    def as_dict(self) -> dict[str, str]:
-        return {"subscriber_id": self.subscriber_id, "name": self.name}
+    def as_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"subscriber_id": self.subscriber_id, "name": self.name}
+        if not self.contacts:
+            found["contacts"] = False
+        return found
+
+    def wants(self, event_type: str) -> bool:
+        """Whether this manager is told of events of this type (their own switches)."""
+        return self.contacts or event_type != "contact.touched"
 
 
 def parse(value: Any, *, where: str) -> tuple[Manager, ...]:
@@ -52,7 +61,10 @@ def parse(value: Any, *, where: str) -> tuple[Manager, ...]:
         name = str(item.get("name") or "").strip() or subscriber
         if any(m.subscriber_id == subscriber for m in managers):
             raise ConfigError(f"{where}: subscriber_id {subscriber} is listed twice")
-        managers.append(Manager(subscriber, name))
+        contacts = item.get("contacts", True)
+        if not isinstance(contacts, bool):
+            raise ConfigError(f"{where}: contacts must be true or false")
+        managers.append(Manager(subscriber, name, contacts))
     return tuple(managers)
 
 

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from orderhub import logs
 from orderhub.errors import TransientError
-from orderhub.event import Event
+from orderhub.event import Event, stable_id
 from orderhub.ledger import Begin, Ledger
 from orderhub.managers import Manager
 from orderhub.sinks.bigquery import Inserter, build_row
@@ -67,6 +67,14 @@ def notification_key(event_id: str, subscriber_id: str) -> str:
     return f"{event_id}:{subscriber_id}"
 
 
+def claim_id(event: Event) -> str:
+    """What one message per manager is claimed for: the event, except for chat contacts,
+    whose every touch is an event but whose managers hear of them once: on the first."""
+    if event["event_type"] == "contact.touched":
+        return stable_id("contact.new", event["source"], event["shop"], event["entity_id"])
+    return event["event_id"]
+
+
 def _row(
     event: Event,
     manager: Manager,
@@ -80,7 +88,7 @@ def _row(
     error: str | None = None,
 ) -> dict[str, Any]:
     return {
-        "notification_id": notification_key(event["event_id"], manager.subscriber_id),
+        "notification_id": notification_key(claim_id(event), manager.subscriber_id),
         "event_id": event["event_id"],
         "event_type": event["event_type"],
         "source": event["source"],
@@ -133,6 +141,7 @@ def notify(
     if not managers:
         raise TransientError("no managers configured (settings/managers or NOTIFY_MANAGERS)")
     messages = to_manychat(rendered)
+    managers = [m for m in managers if m.wants(event["event_type"])]
     summary = Summary()
     for manager in managers:
         _notify_one(event, manager, messages, ledger, sender, inserter, policy, now, summary)
@@ -155,7 +164,7 @@ def _notify_one(
     now: Callable[[], datetime],
     summary: Summary,
 ) -> None:
-    key = notification_key(event["event_id"], manager.subscriber_id)
+    key = notification_key(claim_id(event), manager.subscriber_id)
     ids = {"event_id": event["event_id"], "manager_id": manager.subscriber_id}
     claim: Begin = ledger.begin(
         key,

@@ -32,7 +32,13 @@ MAX_ITEMS = 10
 ELLIPSIS = "…"
 
 #: Event types that reach the managers. ``order.updated`` deliberately does not.
-NOTIFIED_TYPES = ("order.created", "order.cancelled", "payload.quarantined", "privacy.requested")
+NOTIFIED_TYPES = (
+    "order.created",
+    "order.cancelled",
+    "payload.quarantined",
+    "privacy.requested",
+    "contact.touched",  # the first touch of each contact only (see notifier.claim_id)
+)
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,8 @@ def _source_label(source: str) -> str:
         return "order form"
     if source == "pubsub":
         return "the event bus (Pub/Sub)"
+    if source == "manychat":
+        return "the chat-bot (ManyChat)"
     return source
 
 
@@ -172,7 +180,11 @@ def order_cancelled(event: Event, links: Links) -> Rendered:
 def payload_quarantined(event: Event, links: Links) -> Rendered:
     entity = event["entity"]
     kind = str(entity.get("kind") or "payload")
-    what = {"shopify_webhook": "webhook", "pubsub_message": "message"}.get(kind, kind)
+    what = {
+        "shopify_webhook": "webhook",
+        "pubsub_message": "message",
+        "manychat_request": "contact",
+    }.get(kind, kind)
     lines = [
         f"⚠️ A {what} from {_source_label(event['source'])} could not be read",
         f"Reason: {cut(str(entity.get('reason') or '?'), 300)}",
@@ -204,12 +216,38 @@ def privacy_requested(event: Event, links: Links) -> Rendered:
     return Rendered("\n".join(lines))
 
 
+def contact_touched(event: Event, links: Links) -> Rendered:
+    """A new chat contact, with a button to take the conversation in ManyChat's live chat."""
+    contact = event["entity"]
+    lines = [f"👋 New chat contact: {contact.get('name') or contact.get('contact_id')}"]
+    phone = contact.get("phone")
+    if phone:
+        lines.append(f"Phone: {phone}" + ("" if contact.get("phone_valid") else " (as typed)"))
+    if contact.get("email"):
+        lines.append(f"E-mail: {contact['email']}")
+    origin = [
+        f"{label} {contact[key]}"
+        for key, label in (("touch_source", "from"), ("campaign", "campaign"), ("ad", "ad"))
+        if contact.get(key)
+    ]
+    if origin:
+        lines.append(cut("Came " + ", ".join(origin), 300))
+    if contact.get("ig_username"):
+        lines.append(f"Instagram: @{contact['ig_username']}")
+    if contact.get("tags"):
+        lines.append(cut("Tags: " + ", ".join(contact["tags"]), 200))
+    url = str(contact.get("live_chat_url") or "")
+    button = (Button("Open live chat", url),) if url.startswith(("https://", "http://")) else ()
+    return Rendered("\n".join(lines), button)
+
+
 #: event_type → template. Add a type here (and to ``NOTIFIED_TYPES``) to notify on it.
 TEMPLATES: dict[str, Callable[[Event, Links], Rendered]] = {
     "order.created": order_created,
     "order.cancelled": order_cancelled,
     "payload.quarantined": payload_quarantined,
     "privacy.requested": privacy_requested,
+    "contact.touched": contact_touched,
 }
 
 

@@ -17,6 +17,43 @@ refunds AS (
     QUALIFY ROW_NUMBER() OVER (PARTITION BY shop, refund_id ORDER BY version DESC) = 1
   )
   GROUP BY shop, order_id
+),
+-- Attribution to a chat contact, strongest evidence first: the contact id the order carries
+-- (product link, or chosen in the order form); else a touch by a contact with the order's
+-- phone (compared digit by digit with the contact's E.164) or e-mail within the touch's attribution window (CHATBOT_ATTRIBUTION_DAYS when
+-- the touch arrived) before the order.
+touches AS (
+  SELECT shop, contact_id, occurred_at, touch_source, campaign, ad,
+         COALESCE(attribution_window_days, 30) AS window_days,
+         IF(phone_valid, REGEXP_REPLACE(phone, '[^0-9]', ''), NULL) AS phone_digits,
+         LOWER(email) AS email
+  FROM `${project}.${dataset}.contact_events`
+),
+chat AS (
+  SELECT latest.source, latest.shop, latest.order_id, touches.contact_id,
+         touches.touch_source, touches.campaign, touches.ad,
+         IF(touches.contact_id = latest.attribution.contact_id, 1, 2) AS strength
+  FROM latest
+  JOIN touches
+    ON touches.shop = latest.shop
+   AND (
+     touches.contact_id = latest.attribution.contact_id
+     OR (
+       latest.attribution.contact_id IS NULL
+       AND touches.occurred_at <= COALESCE(latest.created_at, latest.occurred_at)
+       AND TIMESTAMP_DIFF(COALESCE(latest.created_at, latest.occurred_at), touches.occurred_at, DAY)
+         < touches.window_days
+       AND (
+         touches.phone_digits = REGEXP_REPLACE(latest.customer.phone, '[^0-9]', '')
+         OR touches.email = LOWER(latest.customer.email)
+       )
+     )
+   )
+  WHERE TRUE
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY latest.source, latest.shop, latest.order_id
+    ORDER BY strength, touches.occurred_at DESC, touches.contact_id
+  ) = 1
 )
 SELECT
   latest.order_id,
@@ -52,10 +89,26 @@ SELECT
   latest.line_items,
   latest.note,
   latest.tags,
-  latest.attribution,
+  STRUCT(
+    latest.attribution.channel AS channel,
+    latest.attribution.source_name AS source_name,
+    latest.attribution.landing_site AS landing_site,
+    latest.attribution.referring_site AS referring_site,
+    COALESCE(latest.attribution.contact_id, chat.contact_id) AS contact_id,
+    CASE
+      WHEN latest.attribution.contact_id IS NOT NULL
+        THEN COALESCE(latest.attribution.contact_evidence, 'link')
+      WHEN chat.contact_id IS NOT NULL THEN 'phone_or_email'
+    END AS evidence,
+    chat.touch_source AS source,
+    chat.campaign AS campaign,
+    chat.ad AS ad
+  ) AS attribution,
   latest.manager,
   latest.event_id,
   latest.raw_id
 FROM latest
 LEFT JOIN refunds
   ON refunds.shop = latest.shop AND refunds.order_id = latest.order_id
+LEFT JOIN chat
+  ON chat.source = latest.source AND chat.shop = latest.shop AND chat.order_id = latest.order_id

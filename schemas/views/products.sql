@@ -8,6 +8,6 @@ WITH latest AS (
 SELECT latest.product_id, latest.shop, latest.title, latest.vendor, latest.product_type,
        latest.status, latest.tags, variant.variant_id, variant.sku,
        variant.title AS variant_title, variant.price, variant.inventory_quantity,
-       latest.occurred_at AS updated_at
+       latest.occurred_at AS updated_at, latest.handle, latest.image_url
 FROM latest, UNNEST(latest.variants) AS variant
 WHERE COALESCE(latest.deleted, FALSE) = FALSE

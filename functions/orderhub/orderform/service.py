@@ -151,7 +151,16 @@ def create_link(
         email=order.email,
         phone=order.phone,
         tags=["orderhub", f"channel:{order.channel}", f"manager:{manager}"],
-        attributes={"orderhub_manager": manager, "orderhub_channel": order.channel},
+        attributes={
+            "orderhub_manager": manager,
+            "orderhub_channel": order.channel,
+            # The chat contact the manager named: back on the paid order (note attributes).
+            **(
+                {"orderhub_contact": order.chat_contact, "orderhub_contact_evidence": "manager"}
+                if order.chat_contact
+                else {}
+            ),
+        },
     )
     try:
         draft = shopify.draft_order_create(draft_input)

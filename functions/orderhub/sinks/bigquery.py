@@ -26,6 +26,7 @@ TABLE_OF_ENTITY = {
     "product": "product_events",
     "quarantine": "quarantine",
     "privacy": "privacy_requests",
+    "contact": "contact_events",
 }
 RAW_TABLE = "raw_events"
 

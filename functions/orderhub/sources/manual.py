@@ -50,6 +50,7 @@ TEXT_FIELDS = (
     "delivery_method",
     "note",
     "channel",
+    "chat_contact",
 )
 LIMITS = {"customer_name": 120, "email": 254, "address": 500, "note": 1000, "title": 200}
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -94,6 +95,8 @@ class ManualOrder:
     delivery_method: str
     note: str | None
     channel: str
+    #: The ManyChat contact the manager says brought the order (attribution evidence).
+    chat_contact: str | None = None
 
     @property
     def total(self) -> Decimal:
@@ -257,6 +260,12 @@ def validate(
     if channel not in CHANNELS:
         errors["channel"] = "Choose where the customer came from"
 
+    chat_contact = None
+    if form.get("chat_contact"):
+        chat_contact = chat_contact_id(form.get("chat_contact"))
+        if chat_contact is None:
+            errors["chat_contact"] = "Paste the contact's ManyChat id or live-chat link"
+
     if errors:
         return None, errors
     return (
@@ -270,9 +279,17 @@ def validate(
             delivery_method=method,
             note=form.get("note") or None,
             channel=channel,
+            chat_contact=chat_contact,
         ),
         {},
     )
+
+
+def chat_contact_id(typed: str) -> str | None:
+    """A ManyChat subscriber id from the id itself or a live-chat link (``.../chat/<id>``)."""
+    text = typed.strip().rstrip("/")
+    last = text.rsplit("/", 1)[-1] if "/chat/" in text else text
+    return last if last.isdigit() and len(last) <= 30 else None
 
 
 def new_form_token(now: datetime) -> str:
@@ -369,6 +386,11 @@ def order_entity(
             "source_name": "order_form",
             "landing_site": None,
             "referring_site": None,
+            **(
+                {"contact_id": order.chat_contact, "contact_evidence": "manager"}
+                if order.chat_contact
+                else {}
+            ),
         },
         "external_ref": None,
         "manager": manager,

@@ -173,7 +173,7 @@ def order_entity(payload: dict[str, Any]) -> dict[str, Any]:
     tags = _tags(payload.get("tags"))
     # Orders completed from the order form's payment link carry who and where from as tags.
     tagged = dict(t.split(":", 1) for t in tags if t.startswith(("channel:", "manager:")))
-    return {
+    entity: dict[str, Any] = {
         "order_id": _id(payload),
         "name": _str(payload.get("name")),
         "number": _str(payload.get("order_number") or payload.get("number")),
@@ -209,6 +209,45 @@ def order_entity(payload: dict[str, Any]) -> dict[str, Any]:
         "external_ref": _str(payload.get("name")),
         "manager": tagged.get("manager"),
     }
+    contact = chat_contact(payload)
+    if contact:  # the chat-bot's product link carried the contact (see chat_contact)
+        # A payment link from the order form says the manager named the contact.
+        named = any(
+            isinstance(a, dict)
+            and a.get("name") == f"{CONTACT_PARAMETER}_evidence"
+            and a.get("value") == "manager"
+            for a in payload.get("note_attributes") or []
+        )
+        entity["attribution"].update(
+            contact_id=contact, contact_evidence="manager" if named else "link"
+        )
+    return entity
+
+
+#: The cart attribute / URL parameter the chat-bot's product links carry (orderhub.chatbot).
+CONTACT_PARAMETER = "orderhub_contact"
+
+
+def chat_contact(payload: dict[str, Any]) -> str | None:
+    """The ManyChat contact id an order carries from a chat product link, or None.
+
+    The bot's "Buy" link is a cart permalink with ``attributes[orderhub_contact]=<id>``:
+    cart attributes survive checkout as the order's ``note_attributes``. Its "View" link
+    opens the product page with ``?orderhub_contact=<id>``, which survives in the order's
+    ``landing_site`` when that page opened the visitor's session.
+    """
+    for attribute in payload.get("note_attributes") or []:
+        if isinstance(attribute, dict) and attribute.get("name") == CONTACT_PARAMETER:
+            value = str(attribute.get("value") or "").strip()
+            if value.isdigit():
+                return value
+    from urllib.parse import parse_qs, urlsplit
+
+    landing = str(payload.get("landing_site") or "")
+    for value in parse_qs(urlsplit(landing).query).get(CONTACT_PARAMETER, []):
+        if value.strip().isdigit():
+            return value.strip()
+    return None
 
 
 def refund_entity(payload: dict[str, Any]) -> dict[str, Any]:
@@ -258,6 +297,10 @@ def product_entity(payload: dict[str, Any]) -> dict[str, Any]:
         "product_type": _str(payload.get("product_type")),
         "status": _str(payload.get("status")),
         "tags": _tags(payload.get("tags")),
+        # For the chat-bot's catalogue cards: the product page and its first image.
+        "handle": _str(payload.get("handle")),
+        "image_url": _str((payload.get("image") or {}).get("src"))
+        or next((_str(i.get("src")) for i in payload.get("images") or [] if i.get("src")), None),
         "variants": [
             {
                 "variant_id": _str(v.get("id")),
