@@ -36,6 +36,9 @@ ORDER_EVENTS_TOPIC = "order-events"
 GMAIL_PUSH_TOPIC = "gmail-push"
 DEMO_MAILBOX = "owner.shop@gmail.example"
 GMAIL_STANDIN_OFFSET = 30
+#: The managers' Firestore database (a second database in the same emulator), as in
+#: production, where functions may only read it.
+MANAGERS_DATABASE = "managers"
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,7 @@ class Stack:
             "MANYCHAT_API_URL": f"http://127.0.0.1:{self.port(STANDINS['manychat'])}",
             "MANYCHAT_TOKEN": kept("MANYCHAT_TOKEN", lambda: secrets.token_hex(16)),
             "NOTIFY_MANAGERS": json.dumps(list(DEMO_MANAGERS)),
+            "MANAGERS_DATABASE": MANAGERS_DATABASE,
         }
         for fn in FUNCTIONS:
             values[f"{fn.name.upper()}_URL"] = self.function_url(fn)
@@ -400,7 +404,8 @@ class Stack:
         from orderhub.orderform import auth
         from orderhub.orderform.stores import FirestoreManagers, Manager
 
-        managers = FirestoreManagers(firestore.Client(project=PROJECT), "managers")
+        client = firestore.Client(project=PROJECT, database=MANAGERS_DATABASE)
+        managers = FirestoreManagers(client, "managers")
         name, password = values["ORDER_FORM_DEMO_MANAGER"], values["ORDER_FORM_DEMO_PASSWORD"]
         existing = managers.get(name)
         if existing is None or not auth.verify_password(password, existing.password_hash):
@@ -415,7 +420,8 @@ class Stack:
         os.environ["FIRESTORE_EMULATOR_HOST"] = values["FIRESTORE_EMULATOR_HOST"]
         from google.cloud import firestore
 
-        doc = firestore.Client(project=PROJECT).collection("settings").document("managers")
+        client = firestore.Client(project=PROJECT, database=MANAGERS_DATABASE)
+        doc = client.collection("settings").document("managers")
         if not doc.get().exists:
             doc.set({"managers": list(DEMO_MANAGERS)})
 
