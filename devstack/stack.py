@@ -61,6 +61,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("order_form", "http", 14),
     Function("notifier", "cloudevent", 15, ((ORDER_EVENTS_TOPIC, "notifier"),)),
     Function("shopify_reconcile", "http", 16),
+    Function("privacy_erase", "http", 17),
 )
 
 #: Stand-ins for services we cannot run: name → port offset.

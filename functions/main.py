@@ -54,3 +54,10 @@ def notifier(cloud_event: Any) -> None:
     from orderhub.entrypoints import notifier
 
     notifier.handle(cloud_event)
+
+
+def privacy_erase(request: Any) -> Any:
+    """HTTP (Cloud Scheduler): carry out Shopify's customers/redact and shop/redact requests."""
+    from orderhub.entrypoints import privacy_erase
+
+    return privacy_erase.handle(request)

@@ -337,3 +337,22 @@ class NotifierSettings:
             rate_per_second=number("MANYCHAT_RATE_PER_SECOND", "25"),
             managers_database=managers_database(env),
         )
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    """What ``privacy_erase`` (and ``scripts/privacy_export``) need."""
+
+    project: str
+    dataset: str
+    bigquery_endpoint: str | None
+    firestore_prefix: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> PrivacySettings:
+        return cls(
+            project=project_id(env),
+            dataset=_required(env, "BIGQUERY_DATASET"),
+            bigquery_endpoint=bigquery_endpoint(env),
+            firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
+        )
