@@ -183,19 +183,15 @@ resource "google_bigquery_dataset_iam_member" "fn_reads_catalogue" {
 }
 
 # Why: the privacy job ("erases") nulls and deletes a customer's personal data with DML in
-# every CRM table and appends its audit row; per table, as every CRM grant is.
-resource "google_bigquery_table_iam_member" "fn_erases" {
-  for_each = {
-    for pair in flatten([
-      for name, f in local.deployed : [for t in keys(local.manifest.tables) : { key = "${name}/${t}", fn = name, table = t }] if f.erases
-    ]) : pair.key => pair
-  }
+# every CRM table, tables added later included (it lists them), and appends its audit row.
+# An entry of the dataset's access list (not dataset IAM, which would drop the authorized
+# view); the one account that may rewrite rows.
+resource "google_bigquery_dataset_access" "fn_erases" {
+  for_each = { for name, f in local.deployed : name => f if f.erases }
 
-  project    = var.project
-  dataset_id = google_bigquery_dataset.crm.dataset_id
-  table_id   = google_bigquery_table.tables[each.value.table].table_id
-  role       = "roles/bigquery.dataEditor"
-  member     = "serviceAccount:${google_service_account.fn[each.value.fn].email}"
+  dataset_id    = google_bigquery_dataset.crm.dataset_id
+  role          = "roles/bigquery.dataEditor"
+  user_by_email = google_service_account.fn[each.key].email
 }
 
 # Why: running queries needs query jobs in the project (no data access by itself).

@@ -23,7 +23,7 @@
 #   reads_tables  CRM tables it queries              -> dataViewer on each table + jobUser
 #   catalogue     queries the catalogue dataset     -> dataViewer on that dataset + jobUser
 #                 (an authorized view of products: no other CRM data is reachable)
-#   erases        the privacy job: DML on every CRM table -> dataEditor on each table + jobUser
+#   erases        the privacy job: DML on every CRM table -> dataEditor (dataset access) + jobUser
 #   memory, cpu, concurrency, timeout, max_instances, min_instances: runtime sizing
 locals {
   functions = {

@@ -749,6 +749,7 @@ def check_least_privilege(root: Path) -> list[str]:
                     "grant per table (it would also drop the authorized view)"
                 )
     for rtype in (
+        "google_bigquery_dataset_access",
         "google_bigquery_dataset_iam_member",
         "google_bigquery_table_iam_member",
         "google_project_iam_member",

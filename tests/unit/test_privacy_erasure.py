@@ -131,3 +131,35 @@ def test_firestore_fields_holding_a_needle_are_found_at_any_depth() -> None:
     paths = _paths(doc, ["ann@example.com", "+15550100"])
 
     assert sorted(paths) == [("contact", "email"), ("phones",)]
+
+
+def test_shop_redact_deletes_the_shops_rows_but_keeps_the_requests_and_audit() -> None:
+    class Shop(FakeWarehouse):
+        def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+            if "FROM {ds}.privacy_requests" in sql and not self.audit:
+                return [
+                    {
+                        "request_id": "shop/redact:954889:",
+                        "request": "shop/redact",
+                        "shop": "gone.myshopify.com",
+                        "customer_id": None,
+                        "order_ids": [],
+                        "occurred_at": NOW,
+                    }
+                ]
+            return []
+
+        def change(self, sql: str, **params: Any) -> int:
+            assert sql.startswith("DELETE FROM {ds}.") and params == {"shop": "gone.myshopify.com"}
+            return super().change(sql, **params)
+
+        def tables(self) -> list[str]:
+            return ["notifications", "order_events", "privacy_erasures", "privacy_requests"]
+
+    warehouse = Shop(streaming=set())
+
+    outcomes = erasure.run(warehouse=warehouse, documents=FakeDocuments(), now=lambda: NOW)
+
+    assert [o.status for o in outcomes] == ["done"]
+    assert sorted(warehouse.changed) == ["notifications", "order_events"]
+    assert warehouse.audit[0]["request"] == "shop/redact"
