@@ -125,6 +125,8 @@ def test_every_way_of_ending_scripts_dev_stops_what_it_started(tmp_path: Path, e
     started: dict[str, int] = {}
     try:
         _wait_for(lambda: "the stack runs" in terminal.text(), 240, "the stack and its demo")
+        shown = terminal.text()
+        assert "409.94 USD" in shown and "409.940000000" not in shown  # money as people write it
         started = json.loads((state / "pids.json").read_text())
         assert len(started) >= len(FUNCTIONS) + 3  # emulators, stand-ins, functions
         assert all(alive(pid) for pid in started.values())
