@@ -185,12 +185,13 @@ resource "google_bigquery_dataset_iam_member" "fn_reads_catalogue" {
 # Why: the privacy job ("erases") nulls and deletes a customer's personal data with DML in
 # every CRM table, tables added later included (it lists them), and appends its audit row.
 # An entry of the dataset's access list (not dataset IAM, which would drop the authorized
-# view); the one account that may rewrite rows.
+# view); the one account that may rewrite rows. WRITER is roles/bigquery.dataEditor: the API
+# stores the basic name, so the predefined one would show a diff after every apply.
 resource "google_bigquery_dataset_access" "fn_erases" {
   for_each = { for name, f in local.deployed : name => f if f.erases }
 
   dataset_id    = google_bigquery_dataset.crm.dataset_id
-  role          = "roles/bigquery.dataEditor"
+  role          = "WRITER"
   user_by_email = google_service_account.fn[each.key].email
 }
 

@@ -710,6 +710,8 @@ BROAD_BIGQUERY_ROLES = (
     "roles/bigquery.dataEditor",
     "roles/bigquery.dataOwner",
     "roles/bigquery.admin",
+    '"WRITER"',  # the dataset access list's basic names for dataEditor and dataOwner
+    '"OWNER"',
 )
 #: What streaming rows into a table takes, and all a writer may hold.
 APPEND_PERMISSIONS = {"bigquery.tables.get", "bigquery.tables.updateData"}
@@ -1031,6 +1033,17 @@ MUTATIONS: list[tuple[str, Callable[[Path], None], str, str]] = [
             r / "infra/functions.tf",
             "role       = google_project_iam_custom_role.table_appender.name",
             'role       = "roles/bigquery.dataEditor"',
+        ),
+        "least_privilege",
+        "rewrites rows",
+    ),
+    (
+        "a writer in the CRM's access list as WRITER",
+        lambda r: (r / "infra/extra.tf").write_text(
+            'resource "google_bigquery_dataset_access" "x" {\n'
+            "  dataset_id    = google_bigquery_dataset.crm.dataset_id\n"
+            '  role          = "WRITER"\n'
+            '  user_by_email = google_service_account.fn["crm_writer"].email\n}\n'
         ),
         "least_privilege",
         "rewrites rows",
