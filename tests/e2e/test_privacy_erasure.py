@@ -1,7 +1,9 @@
 """Privacy erasure end to end on the running stack: Shopify's customers/redact, carried out.
 
-A customer and their order arrive as signed webhooks (and one Firestore document holds the
-customer's e-mail, as a chat contact would); then Shopify's ``customers/redact`` arrives.
+A customer and their order arrive as signed webhooks, the same customer (same phone) orders
+through a delivery marketplace whose e-mail comes in through the Gmail path, and one
+Firestore document holds the customer's e-mail, as a chat contact would; then Shopify's
+``customers/redact`` arrives.
 After the scheduled ``privacy_erase`` function runs, the customer's e-mail and phone appear
 in no table of the CRM dataset, nor in that document; the order is still counted (its
 total kept); an audit row with ids only says the request is done. Then
@@ -23,6 +25,28 @@ from devstack.shopify_sender import fixture, send
 from tests.conftest import Crm
 
 ROOT = Path(__file__).resolve().parents[2]
+MARKETPLACE_MAIL = ROOT / "tests" / "fixtures" / "email" / "smakuy_one_item.eml"
+
+
+def _marketplace_mail(order_number: str, national_phone: str) -> bytes:
+    """The marketplace's sample order mail, for another order and customer phone."""
+    import email
+    import email.policy
+
+    message = email.message_from_bytes(MARKETPLACE_MAIL.read_bytes(), policy=email.policy.default)
+    subject = str(message["Subject"]).replace("SM-48213", order_number)
+    message.replace_header("Subject", subject)
+    message.replace_header("Message-ID", f"<{order_number}@mail.smakuy.example>")
+    for part in message.walk():
+        if part.get_content_maintype() != "text":
+            continue
+        text = part.get_content().replace("SM-48213", order_number)
+        part.set_content(
+            text.replace("067 123 45 67", national_phone),
+            subtype=part.get_content_subtype(),
+            cte="base64",
+        )
+    return message.as_bytes()
 
 
 def _customer_and_order(customer_id: int, order_id: int, email: str, phone: str) -> tuple:
@@ -102,10 +126,21 @@ def test_redacted_customer_leaves_no_email_or_phone_in_any_table(
     tag = random.randrange(10**8, 10**9)
     customer_id, order_id = 7_000_000_000 + tag, 8_000_000_000 + tag
     email = f"erase.me.{tag}@example.com"
-    customer, order = _customer_and_order(
-        customer_id, order_id, email, f"+1212555{tag % 10000:04d}"
-    )
+    digits = f"{tag % 10_000_000:07d}"  # a Ukrainian mobile, as the marketplace writes them
+    customer, order = _customer_and_order(customer_id, order_id, email, f"+38067{digits}")
     phone = _arrive(stack, stack_crm, customer, order)
+    from devstack.mail import deliver_and_notify
+
+    deliver_and_notify(
+        stack, _marketplace_mail(f"SM-{tag}", f"067 {digits[:3]} {digits[3:5]} {digits[5:]}")
+    )
+    by_mail = stack_crm.wait_for(
+        "SELECT order_id, shop FROM {ds}.order_events"
+        " WHERE source LIKE 'email:%' AND customer.phone = @p",
+        lambda rows: bool(rows),
+        p=phone,
+    )
+    assert by_mail[0]["shop"] != stack["SHOPIFY_SHOP_DOMAIN"]  # kept under the mailbox
     assert _tables_holding(stack_crm, [email, phone])  # the data is there to begin with
     os.environ["FIRESTORE_EMULATOR_HOST"] = stack["FIRESTORE_EMULATOR_HOST"]
     from google.cloud import firestore
@@ -141,13 +176,18 @@ def test_redacted_customer_leaves_no_email_or_phone_in_any_table(
         o=str(order_id),
     )
     assert kept and kept[0]["total"] is not None and kept[0]["customer"] == str(customer_id)
+    mail_order = stack_crm.query(
+        "SELECT total, customer.name AS name FROM {ds}.orders WHERE order_id = @o",
+        o=by_mail[0]["order_id"],
+    )
+    assert mail_order[0]["total"] is not None and mail_order[0]["name"] is None
     audit = stack_crm.query(
         "SELECT status, order_ids, TO_JSON_STRING(a) AS text "
         "FROM {ds}.privacy_erasures AS a WHERE request_id = @r",
         r=request_id,
     )
     assert [a["status"] for a in audit] == ["done"]
-    assert str(order_id) in audit[0]["order_ids"]
+    assert {str(order_id), by_mail[0]["order_id"]} <= set(audit[0]["order_ids"])
     assert email not in audit[0]["text"] and phone not in audit[0]["text"]
 
     again = requests.post(stack["PRIVACY_ERASE_URL"] + "/", timeout=120)

@@ -44,6 +44,7 @@ class FakeWarehouse:
                     "phone2": None,
                     "order_id": "1001",
                     "customer_id": "42",
+                    "shop": "s.myshopify.com",
                 }
             ]
         if "COUNT(*) AS n" in sql:

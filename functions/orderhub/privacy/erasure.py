@@ -8,8 +8,9 @@ Everything the stores do goes through two small collaborators, so the core is pl
 * ``Documents`` nulls Firestore fields whose text holds one of the customer's needles.
 
 A customer's *needles* are the e-mail addresses (lower case) and phone numbers (E.164) the
-CRM holds for their Shopify id and named orders; orders that came by e-mail or from the
-form carry no Shopify id and are found by those needles.
+CRM holds for their Shopify id and named orders. Orders that came by e-mail (whose ``shop``
+is the mailbox) or from the form carry no Shopify id: they are found by those needles, in
+whatever ``shop`` they are kept.
 """
 
 from __future__ import annotations
@@ -73,6 +74,17 @@ class Subject:
     def needles(self) -> list[str]:
         return sorted(n for n in self.emails | self.phones if len(n) >= 5)
 
+    def params(self) -> dict[str, Any]:
+        """The query parameters every statement of the erasure takes."""
+        return {
+            "shop": self.shop,
+            "orders": sorted(self.order_ids),
+            "customers": sorted(self.customer_ids),
+            "emails": sorted(self.emails),
+            "phones": sorted(self.phones),
+            "needles": self.needles,
+        }
+
 
 @dataclass
 class Outcome:
@@ -115,19 +127,24 @@ def open_requests(
     return list(merged.values())
 
 
-IDENTIFIERS_SQL = """
-SELECT LOWER(customer.email) AS email, customer.phone AS phone,
-       shipping_address.phone AS phone2, order_id, customer.id AS customer_id
-FROM {ds}.order_events
-WHERE shop = @shop AND (customer.id IN UNNEST(@customers) OR order_id IN UNNEST(@orders)
+#: The customer's order rows: by Shopify ids in the request's shop, by needles in any shop.
+ORDER_ROWS = """(shop = @shop AND (order_id IN UNNEST(@orders)
+    OR customer.id IN UNNEST(@customers)))
   OR LOWER(customer.email) IN UNNEST(@emails) OR customer.phone IN UNNEST(@phones)
-  OR shipping_address.phone IN UNNEST(@phones))
+  OR shipping_address.phone IN UNNEST(@phones)"""
+#: The customer's own versions, likewise.
+CUSTOMER_ROWS = """(shop = @shop AND customer_id IN UNNEST(@customers))
+  OR LOWER(email) IN UNNEST(@emails) OR phone IN UNNEST(@phones)
+  OR default_address.phone IN UNNEST(@phones)"""
+
+IDENTIFIERS_SQL = f"""
+SELECT LOWER(customer.email) AS email, customer.phone AS phone,
+       shipping_address.phone AS phone2, order_id, customer.id AS customer_id, shop
+FROM {{ds}}.order_events WHERE {ORDER_ROWS}
 UNION ALL
-SELECT LOWER(email), phone, default_address.phone, CAST(NULL AS STRING), customer_id
-FROM {ds}.customer_events
-WHERE shop = @shop AND (customer_id IN UNNEST(@customers)
-  OR LOWER(email) IN UNNEST(@emails) OR phone IN UNNEST(@phones))
-"""
+SELECT LOWER(email), phone, default_address.phone, CAST(NULL AS STRING), customer_id, shop
+FROM {{ds}}.customer_events WHERE {CUSTOMER_ROWS}
+"""  # noqa: S608 (constant fragments, no input)
 
 
 def find_subject(request: Request, warehouse: Warehouse, *, rounds: int = 3) -> Subject:
@@ -137,19 +154,12 @@ def find_subject(request: Request, warehouse: Warehouse, *, rounds: int = 3) -> 
         subject.customer_ids.add(request.customer_id)
     for _ in range(rounds):
         before = (len(subject.order_ids), len(subject.emails), len(subject.phones))
-        for row in warehouse.rows(
-            IDENTIFIERS_SQL,
-            shop=subject.shop,
-            customers=sorted(subject.customer_ids),
-            orders=sorted(subject.order_ids),
-            emails=sorted(subject.emails),
-            phones=sorted(subject.phones),
-        ):
+        for row in warehouse.rows(IDENTIFIERS_SQL, **subject.params()):
             subject.emails |= {row["email"]} if row["email"] else set()
             subject.phones |= {p for p in (row["phone"], row["phone2"]) if p}
             if row["order_id"]:
                 subject.order_ids.add(row["order_id"])
-            if row["customer_id"]:
+            if row["customer_id"] and row["shop"] == subject.shop:
                 subject.customer_ids.add(row["customer_id"])
         if (len(subject.order_ids), len(subject.emails), len(subject.phones)) == before:
             break
@@ -159,26 +169,25 @@ def find_subject(request: Request, warehouse: Warehouse, *, rounds: int = 3) -> 
 #: (table, statement) nulling the personal fields of one customer's rows. Ids, amounts,
 #: items and statuses stay, so the sales figures do not change.
 CUSTOMER_STATEMENTS: tuple[tuple[str, str], ...] = (
-    (
+    (  # first: it finds the payloads through the rows the next statements change
         "raw_events",
-        """UPDATE {ds}.raw_events SET body = NULL
-        WHERE shop = @shop AND body IS NOT NULL AND (raw_id IN (
-            SELECT raw_id FROM {ds}.order_events
+        f"""UPDATE {{ds}}.raw_events SET body = NULL
+        WHERE body IS NOT NULL AND (raw_id IN (
+            SELECT raw_id FROM {{ds}}.order_events WHERE raw_id IS NOT NULL AND ({ORDER_ROWS})
+            UNION ALL SELECT raw_id FROM {{ds}}.refund_events
             WHERE shop = @shop AND order_id IN UNNEST(@orders) AND raw_id IS NOT NULL
-            UNION ALL SELECT raw_id FROM {ds}.refund_events
-            WHERE shop = @shop AND order_id IN UNNEST(@orders) AND raw_id IS NOT NULL
-            UNION ALL SELECT raw_id FROM {ds}.customer_events
-            WHERE shop = @shop AND customer_id IN UNNEST(@customers) AND raw_id IS NOT NULL)
-          OR EXISTS (SELECT 1 FROM UNNEST(@needles) AS n WHERE STRPOS(LOWER(body), n) > 0))""",
+            UNION ALL SELECT raw_id FROM {{ds}}.customer_events
+            WHERE raw_id IS NOT NULL AND ({CUSTOMER_ROWS}))
+          OR EXISTS (SELECT 1 FROM UNNEST(@needles) AS n WHERE STRPOS(LOWER(body), n) > 0))""",  # noqa: S608
     ),
     (
         "order_events",
-        """UPDATE {ds}.order_events
+        f"""UPDATE {{ds}}.order_events
         SET customer = IF(customer IS NULL, NULL, STRUCT(customer.id AS id,
               CAST(NULL AS STRING) AS name, CAST(NULL AS STRING) AS email,
               CAST(NULL AS STRING) AS phone)),
             shipping_address = NULL, note = NULL, entity = NULL
-        WHERE shop = @shop AND order_id IN UNNEST(@orders)""",
+        WHERE {ORDER_ROWS}""",  # noqa: S608
     ),
     (
         "refund_events",
@@ -187,9 +196,9 @@ CUSTOMER_STATEMENTS: tuple[tuple[str, str], ...] = (
     ),
     (
         "customer_events",
-        """UPDATE {ds}.customer_events
+        f"""UPDATE {{ds}}.customer_events
         SET name = NULL, email = NULL, phone = NULL, default_address = NULL, entity = NULL
-        WHERE shop = @shop AND customer_id IN UNNEST(@customers)""",
+        WHERE {CUSTOMER_ROWS}""",  # noqa: S608
     ),
     (
         "quarantine",
@@ -216,12 +225,7 @@ def _change(outcome: Outcome, table: str, run: Callable[[], int]) -> None:
 def erase_customer(request: Request, *, warehouse: Warehouse, documents: Documents) -> Outcome:
     subject = find_subject(request, warehouse)
     outcome = Outcome(request, sorted(subject.order_ids))
-    params = {
-        "shop": subject.shop,
-        "orders": sorted(subject.order_ids),
-        "customers": sorted(subject.customer_ids),
-        "needles": subject.needles,
-    }
+    params = subject.params()
     present = set(warehouse.tables())
     for table, sql in CUSTOMER_STATEMENTS:
         if table in present:

@@ -38,8 +38,9 @@ class BigQueryWarehouse:
         from google.api_core import exceptions
         from google.cloud import bigquery
 
+        used = {k: v for k, v in params.items() if f"@{k}" in sql}  # only those it names
         config = bigquery.QueryJobConfig(
-            query_parameters=[_parameter(k, v) for k, v in params.items()]
+            query_parameters=[_parameter(k, v) for k, v in used.items()]
         )
         try:
             job = self._client.query(self._sql(sql), job_config=config)
