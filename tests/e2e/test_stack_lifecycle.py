@@ -119,7 +119,7 @@ def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-@pytest.mark.parametrize("ending", ["SIGTERM", "terminal closed"])
+@pytest.mark.parametrize("ending", ["SIGINT", "SIGTERM", "terminal closed"])
 def test_every_way_of_ending_scripts_dev_stops_what_it_started(tmp_path: Path, ending: str) -> None:
     proc, terminal, state = _dev_in_a_terminal(tmp_path)
     started: dict[str, int] = {}
@@ -131,10 +131,10 @@ def test_every_way_of_ending_scripts_dev_stops_what_it_started(tmp_path: Path, e
         assert len(started) >= len(FUNCTIONS) + 3  # emulators, stand-ins, functions
         assert all(alive(pid) for pid in started.values())
 
-        if ending == "SIGTERM":
-            proc.send_signal(signal.SIGTERM)
-        else:
+        if ending == "terminal closed":
             terminal.close()
+        else:  # Ctrl-C in the terminal, or `kill`
+            proc.send_signal(getattr(signal, ending))
         proc.wait(timeout=60)
 
         left = {name: pid for name, pid in started.items() if alive(pid)}
