@@ -164,3 +164,21 @@ def test_shop_redact_deletes_the_shops_rows_but_keeps_the_requests_and_audit() -
     assert [o.status for o in outcomes] == ["done"]
     assert sorted(warehouse.changed) == ["notifications", "order_events"]
     assert warehouse.audit[0]["request"] == "shop/redact"
+
+
+def test_a_statement_bigquery_refuses_is_reported_and_the_rest_goes_ahead() -> None:
+    class Refusing(FakeWarehouse):
+        def change(self, sql: str, **params: Any) -> int:
+            if "{ds}.customer_events" in sql.split("WHERE")[0]:
+                raise erasure.Refused("Unrecognized name: default_address")
+            return super().change(sql, **params)
+
+    warehouse = Refusing(streaming=set())
+
+    outcome = erasure.run(warehouse=warehouse, documents=FakeDocuments(), now=lambda: NOW)[0]
+
+    assert outcome.not_erased == {
+        "customer_events": "refused by BigQuery: Unrecognized name: default_address"
+    }
+    assert {"raw_events", "order_events"} <= set(warehouse.changed)
+    assert warehouse.audit[0]["status"] == "pending"

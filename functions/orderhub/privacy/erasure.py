@@ -36,6 +36,11 @@ class StillStreaming(OrderHubError):
     """BigQuery will not UPDATE/DELETE rows still in the streaming buffer; try later."""
 
 
+class Refused(OrderHubError):
+    """BigQuery refused one statement (e.g. a table without the column it names): that
+    table is reported as not erased, the others go ahead."""
+
+
 class Warehouse(Protocol):
     def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]: ...
 
@@ -220,6 +225,8 @@ def _change(outcome: Outcome, table: str, run: Callable[[], int]) -> None:
         outcome.erased[table] = outcome.erased.get(table, 0) + run()
     except StillStreaming:
         outcome.not_erased[table] = "rows still in the streaming buffer; retried next run"
+    except Refused as exc:
+        outcome.not_erased[table] = f"refused by BigQuery: {exc}"[:300]
 
 
 def erase_customer(request: Request, *, warehouse: Warehouse, documents: Documents) -> Outcome:
@@ -237,7 +244,11 @@ def erase_customer(request: Request, *, warehouse: Warehouse, documents: Documen
         for table in sorted(present - {AUDIT_TABLE}):
             if table in outcome.not_erased:
                 continue
-            left = warehouse.rows(LEFT_SQL.replace("{table}", table), needles=subject.needles)
+            try:
+                left = warehouse.rows(LEFT_SQL.replace("{table}", table), needles=subject.needles)
+            except Refused as exc:
+                outcome.not_erased[table] = f"could not be checked: {exc}"[:300]
+                continue
             if left and left[0]["n"]:
                 outcome.not_erased[table] = f"{left[0]['n']} row(s) still hold the customer's data"
     return outcome

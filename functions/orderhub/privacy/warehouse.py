@@ -3,7 +3,7 @@
 Parameters are typed from their Python values (str, int, lists of str). Table names are
 ours (the dataset's own list), never input. A DML statement BigQuery refuses because it
 would touch rows still in the streaming buffer raises ``StillStreaming``; any other
-failure of the service raises ``TransientError``.
+statement it refuses (400) raises ``Refused``; the service failing raises ``TransientError``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from orderhub.errors import TransientError
-from orderhub.privacy.erasure import StillStreaming
+from orderhub.privacy.erasure import Refused, StillStreaming
 from orderhub.sinks.bigquery import build_row
 
 
@@ -48,7 +48,7 @@ class BigQueryWarehouse:
         except exceptions.BadRequest as exc:
             if "streaming buffer" in str(exc).lower():
                 raise StillStreaming(str(exc)) from exc
-            raise
+            raise Refused(getattr(exc, "message", None) or exc.__class__.__name__) from exc
         except (exceptions.GoogleAPICallError, OSError) as exc:
             raise TransientError(f"BigQuery query failed: {exc.__class__.__name__}") from exc
         return job, rows
