@@ -22,6 +22,7 @@ def main(argv: list[str]) -> int:
         for key in ("GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST"):
             os.environ[key] = values[key]
         os.environ.setdefault("NOTIFY_MANAGERS", values.get("NOTIFY_MANAGERS", ""))
+        os.environ.setdefault("MANAGERS_DATABASE", values.get("MANAGERS_DATABASE", ""))
     project = os.environ["GOOGLE_CLOUD_PROJECT"]
     tool, rest = (argv[0], argv[1:]) if argv else ("", [])
     if tool == "managers":

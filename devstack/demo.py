@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack import dataset
+from devstack.money import format_money
 from devstack.shopify_sender import fixture, send
 
 EMAILS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "email"
@@ -97,7 +98,7 @@ def show(values: dict[str, str]) -> None:
     for row in client.query(query).result():
         print(
             f"  {row.order_id:12} {row.source:14} {row.name or '':16} {row.status:20}"
-            f" {row.total} {row.currency}"
+            f" {format_money(row.total, row.currency):>14}"
         )
     quarantined = list(client.query(f"SELECT reason FROM `{table}.quarantine`").result())  # noqa: S608
     print(f"\nquarantine: {len(quarantined)} item(s)")

@@ -3,7 +3,8 @@
 ``list`` prints the current list and where it comes from; ``set ID=NAME ...`` replaces
 it; ``add ID NAME`` and ``remove ID`` change one entry. Against the local stack it uses
 ``.dev/endpoints.env``; with ``GOOGLE_CLOUD_PROJECT`` and no emulator host, the real
-Firestore of that project. Takes effect with the next event: no deploy.
+Firestore of that project, database ``MANAGERS_DATABASE`` (the notifier may only read
+it). Takes effect with the next event: no deploy.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from orderhub.managers import FirestoreManagers, Manager, current, parse
 def main(argv: list[str], project: str) -> int:
     from google.cloud import firestore
 
-    store = FirestoreManagers(
-        firestore.Client(project=project), os.environ.get("FIRESTORE_PREFIX", "")
-    )
+    from orderhub.settings import managers_database
+
+    client = firestore.Client(project=project, database=managers_database(os.environ))
+    store = FirestoreManagers(client, os.environ.get("FIRESTORE_PREFIX", ""))
     command, args = (argv[0], argv[1:]) if argv else ("list", [])
     try:
         stored = store.load()

@@ -36,6 +36,9 @@ ORDER_EVENTS_TOPIC = "order-events"
 GMAIL_PUSH_TOPIC = "gmail-push"
 DEMO_MAILBOX = "owner.shop@gmail.example"
 GMAIL_STANDIN_OFFSET = 30
+#: The managers' Firestore database (a second database in the same emulator), as in
+#: production, where functions may only read it.
+MANAGERS_DATABASE = "managers"
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("notifier", "cloudevent", 15, ((ORDER_EVENTS_TOPIC, "notifier"),)),
     Function("shopify_reconcile", "http", 16),
     Function("chatbot", "http", 21),
+    Function("privacy_erase", "http", 17),
 )
 
 #: Stand-ins for services we cannot run: name → port offset.
@@ -159,6 +163,7 @@ class Stack:
             "CHATBOT_STORE_URL": "https://" + DEMO_SHOP,
             # Short, so that products sent a moment ago show in the catalogue (tests, demo).
             "CHATBOT_CACHE_SECONDS": "5",
+            "MANAGERS_DATABASE": MANAGERS_DATABASE,
         }
         for fn in FUNCTIONS:
             values[f"{fn.name.upper()}_URL"] = self.function_url(fn)
@@ -324,6 +329,7 @@ class Stack:
                     "stop it, or set ORDERHUB_DEV_PORT_BASE"
                 )
             pids[name] = self._spawn(name, argv, env)
+            self._save_pids(pids)  # at once: a stop during start-up finds every process
         self._save_pids(pids)
         deadline = time.monotonic() + timeout
         for name, (_argv, _env, probe) in comps.items():
@@ -407,7 +413,8 @@ class Stack:
         from orderhub.orderform import auth
         from orderhub.orderform.stores import FirestoreManagers, Manager
 
-        managers = FirestoreManagers(firestore.Client(project=PROJECT), "managers")
+        client = firestore.Client(project=PROJECT, database=MANAGERS_DATABASE)
+        managers = FirestoreManagers(client, "managers")
         name, password = values["ORDER_FORM_DEMO_MANAGER"], values["ORDER_FORM_DEMO_PASSWORD"]
         existing = managers.get(name)
         if existing is None or not auth.verify_password(password, existing.password_hash):
@@ -422,7 +429,8 @@ class Stack:
         os.environ["FIRESTORE_EMULATOR_HOST"] = values["FIRESTORE_EMULATOR_HOST"]
         from google.cloud import firestore
 
-        doc = firestore.Client(project=PROJECT).collection("settings").document("managers")
+        client = firestore.Client(project=PROJECT, database=MANAGERS_DATABASE)
+        doc = client.collection("settings").document("managers")
         if not doc.get().exists:
             doc.set({"managers": list(DEMO_MANAGERS)})
 
@@ -516,6 +524,55 @@ def http_ok(url: str) -> bool:
         return False
 
 
+class Stop(BaseException):
+    """A signal asked the foreground stack to stop (not an error: nothing to report)."""
+
+
+#: Every way a foreground ``scripts/dev`` is ended short of SIGKILL: Ctrl-C, Ctrl-\,
+#: ``kill`` (SIGTERM) and the terminal closed (SIGHUP).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
+def _say(text: str) -> None:
+    """Print, unless the terminal is gone (closed window: writes fail with EIO/EPIPE)."""
+    try:
+        print(text, flush=True)
+    except OSError:
+        pass
+
+
+def run_in_foreground(stack: Stack) -> int:
+    """Start the stack, replay the demo, wait; stop everything on any stop signal.
+
+    The processes run in sessions of their own (so a stray Ctrl-C cannot half-kill an
+    emulator), which also means the terminal's signals never reach them: this process
+    stops them, whatever ended it, including a signal during start-up.
+    """
+    from devstack import demo
+
+    def stop(signum: int, _frame: object) -> None:
+        raise Stop(signal.Signals(signum).name)
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, stop)
+    reason = "stopped"
+    try:
+        values = stack.up()
+        demo.replay(values)
+        demo.show(values)
+        _say("\ndev: the stack runs; Ctrl-C stops it.")
+        while True:
+            time.sleep(3600)
+    except Stop as why:
+        reason = str(why)
+    finally:
+        for sig in STOP_SIGNALS:  # a second Ctrl-C must not cut the clean-up short
+            signal.signal(sig, signal.SIG_IGN)
+        stopped = stack.down()
+        _say(f"\ndev: {reason}: stopped {', '.join(stopped) or 'nothing'}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     stack = Stack.from_env()
     command = argv[0] if argv else "run"
@@ -542,21 +599,7 @@ def main(argv: list[str]) -> int:
 
         return mail.main(stack, argv[1:])
     if command == "run":
-        from devstack import demo
-
-        values = stack.up()
-        demo.replay(values)
-        demo.show(values)
-        print("\ndev: the stack runs; Ctrl-C stops it.")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            stopped = stack.down()
-            print(f"\ndev: stopped {', '.join(stopped) or 'nothing'}")
-        return 0
+        return run_in_foreground(stack)
     print(
         f"usage: scripts/dev [up|down|status|mail FILE.eml]  (unknown command {command!r})",
         file=sys.stderr,

@@ -61,3 +61,10 @@ def chatbot(request: Any) -> Any:
     from orderhub.entrypoints import chatbot
 
     return chatbot.handle(request)
+
+
+def privacy_erase(request: Any) -> Any:
+    """HTTP (Cloud Scheduler): carry out Shopify's customers/redact and shop/redact requests."""
+    from orderhub.entrypoints import privacy_erase
+
+    return privacy_erase.handle(request)

@@ -76,3 +76,42 @@ resource "google_bigquery_table" "derived_views" {
 
   depends_on = [google_bigquery_table.base_views]
 }
+
+# ------------------------------------------------------------------ the catalogue
+# The order form faces the internet and needs only the product picker's data. It reads this
+# dataset, which holds one authorized view of the CRM's products view: a query through it sees
+# products and nothing else, and the form's account holds no grant on the CRM dataset at all.
+resource "google_bigquery_dataset" "catalogue" {
+  dataset_id    = var.catalogue_dataset_id
+  friendly_name = "OrderHub catalogue"
+  description   = "Products for the order form: an authorized view of the CRM's products view."
+  location      = var.bigquery_location
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_bigquery_table" "catalogue_products" {
+  dataset_id          = google_bigquery_dataset.catalogue.dataset_id
+  table_id            = "products"
+  deletion_protection = false
+
+  view {
+    query          = "SELECT * FROM `${var.project}.${google_bigquery_dataset.crm.dataset_id}.products`"
+    use_legacy_sql = false
+  }
+
+  depends_on = [google_bigquery_table.base_views]
+}
+
+# The CRM dataset authorizes the catalogue's view to read it. Grants on the CRM dataset are
+# this and per-table IAM only (functions.tf): a google_bigquery_dataset_iam_* resource on it
+# would rewrite the dataset's access list and drop this authorization.
+resource "google_bigquery_dataset_access" "catalogue_view" {
+  dataset_id = google_bigquery_dataset.crm.dataset_id
+
+  view {
+    project_id = var.project
+    dataset_id = google_bigquery_dataset.catalogue.dataset_id
+    table_id   = google_bigquery_table.catalogue_products.table_id
+  }
+}

@@ -9,8 +9,9 @@ resource "google_firestore_database" "default" {
   depends_on = [google_project_service.apis]
 }
 
-# Claim records carry expires_at (orderhub.stores.FirestoreClaims); Firestore deletes them
-# after that time, so the collections stay small without a cleanup job.
+# Every collection whose documents carry expires_at (claims, the notifier's ledger, the
+# order form's throttle and links: local.claim_collections); Firestore deletes them after
+# that time, so the collections stay small without a cleanup job.
 resource "google_firestore_field" "claims_ttl" {
   for_each = local.claim_collections
 
@@ -22,4 +23,19 @@ resource "google_firestore_field" "claims_ttl" {
 
   # No single-field index on a monotonically growing timestamp: it would only cost writes.
   index_config {}
+}
+
+# The managers' own database: order-form managers with their password hashes, and the list
+# of managers the notifier tells (settings/managers). Functions get read access to it at most
+# (functions.tf, an IAM condition per database), so a function reachable from the internet
+# cannot rewrite a password hash or the list; the operator changes them with scripts/manager
+# and scripts/managers (MANAGERS_DATABASE).
+resource "google_firestore_database" "managers" {
+  name                    = var.managers_database
+  location_id             = var.firestore_location
+  type                    = "FIRESTORE_NATIVE"
+  delete_protection_state = var.deletion_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
+  deletion_policy         = "ABANDON"
+
+  depends_on = [google_project_service.apis]
 }

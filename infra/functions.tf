@@ -92,40 +92,115 @@ resource "google_pubsub_topic_iam_member" "fn_publishes" {
   member = "serviceAccount:${google_service_account.fn[each.value.fn].email}"
 }
 
-# Why: claim-once records, checkpoints and settings in Firestore ("firestore" in its entry).
+# Why: claim-once records, checkpoints and sync state in Firestore ("firestore" in its entry).
 # Firestore has no per-collection IAM; datastore.user is the smallest role that reads and
-# writes documents (no index or database administration).
+# writes documents (no index or database administration), and the condition keeps it to the
+# (default) database: the managers database (managers, password hashes, who is notified) is
+# out of reach of every function, the internet-facing ones included.
 resource "google_project_iam_member" "fn_firestore" {
   for_each = { for name, f in local.deployed : name => f if f.firestore }
 
   project = var.project
   role    = "roles/datastore.user"
   member  = "serviceAccount:${google_service_account.fn[each.key].email}"
+
+  condition {
+    title       = "default-database-only"
+    description = "Documents of the (default) database; not the managers database."
+    expression  = "resource.name == \"projects/${var.project}/databases/(default)\""
+  }
 }
 
-# Why: appends rows to the CRM tables ("bigquery" in its entry); only this dataset. Rows are
-# streamed with insertAll, which needs no query jobs, so no bigquery.jobUser.
-resource "google_bigquery_dataset_iam_member" "fn_bigquery" {
-  for_each = { for name, f in local.deployed : name => f if f.bigquery }
+# Why: reads the managers database ("managers_read" in its entry): the order form checks
+# sign-ins against it, the notifier reads whom to tell. Read-only and that database only;
+# managers are changed by the operator (scripts/manager, scripts/managers), never by a function.
+resource "google_project_iam_member" "fn_reads_managers" {
+  for_each = { for name, f in local.deployed : name => f if f.managers_read }
 
-  dataset_id = google_bigquery_dataset.crm.dataset_id
-  role       = "roles/bigquery.dataEditor"
-  member     = "serviceAccount:${google_service_account.fn[each.key].email}"
+  project = var.project
+  role    = "roles/datastore.viewer"
+  member  = "serviceAccount:${google_service_account.fn[each.key].email}"
+
+  condition {
+    title       = "managers-database-read"
+    description = "Read the managers database only."
+    expression  = "resource.name == \"projects/${var.project}/databases/${google_firestore_database.managers.name}\""
+  }
 }
 
-# Why: reads the CRM's views ("bigquery_read" in its entry): the order form's product picker,
-# reconciliation's "which version do we hold?". Read-only, this dataset only.
-resource "google_bigquery_dataset_iam_member" "fn_bigquery_read" {
-  for_each = { for name, f in local.deployed : name => f if f.bigquery_read }
+# A role with exactly what streaming rows into a table takes: insertAll
+# (bigquery.tables.updateData) and reading the table's schema (bigquery.tables.get). No
+# query, no read of rows, no delete.
+resource "google_project_iam_custom_role" "table_appender" {
+  role_id     = "orderhubTableAppender"
+  title       = "OrderHub: append rows to a table"
+  description = "Stream rows into one BigQuery table and read its schema; nothing else."
+  permissions = ["bigquery.tables.get", "bigquery.tables.updateData"]
+}
 
+# Why: appends rows to the CRM tables its entry lists ("appends_to"), and only to those:
+# crm_writer to the event tables, notifier to notifications. Granted per table, so no
+# dataset-level grant exists that could drop the catalogue's authorized view (bigquery.tf).
+resource "google_bigquery_table_iam_member" "fn_appends" {
+  for_each = {
+    for pair in flatten([
+      for name, f in local.deployed : [for t in f.appends_to : { key = "${name}/${t}", fn = name, table = t }]
+    ]) : pair.key => pair
+  }
+
+  project    = var.project
   dataset_id = google_bigquery_dataset.crm.dataset_id
+  table_id   = google_bigquery_table.tables[each.value.table].table_id
+  role       = google_project_iam_custom_role.table_appender.name
+  member     = "serviceAccount:${google_service_account.fn[each.value.fn].email}"
+}
+
+# Why: queries the CRM tables its entry lists ("reads_tables"): reconciliation's "which
+# version do we hold?". Read-only, those tables only.
+resource "google_bigquery_table_iam_member" "fn_reads" {
+  for_each = {
+    for pair in flatten([
+      for name, f in local.deployed : [for t in f.reads_tables : { key = "${name}/${t}", fn = name, table = t }]
+    ]) : pair.key => pair
+  }
+
+  project    = var.project
+  dataset_id = google_bigquery_dataset.crm.dataset_id
+  table_id   = google_bigquery_table.tables[each.value.table].table_id
+  role       = "roles/bigquery.dataViewer"
+  member     = "serviceAccount:${google_service_account.fn[each.value.fn].email}"
+}
+
+# Why: the order form's product picker reads the catalogue ("catalogue"): a dataset
+# holding only an authorized view of products. Orders, customers and raw payloads stay out
+# of reach of the internet-facing form.
+resource "google_bigquery_dataset_iam_member" "fn_reads_catalogue" {
+  for_each = { for name, f in local.deployed : name => f if f.catalogue }
+
+  dataset_id = google_bigquery_dataset.catalogue.dataset_id
   role       = "roles/bigquery.dataViewer"
   member     = "serviceAccount:${google_service_account.fn[each.key].email}"
 }
 
-# Why: running those read queries needs query jobs in the project (no data access by itself).
+# Why: the privacy job ("erases") nulls and deletes a customer's personal data with DML in
+# every CRM table, tables added later included (it lists them), and appends its audit row.
+# An entry of the dataset's access list (not dataset IAM, which would drop the authorized
+# view); the one account that may rewrite rows. WRITER is roles/bigquery.dataEditor: the API
+# stores the basic name, so the predefined one would show a diff after every apply.
+resource "google_bigquery_dataset_access" "fn_erases" {
+  for_each = { for name, f in local.deployed : name => f if f.erases }
+
+  dataset_id    = google_bigquery_dataset.crm.dataset_id
+  role          = "WRITER"
+  user_by_email = google_service_account.fn[each.key].email
+}
+
+# Why: running queries needs query jobs in the project (no data access by itself).
 resource "google_project_iam_member" "fn_bigquery_jobs" {
-  for_each = { for name, f in local.deployed : name => f if f.bigquery_read }
+  for_each = {
+    for name, f in local.deployed : name => f
+    if length(f.reads_tables) > 0 || f.catalogue || f.erases
+  }
 
   project = var.project
   role    = "roles/bigquery.jobUser"
@@ -173,9 +248,9 @@ resource "google_cloudfunctions2_function" "fn" {
     min_instance_count               = each.value.min_instances
     max_instance_count               = each.value.max_instances
     service_account_email            = google_service_account.fn[each.key].email
-    # Event functions are reached only by their Eventarc trigger; HTTP functions are called
-    # from the internet (Shopify, browsers, Cloud Scheduler) and authenticate the caller.
-    ingress_settings               = each.value.event_topic == null ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
+    # Only public functions (Shopify, browsers) take traffic from the internet. Event
+    # functions (Eventarc) and scheduled ones (Cloud Scheduler, same project) are internal.
+    ingress_settings               = each.value.public ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
 
     environment_variables = merge(each.value.env, { GOOGLE_CLOUD_PROJECT = var.project })

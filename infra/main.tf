@@ -16,9 +16,14 @@
 #   env           environment variables (GOOGLE_CLOUD_PROJECT is added to every function)
 #   secrets       environment variables read from Secret Manager (one secret each)
 #   publishes     topics it publishes to            -> roles/pubsub.publisher on each topic
-#   firestore     reads/writes Firestore documents  -> roles/datastore.user on the project
-#   bigquery      appends rows to the CRM dataset   -> roles/bigquery.dataEditor on the dataset
-#   bigquery_read queries the CRM's views            -> dataViewer on the dataset + jobUser
+#   firestore     reads/writes Firestore documents  -> roles/datastore.user, (default) database only
+#   managers_read reads the managers database        -> roles/datastore.viewer, that database only
+#   appends_to    CRM tables it streams rows into    -> a custom role (tables.get + updateData)
+#                                                       on each of those tables, nothing else
+#   reads_tables  CRM tables it queries              -> dataViewer on each table + jobUser
+#   catalogue     queries the catalogue dataset     -> dataViewer on that dataset + jobUser
+#                 (an authorized view of products: no other CRM data is reachable)
+#   erases        the privacy job: DML on every CRM table -> dataEditor (dataset access) + jobUser
 #   memory, cpu, concurrency, timeout, max_instances, min_instances: runtime sizing
 locals {
   functions = {
@@ -49,7 +54,8 @@ locals {
       env = {
         BIGQUERY_DATASET = google_bigquery_dataset.crm.dataset_id
       }
-      bigquery = true # insertAll into the event tables, quarantine and raw_events
+      # insertAll into these tables only (orderhub.sinks.bigquery TABLE_OF_ENTITY + raw_events)
+      appends_to = ["raw_events", "order_events", "refund_events", "customer_events", "product_events", "quarantine", "privacy_requests", "contact_events"]
     }
 
     gmail_ingest = {
@@ -86,7 +92,8 @@ locals {
         ORDER_EVENTS_TOPIC          = google_pubsub_topic.topics["order-events"].name
         SHOPIFY_SHOP_DOMAIN         = var.shop_domains[0]
         SHOPIFY_API_VERSION         = var.shopify_api_version
-        BIGQUERY_DATASET            = google_bigquery_dataset.crm.dataset_id
+        BIGQUERY_DATASET            = google_bigquery_dataset.catalogue.dataset_id # products only
+        MANAGERS_DATABASE           = google_firestore_database.managers.name
         ORDER_FORM_DEFAULT_COUNTRY  = var.order_form.default_country
         ORDER_FORM_CURRENCY         = var.order_form.currency
         ORDER_FORM_DELIVERY_METHODS = join(",", var.order_form.delivery_methods)
@@ -95,8 +102,9 @@ locals {
       }
       secrets       = ["ORDER_FORM_SESSION_SECRET", "ORDER_FORM_SHOPIFY_TOKEN"] # write_draft_orders only
       publishes     = ["order-events"]                                          # one canonical event per submitted order
-      firestore     = true                                                      # managers, sessions' throttle, claim-once per submission
-      bigquery_read = true                                                      # the product picker searches the products view
+      firestore     = true                                                      # sign-in throttle, sign-outs, claim-once per submission
+      managers_read = true                                                      # managers and password hashes: read, never written
+      catalogue     = true                                                      # the product picker searches the catalogue's products view
     }
 
     notifier = {
@@ -108,10 +116,12 @@ locals {
         NOTIFY_ORDER_URL     = var.notifier.order_url
         NOTIFY_MANAGERS      = jsonencode(var.notifier.managers) # fallback; settings/managers wins
         BIGQUERY_DATASET     = google_bigquery_dataset.crm.dataset_id
+        MANAGERS_DATABASE    = google_firestore_database.managers.name
       }
-      secrets   = ["MANYCHAT_TOKEN"]
-      firestore = true # claim per (event, manager); managers to notify (settings/managers)
-      bigquery  = true # appends every attempt to the notifications table
+      secrets       = ["MANYCHAT_TOKEN"]
+      firestore     = true              # claim per (event, manager)
+      managers_read = true              # managers to notify (settings/managers): read only
+      appends_to    = ["notifications"] # every attempt to message a manager
     }
 
     shopify_reconcile = {
@@ -123,11 +133,23 @@ locals {
         SHOPIFY_API_VERSION = var.shopify_api_version
         BIGQUERY_DATASET    = google_bigquery_dataset.crm.dataset_id
       }
-      secrets       = ["SHOPIFY_ADMIN_TOKEN"]
-      publishes     = ["order-events"] # the same canonical events the webhook would have sent
-      firestore     = true             # the updated_at cursor per shop and resource
-      bigquery_read = true             # which version of each entity the CRM already holds
-      timeout       = 540
+      secrets   = ["SHOPIFY_ADMIN_TOKEN"]
+      publishes = ["order-events"] # the same canonical events the webhook would have sent
+      firestore = true             # the updated_at cursor per shop and resource
+      timeout   = 540
+      # which version of each entity the CRM already holds (orderhub.sinks.bigquery VERSION_TABLES)
+      reads_tables = ["order_events", "customer_events", "product_events"]
+    }
+
+    privacy_erase = {
+      description = "Scheduled: carry out Shopify's customers/redact and shop/redact requests (erase PII, audit)."
+      schedule    = "privacy_erase"
+      env = {
+        BIGQUERY_DATASET = google_bigquery_dataset.crm.dataset_id
+      }
+      firestore = true # nulls the customer's e-mail and phone wherever a document holds them
+      erases    = true # UPDATE/DELETE in every CRM table, appends the audit row
+      timeout   = 540
     }
 
     chatbot = {
@@ -136,7 +158,7 @@ locals {
       env = {
         ORDER_EVENTS_TOPIC       = google_pubsub_topic.topics["order-events"].name
         SHOPIFY_SHOP_DOMAIN      = var.shop_domains[0]
-        BIGQUERY_DATASET         = google_bigquery_dataset.crm.dataset_id
+        BIGQUERY_DATASET         = google_bigquery_dataset.catalogue.dataset_id # products only
         CHATBOT_SECRET_HEADER    = var.chatbot.secret_header
         CHATBOT_DEFAULT_COUNTRY  = var.chatbot.default_country
         CHATBOT_CURRENCY         = var.chatbot.currency
@@ -146,13 +168,13 @@ locals {
         CHATBOT_ATTRIBUTION_DAYS = tostring(var.chatbot.attribution_days)
         THREADS                  = "8" # concurrent requests share one Publish (groupcommit)
       }
-      secrets       = ["CHATBOT_SECRET"]
-      publishes     = ["order-events"] # one contact.touched event per posted contact
-      bigquery_read = true             # the catalogue reads the products view (cached in memory)
-      memory        = "512M"
-      cpu           = "1"
-      concurrency   = 8 # ManyChat waits a few seconds; one warm instance serves a burst
-      timeout       = 10
+      secrets     = ["CHATBOT_SECRET"]
+      publishes   = ["order-events"] # one contact.touched event per posted contact
+      catalogue   = true             # the bot's cards come from the catalogue's products view (cached in memory)
+      memory      = "512M"
+      cpu         = "1"
+      concurrency = 8 # ManyChat waits a few seconds; one warm instance serves a burst
+      timeout     = 10
     }
 
     shopify_sync = {
@@ -169,8 +191,9 @@ locals {
   # Topics the code uses. A dead-letter topic per consumer is added in pubsub.tf.
   topics = toset(["order-events", "gmail-push", "crm-changes"])
 
-  # Firestore collections of claim-once records; each document has expires_at (TTL policy).
-  claim_collections = toset(["webhook_claims", "gmail_claims", "notification_claims"])
+  # Firestore collections whose documents carry expires_at (TTL policy in firestore.tf): the
+  # claim-once records, the notifier's ledger, the order form's sign-in throttle and links.
+  claim_collections = toset(["webhook_claims", "gmail_claims", "notification_claims", "order_form_claims", "signin_throttle", "draft_links"])
 
   main_py = file("${path.module}/../functions/main.py")
 
@@ -187,8 +210,11 @@ locals {
       secrets       = tolist(try(f.secrets, []))
       publishes     = tolist(try(f.publishes, []))
       firestore     = try(f.firestore, false)
-      bigquery      = try(f.bigquery, false)
-      bigquery_read = try(f.bigquery_read, false)
+      managers_read = try(f.managers_read, false)
+      appends_to    = tolist(try(f.appends_to, []))
+      reads_tables  = tolist(try(f.reads_tables, []))
+      catalogue     = try(f.catalogue, false)
+      erases        = try(f.erases, false)
       memory        = try(f.memory, "256M")
       cpu           = try(f.cpu, null)
       concurrency   = try(f.concurrency, 1)

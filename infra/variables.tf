@@ -70,11 +70,13 @@ variable "schedules" {
     gmail_watch_renew = string
     gmail_catch_up    = string
     shopify_reconcile = string
+    privacy_erase     = string
   })
   default = {
     gmail_watch_renew = "17 4 * * *"   # daily; a watch lasts 7 days
     gmail_catch_up    = "*/15 * * * *" # push notifications can be delayed or dropped
     shopify_reconcile = "7 * * * *"    # hourly; webhooks can be missed
+    privacy_erase     = "23 3 * * *"   # daily; Shopify allows 30 days, rows still streaming wait a day
   }
 }
 
@@ -157,4 +159,16 @@ variable "webhook_min_instances" {
   description = "shopify_webhook instances kept warm (no cold start for Shopify's deliveries); 0 = scale to zero."
   type        = number
   default     = 0
+}
+
+variable "catalogue_dataset_id" {
+  description = "BigQuery dataset holding the order form's catalogue (an authorized view of products)."
+  type        = string
+  default     = "catalogue"
+}
+
+variable "managers_database" {
+  description = "Firestore database of the managers (order-form sign-ins, who is notified); functions may only read it."
+  type        = string
+  default     = "managers"
 }

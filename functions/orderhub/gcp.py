@@ -42,9 +42,12 @@ def batch_publisher() -> pubsub_v1_gapic.PublisherClient:
 
 
 @functools.cache
-def firestore_client(project: str) -> firestore.Client:
+def firestore_client(project: str, database: str | None = None) -> firestore.Client:
+    """The project's (default) database, or the named one (e.g. the managers')."""
     from google.cloud import firestore
 
+    if database and database != "(default)":
+        return firestore.Client(project=project, database=database)
     return firestore.Client(project=project)
 
 

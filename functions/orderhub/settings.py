@@ -42,6 +42,17 @@ def project_id(env: Mapping[str, str]) -> str:
     return _required(env, "GOOGLE_CLOUD_PROJECT")
 
 
+#: Firestore's database when none is named.
+DEFAULT_DATABASE = "(default)"
+
+
+def managers_database(env: Mapping[str, str]) -> str:
+    """The Firestore database of the managers (``MANAGERS_DATABASE``): order-form sign-ins
+    and whom the notifier tells. A database of its own in production, which functions may
+    only read (infra/firestore.tf); the default database when unset."""
+    return env.get("MANAGERS_DATABASE", "").strip() or DEFAULT_DATABASE
+
+
 @dataclass(frozen=True)
 class WebhookSettings:
     """What ``shopify_webhook`` needs."""
@@ -187,6 +198,7 @@ class OrderFormSettings:
     shopify_admin_url: str
     shopify_admin_token: str
     shopify_api_version: str
+    managers_database: str = DEFAULT_DATABASE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> OrderFormSettings:
@@ -229,6 +241,7 @@ class OrderFormSettings:
             shopify_admin_url=_admin_url(env, shop),
             shopify_admin_token=env.get("ORDER_FORM_SHOPIFY_TOKEN", "").strip(),
             shopify_api_version=_api_version(env),
+            managers_database=managers_database(env),
         )
 
 
@@ -294,6 +307,7 @@ class NotifierSettings:
     lease_seconds: int
     max_attempts: int
     rate_per_second: float
+    managers_database: str = DEFAULT_DATABASE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> NotifierSettings:
@@ -321,6 +335,26 @@ class NotifierSettings:
             lease_seconds=int(number("NOTIFY_LEASE_SECONDS", "60")),
             max_attempts=int(number("NOTIFY_MAX_ATTEMPTS", "8")),
             rate_per_second=number("MANYCHAT_RATE_PER_SECOND", "25"),
+            managers_database=managers_database(env),
+        )
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    """What ``privacy_erase`` (and ``scripts/privacy_export``) need."""
+
+    project: str
+    dataset: str
+    bigquery_endpoint: str | None
+    firestore_prefix: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> PrivacySettings:
+        return cls(
+            project=project_id(env),
+            dataset=_required(env, "BIGQUERY_DATASET"),
+            bigquery_endpoint=bigquery_endpoint(env),
+            firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
         )
 
 

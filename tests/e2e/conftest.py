@@ -33,7 +33,9 @@ def stack_managers(stack: dict[str, str]) -> Iterator[list[str]]:
     os.environ["FIRESTORE_EMULATOR_HOST"] = stack["FIRESTORE_EMULATOR_HOST"]
     from google.cloud import firestore
 
-    db = firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"])
+    db = firestore.Client(
+        project=stack["GOOGLE_CLOUD_PROJECT"], database=stack["MANAGERS_DATABASE"]
+    )
     store = FirestoreManagers(db)
     before = store.load()
     managers = [new_subscriber_id(), new_subscriber_id()]

@@ -14,7 +14,13 @@ the code (``ast``) and checks, from a repository root:
   refers to;
 * every table schema file has a table and every table a schema file; every view SQL file is
   a view, in an order that creates what a view reads first;
-* every Firestore claim collection in the code has a TTL policy on ``expires_at``;
+* every Firestore collection whose documents the code writes with ``expires_at`` has a TTL
+  policy on that field;
+* least privilege: the CRM dataset has no dataset-level grant (per-table grants and the
+  catalogue's authorized view only); writers hold an append-only custom role on the tables
+  they write, never ``dataEditor``; the order form reads the catalogue dataset only; every
+  Firestore grant is conditioned to one database, and functions only read the managers';
+  only public functions accept internet traffic;
 * every IAM grant says why; cloudbuild.yaml tests before it deploys.
 
 Each check takes the root, so the second half of this file proves the checks bite: it copies
@@ -387,6 +393,54 @@ def claim_collections_in_code(root: Path) -> set[str]:
     return found
 
 
+def _collection_name(arg: ast.expr | None) -> str | None:
+    """A collection argument, prefix aside: "x", f"{prefix}x", or self._collection("x")."""
+    if isinstance(arg, ast.Call) and arg.args:  # a helper that adds the prefix
+        arg = arg.args[0]
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return arg.value
+    if isinstance(arg, ast.JoinedStr) and isinstance(arg.values[-1], ast.Constant):
+        return str(arg.values[-1].value)
+    return None
+
+
+def expiring_classes(root: Path) -> set[str]:
+    """Classes of orderhub that write documents with an ``expires_at`` field."""
+    found = set()
+    for path in (root / "functions" / "orderhub").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Dict) and any(
+                    isinstance(k, ast.Constant) and k.value == "expires_at" for k in inner.keys
+                ):
+                    found.add(node.name)
+                    break
+    return found
+
+
+def expiring_collections_in_code(root: Path) -> dict[str, str]:
+    """Collection -> class, for every construction of a class that writes ``expires_at``."""
+    classes = expiring_classes(root)
+    found: dict[str, str] = {}
+    for path in (root / "functions" / "orderhub").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = ast.unparse(node.func).rsplit(".", 1)[-1]
+            if name not in classes:
+                continue
+            arg = node.args[1] if len(node.args) > 1 else None
+            for kw in node.keywords:
+                if kw.arg == "collection":
+                    arg = kw.value
+            collection = _collection_name(arg)
+            if collection is not None:
+                found[collection] = name
+    return found
+
+
 # ------------------------------------------------------------------------------ checks
 def check_functions(root: Path) -> list[str]:
     infra = load_infra(root)
@@ -565,8 +619,15 @@ def check_firestore_ttl(root: Path) -> list[str]:
     problems = []
     if _unquote(field_res.get("field")) != "expires_at" or "ttl_config" not in field_res:
         problems.append("firestore: no TTL policy on expires_at of the claim collections")
+    if "local.claim_collections" not in str(field_res.get("for_each", "")):
+        problems.append("firestore: the TTL policy is not applied to local.claim_collections")
     for collection in sorted(claim_collections_in_code(root) - ttl):
         problems.append(f"firestore: claim collection {collection} has no TTL policy in infra")
+    for collection, cls in sorted(expiring_collections_in_code(root).items()):
+        if collection not in ttl:
+            problems.append(
+                f"firestore: collection {collection} ({cls} writes expires_at) has no TTL policy"
+            )
     return problems
 
 
@@ -644,12 +705,158 @@ def check_bundle(root: Path) -> list[str]:
     return problems
 
 
+#: Roles that let an account change or delete rows it did not write.
+BROAD_BIGQUERY_ROLES = (
+    "roles/bigquery.dataEditor",
+    "roles/bigquery.dataOwner",
+    "roles/bigquery.admin",
+    '"WRITER"',  # the dataset access list's basic names for dataEditor and dataOwner
+    '"OWNER"',
+)
+#: What streaming rows into a table takes, and all a writer may hold.
+APPEND_PERMISSIONS = {"bigquery.tables.get", "bigquery.tables.updateData"}
+
+
+def _code_dict_values(path: Path, name: str) -> set[str]:
+    """String values of a module-level dict literal (``TABLE_OF_ENTITY`` and the like)."""
+    consts = _module_constants(ast.parse(path.read_text()))
+    node = consts.get(name)
+    out: set[str] = set()
+    if isinstance(node, ast.Dict):
+        for value in node.values:
+            resolved = _resolve(value, consts) if value is not None else None
+            if isinstance(resolved, str):
+                out.add(resolved)
+            elif isinstance(resolved, tuple) and resolved and isinstance(resolved[0], str):
+                out.add(resolved[0])
+    return out
+
+
+def _entry_list(infra: Infra, fn: str, key: str) -> set[str]:
+    return {_unquote(t) for t in infra.locals["functions"].get(fn, {}).get(key, [])}
+
+
+def check_least_privilege(root: Path) -> list[str]:
+    infra = load_infra(root)
+    entries: dict[str, Any] = infra.locals.get("functions", {})
+    tables = set(_manifest(root)["tables"])
+    problems = []
+
+    # BigQuery: the CRM dataset is granted per table (and to the authorized view) only.
+    for kind in ("iam_member", "iam_binding", "iam_policy"):
+        for name, body in infra.of_type(f"google_bigquery_dataset_{kind}").items():
+            if "google_bigquery_dataset.crm." in str(body.get("dataset_id", "")):
+                problems.append(
+                    f"bigquery: google_bigquery_dataset_{kind}.{name} grants on the CRM dataset; "
+                    "grant per table (it would also drop the authorized view)"
+                )
+    for rtype in (
+        "google_bigquery_dataset_access",
+        "google_bigquery_dataset_iam_member",
+        "google_bigquery_table_iam_member",
+        "google_project_iam_member",
+    ):
+        for name, body in infra.of_type(rtype).items():
+            role = str(body.get("role", "")) + str(body.get("for_each", ""))
+            if any(r in role for r in BROAD_BIGQUERY_ROLES) and "f.erases" not in str(
+                body.get("for_each", "")
+            ):
+                problems.append(
+                    f"bigquery: {rtype}.{name} grants a role that rewrites rows; "
+                    "only the privacy job (erases) may"
+                )
+    appender = infra.of_type("google_project_iam_custom_role").get("table_appender")
+    if appender is None:
+        problems.append("bigquery: no append-only custom role for the writers")
+    else:
+        granted = {_unquote(p) for p in appender.get("permissions", [])}
+        if not granted <= APPEND_PERMISSIONS:
+            extra = ", ".join(sorted(granted - APPEND_PERMISSIONS))
+            problems.append(f"bigquery: the writers' role holds more than appending: {extra}")
+    appends = infra.of_type("google_bigquery_table_iam_member").get("fn_appends", {})
+    if "google_project_iam_custom_role.table_appender" not in str(appends.get("role", "")):
+        problems.append("bigquery: writers are not granted the append-only role per table")
+    for name, entry in entries.items():
+        for old in ("bigquery", "bigquery_read"):
+            if old in entry:
+                problems.append(
+                    f"function {name}: '{old}' grants nothing any more; "
+                    "use appends_to / reads_tables / catalogue"
+                )
+        for key in ("appends_to", "reads_tables"):
+            for table in sorted(_entry_list(infra, name, key) - tables):
+                problems.append(f"function {name}: {key} names {table}, not a CRM table")
+    sinks = root / "functions" / "orderhub" / "sinks" / "bigquery.py"
+    written = _code_dict_values(sinks, "TABLE_OF_ENTITY") | {"raw_events"}
+    if _entry_list(infra, "crm_writer", "appends_to") != written:
+        problems.append(
+            f"function crm_writer: appends_to must be what the code writes: {sorted(written)}"
+        )
+    read = _code_dict_values(sinks, "VERSION_TABLES")
+    if "shopify_reconcile" in entries and not read <= _entry_list(
+        infra, "shopify_reconcile", "reads_tables"
+    ):
+        problems.append(f"function shopify_reconcile: reads_tables must cover {sorted(read)}")
+
+    # The catalogue: an authorized view of products in a dataset of its own.
+    view = infra.of_type("google_bigquery_table").get("catalogue_products", {})
+    query = str((view.get("view") or [{}])[0].get("query", ""))
+    if "google_bigquery_dataset.catalogue." not in str(view.get("dataset_id", "")) or (
+        ".products`" not in query
+    ):
+        problems.append("bigquery: no products view in the catalogue dataset")
+    authorized = [
+        body
+        for body in infra.of_type("google_bigquery_dataset_access").values()
+        if "google_bigquery_dataset.crm." in str(body.get("dataset_id", ""))
+        and "google_bigquery_table.catalogue_products." in str(body.get("view", ""))
+    ]
+    if not authorized:
+        problems.append("bigquery: the catalogue's products view is not authorized on the CRM")
+    for name, entry in entries.items():
+        if not entry.get("catalogue"):
+            continue
+        dataset = str(entry.get("env", {}).get("BIGQUERY_DATASET", ""))
+        if "google_bigquery_dataset.catalogue." not in dataset:
+            problems.append(f"function {name}: reads the catalogue but BIGQUERY_DATASET is not it")
+        if _entry_list(infra, name, "reads_tables") or _entry_list(infra, name, "appends_to"):
+            problems.append(f"function {name}: reads the catalogue, yet holds CRM table grants")
+    form = entries.get("order_form", {})
+    if not form.get("catalogue") or form.get("erases"):
+        problems.append("function order_form: must read the catalogue, nothing else of BigQuery")
+
+    # Firestore: every grant names its database; functions only read the managers'.
+    for rtype in ("google_project_iam_member",):
+        for name, body in infra.of_type(rtype).items():
+            role = str(_unquote(body.get("role", "")))
+            if "roles/datastore." not in role:
+                continue
+            condition = str(body.get("condition", ""))
+            if "/databases/" not in condition:
+                problems.append(f"firestore: {rtype}.{name} is not limited to one database")
+            if "databases/(default)" not in condition and role != "roles/datastore.viewer":
+                problems.append(f"firestore: {rtype}.{name} may write outside (default)")
+    if "managers" not in infra.of_type("google_firestore_database"):
+        problems.append("firestore: no separate managers database")
+
+    # Ingress: the internet reaches public functions only.
+    fn = infra.resource("google_cloudfunctions2_function", "fn")["service_config"][0]
+    ingress = str(fn.get("ingress_settings", ""))
+    if "each.value.public" not in ingress or "ALLOW_INTERNAL_ONLY" not in ingress:
+        problems.append("ingress: non-public functions are not internal-only")
+    for name, declared in infra.functions.items():
+        if declared.schedule is not None and declared.public:
+            problems.append(f"function {name}: scheduled, so it must not be public")
+    return problems
+
+
 CHECKS: dict[str, Callable[[Path], list[str]]] = {
     "functions": check_functions,
     "env": check_env,
     "topics": check_topics,
     "tables": check_tables,
     "firestore": check_firestore_ttl,
+    "least_privilege": check_least_privilege,
     "iam": check_iam_reasons,
     "cloudbuild": check_cloudbuild,
     "bundle": check_bundle,
@@ -798,6 +1005,98 @@ MUTATIONS: list[tuple[str, Callable[[Path], None], str, str]] = [
         ),
         "firestore",
         "webhook_claims_v2",
+    ),
+    (
+        "collection written with expires_at but without TTL",
+        lambda r: _edit(
+            r / "functions/orderhub/entrypoints/order_form.py",
+            'self._collection("signin_throttle")',
+            'self._collection("signin_throttle_v2")',
+        ),
+        "firestore",
+        "signin_throttle_v2",
+    ),
+    (
+        "dataset-level grant on the CRM",
+        lambda r: (r / "infra/extra.tf").write_text(
+            '# Why: a test\nresource "google_bigquery_dataset_iam_member" "x" {\n'
+            "  dataset_id = google_bigquery_dataset.crm.dataset_id\n"
+            '  role       = "roles/bigquery.dataViewer"\n'
+            '  member     = "user:someone@example.com"\n}\n'
+        ),
+        "least_privilege",
+        "grants on the CRM dataset",
+    ),
+    (
+        "writers get dataEditor",
+        lambda r: _edit(
+            r / "infra/functions.tf",
+            "role       = google_project_iam_custom_role.table_appender.name",
+            'role       = "roles/bigquery.dataEditor"',
+        ),
+        "least_privilege",
+        "rewrites rows",
+    ),
+    (
+        "a writer in the CRM's access list as WRITER",
+        lambda r: (r / "infra/extra.tf").write_text(
+            'resource "google_bigquery_dataset_access" "x" {\n'
+            "  dataset_id    = google_bigquery_dataset.crm.dataset_id\n"
+            '  role          = "WRITER"\n'
+            '  user_by_email = google_service_account.fn["crm_writer"].email\n}\n'
+        ),
+        "least_privilege",
+        "rewrites rows",
+    ),
+    (
+        "writers' role broadened",
+        lambda r: _edit(
+            r / "infra/functions.tf",
+            '"bigquery.tables.updateData"]',
+            '"bigquery.tables.updateData", "bigquery.tables.getData"]',
+        ),
+        "least_privilege",
+        "more than appending",
+    ),
+    (
+        "catalogue view not authorized",
+        lambda r: _edit(
+            r / "infra/bigquery.tf",
+            "table_id   = google_bigquery_table.catalogue_products.table_id",
+            'table_id   = "orders"',
+        ),
+        "least_privilege",
+        "not authorized",
+    ),
+    (
+        "order form reads the CRM dataset",
+        lambda r: _edit(
+            r / "infra/main.tf",
+            "google_bigquery_dataset.catalogue.dataset_id # products only",
+            "google_bigquery_dataset.crm.dataset_id",
+        ),
+        "least_privilege",
+        "BIGQUERY_DATASET is not it",
+    ),
+    (
+        "Firestore grant on every database",
+        lambda r: _edit(
+            r / "infra/functions.tf",
+            'expression  = "resource.name == \\"projects/${var.project}/databases/(default)\\""',
+            'expression  = "true"',
+        ),
+        "least_privilege",
+        "not limited to one database",
+    ),
+    (
+        "scheduled functions reachable from the internet (as before)",
+        lambda r: _edit(
+            r / "infra/functions.tf",
+            'each.value.public ? "ALLOW_ALL"',
+            'each.value.event_topic == null ? "ALLOW_ALL"',
+        ),
+        "least_privilege",
+        "internal-only",
     ),
     (
         "binary file in the bundle",

@@ -40,7 +40,8 @@ def _ledger() -> FirestoreLedger:
 @functools.cache
 def _managers() -> FirestoreManagers:
     settings = _settings()
-    return FirestoreManagers(gcp.firestore_client(settings.project), settings.firestore_prefix)
+    client = gcp.firestore_client(settings.project, settings.managers_database)
+    return FirestoreManagers(client, settings.firestore_prefix)
 
 
 @functools.cache

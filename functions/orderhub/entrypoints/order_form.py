@@ -84,7 +84,14 @@ class Wiring:
 
     @functools.cached_property
     def managers(self) -> FirestoreManagers:
-        return FirestoreManagers(self.firestore, self._collection("managers"))
+        # Managers and their password hashes live in a database this function may only
+        # read; sign-outs are written beside the form's other state.
+        database = gcp.firestore_client(self.settings.project, self.settings.managers_database)
+        return FirestoreManagers(
+            database,
+            self._collection("managers"),
+            signouts=self.firestore.collection(self._collection("manager_signouts")),
+        )
 
     @functools.cached_property
     def throttle(self) -> FirestoreThrottle:

@@ -1,8 +1,10 @@
 """``scripts/manager``: add, list and remove the managers who may use the order form.
 
 Managers live in the Firestore collection ``{FIRESTORE_PREFIX}managers`` of
-``GOOGLE_CLOUD_PROJECT`` (credentials as for any Google client), so changing them needs
-no deploy. ``--dev`` points at the local stack's emulator instead (``.dev/endpoints.env``).
+``GOOGLE_CLOUD_PROJECT``, in the database ``MANAGERS_DATABASE`` (Terraform's
+``managers_database``, default ``managers``; unset: the default database), with your
+credentials as for any Google client, so changing them needs no deploy. ``--dev`` points
+at the local stack's emulator instead (``.dev/endpoints.env``).
 
     scripts/manager add anna               # prints a generated password, once
     scripts/manager add anna --reset       # a new password; her old sessions end
@@ -29,7 +31,7 @@ def _dev_environment(state_dir: Path) -> None:
         raise SystemExit(f"manager: {env_file} not found; start the stack with scripts/dev up")
     for line in env_file.read_text().splitlines():
         key, sep, value = line.partition("=")
-        if sep and key in ("GOOGLE_CLOUD_PROJECT", "FIRESTORE_EMULATOR_HOST"):
+        if sep and key in ("GOOGLE_CLOUD_PROJECT", "FIRESTORE_EMULATOR_HOST", "MANAGERS_DATABASE"):
             os.environ[key] = value
 
 
@@ -54,8 +56,12 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("manager: set GOOGLE_CLOUD_PROJECT (or use --dev)")
     from google.cloud import firestore
 
+    from orderhub.settings import managers_database
+
+    database = managers_database(os.environ)  # MANAGERS_DATABASE, as the form reads it
     managers = FirestoreManagers(
-        firestore.Client(project=project), f"{os.environ.get('FIRESTORE_PREFIX', '')}managers"
+        firestore.Client(project=project, database=database),
+        f"{os.environ.get('FIRESTORE_PREFIX', '')}managers",
     )
     if args.command == "list":
         for manager in sorted(managers.list(), key=lambda m: m.id):

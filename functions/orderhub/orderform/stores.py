@@ -1,9 +1,11 @@
 """The order form's state in Firestore: managers, sign-in failure counters, payment links.
 
-* ``managers/{id}``: ``name``, ``password_hash``, ``active``, timestamps, ``signed_out_at``
-  (sessions signed in before it are over: signing out ends the manager's sessions on every
-  device). Managers are added, changed and removed with ``scripts/manager`` (or in the
-  console): no redeploy needed.
+* ``managers/{id}``: ``name``, ``password_hash``, ``active``, timestamps. Managers are added,
+  changed and removed with ``scripts/manager`` (or in the console): no redeploy needed. In
+  production they are in a Firestore database of their own (``MANAGERS_DATABASE``) that the
+  form may only read, so the form cannot rewrite a password hash.
+* ``manager_signouts/{id}``: ``signed_out_at`` (sessions signed in before it are over:
+  signing out ends the manager's sessions on every device), in the form's own database.
 * ``signin_throttle/{sha256 of kind:value}``: consecutive failures and ``locked_until``
   per manager name and per client address; the ids are hashes, so no address is stored.
 * ``draft_links/{form token}``: the draft order created for one rendering of the form,
@@ -60,8 +62,12 @@ class Manager:
 
 
 class FirestoreManagers:
-    def __init__(self, client: Any, collection: str) -> None:
+    """Managers from ``collection``; sign-outs in ``signouts`` (a collection reference, on a
+    database the caller may write) when given, else on the manager's own document."""
+
+    def __init__(self, client: Any, collection: str, *, signouts: Any = None) -> None:
         self._collection = client.collection(collection)
+        self._signouts = signouts
 
     def get(self, manager_id: str) -> Manager | None:
         from google.api_core import exceptions
@@ -78,6 +84,13 @@ class FirestoreManagers:
         if not isinstance(data.get("password_hash"), str):
             return None
         signed_out = data.get("signed_out_at")
+        if self._signouts is not None:
+            try:
+                mark = self._signouts.document(manager_id).get(**_bounded())
+            except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
+                raise _transient("sign-out read", exc) from exc
+            if mark.exists:
+                signed_out = (mark.to_dict() or {}).get("signed_out_at")
         return Manager(
             id=manager_id,
             name=str(data.get("name") or manager_id),
@@ -91,6 +104,9 @@ class FirestoreManagers:
         from google.api_core import exceptions
 
         try:
+            if self._signouts is not None:
+                self._signouts.document(manager_id).set({"signed_out_at": now}, **_bounded())
+                return
             self._collection.document(manager_id).update({"signed_out_at": now}, **_bounded())
         except exceptions.NotFound:
             pass  # removed meanwhile: no session of theirs is valid anyway

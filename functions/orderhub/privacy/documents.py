@@ -1,0 +1,69 @@
+"""``Documents`` over Firestore: null every field whose text holds one of the needles.
+
+Scans the root collections of the database (those starting with ``prefix``, the test and
+dev prefix), and in each document every string, nested map and list. A matching field is
+set to null rather than the document deleted, so a claim keeps claiming (a redelivered
+webhook stays a duplicate) while the personal data is gone. Collections are small (TTL
+policies keep them so) and redactions are rare, so a full scan per request is affordable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from orderhub.errors import TransientError
+
+
+def _holds(value: Any, needles: Sequence[str]) -> bool:
+    if isinstance(value, str):
+        text = value.lower()
+        return any(n in text for n in needles)
+    if isinstance(value, dict):
+        return any(_holds(v, needles) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds(v, needles) for v in value)
+    return False
+
+
+def _paths(
+    data: dict[str, Any], needles: Sequence[str], prefix: tuple[str, ...] = ()
+) -> list[tuple[str, ...]]:
+    """Field paths to null: the deepest map key whose value holds a needle."""
+    found = []
+    for key, value in data.items():
+        path = (*prefix, str(key))
+        if isinstance(value, dict) and value:
+            found += _paths(value, needles, path)
+        elif _holds(value, needles):
+            found.append(path)
+    return found
+
+
+class FirestoreDocuments:
+    def __init__(self, client: Any, *, prefix: str = "") -> None:
+        self._client = client
+        self._prefix = prefix
+
+    def null_fields_holding(self, needles: Sequence[str]) -> int:
+        from google.api_core import exceptions
+        from google.cloud.firestore_v1.field_path import FieldPath
+
+        needles = [n.lower() for n in needles if n]
+        if not needles:
+            return 0
+        changed = 0
+        try:
+            for collection in self._client.collections():
+                if not collection.id.startswith(self._prefix):
+                    continue
+                for snapshot in collection.stream():
+                    paths = _paths(snapshot.to_dict() or {}, needles)
+                    if not paths:
+                        continue
+                    update = {FieldPath(*p).to_api_repr(): None for p in paths}
+                    snapshot.reference.update(update)
+                    changed += len(paths)
+        except exceptions.GoogleAPICallError as exc:
+            raise TransientError(f"Firestore scan failed: {exc.__class__.__name__}") from exc
+        return changed
