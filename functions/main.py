@@ -54,3 +54,10 @@ def notifier(cloud_event: Any) -> None:
     from orderhub.entrypoints import notifier
 
     notifier.handle(cloud_event)
+
+
+def shopify_sync(cloud_event: Any) -> None:
+    """Pub/Sub CloudEvent: orders and customers from other sources → Shopify (two-way sync)."""
+    from orderhub.entrypoints import shopify_sync
+
+    shopify_sync.handle(cloud_event)

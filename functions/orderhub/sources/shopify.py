@@ -327,6 +327,36 @@ def mismatch(topic: str, payload: dict[str, Any]) -> str | None:
     return f"not a customer: has {foreign[0]}" if foreign else None
 
 
+def admin_order_url(shop: str, order_id: str) -> str:
+    return f"https://{shop}/admin/orders/{order_id}"
+
+
+def echo_of_crm_order(
+    shop: str, payload: dict[str, Any], entity: dict[str, Any]
+) -> tuple[str, dict[str, Any]] | None:
+    """A Shopify order that ``shopify_sync`` wrote from a CRM order, as a version of that
+    CRM order: (its source, the entity under the CRM's id, with the Shopify id and admin
+    link added). None for every other order. Markers: ``orderhub.outbound.markers``."""
+    from orderhub.outbound.markers import crm_ref
+
+    ref = crm_ref(payload)
+    if ref is None:
+        return None
+    shopify_id = entity["order_id"]
+    joined = {
+        **entity,
+        "order_id": ref.order_id,
+        "name": ref.name or entity.get("name"),
+        "number": ref.order_id,
+        # Shopify's created_at is when we wrote it; processed_at is the order's own time.
+        "created_at": _str(payload.get("processed_at")) or entity.get("created_at"),
+        "shopify_order_id": shopify_id,
+        "shopify_order_name": entity.get("name"),
+        "shopify_admin_url": admin_order_url(shop, shopify_id),
+    }
+    return ref.source, joined
+
+
 def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:
     """Turn one authenticated webhook delivery into a canonical event.
 
@@ -387,9 +417,18 @@ def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:
         entity = product_entity(payload)
         entity_id = entity["product_id"]
 
+    source = SOURCE
+    if entity_type == "order" and event_type != "order.refunded" and not deleted:
+        joined = echo_of_crm_order(delivery.shop, payload, entity)
+        if joined is not None:
+            source, entity = joined
+            entity_id = entity["order_id"]
+            if event_type == "order.created":
+                event_type = "order.updated"  # the CRM order exists: no second order, no alert
+
     return make_event(
         event_type=event_type,
-        source=SOURCE,
+        source=source,
         shop=delivery.shop,
         occurred_at=moment,
         version=version_of(moment),
