@@ -58,6 +58,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("order_form", "http", 14),
     Function("notifier", "cloudevent", 15, ((ORDER_EVENTS_TOPIC, "notifier"),)),
     Function("shopify_reconcile", "http", 16),
+    Function("shopify_sync", "cloudevent", 17, ((ORDER_EVENTS_TOPIC, "shopify-sync"),)),
 )
 
 #: Stand-ins for services we cannot run: name → port offset.

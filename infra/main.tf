@@ -131,13 +131,24 @@ locals {
     }
 
     shopify_sync = {
-      description = "crm-changes -> Shopify Admin API (two-way sync)."
-      event_topic = "crm-changes"
+      description = "order-events -> orders, customers and consent from other sources into Shopify (two-way sync)."
+      event_topic = "order-events"
       env = {
+        ORDER_EVENTS_TOPIC  = google_pubsub_topic.topics["order-events"].name
         SHOPIFY_SHOP_DOMAIN = var.shop_domains[0]
+        SHOPIFY_API_VERSION = var.shopify_api_version
+        BIGQUERY_DATASET    = google_bigquery_dataset.crm.dataset_id
+        # A write claim older than this belongs to a delivery that died; the next one
+        # takes it over (and looks the order up in Shopify before creating it).
+        SHOPIFY_SYNC_LEASE_SECONDS = "120"
       }
-      secrets   = ["SHOPIFY_ADMIN_TOKEN"]
-      firestore = true # sync links (Shopify id <-> CRM id), claim-once per change
+      secrets   = ["SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS"] # write_orders, write_customers; one per shop
+      publishes = ["order-events"]                                # one alert per record Shopify refused for good
+      firestore = true                                            # links CRM id -> Shopify id; per-shop settings and order rate
+      bigquery  = true                                            # appends every outcome to sync_log
+      # One instance at a time: the shop's cost bucket and order rate are paced, not raced.
+      max_instances = 1
+      timeout       = 120
     }
   }
 
