@@ -340,6 +340,18 @@ class ShopifySyncSettings:
     urls: Mapping[str, str]
     api_version: str
     lease_seconds: float
+    #: Where orders keyed by something else than a shop (a mailbox) go: SHOPIFY_SHOP_DOMAIN.
+    default_shop: str | None = None
+
+    def shop_of(self, crm_shop: str) -> str | None:
+        """The Shopify shop for an event's shop key: itself when it has a token, else the
+        one shop of a single-shop setup (e-mail orders name the mailbox), else None."""
+        key = crm_shop.lower()
+        if key in self.tokens:
+            return key
+        if self.default_shop:
+            return self.default_shop
+        return next(iter(self.tokens)) if len(self.tokens) == 1 else None
 
     def admin(self, shop: str) -> ShopifyAdminSettings:
         """The Admin API of one shop; ``ConfigError`` for a shop without a token."""
@@ -393,4 +405,5 @@ class ShopifySyncSettings:
             urls=urls,
             api_version=_api_version(env),
             lease_seconds=max(1.0, lease),
+            default_shop=single or None,
         )

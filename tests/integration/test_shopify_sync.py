@@ -131,7 +131,11 @@ def env(emulators: dict[str, str], crm: Crm, topic: Topic) -> Iterator[Env]:
         os.environ.pop(name, None)
     clear_caches()
     app = create_app(target="shopify_sync", source="functions/main.py", signature_type="cloudevent")
-    yield Env(app.test_client(), crm, topic, standins)
+    env = Env(app.test_client(), crm, topic, standins)
+    on = {f"outbound.{entity}": "on" for entity in ("orders", "customers", "consent")}
+    for shop in standins:  # off until the shop's owner switches it on
+        env.switches(shop, **on)
+    yield env
     for standin in standins.values():
         standin.stop()
 
@@ -209,6 +213,16 @@ def test_form_order_becomes_one_shopify_order_with_stock_decremented(env: Env) -
     assert env.post(event) == 200  # redelivered
     assert len(env.orders()) == 1
     assert env.standins[SHOP].writes.counts["orderCreate"] == 1
+
+
+def test_nothing_is_written_into_a_shop_until_it_is_switched_on(env: Env) -> None:
+    env.switches(SHOP, **{"outbound.orders": "off"})
+    event = form_order()
+    assert env.post(event) == 200
+    assert env.orders() == []
+    status = env.status(event["entity_id"])
+    assert status["status"] == "skipped"
+    assert status["reason"] == "switched off: orders are not sent to Shopify (outbound.orders)"
 
 
 def test_shopify_events_are_never_written_back(env: Env) -> None:

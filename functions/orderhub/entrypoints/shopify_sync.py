@@ -70,6 +70,7 @@ def _deps() -> Deps:
         now=_now,
         sleep=time.sleep,
         lease=timedelta(seconds=settings.lease_seconds),
+        shop_of=settings.shop_of,
     )
 
 

@@ -21,6 +21,9 @@ TAG = "orderhub"
 ATTR_SOURCE = "orderhub_source"
 ATTR_ORDER_ID = "orderhub_order_id"
 ATTR_ORDER_NAME = "orderhub_order_name"
+#: The CRM's shop key of the order when it is not the Shopify shop (e-mail orders are
+#: keyed by the mailbox that received them).
+ATTR_CRM_SHOP = "orderhub_shop"
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class CrmRef:
     source: str
     order_id: str
     name: str | None = None
+    shop: str | None = None
 
 
 def source_identifier(source: str, order_id: str) -> str:
@@ -55,13 +59,17 @@ def order_tags(source: str) -> list[str]:
     return [TAG, f"{TAG}-source:{source}"]
 
 
-def order_attributes(source: str, order_id: str, name: str | None) -> list[dict[str, str]]:
+def order_attributes(
+    source: str, order_id: str, name: str | None, crm_shop: str | None = None
+) -> list[dict[str, str]]:
     attributes = [
         {"key": ATTR_SOURCE, "value": source},
         {"key": ATTR_ORDER_ID, "value": order_id},
     ]
     if name:
         attributes.append({"key": ATTR_ORDER_NAME, "value": name})
+    if crm_shop:
+        attributes.append({"key": ATTR_CRM_SHOP, "value": crm_shop})
     return attributes
 
 
@@ -83,10 +91,10 @@ def crm_ref(payload: dict[str, Any]) -> CrmRef | None:
     """
     attributes = _attributes(payload)
     ref = parse_source_identifier(payload.get("source_identifier"))
-    name = attributes.get(ATTR_ORDER_NAME)
+    name, shop = attributes.get(ATTR_ORDER_NAME), attributes.get(ATTR_CRM_SHOP)
     if ref is not None:
-        return CrmRef(ref.source, ref.order_id, name)
+        return CrmRef(ref.source, ref.order_id, name, shop)
     source, order_id = attributes.get(ATTR_SOURCE), attributes.get(ATTR_ORDER_ID)
     if source and order_id and source != "shopify":
-        return CrmRef(source, order_id, name)
+        return CrmRef(source, order_id, name, shop)
     return None

@@ -116,7 +116,9 @@ def order_create_input(
     variants: Mapping[str, str],
     switches: Switches,
     customer_id: str | None,
+    shop: str | None = None,
 ) -> OrderPlan:
+    """``shop``: the Shopify shop, when the CRM keys the order by another (a mailbox)."""
     order = event["entity"]
     currency = str(order.get("currency") or "USD")
     source, order_id = event["source"], str(order.get("order_id") or event["entity_id"])
@@ -162,7 +164,9 @@ def order_create_input(
         "sourceIdentifier": markers.source_identifier(source, order_id),
         "sourceName": "orderhub",
         "tags": tags,
-        "customAttributes": markers.order_attributes(source, order_id, order.get("name")),
+        "customAttributes": markers.order_attributes(
+            source, order_id, order.get("name"), event["shop"] if shop != event["shop"] else None
+        ),
     }
     if order.get("note"):
         result["note"] = order["note"]

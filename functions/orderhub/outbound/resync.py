@@ -23,7 +23,8 @@ SELECT o.event_id, o.event_type, o.source, o.shop, o.occurred_at, o.version, o.o
        TO_JSON_STRING(o.entity) AS entity_json, s.status, s.reason
 FROM `{ds}.sync_status` AS s
 JOIN `{ds}.order_events` AS o
-  ON o.shop = s.shop AND o.source = s.source AND o.order_id = s.record_id
+  ON o.shop = COALESCE(s.crm_shop, s.shop) AND o.source = s.source
+  AND o.order_id = s.record_id
 WHERE s.direction = 'outbound' AND s.entity = 'order' AND s.shop = @shop
   AND s.status != 'synced'
   AND (@record_id = '' OR s.record_id = @record_id)

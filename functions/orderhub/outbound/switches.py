@@ -2,15 +2,16 @@
 
 ``{prefix}sync_settings/{shop}``, changed with ``scripts/sync_settings`` (no redeploy)::
 
-    outbound:  {orders: true, customers: true, consent: true}   # CRM -> Shopify, per entity
+    outbound:  {orders: false, customers: false, consent: false}  # CRM -> Shopify, per entity
     sources:   {"manual": true, "email:*": true}                 # orders, per CRM source
     customer_tag: null          # only customers carrying this CRM tag (null: all)
     consent_required: false     # only customers with marketing consent
     send_receipt: false         # Shopify e-mails the customer a receipt for our orders
     orders_per_minute: 0        # 5 for trial and development shops; 0: no cap of ours
 
-A missing document means the defaults above; a source not listed falls back to its
-family (``email:glovo`` → ``email:*``), then to on.
+A missing document means the defaults above: nothing is written into a shop until its
+owner switches it on. A source not listed falls back to its family (``email:glovo`` →
+``email:*``), then to on.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ ENTITIES = ("orders", "customers", "consent")
 
 @dataclass(frozen=True)
 class Switches:
-    outbound: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(ENTITIES, True))
+    outbound: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(ENTITIES, False))
     sources: dict[str, bool] = field(default_factory=lambda: {"manual": True, "email:*": True})
     customer_tag: str | None = None
     consent_required: bool = False
@@ -35,15 +36,15 @@ class Switches:
 
     @property
     def outbound_orders(self) -> bool:
-        return self.outbound.get("orders", True)
+        return self.outbound.get("orders", False)
 
     @property
     def outbound_customers(self) -> bool:
-        return self.outbound.get("customers", True)
+        return self.outbound.get("customers", False)
 
     @property
     def outbound_consent(self) -> bool:
-        return self.outbound.get("consent", True)
+        return self.outbound.get("consent", False)
 
     def source_on(self, source: str) -> bool:
         if source == "shopify":

@@ -70,6 +70,9 @@ class Deps:
     lease: timedelta = timedelta(seconds=120)
     #: The longest one delivery waits for the shop's order rate before handing back.
     max_rate_wait: float = 30.0
+    #: The event's shop key → the Shopify shop to write to (None: none is set up).
+    #: E-mail orders are keyed by the mailbox that received them.
+    shop_of: Callable[[str], str | None] = lambda shop: shop
 
 
 @dataclass
@@ -95,9 +98,10 @@ class Result:
 class _Ctx:
     """One event's run: where outcomes go."""
 
-    def __init__(self, event: Event, deps: Deps, switches: Switches) -> None:
+    def __init__(self, event: Event, deps: Deps, switches: Switches, shop: str) -> None:
         self.event, self.deps, self.switches = event, deps, switches
-        self.shop, self.source = event["shop"], event["source"]
+        self.shop, self.source = shop, event["source"]
+        self.crm_shop = event["shop"]
         self.result = Result()
 
     def record(self, outcome: Outcome, attempt: int | None = None) -> None:
@@ -117,6 +121,7 @@ class _Ctx:
                 unique,
             ),
             "shop": self.shop,
+            "crm_shop": self.crm_shop,
             "direction": DIRECTION,
             "entity": outcome.entity,
             "source": self.source,
@@ -159,7 +164,7 @@ class _Ctx:
             make_event(
                 event_type="payload.quarantined",
                 source=self.source,
-                shop=self.shop,
+                shop=self.crm_shop,
                 occurred_at=self.deps.now(),
                 version=0,
                 entity_id=alert_id,
@@ -185,7 +190,13 @@ def handle(event: Event, deps: Deps) -> Result | None:
     kind = event["event_type"]
     if kind not in (*plan.ORDER_TYPES, "customer.upserted"):
         return None
-    ctx = _Ctx(event, deps, deps.switches(event["shop"]))
+    shop = deps.shop_of(event["shop"])
+    if shop is None:
+        ctx = _Ctx(event, deps, Switches(), event["shop"])
+        reason = f"no Shopify shop is set up for {event['shop']} (SHOPIFY_ADMIN_TOKENS)"
+        ctx.record(Outcome(event["entity_type"], event["entity_id"], "skipped", reason))
+        return ctx.result
+    ctx = _Ctx(event, deps, deps.switches(shop), shop)
     if kind == "customer.upserted":
         entity = event["entity"]
         wish = plan.customer_wish(entity, entity.get("tags"))
@@ -275,7 +286,11 @@ def push_order(ctx: _Ctx) -> None:
             [str(i.get("sku")) for i in event["entity"].get("line_items") or [] if i.get("sku")]
         )
         order_plan = plan.order_create_input(
-            event, variants=variants, switches=ctx.switches, customer_id=customer_id
+            event,
+            variants=variants,
+            switches=ctx.switches,
+            customer_id=customer_id,
+            shop=ctx.shop,
         )
         pause = deps.rate.slot(
             ctx.shop, ctx.switches.orders_per_minute, deps.now(), deps.max_rate_wait

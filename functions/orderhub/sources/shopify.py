@@ -333,10 +333,11 @@ def admin_order_url(shop: str, order_id: str) -> str:
 
 def echo_of_crm_order(
     shop: str, payload: dict[str, Any], entity: dict[str, Any]
-) -> tuple[str, dict[str, Any]] | None:
+) -> tuple[str, str, dict[str, Any]] | None:
     """A Shopify order that ``shopify_sync`` wrote from a CRM order, as a version of that
-    CRM order: (its source, the entity under the CRM's id, with the Shopify id and admin
-    link added). None for every other order. Markers: ``orderhub.outbound.markers``."""
+    CRM order: (its source, its shop key in the CRM, the entity under the CRM's id with the
+    Shopify id and admin link added). None for every other order. Markers:
+    ``orderhub.outbound.markers``."""
     from orderhub.outbound.markers import crm_ref
 
     ref = crm_ref(payload)
@@ -354,7 +355,7 @@ def echo_of_crm_order(
         "shopify_order_name": entity.get("name"),
         "shopify_admin_url": admin_order_url(shop, shopify_id),
     }
-    return ref.source, joined
+    return ref.source, ref.shop or shop, joined
 
 
 def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:
@@ -417,11 +418,11 @@ def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:
         entity = product_entity(payload)
         entity_id = entity["product_id"]
 
-    source = SOURCE
+    source, shop = SOURCE, delivery.shop
     if entity_type == "order" and event_type != "order.refunded" and not deleted:
         joined = echo_of_crm_order(delivery.shop, payload, entity)
         if joined is not None:
-            source, entity = joined
+            source, shop, entity = joined
             entity_id = entity["order_id"]
             if event_type == "order.created":
                 event_type = "order.updated"  # the CRM order exists: no second order, no alert
@@ -429,7 +430,7 @@ def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:
     return make_event(
         event_type=event_type,
         source=source,
-        shop=delivery.shop,
+        shop=shop,
         occurred_at=moment,
         version=version_of(moment),
         entity_id=entity_id,
