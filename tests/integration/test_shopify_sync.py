@@ -19,12 +19,11 @@ from orderhub import gcp
 from orderhub.errors import TransientError
 from orderhub.event import Event, encode
 from orderhub.outbound import sync
-from orderhub.outbound.client import ShopifyWriter
+from orderhub.outbound.client import PacedThrottle, ShopifyWriter
 from orderhub.outbound.switches import FirestoreSwitches
 from orderhub.shopify_admin import ShopifyAdmin
 from orderhub.sinks.bigquery import BigQueryInserter, write_event
 from orderhub.sources import manual
-from orderhub.sync.graphql import CostThrottle
 from tests.conftest import Crm, Topic, clear_caches, cloud_event, post_cloud_event, unique
 
 SHOP = "sync-a.myshopify.com"
@@ -94,7 +93,7 @@ class Env:
                 session=requests.Session(),
                 timeout=timeout,
             )
-            return ShopifyWriter(admin.response, CostThrottle(sleep=sleep or (lambda s: None)))
+            return ShopifyWriter(admin.response, PacedThrottle(sleep=sleep or (lambda s: None)))
 
         return sync.Deps(
             writer=writer,
@@ -487,3 +486,25 @@ def test_two_shops_side_by_side_do_not_cross(env: Env) -> None:
         env.status("K-1", shop=SHOP)["shopify_id"]
         != env.status("K-1", shop=OTHER_SHOP)["shopify_id"]
     )
+
+
+def test_trial_shop_order_rate_holds_the_backlog_back_without_refusals(env: Env) -> None:
+    env.switches(SHOP, orders_per_minute="5")
+    env.standins[SHOP].writes.orders_per_minute = 5  # what Shopify allows a trial shop
+    first, second = form_order(), form_order()
+    deps = env.deps()
+    deps.max_rate_wait = 0.0
+    sync.handle(first, deps)
+    with pytest.raises(TransientError):  # the next slot is 12 s away: Pub/Sub brings it back
+        sync.handle(second, deps)
+    status = env.status(second["entity_id"])
+    assert (status["status"], status["reason"]) == (
+        "waiting",
+        "waiting for Shopify's order rate (5 a minute)",
+    )
+    assert env.standins[SHOP].writes.refused.get("orderCreate") is None  # nothing bounced
+    later = env.deps(now=lambda: datetime.now(UTC) + timedelta(seconds=13))
+    later.max_rate_wait = 0.0
+    env.standins[SHOP].writes.orders_per_minute = 0  # the stand-in's minute has passed too
+    sync.handle(second, later)
+    assert len(env.orders()) == 2

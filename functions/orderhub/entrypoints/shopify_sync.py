@@ -15,7 +15,7 @@ from orderhub import gcp, logs
 from orderhub.bus import PubSubBus
 from orderhub.errors import PoisonMessage
 from orderhub.event import decode
-from orderhub.outbound.client import ShopifyWriter
+from orderhub.outbound.client import PacedThrottle, ShopifyWriter
 from orderhub.outbound.links import FirestoreOrderRate, firestore_links
 from orderhub.outbound.switches import FirestoreSwitches, Switches
 from orderhub.outbound.sync import BigQuerySyncLog, Deps
@@ -23,7 +23,6 @@ from orderhub.outbound.sync import handle as sync
 from orderhub.settings import ShopifySyncSettings
 from orderhub.shopify_admin import ShopifyAdmin
 from orderhub.sinks.bigquery import BigQueryInserter
-from orderhub.sync.graphql import CostThrottle
 
 from .pubsub import message_data
 
@@ -45,7 +44,7 @@ def _writer(shop: str) -> ShopifyWriter:
         api_version=admin.api_version,
         timeout=10.0,
     )
-    return ShopifyWriter(client.response, CostThrottle(sleep=time.sleep))
+    return ShopifyWriter(client.response, PacedThrottle(sleep=time.sleep))
 
 
 @functools.cache

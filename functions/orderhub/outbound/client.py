@@ -12,7 +12,8 @@ Shopify ``THROTTLED``. What comes back is told apart the way the consumer acts o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,16 +169,58 @@ def _customer(node: dict[str, Any] | None) -> ShopifyCustomer | None:
 
 
 @dataclass
+class PacedThrottle(CostThrottle):
+    """``CostThrottle`` that waits for the *next* call's cost (a mutation costs more than
+    the lookup before it) and counts what the bucket refilled since the last answer, so
+    a backlog is paced below the bucket instead of bouncing off it with THROTTLED."""
+
+    clock: Callable[[], float] = time.monotonic
+    answered_at: float | None = None
+    maximum: float | None = None
+    next_cost: float | None = None
+
+    def before_call(self) -> None:
+        if self.available is None:
+            return
+        need = self.next_cost if self.next_cost is not None else self.last_cost
+        elapsed = self.clock() - self.answered_at if self.answered_at is not None else 0.0
+        have = self.available + elapsed * self.restore_rate
+        if self.maximum is not None:
+            have = min(have, self.maximum)
+        if have >= need:
+            return
+        pause = (need - have) / max(self.restore_rate, 1.0)
+        self.waited += pause
+        self.sleep(pause)
+
+    def after_call(self, body: dict[str, Any]) -> None:
+        super().after_call(body)
+        self.answered_at = self.clock()
+        status = ((body.get("extensions") or {}).get("cost") or {}).get("throttleStatus") or {}
+        if status.get("maximumAvailable") is not None:
+            self.maximum = float(status["maximumAvailable"])
+
+
+#: What a call is expected to cost before Shopify has told us (mutations: ~10 points).
+DEFAULT_COST = 10.0
+
+
+@dataclass
 class ShopifyWriter:
     """One shop's Admin API for writing; ``throttle`` remembers that shop's bucket."""
 
     graphql: GraphQL
     throttle: CostThrottle
     calls: list[str] = field(default_factory=list)  # operation names, for the benchmark
+    #: requestedQueryCost Shopify last charged per operation: the next call's estimate.
+    costs: dict[str, float] = field(default_factory=dict)
 
     def _call(self, name: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(name)
+        if isinstance(self.throttle, PacedThrottle):
+            self.throttle.next_cost = self.costs.get(name, DEFAULT_COST)
         data: dict[str, Any] = call(self.graphql, self.throttle, query, variables)
+        self.costs[name] = self.throttle.last_cost
         return data
 
     # ----------------------------------------------------------------- orders
