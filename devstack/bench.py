@@ -387,10 +387,10 @@ def main(argv: list[str]) -> int:
         help="use the running dev stack (.dev/endpoints.env) instead of starting one",
     )
     parser.add_argument(
-        "--only", choices=["load", "cold", "e2e", "email"], action="append", default=None
+        "--only", choices=["load", "cold", "e2e", "email", "sync"], action="append", default=None
     )
     args = parser.parse_args(argv)
-    only = set(args.only or ["load", "cold", "e2e", "email"])
+    only = set(args.only or ["load", "cold", "e2e", "email", "sync"])
 
     base = int(os.environ.get("ORDERHUB_BENCH_PORT_BASE", "10000"))
     if args.dev_stack:
@@ -527,6 +527,10 @@ def measure(
         results["e2e"] = end_to_end(values, args.orders)
     if "email" in only:
         results["email"] = email_parse_rate()
+    if "sync" in only:  # shopify_sync's backlog against the cost bucket (devstack/bench_sync.py)
+        from devstack import bench_sync
+
+        results["sync"] = bench_sync.run(orders=100, restore=100.0, bucket=200.0)
     return results
 
 
@@ -607,6 +611,17 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
         rows.append(
             f"| e-mail parsing, shipped samples | {rate:,.0f} e-mails/s | — | | ≥ 200/s"
             f" | {yes(rate >= 200)} |"
+        )
+    if "sync" in r:
+        sync = r["sync"]
+        ratio = sync["orders_per_s"] / sync["allowance_orders_per_s"]
+        rows.append(
+            f"| Shopify sync, backlog of {sync['orders']:.0f} orders drained (stand-in bucket"
+            f" 200 points, 100/s) | {sync['orders_per_s']:.2f} orders/s,"
+            f" {sync['throttled_answers']:.0f} of {sync['calls']:.0f} calls THROTTLED"
+            f" | {sync['allowance_orders_per_s']:.2f} orders/s allowed"
+            f" ({sync['points_per_order']:.0f} points per order) | {ratio:.2f}"
+            f" | ≈ 1, no THROTTLED | {yes(0.8 <= ratio <= 1.2 and not sync['throttled_answers'])} |"
         )
     runs = r.get("load_runs")
     if runs:
