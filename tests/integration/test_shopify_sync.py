@@ -508,3 +508,64 @@ def test_trial_shop_order_rate_holds_the_backlog_back_without_refusals(env: Env)
     env.standins[SHOP].writes.orders_per_minute = 0  # the stand-in's minute has passed too
     sync.handle(second, later)
     assert len(env.orders()) == 2
+
+
+# ----------------------------------------------------------- customers of other sources
+def customer_event(**entity: Any) -> Event:
+    from orderhub.event import make_event
+
+    base = {"customer_id": unique("c"), "name": "Lia Costa", "email": "lia@example.com"}
+    return make_event(
+        event_type="customer.upserted",
+        source="chatbot",
+        shop=SHOP,
+        occurred_at=AT,
+        version=1,
+        entity_id=base["customer_id"],
+        entity={**base, **entity},
+    )
+
+
+def test_a_chat_contact_with_consent_becomes_a_shopify_customer(env: Env) -> None:
+    consent = {"state": "subscribed", "consent_updated_at": "2026-11-20T09:00:00Z"}
+    assert env.post(customer_event(phone="+351936112233", sms_marketing_consent=consent)) == 200
+    [customer] = env.standins[SHOP].writes.customers.values()
+    assert (customer["email"], customer["phone"]) == ("lia@example.com", "+351936112233")
+    assert customer["addresses"] == []  # no list field sent
+    assert customer["smsMarketingConsent"]["marketingState"] == "SUBSCRIBED"
+    assert env.status("lia@example.com", "sms_consent")["status"] == "synced"
+
+
+def test_customer_filters_tag_and_consent(env: Env) -> None:
+    env.switches(SHOP, customer_tag="vip", consent_required="on")
+    assert env.post(customer_event(tags=["regular"])) == 200
+    assert env.status("lia@example.com", "customer")["reason"] == (
+        "filtered: customer lacks the tag vip"
+    )
+    assert env.post(customer_event(tags=["vip"])) == 200
+    assert env.status("lia@example.com", "customer")["reason"] == (
+        "filtered: only customers with marketing consent are sent"
+    )
+    assert env.standins[SHOP].writes.customers == {}
+
+
+# ------------------------------------------------------------------ operator scripts
+def test_sync_settings_script_shows_and_changes_a_shops_switches(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orderhub.outbound import cli
+
+    assert (
+        cli.settings_main(["--shop", SHOP, "set", "sources.email:*=off", "orders_per_minute=5"])
+        == 0
+    )
+    capsys.readouterr()
+    assert cli.settings_main(["--shop", SHOP, "show"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["sources"]["email:*"] is False and shown["orders_per_minute"] == 5
+    assert shown["outbound"]["orders"] is True  # the fixture's switch, kept
+    event = email_order(unique("K"))
+    assert env.post(event) == 200  # the consumer reads the document on its next event
+    assert env.status(event["entity_id"])["status"] == "skipped"
+    with pytest.raises(SystemExit):
+        cli.settings_main(["--shop", SHOP, "set", "outbound.products=on"])
