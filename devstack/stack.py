@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from devstack.standins import shopify_writes
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "orderhub-local"
 DATASET = "crm"
@@ -153,6 +155,8 @@ class Stack:
             "MANYCHAT_API_URL": f"http://127.0.0.1:{self.port(STANDINS['manychat'])}",
             "MANYCHAT_TOKEN": kept("MANYCHAT_TOKEN", lambda: secrets.token_hex(16)),
             "NOTIFY_MANAGERS": json.dumps(list(DEMO_MANAGERS)),
+            # The app id the Shopify stand-in gives the orders shopify_sync creates.
+            "SHOPIFY_APP_IDS": str(shopify_writes.APP_ID),
         }
         for fn in FUNCTIONS:
             values[f"{fn.name.upper()}_URL"] = self.function_url(fn)

@@ -27,6 +27,7 @@ locals {
       public      = true # Shopify cannot present Google credentials; the HMAC authenticates.
       env = {
         ORDER_EVENTS_TOPIC = google_pubsub_topic.topics["order-events"].name
+        SHOPIFY_APP_IDS    = join(",", var.shopify_app_ids) # orders our app created (echoes of shopify_sync)
         # functions-framework's gunicorn threads (default 4 per vCPU): one per concurrent
         # request, so a burst's claims and publishes share RPCs (orderhub.groupcommit)
         THREADS = "16"

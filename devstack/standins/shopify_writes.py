@@ -41,7 +41,7 @@ from typing import Any
 
 from devstack.standins.shopify_store import Throttled
 
-APP_ID = 9876543  # the stand-in's idea of our app's id (``app_id`` of orders we create)
+APP_ID = 9876543  # our app's id here (``app_id`` of orders we create); devstack.stack knows it
 MUTATION_COST = 10.0
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -50,6 +50,9 @@ class WebhookSettings:
     topic: str
     shop_secrets: Mapping[str, str]
     firestore_prefix: str
+    #: Our app's ids (``SHOPIFY_APP_IDS``, comma-separated; ``currentAppInstallation``):
+    #: only orders created by them can be echoes of shopify_sync's writes.
+    own_app_ids: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> WebhookSettings:
@@ -73,6 +76,11 @@ class WebhookSettings:
             topic=env.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC),
             shop_secrets={k.lower(): v for k, v in secrets.items()},
             firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
+            own_app_ids=frozenset(
+                part.strip().rsplit("/", 1)[-1]
+                for part in env.get("SHOPIFY_APP_IDS", "").split(",")
+                if part.strip()
+            ),
         )
 
 

@@ -271,3 +271,16 @@ def test_other_orders_stay_shopify_orders(extra: dict) -> None:
         "450789469",
     )
     assert "shopify_order_id" not in event["entity"]
+
+
+def test_markers_on_an_order_another_app_created_are_not_believed() -> None:
+    from dataclasses import replace
+
+    body = echo_payload(source_identifier="orderhub:manual:M-1", app_id=111)
+    ours = replace(delivery("orders/create"), own_app_ids=frozenset({"9876543"}))
+    event = normalise(ours, body, RAW)
+    assert (event["source"], event["entity_id"]) == ("shopify", "450789469")
+    echo = normalise(
+        ours, echo_payload(source_identifier="orderhub:manual:M-1", app_id=9876543), RAW
+    )
+    assert (echo["source"], echo["entity_id"]) == ("manual", "M-1")

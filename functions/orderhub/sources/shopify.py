@@ -65,6 +65,9 @@ class Delivery:
     event_id: str | None
     triggered_at: str | None
     received_at: datetime
+    #: Our own app's ids (``SHOPIFY_APP_IDS``): an order another app created is never
+    #: taken for the echo of ours, whatever its markers say. Empty: markers alone decide.
+    own_app_ids: frozenset[str] = frozenset()
 
 
 def _str(value: Any) -> str | None:
@@ -332,7 +335,10 @@ def admin_order_url(shop: str, order_id: str) -> str:
 
 
 def echo_of_crm_order(
-    shop: str, payload: dict[str, Any], entity: dict[str, Any]
+    shop: str,
+    payload: dict[str, Any],
+    entity: dict[str, Any],
+    own_app_ids: frozenset[str] = frozenset(),
 ) -> tuple[str, str, dict[str, Any]] | None:
     """A Shopify order that ``shopify_sync`` wrote from a CRM order, as a version of that
     CRM order: (its source, its shop key in the CRM, the entity under the CRM's id with the
@@ -343,6 +349,9 @@ def echo_of_crm_order(
     ref = crm_ref(payload)
     if ref is None:
         return None
+    app_id = payload.get("app_id")
+    if own_app_ids and app_id is not None and str(app_id) not in own_app_ids:
+        return None  # another app copied our markers: its order is its own
     shopify_id = entity["order_id"]
     joined = {
         **entity,
@@ -420,7 +429,7 @@ def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:
 
     source, shop = SOURCE, delivery.shop
     if entity_type == "order" and event_type != "order.refunded" and not deleted:
-        joined = echo_of_crm_order(delivery.shop, payload, entity)
+        joined = echo_of_crm_order(delivery.shop, payload, entity, delivery.own_app_ids)
         if joined is not None:
             source, shop, entity = joined
             entity_id = entity["order_id"]
