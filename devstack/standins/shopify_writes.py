@@ -512,7 +512,6 @@ class Writes:
                 "SUBSCRIBED",
                 "UNSUBSCRIBED",
                 "PENDING",
-                "NOT_SUBSCRIBED",
             ):
                 self._count(name, refused=True)
                 return {

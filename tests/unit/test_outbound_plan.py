@@ -284,3 +284,24 @@ def test_markers_on_an_order_another_app_created_are_not_believed() -> None:
         ours, echo_payload(source_identifier="orderhub:manual:M-1", app_id=9876543), RAW
     )
     assert (echo["source"], echo["entity_id"]) == ("manual", "M-1")
+
+
+def test_consent_from_shopify_webhooks_reaches_the_customer_row() -> None:
+    from devstack.dataset import table_schema
+    from orderhub.sinks.bigquery import build_row, event_values
+
+    customer = load_json("shopify/shopify_python_api__customer.json")["customer"]
+    customer["email_marketing_consent"] = {
+        "state": "unsubscribed",
+        "opt_in_level": "single_opt_in",
+        "consent_updated_at": "2026-11-25T10:00:00+00:00",
+    }
+    customer["sms_marketing_consent"] = None
+    event = normalise(delivery("customers/update"), json.dumps(customer).encode(), RAW)
+    row = build_row(table_schema("customer_events"), event_values(event, datetime.now(UTC)))
+    assert row["email_marketing_consent"] == {
+        "state": "unsubscribed",
+        "opt_in_level": "single_opt_in",
+        "consent_updated_at": "2026-11-25T10:00:00.000Z",
+    }
+    assert row["sms_marketing_consent"] is None

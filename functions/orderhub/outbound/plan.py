@@ -34,7 +34,8 @@ FINANCIAL_STATUS = {
     "voided": "VOIDED",
 }
 ORDER_TYPES = ("order.created", "order.updated", "order.cancelled")
-CONSENT_STATES = ("SUBSCRIBED", "UNSUBSCRIBED", "PENDING", "NOT_SUBSCRIBED")
+#: What the consent mutations take (NOT_SUBSCRIBED, REDACTED, INVALID are Shopify's own).
+CONSENT_STATES = ("SUBSCRIBED", "UNSUBSCRIBED", "PENDING")
 
 
 def source_label(source: str) -> str:

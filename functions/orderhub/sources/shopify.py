@@ -239,8 +239,21 @@ def refund_entity(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _consent(value: Any) -> dict[str, Any] | None:
+    """A marketing-consent record of a customer webhook (lower-case states), or None."""
+    if not isinstance(value, dict) or not value.get("state"):
+        return None
+    return {
+        "state": str(value["state"]).lower(),
+        "opt_in_level": _str(value.get("opt_in_level")),
+        "consent_updated_at": _str(value.get("consent_updated_at")),
+    }
+
+
 def customer_entity(payload: dict[str, Any]) -> dict[str, Any]:
     return {
+        "email_marketing_consent": _consent(payload.get("email_marketing_consent")),
+        "sms_marketing_consent": _consent(payload.get("sms_marketing_consent")),
         "customer_id": _id(payload),
         "name": _person_name(payload),
         "email": _str(payload.get("email")),
