@@ -569,3 +569,15 @@ def test_sync_settings_script_shows_and_changes_a_shops_switches(
     assert env.status(event["entity_id"])["status"] == "skipped"
     with pytest.raises(SystemExit):
         cli.settings_main(["--shop", SHOP, "set", "outbound.products=on"])
+
+
+def test_a_refused_token_is_waiting_with_the_reason_and_retried(env: Env) -> None:
+    env.standins[SHOP].token = "shpat_revoked"
+    event = form_order()
+    assert env.post(event) == 500  # raised: Pub/Sub redelivers (and dead-letters in the end)
+    status = env.status(event["entity_id"])
+    assert status["status"] == "waiting"
+    assert status["reason"].startswith("Shopify refused our access: Shopify Admin API answered 401")
+    env.standins[SHOP].token = TOKEN
+    assert env.post(event) == 200
+    assert len(env.orders()) == 1

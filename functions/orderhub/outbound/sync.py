@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from orderhub import logs
 from orderhub.bus import Bus
-from orderhub.errors import TransientError
+from orderhub.errors import ConfigError, TransientError
 from orderhub.event import Event, make_event, stable_id, version_of
 from orderhub.ledger import Ledger
 from orderhub.outbound import markers, plan
@@ -315,6 +315,11 @@ def push_order(ctx: _Ctx) -> None:
                 error_code="RATE",
             )
         )
+        raise
+    except ConfigError as exc:
+        # 401/403/404: the token, its scopes or the shop are wrong; fixed by an operator.
+        deps.links.finish(key, "retrying", {"error": str(exc)}, now=deps.now())
+        ctx.record(Outcome("order", order_id, "waiting", f"Shopify refused our access: {exc}"))
         raise
     except TransientError as exc:
         # Shopify may or may not have created it: the next attempt looks it up first.
