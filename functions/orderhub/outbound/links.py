@@ -18,10 +18,16 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from orderhub.errors import TransientError
-from orderhub.ledger import FirestoreLedger
+from orderhub.ledger import FirestoreLedger, Ledger
 
 #: Links outlive everything; the field is there only because the ledger writes it.
 LINK_TTL = timedelta(days=36500)
+
+
+class Links(Ledger, Protocol):
+    """The ledger of links, which can also be read (``FirestoreLedger`` is one)."""
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
 
 
 def link_key(shop: str, kind: str, source: str, record_id: str) -> str:

@@ -31,10 +31,9 @@ from orderhub import logs
 from orderhub.bus import Bus
 from orderhub.errors import ConfigError, TransientError
 from orderhub.event import Event, make_event, stable_id, version_of
-from orderhub.ledger import Ledger
 from orderhub.outbound import markers, plan
 from orderhub.outbound.client import Refused, ShopifyCustomer, ShopifyWriter, quoted
-from orderhub.outbound.links import OrderRate, RateWait, link_key
+from orderhub.outbound.links import Links, OrderRate, RateWait, link_key
 from orderhub.outbound.switches import Switches
 from orderhub.sinks.bigquery import Inserter, build_row
 
@@ -60,7 +59,7 @@ class BigQuerySyncLog:
 @dataclass
 class Deps:
     writer: Callable[[str], ShopifyWriter]  # shop → its writer
-    links: Ledger
+    links: Links
     switches: Callable[[str], Switches]  # shop → its settings, read on every run
     rate: OrderRate
     log: SyncLog
@@ -178,9 +177,9 @@ class _Ctx:
         self.alert(outcome)
 
 
-def _refusal(error: Refused, what: str) -> Outcome:
+def _refusal(error: Refused, what: str, record_id: str) -> Outcome:
     code = sorted(error.codes)[0] if error.codes else None
-    return Outcome(what, "", "failed", f"Shopify refused it: {error}", error_code=code)
+    return Outcome(what, record_id, "failed", f"Shopify refused it: {error}", error_code=code)
 
 
 def handle(event: Event, deps: Deps) -> Result | None:
@@ -300,8 +299,7 @@ def push_order(ctx: _Ctx) -> None:
         created = writer.order_create(order_plan.order, order_plan.options)
     except Refused as refused:
         deps.links.finish(key, "retrying", {"error": str(refused)}, now=deps.now())
-        outcome = _refusal(refused, "order")
-        outcome.record_id = order_id
+        outcome = _refusal(refused, "order", order_id)
         ctx.fail(outcome)
         return
     except RateWait as wait:
@@ -358,9 +356,7 @@ def cancel_order(ctx: _Ctx) -> None:
             )
         )
         return
-    link = getattr(deps.links, "get", lambda _key: None)(
-        link_key(ctx.shop, "order", ctx.source, order_id)
-    )
+    link = deps.links.get(link_key(ctx.shop, "order", ctx.source, order_id))
     shopify_id = (link or {}).get("shopify_id") if (link or {}).get("state") == "sent" else None
     if not shopify_id:
         ctx.record(
@@ -392,8 +388,7 @@ def cancel_order(ctx: _Ctx) -> None:
             )
     except Refused as refused:
         deps.links.finish(key, "retrying", {"error": str(refused)}, now=deps.now())
-        outcome = _refusal(refused, "order_cancel")
-        outcome.record_id = order_id
+        outcome = _refusal(refused, "order_cancel", order_id)
         ctx.fail(outcome)
         return
     except TransientError as exc:
@@ -451,8 +446,7 @@ def sync_customer(ctx: _Ctx, wish: plan.CustomerWish, party: dict[str, Any]) -> 
             )
         except Refused as refused:
             if "TAKEN" not in refused.codes:
-                outcome = _refusal(refused, "customer")
-                outcome.record_id = wish.record_id
+                outcome = _refusal(refused, "customer", wish.record_id)
                 ctx.fail(outcome)
                 return None
             customer = _merge_taken(ctx, wish, refused)
@@ -468,8 +462,7 @@ def sync_customer(ctx: _Ctx, wish: plan.CustomerWish, party: dict[str, Any]) -> 
             try:
                 writer.consent_update(channel, customer.id, wanted)
             except Refused as refused:
-                outcome = _refusal(refused, entity)
-                outcome.record_id = wish.record_id
+                outcome = _refusal(refused, entity, wish.record_id)
                 ctx.record(outcome)
                 continue
             ctx.record(
