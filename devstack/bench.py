@@ -388,12 +388,12 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["load", "cold", "e2e", "email", "chatbot"],
+        choices=["load", "cold", "e2e", "email", "chatbot", "sync"],
         action="append",
         default=None,
     )
     args = parser.parse_args(argv)
-    only = set(args.only or ["load", "cold", "e2e", "email", "chatbot"])
+    only = set(args.only or ["load", "cold", "e2e", "email", "chatbot", "sync"])
 
     base = int(os.environ.get("ORDERHUB_BENCH_PORT_BASE", "10000"))
     if args.dev_stack:
@@ -543,6 +543,10 @@ def measure(
             wrk_threads=args.wrk_threads,
             sink_topic=SINK_TOPIC,
         )
+    if "sync" in only:  # shopify_sync's backlog against the cost bucket (devstack/bench_sync.py)
+        from devstack import bench_sync
+
+        results["sync"] = bench_sync.run(orders=100, restore=100.0, bucket=200.0)
     return results
 
 
@@ -628,6 +632,17 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
         from devstack import bench_chatbot
 
         rows += bench_chatbot.report_rows(r["chatbot"])
+    if "sync" in r:
+        sync = r["sync"]
+        ratio = sync["orders_per_s"] / sync["allowance_orders_per_s"]
+        rows.append(
+            f"| Shopify sync, backlog of {sync['orders']:.0f} orders drained (stand-in bucket"
+            f" 200 points, 100/s) | {sync['orders_per_s']:.2f} orders/s,"
+            f" {sync['throttled_answers']:.0f} of {sync['calls']:.0f} calls THROTTLED"
+            f" | {sync['allowance_orders_per_s']:.2f} orders/s allowed"
+            f" ({sync['points_per_order']:.0f} points per order) | {ratio:.2f}"
+            f" | ≈ 1, no THROTTLED | {yes(0.8 <= ratio <= 1.2 and not sync['throttled_answers'])} |"
+        )
     runs = r.get("load_runs")
     if runs:
         each = "; ".join(

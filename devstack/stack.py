@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from devstack.standins import shopify_writes
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "orderhub-local"
 DATASET = "crm"
@@ -63,6 +65,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("shopify_reconcile", "http", 16),
     Function("chatbot", "http", 21),
     Function("privacy_erase", "http", 17),
+    Function("shopify_sync", "cloudevent", 18, ((ORDER_EVENTS_TOPIC, "shopify-sync"),)),
 )
 
 #: Stand-ins for services we cannot run: name → port offset.
@@ -164,6 +167,8 @@ class Stack:
             # Short, so that products sent a moment ago show in the catalogue (tests, demo).
             "CHATBOT_CACHE_SECONDS": "5",
             "MANAGERS_DATABASE": MANAGERS_DATABASE,
+            # The app id the Shopify stand-in gives the orders shopify_sync creates.
+            "SHOPIFY_APP_IDS": str(shopify_writes.APP_ID),
         }
         for fn in FUNCTIONS:
             values[f"{fn.name.upper()}_URL"] = self.function_url(fn)

@@ -68,3 +68,10 @@ def privacy_erase(request: Any) -> Any:
     from orderhub.entrypoints import privacy_erase
 
     return privacy_erase.handle(request)
+
+
+def shopify_sync(cloud_event: Any) -> None:
+    """Pub/Sub CloudEvent: orders and customers from other sources → Shopify (two-way sync)."""
+    from orderhub.entrypoints import shopify_sync
+
+    shopify_sync.handle(cloud_event)

@@ -32,6 +32,7 @@ locals {
       public      = true # Shopify cannot present Google credentials; the HMAC authenticates.
       env = {
         ORDER_EVENTS_TOPIC = google_pubsub_topic.topics["order-events"].name
+        SHOPIFY_APP_IDS    = join(",", var.shopify_app_ids) # orders our app created (echoes of shopify_sync)
         # functions-framework's gunicorn threads (default 4 per vCPU): one per concurrent
         # request, so a burst's claims and publishes share RPCs (orderhub.groupcommit)
         THREADS = "16"
@@ -178,22 +179,33 @@ locals {
     }
 
     shopify_sync = {
-      description = "crm-changes -> Shopify Admin API (two-way sync)."
-      event_topic = "crm-changes"
+      description = "order-events -> orders, customers and consent from other sources into Shopify (two-way sync)."
+      event_topic = "order-events"
       env = {
+        ORDER_EVENTS_TOPIC  = google_pubsub_topic.topics["order-events"].name
         SHOPIFY_SHOP_DOMAIN = var.shop_domains[0]
+        SHOPIFY_API_VERSION = var.shopify_api_version
+        BIGQUERY_DATASET    = google_bigquery_dataset.crm.dataset_id
+        # A write claim older than this belongs to a delivery that died; the next one
+        # takes it over (and looks the order up in Shopify before creating it).
+        SHOPIFY_SYNC_LEASE_SECONDS = "120"
       }
-      secrets   = ["SHOPIFY_ADMIN_TOKEN"]
-      firestore = true # sync links (Shopify id <-> CRM id), claim-once per change
+      secrets    = ["SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS"] # write_orders, write_customers; one per shop
+      publishes  = ["order-events"]                                # one alert per record Shopify refused for good
+      firestore  = true                                            # links CRM id -> Shopify id; per-shop settings and order rate
+      appends_to = ["sync_log"]                                    # every outcome of the sync
+      # One instance at a time: the shop's cost bucket and order rate are paced, not raced.
+      max_instances = 1
+      timeout       = 120
     }
   }
 
   # Topics the code uses. A dead-letter topic per consumer is added in pubsub.tf.
-  topics = toset(["order-events", "gmail-push", "crm-changes"])
+  topics = toset(["order-events", "gmail-push"])
 
   # Firestore collections whose documents carry expires_at (TTL policy in firestore.tf): the
   # claim-once records, the notifier's ledger, the order form's sign-in throttle and links.
-  claim_collections = toset(["webhook_claims", "gmail_claims", "notification_claims", "order_form_claims", "signin_throttle", "draft_links"])
+  claim_collections = toset(["webhook_claims", "gmail_claims", "notification_claims", "order_form_claims", "signin_throttle", "draft_links", "shopify_links"])
 
   main_py = file("${path.module}/../functions/main.py")
 

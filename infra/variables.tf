@@ -98,6 +98,12 @@ variable "shopify_api_version" {
   default     = "2025-10"
 }
 
+variable "shopify_app_ids" {
+  description = "Our Shopify app's id(s) (GraphQL currentAppInstallation { app { id } }): only orders these created are taken for echoes of shopify_sync's writes. Empty: the markers alone decide."
+  type        = list(string)
+  default     = []
+}
+
 variable "order_form" {
   description = "The managers' order form: phone region, currency, delivery methods, session length, URL prefix."
   type = object({

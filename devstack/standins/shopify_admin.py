@@ -48,6 +48,7 @@ from graphql import (
 )
 from graphql.utilities import value_from_ast_untyped
 
+from devstack.standins import shopify_writes
 from devstack.standins.shopify_store import THROTTLED, ShopifyStore, Throttled
 
 PATH = re.compile(r"^/admin/api/(?P<version>[0-9]{4}-[0-9]{2}|unstable)/graphql\.json$")
@@ -206,7 +207,16 @@ def _project(value: Any, selection: SelectionSetNode | None, fragments: dict[str
 
 
 class ShopifyAdminStandIn:
-    def __init__(self, *, token: str, shop: str, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        *,
+        token: str,
+        shop: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+    ):
         self.token = token
         self.store = Store(shop)
         self.handlers: dict[str, Handler] = {}
@@ -216,6 +226,11 @@ class ShopifyAdminStandIn:
         for field in ShopifyStore.FIELDS:
             self.register(field, lambda args, _store, field=field: self.shop.field(field, args))
         self._thread: threading.Thread | None = None
+        #: Root fields whose answers carry the shop bucket's real cost figures.
+        self.costed: set[str] = set(ShopifyStore.FIELDS)
+        self.writes = shopify_writes.install(
+            self, webhook_url=webhook_url, webhook_secret=webhook_secret
+        )
 
     @property
     def url(self) -> str:
@@ -273,7 +288,7 @@ class ShopifyAdminStandIn:
             data[key] = _project(value, node.selection_set, fragments)
         if errors:
             return {"errors": errors}
-        if any(f in ShopifyStore.FIELDS for f in data):
+        if any(f in self.costed for f in data):
             return {"data": data, "extensions": self.shop.extensions()}
         cost = {
             "requestedQueryCost": 10,
@@ -310,6 +325,21 @@ class ShopifyAdminStandIn:
                     self.send_header("Content-Length", str(len(data.encode())))
                     self.end_headers()
                     self.wfile.write(data.encode())
+                elif self.path in ("/_standin/webhooks_sent", "/_standin/writes"):
+                    writes = standin.writes
+                    with writes.lock:
+                        self._send(
+                            200,
+                            list(writes.sent)
+                            if self.path.endswith("webhooks_sent")
+                            else {
+                                "counts": writes.counts,
+                                "refused": writes.refused,
+                                "orders": list(writes.orders.values()),
+                                "customers": list(writes.customers.values()),
+                                "products": list(standin.shop.nodes["products"].values()),
+                            },
+                        )
                 elif self.path.startswith("/_standin/"):
                     self._send(200, standin.store.all(self.path[len("/_standin/") :]))
                 elif self.path == "/":
@@ -329,6 +359,16 @@ class ShopifyAdminStandIn:
                     }[seed.group(1)]
                     put(json.loads(raw))
                     self._send(201, {"ok": True})
+                    return
+                if self.path == "/_standin/fault":  # {"field": ..., "fault": "slow:3"}
+                    spec = json.loads(raw)
+                    with standin.writes.lock:
+                        standin.writes.faults.setdefault(spec["field"], []).append(spec["fault"])
+                    self._send(201, {"ok": True})
+                    return
+                if self.path == "/_standin/orders_per_minute":
+                    standin.writes.orders_per_minute = float(json.loads(raw)["value"])
+                    self._send(200, {"ok": True})
                     return
                 if not PATH.match(self.path):
                     self._send(404, {"errors": "Not Found"})
@@ -373,7 +413,15 @@ def main() -> None:
     args = parser.parse_args()
     if not args.token:
         parser.error("no access token: set SHOPIFY_ADMIN_TOKEN or pass --token")
-    server = ShopifyAdminStandIn(token=args.token, shop=args.shop, host=args.host, port=args.port)
+    server = ShopifyAdminStandIn(
+        token=args.token,
+        shop=args.shop,
+        host=args.host,
+        port=args.port,
+        # Where Shopify's webhooks for our own writes go (the local shopify_webhook).
+        webhook_url=os.environ.get("SHOPIFY_WEBHOOK_URL") or None,
+        webhook_secret=os.environ.get("SHOPIFY_API_SECRET") or None,
+    )
     print(f"shopify_admin stand-in on {server.url}", flush=True)
     server.serve_forever()
 

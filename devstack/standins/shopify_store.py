@@ -256,6 +256,11 @@ class ShopifyStore:
                 return self._poll_bulk(args)
         raise KeyError(name)
 
+    def charge(self, requested: float) -> None:
+        """Pay for a write (or a search) from the bucket; ``Throttled`` when it cannot."""
+        with self._lock:
+            self._pay(requested)
+
     def extensions(self) -> dict[str, Any]:
         """``extensions`` of the last answer: the cost and the bucket after it."""
         return self._cost(self.last_cost, paid=self.last_paid)

@@ -180,6 +180,13 @@ def order_cancelled(event: Event, links: Links) -> Rendered:
 def payload_quarantined(event: Event, links: Links) -> Rendered:
     entity = event["entity"]
     kind = str(entity.get("kind") or "payload")
+    if kind == "shopify_sync":  # a CRM record that Shopify refused (orderhub.outbound)
+        return Rendered(
+            f"⚠️ Not in Shopify: {entity.get('topic') or event['entity_id']}"
+            f" from {_source_label(event['source'])}\n"
+            f"Reason: {cut(str(entity.get('reason') or '?'), 300)}\n"
+            "See sync_status; scripts/resync sends it again after a fix."
+        )
     what = {
         "shopify_webhook": "webhook",
         "pubsub_message": "message",

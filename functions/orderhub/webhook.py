@@ -95,6 +95,7 @@ def receive(
     shop_secrets: Mapping[str, str],
     once: PublishOnce,
     now: Callable[[], datetime],
+    own_app_ids: frozenset[str] = frozenset(),
 ) -> Outcome:
     shop = (header(headers, "Shop-Domain") or "").strip().lower()
     secret = shop_secrets.get(shop)
@@ -115,6 +116,7 @@ def receive(
         event_id=header(headers, "Event-Id"),
         triggered_at=header(headers, "Triggered-At"),
         received_at=received_at,
+        own_app_ids=own_app_ids,
     )
     raw = _raw(delivery, body, header(headers, "API-Version"))
     try:

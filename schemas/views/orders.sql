@@ -8,6 +8,17 @@ WITH latest AS (
     ORDER BY version DESC, IF(event_type = 'order.cancelled', 0, 1), event_id
   ) = 1
 ),
+-- Orders from other sources that shopify_sync wrote into Shopify: the Shopify order, from
+-- Shopify's echo webhook (a later CRM-only version does not lose the link).
+shopify_links AS (
+  SELECT source, shop, order_id,
+         MAX(shopify_order_id) AS shopify_order_id,
+         MAX(shopify_order_name) AS shopify_order_name,
+         MAX(shopify_admin_url) AS shopify_admin_url
+  FROM `${project}.${dataset}.order_events`
+  WHERE shopify_order_id IS NOT NULL
+  GROUP BY source, shop, order_id
+),
 refunds AS (
   SELECT shop, order_id, SUM(amount) AS refunded, COUNT(*) AS refund_count
   FROM (
@@ -106,9 +117,15 @@ SELECT
   ) AS attribution,
   latest.manager,
   latest.event_id,
-  latest.raw_id
+  latest.raw_id,
+  shopify_links.shopify_order_id,
+  shopify_links.shopify_order_name,
+  shopify_links.shopify_admin_url
 FROM latest
 LEFT JOIN refunds
   ON refunds.shop = latest.shop AND refunds.order_id = latest.order_id
 LEFT JOIN chat
   ON chat.source = latest.source AND chat.shop = latest.shop AND chat.order_id = latest.order_id
+LEFT JOIN shopify_links
+  ON shopify_links.source = latest.source AND shopify_links.shop = latest.shop
+  AND shopify_links.order_id = latest.order_id

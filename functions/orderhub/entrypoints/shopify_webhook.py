@@ -51,6 +51,7 @@ def handle(request: Any) -> tuple[str, int]:
             shop_secrets=settings.shop_secrets,
             once=once,
             now=_now,
+            own_app_ids=settings.own_app_ids,
         )
     except Unauthenticated:
         logs.warning("webhook rejected: bad signature", topic=topic, bytes=len(body))

@@ -65,6 +65,9 @@ class Delivery:
     event_id: str | None
     triggered_at: str | None
     received_at: datetime
+    #: Our own app's ids (``SHOPIFY_APP_IDS``): an order another app created is never
+    #: taken for the echo of ours, whatever its markers say. Empty: markers alone decide.
+    own_app_ids: frozenset[str] = frozenset()
 
 
 def _str(value: Any) -> str | None:
@@ -275,8 +278,21 @@ def refund_entity(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _consent(value: Any) -> dict[str, Any] | None:
+    """A marketing-consent record of a customer webhook (lower-case states), or None."""
+    if not isinstance(value, dict) or not value.get("state"):
+        return None
+    return {
+        "state": str(value["state"]).lower(),
+        "opt_in_level": _str(value.get("opt_in_level")),
+        "consent_updated_at": _str(value.get("consent_updated_at")),
+    }
+
+
 def customer_entity(payload: dict[str, Any]) -> dict[str, Any]:
     return {
+        "email_marketing_consent": _consent(payload.get("email_marketing_consent")),
+        "sms_marketing_consent": _consent(payload.get("sms_marketing_consent")),
         "customer_id": _id(payload),
         "name": _person_name(payload),
         "email": _str(payload.get("email")),
@@ -370,6 +386,43 @@ def mismatch(topic: str, payload: dict[str, Any]) -> str | None:
     return f"not a customer: has {foreign[0]}" if foreign else None
 
 
+def admin_order_url(shop: str, order_id: str) -> str:
+    return f"https://{shop}/admin/orders/{order_id}"
+
+
+def echo_of_crm_order(
+    shop: str,
+    payload: dict[str, Any],
+    entity: dict[str, Any],
+    own_app_ids: frozenset[str] = frozenset(),
+) -> tuple[str, str, dict[str, Any]] | None:
+    """A Shopify order that ``shopify_sync`` wrote from a CRM order, as a version of that
+    CRM order: (its source, its shop key in the CRM, the entity under the CRM's id with the
+    Shopify id and admin link added). None for every other order. Markers:
+    ``orderhub.outbound.markers``."""
+    from orderhub.outbound.markers import crm_ref
+
+    ref = crm_ref(payload)
+    if ref is None:
+        return None
+    app_id = payload.get("app_id")
+    if own_app_ids and app_id is not None and str(app_id) not in own_app_ids:
+        return None  # another app copied our markers: its order is its own
+    shopify_id = entity["order_id"]
+    joined = {
+        **entity,
+        "order_id": ref.order_id,
+        "name": ref.name or entity.get("name"),
+        "number": ref.order_id,
+        # Shopify's created_at is when we wrote it; processed_at is the order's own time.
+        "created_at": _str(payload.get("processed_at")) or entity.get("created_at"),
+        "shopify_order_id": shopify_id,
+        "shopify_order_name": entity.get("name"),
+        "shopify_admin_url": admin_order_url(shop, shopify_id),
+    }
+    return ref.source, ref.shop or shop, joined
+
+
 def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:
     """Turn one authenticated webhook delivery into a canonical event.
 
@@ -430,10 +483,19 @@ def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:
         entity = product_entity(payload)
         entity_id = entity["product_id"]
 
+    source, shop = SOURCE, delivery.shop
+    if entity_type == "order" and event_type != "order.refunded" and not deleted:
+        joined = echo_of_crm_order(delivery.shop, payload, entity, delivery.own_app_ids)
+        if joined is not None:
+            source, shop, entity = joined
+            entity_id = entity["order_id"]
+            if event_type == "order.created":
+                event_type = "order.updated"  # the CRM order exists: no second order, no alert
+
     return make_event(
         event_type=event_type,
-        source=SOURCE,
-        shop=delivery.shop,
+        source=source,
+        shop=shop,
         occurred_at=moment,
         version=version_of(moment),
         entity_id=entity_id,

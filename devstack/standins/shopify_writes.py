@@ -1,0 +1,615 @@
+"""What the Shopify stand-in does for ``shopify_sync``'s writes, and the webhooks it sends back.
+
+Installed on a ``ShopifyAdminStandIn`` by ``install``. It answers, as Shopify documents:
+
+* ``orderCreate(order:, options:)``: checks the input (``INVALID`` userErrors for a bad
+  variant, a custom line without title or price, a phone that is not E.164), records the
+  order in the shop (so reads and reconciliation see it), decrements stock of variant lines
+  unless ``inventoryBehaviour`` is ``BYPASS`` (Shopify's default), and sends the
+  ``orders/create`` webhook Shopify would send;
+* ``orderCancel``: cancels, restocks, sends ``orders/cancelled``;
+* ``orders(query: "source_identifier:\\"…\\"")`` and ``customers(query: "email:\\"…\\"")``:
+  quoted-value search (other queries go to the shop's paging as before);
+* ``productVariants(query: "sku:\\"…\\" OR …")``;
+* ``customerSet(identifier:, input:)``: upsert by e-mail, phone or id; a phone or e-mail of
+  another customer gives ``TAKEN``; ``addresses`` replaces the list, as Shopify says;
+* ``customerEmailMarketingConsentUpdate`` / ``customerSmsMarketingConsentUpdate``: the
+  record with the newest ``consentUpdatedAt`` is kept.
+
+Each write is paid from the shop's cost bucket (10 points), so ``THROTTLED`` is real. A
+cap of new orders a minute (``orders_per_minute``, trial and development shops: 5) refuses
+the excess with a THROTTLED error (assumed shape: Shopify documents the cap, not its
+answer). Webhooks go to ``webhook_url``, signed with ``webhook_secret`` like Shopify's
+(base64 HMAC-SHA256 of the body), from a background thread; tests read what was sent at
+``GET /_standin/webhooks_sent`` and the faults they inject with ``POST /_standin/fault``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from devstack.standins.shopify_store import Throttled
+
+APP_ID = 9876543  # our app's id here (``app_id`` of orders we create); devstack.stack knows it
+MUTATION_COST = 10.0
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+QUOTED = re.compile(r'(\w+):"((?:[^"\\]|\\.)*)"')
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _terms(query: str) -> list[tuple[str, str]]:
+    return [(k, v.replace('\\"', '"').replace("\\\\", "\\")) for k, v in QUOTED.findall(query)]
+
+
+def _user_error(field: list[str], message: str, code: str) -> dict[str, Any]:
+    return {"field": field, "message": message, "code": code}
+
+
+class Writes:
+    """The stand-in's write side: state, handlers and the webhook sender."""
+
+    def __init__(
+        self,
+        standin: Any,
+        *,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+    ) -> None:
+        self.standin = standin
+        self.shop = standin.shop  # ShopifyStore
+        self.domain = standin.store.shop
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
+        self.lock = threading.RLock()
+        self.orders: dict[str, dict[str, Any]] = {}  # gid → REST payload
+        self.customers: dict[str, dict[str, Any]] = {}  # gid → node
+        self.sent: list[dict[str, Any]] = []  # webhooks sent: topic, id, status
+        self.counts: dict[str, int] = {}  # mutation → calls answered (incl. refusals)
+        self.refused: dict[str, int] = {}  # mutation → refusals (userErrors/throttled)
+        self.orders_per_minute = 0.0
+        self._created_at: deque[float] = deque()
+        #: field → list of pending faults: "slow:<seconds>" (answer late, after the write)
+        self.faults: dict[str, list[str]] = {}
+        self._next = 5000
+
+    # ------------------------------------------------------------------ helpers
+    def _id(self) -> int:
+        with self.lock:
+            self._next += 1
+            return self._next
+
+    def _count(self, name: str, refused: bool = False) -> None:
+        with self.lock:
+            self.counts[name] = self.counts.get(name, 0) + 1
+            if refused:
+                self.refused[name] = self.refused.get(name, 0) + 1
+
+    def _fault(self, name: str) -> float:
+        with self.lock:
+            pending = self.faults.get(name) or []
+            if not pending:
+                return 0.0
+            fault = pending.pop(0)
+        return float(fault.split(":", 1)[1]) if fault.startswith("slow:") else 0.0
+
+    def _variant(self, gid: str) -> dict[str, Any] | None:
+        for product in self.shop.nodes["products"].values():
+            for variant in product.get("variants") or []:
+                if variant.get("id") == gid:
+                    return {**variant, "_product": product}
+        return None
+
+    # ------------------------------------------------------------------ reads
+    def orders_field(self, args: dict[str, Any], store: Any) -> Any:
+        query = str(args.get("query") or "")
+        wanted = dict(_terms(query)).get("source_identifier")
+        if wanted is None:
+            return self.shop.field("orders", args)
+        self.shop.charge(2.0 + int(args.get("first") or 1))
+        with self.lock:
+            nodes = [
+                self.shop.nodes["orders"][gid]
+                for gid, rest in self.orders.items()
+                if rest.get("source_identifier") == wanted
+            ]
+        return {"nodes": nodes, "pageInfo": {"hasNextPage": False, "endCursor": None}}
+
+    def customers_field(self, args: dict[str, Any], store: Any) -> Any:
+        terms = _terms(str(args.get("query") or ""))
+        if not terms:
+            return self.shop.field("customers", args)
+        self.shop.charge(2.0 + int(args.get("first") or 1))
+        key, value = terms[0]
+        found = self._find_customer(key, value)
+        return {"nodes": [found] if found else [], "pageInfo": {"hasNextPage": False}}
+
+    def product_variants(self, args: dict[str, Any], store: Any) -> Any:
+        self.shop.charge(2.0 + int(args.get("first") or 10))
+        skus = {v for k, v in _terms(str(args.get("query") or "")) if k == "sku"}
+        nodes = [
+            {"id": v["id"], "sku": v.get("sku"), "inventoryQuantity": v.get("inventoryQuantity")}
+            for product in self.shop.nodes["products"].values()
+            for v in product.get("variants") or []
+            if v.get("sku") in skus
+        ]
+        return {"nodes": nodes[: int(args.get("first") or 10)]}
+
+    def _find_customer(self, key: str, value: str) -> dict[str, Any] | None:
+        with self.lock:
+            for node in self.customers.values():
+                if key == "email" and (node.get("email") or "").lower() == value.lower():
+                    return node
+                if key == "phone" and node.get("phone") == value:
+                    return node
+                if key == "id" and node.get("id") == value:
+                    return node
+        return None
+
+    # ----------------------------------------------------------------- orders
+    def order_create(self, args: dict[str, Any], store: Any) -> Any:
+        self.shop.charge(MUTATION_COST)
+        order = args.get("order") or {}
+        options = args.get("options") or {}
+        errors: list[dict[str, Any]] = []
+        lines = order.get("lineItems") or []
+        if not lines:
+            errors.append(
+                _user_error(["order", "lineItems"], "Line items can't be blank", "INVALID")
+            )
+        currency = str(order.get("currency") or "USD")
+        rest_lines: list[dict[str, Any]] = []
+        total = Decimal("0")
+        for index, line in enumerate(lines):
+            field = ["order", "lineItems", str(index)]
+            quantity = line.get("quantity")
+            price = ((line.get("priceSet") or {}).get("shopMoney") or {}).get("amount")
+            variant = None
+            if line.get("variantId"):
+                variant = self._variant(str(line["variantId"]))
+                if variant is None:
+                    errors.append(
+                        _user_error([*field, "variantId"], "Variant does not exist", "INVALID")
+                    )
+                    continue
+                price = price if price is not None else variant.get("price")
+            elif not line.get("title"):
+                errors.append(_user_error([*field, "title"], "Title can't be blank", "INVALID"))
+                continue
+            try:
+                amount = Decimal(str(price))
+            except (InvalidOperation, TypeError):
+                errors.append(_user_error([*field, "priceSet"], "Price can't be blank", "INVALID"))
+                continue
+            if not isinstance(quantity, int) or quantity < 1:
+                errors.append(
+                    _user_error([*field, "quantity"], "Quantity must be at least 1", "INVALID")
+                )
+                continue
+            total += amount * quantity
+            rest_lines.append(
+                {
+                    "id": self._id(),
+                    "variant_id": int(str(variant["id"]).rsplit("/", 1)[-1]) if variant else None,
+                    "product_id": int(str(variant["_product"]["id"]).rsplit("/", 1)[-1])
+                    if variant
+                    else None,
+                    "sku": line.get("sku") or (variant or {}).get("sku"),
+                    "title": line.get("title") or (variant or {}).get("_product", {}).get("title"),
+                    "variant_title": line.get("variantTitle") or (variant or {}).get("title"),
+                    "quantity": quantity,
+                    "price": str(amount),
+                    "total_discount": "0.00",
+                }
+            )
+        for key in ("phone",):
+            if order.get(key) and not E164.match(str(order[key])):
+                errors.append(_user_error(["order", key], "Phone is invalid", "INVALID"))
+        if order.get("email") and not EMAIL.match(str(order["email"])):
+            errors.append(_user_error(["order", "email"], "Email is invalid", "INVALID"))
+        customer_input = order.get("customer") or {}
+        customer = None
+        if customer_input.get("toAssociate"):
+            customer = self._find_customer("id", str(customer_input["toAssociate"].get("id")))
+            if customer is None:
+                errors.append(
+                    _user_error(["order", "customer"], "Customer does not exist", "INVALID")
+                )
+        if errors:
+            self._count("orderCreate", refused=True)
+            return {"order": None, "userErrors": errors}
+        if self.orders_per_minute > 0:
+            now = time.monotonic()
+            with self.lock:
+                while self._created_at and now - self._created_at[0] > 60:
+                    self._created_at.popleft()
+                if len(self._created_at) >= self.orders_per_minute:
+                    self._count("orderCreate", refused=True)
+                    raise OrderCapReached
+                self._created_at.append(now)
+        if options.get("inventoryBehaviour", "BYPASS") != "BYPASS":
+            self._decrement(lines, -1)
+        shipping = sum(
+            (
+                Decimal(str(((s.get("priceSet") or {}).get("shopMoney") or {}).get("amount") or 0))
+                for s in order.get("shippingLines") or []
+            ),
+            Decimal("0"),
+        )
+        discount = Decimal(
+            str(
+                (
+                    (
+                        ((order.get("discountCode") or {}).get("itemFixedDiscountCode") or {}).get(
+                            "amountSet"
+                        )
+                        or {}
+                    ).get("shopMoney")
+                    or {}
+                ).get("amount")
+                or 0
+            )
+        )
+        number = self._id()
+        stamp = _now()
+        address = order.get("shippingAddress") or None
+        rest: dict[str, Any] = {
+            "id": number,
+            "admin_graphql_api_id": f"gid://shopify/Order/{number}",
+            "app_id": APP_ID,
+            "name": f"#{number}",
+            "order_number": number,
+            "email": order.get("email"),
+            "phone": order.get("phone"),
+            "created_at": stamp,
+            "updated_at": stamp,
+            "processed_at": order.get("processedAt") or stamp,
+            "cancelled_at": None,
+            "cancel_reason": None,
+            "closed_at": None,
+            "currency": currency,
+            "presentment_currency": currency,
+            "financial_status": str(order.get("financialStatus") or "PENDING").lower(),
+            "fulfillment_status": None,
+            "subtotal_price": str(total),
+            "total_tax": "0.00",
+            "total_discounts": str(discount),
+            "total_price": str(total + shipping - discount),
+            "line_items": rest_lines,
+            "shipping_lines": [
+                {
+                    "title": s.get("title"),
+                    "price": ((s.get("priceSet") or {}).get("shopMoney") or {}).get("amount"),
+                }
+                for s in order.get("shippingLines") or []
+            ],
+            "shipping_address": {
+                "first_name": address.get("firstName"),
+                "last_name": address.get("lastName"),
+                "name": " ".join(
+                    p for p in (address.get("firstName"), address.get("lastName")) if p
+                ),
+                "company": address.get("company"),
+                "address1": address.get("address1"),
+                "address2": address.get("address2"),
+                "city": address.get("city"),
+                "province": address.get("province"),
+                "zip": address.get("zip"),
+                "country": None,
+                "country_code": address.get("countryCode"),
+                "phone": address.get("phone"),
+            }
+            if address
+            else None,
+            "customer": {
+                "id": int(str(customer["id"]).rsplit("/", 1)[-1]),
+                "email": customer.get("email"),
+                "phone": customer.get("phone"),
+                "first_name": customer.get("firstName"),
+                "last_name": customer.get("lastName"),
+            }
+            if customer
+            else None,
+            "tags": ", ".join(order.get("tags") or []),
+            "note": order.get("note"),
+            "note_attributes": [
+                {"name": a.get("key"), "value": a.get("value")}
+                for a in order.get("customAttributes") or []
+            ],
+            "source_identifier": order.get("sourceIdentifier"),
+            "source_name": order.get("sourceName") or str(APP_ID),
+            "send_receipt": bool(options.get("sendReceipt", False)),
+            "inventory_behaviour": options.get("inventoryBehaviour", "BYPASS"),
+        }
+        with self.lock:
+            self.orders[rest["admin_graphql_api_id"]] = rest
+        self.shop.put_order(rest)
+        self._count("orderCreate")
+        self.send("orders/create", rest)
+        late = self._fault("orderCreate")
+        if late:
+            time.sleep(late)  # the order exists; the answer comes after the caller gave up
+        return {"order": self.shop.nodes["orders"][rest["admin_graphql_api_id"]], "userErrors": []}
+
+    def _decrement(self, lines: list[dict[str, Any]], sign: int) -> None:
+        with self.lock:
+            for line in lines:
+                variant = self._variant(str(line.get("variantId") or ""))
+                if variant is None:
+                    continue
+                for v in variant["_product"].get("variants") or []:
+                    if v["id"] == variant["id"]:
+                        v["inventoryQuantity"] = int(v.get("inventoryQuantity") or 0) + sign * int(
+                            line.get("quantity") or 0
+                        )
+
+    def order_cancel(self, args: dict[str, Any], store: Any) -> Any:
+        self.shop.charge(MUTATION_COST)
+        gid = str(args.get("orderId"))
+        with self.lock:
+            rest = self.orders.get(gid)
+        if rest is None:
+            self._count("orderCancel", refused=True)
+            return {
+                "job": None,
+                "orderCancelUserErrors": [
+                    _user_error(["orderId"], "Order does not exist", "NOT_FOUND")
+                ],
+            }
+        if rest.get("cancelled_at"):
+            self._count("orderCancel", refused=True)
+            return {
+                "job": None,
+                "orderCancelUserErrors": [
+                    _user_error(["orderId"], "Order has already been cancelled", "INVALID")
+                ],
+            }
+        stamp = _now()
+        rest.update(
+            cancelled_at=stamp,
+            updated_at=stamp,
+            cancel_reason=str(args.get("reason") or "other").lower(),
+        )
+        if args.get("restock"):
+            lines = [
+                {
+                    "variantId": f"gid://shopify/ProductVariant/{li['variant_id']}",
+                    "quantity": li["quantity"],
+                }
+                for li in rest["line_items"]
+                if li.get("variant_id")
+            ]
+            if rest.get("inventory_behaviour", "BYPASS") != "BYPASS":
+                self._decrement(lines, +1)
+        self.shop.put_order(rest)
+        self._count("orderCancel")
+        self.send("orders/cancelled", rest)
+        return {
+            "job": {"id": f"gid://shopify/Job/{uuid.uuid4()}"},
+            "orderCancelUserErrors": [],
+            "userErrors": [],
+        }
+
+    # -------------------------------------------------------------- customers
+    def customer_set(self, args: dict[str, Any], store: Any) -> Any:
+        self.shop.charge(MUTATION_COST)
+        identifier = args.get("identifier") or {}
+        data = args.get("input") or {}
+        errors = []
+        if data.get("phone") and not E164.match(str(data["phone"])):
+            errors.append(_user_error(["input", "phone"], "Phone is invalid", "INVALID"))
+        if data.get("email") and not EMAIL.match(str(data["email"])):
+            errors.append(_user_error(["input", "email"], "Email is invalid", "INVALID"))
+        key, value = next(iter(identifier.items()), (None, None))
+        target = self._find_customer(str(key), str(value)) if key else None
+        for field, label in (("email", "Email"), ("phone", "Phone")):
+            if data.get(field):
+                owner = self._find_customer(field, str(data[field]))
+                if owner is not None and owner is not target:
+                    errors.append(
+                        _user_error(["input", field], f"{label} has already been taken", "TAKEN")
+                    )
+        if errors:
+            self._count("customerSet", refused=True)
+            return {"customer": None, "userErrors": errors}
+        stamp = _now()
+        topic = "customers/update"
+        if target is None:
+            number = self._id()
+            topic = "customers/create"
+            target = {
+                "id": f"gid://shopify/Customer/{number}",
+                "legacyResourceId": str(number),
+                "createdAt": stamp,
+                "emailMarketingConsent": None,
+                "smsMarketingConsent": None,
+                "addresses": [],
+            }
+        for field, node_key in (
+            ("email", "email"),
+            ("phone", "phone"),
+            ("firstName", "firstName"),
+            ("lastName", "lastName"),
+        ):
+            if field in data:
+                target[node_key] = data[field]
+        if "addresses" in data:
+            target["addresses"] = list(data["addresses"] or [])  # replaces: omitted ones go
+        self._store_customer(target, stamp)
+        self._count("customerSet")
+        self.send(topic, self.customer_rest(target))
+        return {"customer": target, "userErrors": []}
+
+    def _store_customer(self, node: dict[str, Any], stamp: str) -> None:
+        node["updatedAt"] = stamp
+        node["defaultEmailAddress"] = (
+            {"emailAddress": node.get("email")} if node.get("email") else None
+        )
+        node["defaultPhoneNumber"] = (
+            {"phoneNumber": node.get("phone")} if node.get("phone") else None
+        )
+        with self.lock:
+            self.customers[node["id"]] = node
+            self.shop.put("customers", {**node, "tags": []})
+
+    def customer_rest(self, node: dict[str, Any]) -> dict[str, Any]:
+        def consent(value: Any, key: str) -> Any:
+            if not value:
+                return None
+            return {
+                "state": str(value.get("marketingState") or "").lower(),
+                "opt_in_level": str(value.get("marketingOptInLevel") or "").lower() or None,
+                "consent_updated_at": value.get("consentUpdatedAt"),
+            }
+
+        return {
+            "id": int(node["legacyResourceId"]),
+            "admin_graphql_api_id": node["id"],
+            "email": node.get("email"),
+            "phone": node.get("phone"),
+            "first_name": node.get("firstName"),
+            "last_name": node.get("lastName"),
+            "created_at": node.get("createdAt"),
+            "updated_at": node.get("updatedAt"),
+            "tags": "",
+            "email_marketing_consent": consent(node.get("emailMarketingConsent"), "email"),
+            "sms_marketing_consent": consent(node.get("smsMarketingConsent"), "sms"),
+            "addresses": node.get("addresses") or [],
+        }
+
+    def consent(self, channel: str) -> Any:
+        name = f"customer{'Email' if channel == 'email' else 'Sms'}MarketingConsentUpdate"
+        key = f"{channel}MarketingConsent"
+
+        def handler(args: dict[str, Any], store: Any) -> Any:
+            self.shop.charge(MUTATION_COST)
+            data = args.get("input") or {}
+            node = self._find_customer("id", str(data.get("customerId")))
+            wanted = data.get(key) or {}
+            if node is None:
+                self._count(name, refused=True)
+                return {
+                    "customer": None,
+                    "userErrors": [
+                        _user_error(["input", "customerId"], "Customer not found", "INVALID")
+                    ],
+                }
+            if wanted.get("marketingState") not in (
+                "SUBSCRIBED",
+                "UNSUBSCRIBED",
+                "PENDING",
+            ):
+                self._count(name, refused=True)
+                return {
+                    "customer": None,
+                    "userErrors": [
+                        _user_error(
+                            ["input", key, "marketingState"],
+                            "Marketing state is invalid",
+                            "INVALID",
+                        )
+                    ],
+                }
+            if channel == "sms" and not node.get("phone"):
+                self._count(name, refused=True)
+                return {
+                    "customer": None,
+                    "userErrors": [_user_error(["input", key], "Phone can't be blank", "INVALID")],
+                }
+            current = node.get(key) or {}
+            if not current.get("consentUpdatedAt") or str(
+                wanted.get("consentUpdatedAt") or ""
+            ) >= str(current["consentUpdatedAt"]):
+                node[key] = {
+                    "marketingState": wanted.get("marketingState"),
+                    "marketingOptInLevel": wanted.get("marketingOptInLevel"),
+                    "consentUpdatedAt": wanted.get("consentUpdatedAt") or _now(),
+                }
+            self._store_customer(node, _now())
+            self._count(name)
+            self.send("customers/update", self.customer_rest(node))
+            return {"customer": node, "userErrors": []}
+
+        return handler
+
+    # --------------------------------------------------------------- webhooks
+    def send(self, topic: str, payload: dict[str, Any]) -> None:
+        """POST the webhook Shopify would send, signed, from a background thread."""
+        if not self.webhook_url or not self.webhook_secret:
+            return
+        body = json.dumps(payload).encode()
+        digest = hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).digest()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Shop-Domain": self.domain,
+            "X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode(),
+            "X-Shopify-Webhook-Id": str(uuid.uuid4()),
+            "X-Shopify-Event-Id": str(uuid.uuid4()),
+            "X-Shopify-Triggered-At": _now(),
+            "X-Shopify-API-Version": "2025-10",
+        }
+        record: dict[str, Any] = {"topic": topic, "id": payload.get("id"), "status": None}
+        with self.lock:
+            self.sent.append(record)
+
+        def deliver() -> None:
+            import urllib.error
+            import urllib.request
+
+            for attempt in range(5):  # Shopify retries too (8 times over 4 hours)
+                request = urllib.request.Request(self.webhook_url or "", data=body, headers=headers)
+                try:
+                    with urllib.request.urlopen(request, timeout=5) as response:
+                        record["status"] = response.status
+                        return
+                except urllib.error.HTTPError as exc:
+                    record["status"] = exc.code
+                except OSError:
+                    record["status"] = "unreachable"
+                time.sleep(0.5 * (attempt + 1))
+
+        threading.Thread(target=deliver, daemon=True).start()
+
+
+class OrderCapReached(Throttled):
+    """More new orders this minute than a trial or development shop takes."""
+
+
+def install(
+    standin: Any, *, webhook_url: str | None = None, webhook_secret: str | None = None
+) -> Writes:
+    writes = Writes(standin, webhook_url=webhook_url, webhook_secret=webhook_secret)
+    standin.register("orders", writes.orders_field)
+    standin.register("customers", writes.customers_field)
+    standin.register("productVariants", writes.product_variants)
+    standin.register("orderCreate", writes.order_create)
+    standin.register("orderCancel", writes.order_cancel)
+    standin.register("customerSet", writes.customer_set)
+    standin.register("customerEmailMarketingConsentUpdate", writes.consent("email"))
+    standin.register("customerSmsMarketingConsentUpdate", writes.consent("sms"))
+    standin.costed.update(
+        {
+            "productVariants",
+            "orderCreate",
+            "orderCancel",
+            "customerSet",
+            "customerEmailMarketingConsentUpdate",
+            "customerSmsMarketingConsentUpdate",
+        }
+    )
+    return writes

@@ -1,0 +1,131 @@
+"""The sync's switches and filters: one Firestore document per shop, read on every run.
+
+``{prefix}sync_settings/{shop}``, changed with ``scripts/sync_settings`` (no redeploy)::
+
+    outbound:  {orders: false, customers: false, consent: false}  # CRM -> Shopify, per entity
+    sources:   {"manual": true, "email:*": true}                 # orders, per CRM source
+    customer_tag: null          # only customers carrying this CRM tag (null: all)
+    consent_required: false     # only customers with marketing consent
+    send_receipt: false         # Shopify e-mails the customer a receipt for our orders
+    orders_per_minute: 0        # 5 for trial and development shops; 0: no cap of ours
+
+A missing document means the defaults above: nothing is written into a shop until its
+owner switches it on. A source not listed falls back to its family (``email:glovo`` →
+``email:*``), then to on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from orderhub.errors import TransientError
+
+ENTITIES = ("orders", "customers", "consent")
+
+
+@dataclass(frozen=True)
+class Switches:
+    outbound: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(ENTITIES, False))
+    sources: dict[str, bool] = field(default_factory=lambda: {"manual": True, "email:*": True})
+    customer_tag: str | None = None
+    consent_required: bool = False
+    send_receipt: bool = False
+    orders_per_minute: float = 0.0
+
+    @property
+    def outbound_orders(self) -> bool:
+        return self.outbound.get("orders", False)
+
+    @property
+    def outbound_customers(self) -> bool:
+        return self.outbound.get("customers", False)
+
+    @property
+    def outbound_consent(self) -> bool:
+        return self.outbound.get("consent", False)
+
+    def source_on(self, source: str) -> bool:
+        if source == "shopify":
+            return False
+        if source in self.sources:
+            return bool(self.sources[source])
+        family = source.split(":", 1)[0] + ":*"
+        return bool(self.sources.get(family, True))
+
+    def to_document(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any] | None) -> Switches:
+        doc = doc or {}
+        base = cls()
+        outbound = {**base.outbound, **{k: bool(v) for k, v in (doc.get("outbound") or {}).items()}}
+        sources = {**base.sources, **{k: bool(v) for k, v in (doc.get("sources") or {}).items()}}
+        return cls(
+            outbound=outbound,
+            sources=sources,
+            customer_tag=doc.get("customer_tag") or None,
+            consent_required=bool(doc.get("consent_required", False)),
+            send_receipt=bool(doc.get("send_receipt", False)),
+            orders_per_minute=float(doc.get("orders_per_minute") or 0),
+        )
+
+    def changed(self, assignments: Mapping[str, str]) -> Switches:
+        """A copy with ``path=value`` assignments applied (``outbound.orders=off``,
+        ``sources.email:*=on``, ``orders_per_minute=5``); ``ValueError`` on a bad one."""
+        doc = self.to_document()
+        for path, text in assignments.items():
+            head, _, rest = path.partition(".")
+            value: Any = _value(text)
+            if head in ("outbound", "sources"):
+                if not rest or (head == "outbound" and rest not in ENTITIES):
+                    raise ValueError(f"unknown switch {path!r}")
+                if not isinstance(value, bool):
+                    raise ValueError(f"{path} takes on or off")
+                doc[head][rest] = value
+            elif head in ("consent_required", "send_receipt"):
+                if not isinstance(value, bool):
+                    raise ValueError(f"{path} takes on or off")
+                doc[head] = value
+            elif head == "customer_tag":
+                doc[head] = None if value in (None, False) else str(text)
+            elif head == "orders_per_minute":
+                try:
+                    doc[head] = float(text)
+                except ValueError as exc:
+                    raise ValueError("orders_per_minute takes a number (0: no cap)") from exc
+            else:
+                raise ValueError(f"unknown setting {path!r}")
+        return Switches.from_document(doc)
+
+
+def _value(text: str) -> Any:
+    lowered = text.strip().lower()
+    if lowered in ("on", "true", "yes", "1"):
+        return True
+    if lowered in ("off", "false", "no", "0"):
+        return False
+    if lowered in ("none", "null", ""):
+        return None
+    return text
+
+
+class FirestoreSwitches:
+    """The settings documents, one per shop."""
+
+    def __init__(self, client: Any, collection: str) -> None:
+        self._collection = client.collection(collection)
+
+    def get(self, shop: str) -> Switches:
+        from google.api_core import exceptions
+
+        try:
+            snapshot = self._collection.document(shop).get(timeout=5.0)
+        except exceptions.GoogleAPICallError as exc:
+            raise TransientError(f"sync settings unreadable: {exc.__class__.__name__}") from exc
+        return Switches.from_document(snapshot.to_dict() if snapshot.exists else None)
+
+    def put(self, shop: str, switches: Switches) -> None:
+        self._collection.document(shop).set(switches.to_document(), timeout=5.0)
