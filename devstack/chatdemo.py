@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from devstack import dataset
+from devstack.money import format_money
 from devstack.shopify_sender import fixture, send
 
 #: Invented demo contacts of the bot, in the API's shape (the stand-in renders the other).
@@ -150,7 +151,7 @@ def show(values: dict[str, str]) -> None:
     for row in client.query(funnel).result():
         print(
             f"  {row.day} {row.source:16} contacts {row.contacts_touched}  orders {row.orders}"
-            f"  revenue {row.revenue} {row.currency or ''}"
+            f"  revenue {format_money(row.revenue, row.currency)}"
         )
     print(
         f"Chat-bot: POST {values['CHATBOT_URL']}/contacts and /catalogue with header"
