@@ -30,6 +30,8 @@ locals {
         # functions-framework's gunicorn threads (default 4 per vCPU): one per concurrent
         # request, so a burst's claims and publishes share RPCs (orderhub.groupcommit)
         THREADS = "16"
+        # a body over this, or of no stated length, is answered 413 unread (orders are KBs)
+        WEBHOOK_MAX_BODY_BYTES = "1048576"
       }
       secrets     = ["SHOPIFY_WEBHOOK_SECRETS"]
       publishes   = ["order-events"] # one canonical event per accepted webhook

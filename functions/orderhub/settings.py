@@ -42,6 +42,18 @@ def project_id(env: Mapping[str, str]) -> str:
     return _required(env, "GOOGLE_CLOUD_PROJECT")
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number of at least 1, or ``default`` when unset."""
+    raw = env.get(name, "").strip()
+    try:
+        value = int(raw) if raw else default
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1")
+    return value
+
+
 @dataclass(frozen=True)
 class WebhookSettings:
     """What ``shopify_webhook`` needs."""
@@ -50,6 +62,8 @@ class WebhookSettings:
     topic: str
     shop_secrets: Mapping[str, str]
     firestore_prefix: str
+    #: A body over this (or of unknown length) is answered 413 unread.
+    max_body_bytes: int = 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> WebhookSettings:
@@ -73,6 +87,7 @@ class WebhookSettings:
             topic=env.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC),
             shop_secrets={k.lower(): v for k, v in secrets.items()},
             firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
+            max_body_bytes=_positive(env, "WEBHOOK_MAX_BODY_BYTES", 1024 * 1024),
         )
 
 

@@ -1,4 +1,5 @@
--- One row per order: its newest version, with refunds summed and one status word.
+-- One row per order: its newest version, with refunds summed and one status word;
+-- orders deleted in Shopify (orders/delete) left out.
 WITH latest AS (
   SELECT *
   FROM `${project}.${dataset}.order_events`
@@ -59,3 +60,4 @@ SELECT
 FROM latest
 LEFT JOIN refunds
   ON refunds.shop = latest.shop AND refunds.order_id = latest.order_id
+WHERE COALESCE(latest.deleted, FALSE) = FALSE
