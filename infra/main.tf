@@ -35,7 +35,7 @@ locals {
       }
       secrets     = ["SHOPIFY_WEBHOOK_SECRETS"]
       publishes   = ["order-events"] # one canonical event per accepted webhook
-      firestore   = true             # claim-once record per X-Shopify-Webhook-Id (duplicates)
+      firestore   = true             # claim-once record per delivery (shop + hash of topic and body)
       memory      = "512M"
       cpu         = "1"
       concurrency = 16 # Shopify allows 5 s per request; one instance serves a burst
@@ -94,11 +94,15 @@ locals {
         ORDER_FORM_DELIVERY_METHODS = join(",", var.order_form.delivery_methods)
         ORDER_FORM_SESSION_HOURS    = tostring(var.order_form.session_hours)
         ORDER_FORM_BASE_PATH        = var.order_form.base_path
+        # X-Forwarded-For entries our proxies append: 1 = Google's front end only (the
+        # function's own URL); 2 behind an external Application Load Balancer
+        ORDER_FORM_TRUSTED_HOPS = "1"
       }
       secrets       = ["ORDER_FORM_SESSION_SECRET", "ORDER_FORM_SHOPIFY_TOKEN"] # write_draft_orders only
       publishes     = ["order-events"]                                          # one canonical event per submitted order
       firestore     = true                                                      # managers, sessions' throttle, claim-once per submission
       bigquery_read = true                                                      # the product picker searches the products view
+      memory        = "512M"                                                    # scrypt at OWASP's cost (N=2^17, r=8) takes 128 MiB per sign-in
     }
 
     notifier = {

@@ -202,6 +202,9 @@ class OrderFormSettings:
     shopify_admin_url: str
     shopify_admin_token: str
     shopify_api_version: str
+    #: X-Forwarded-For entries appended by our own proxies: the client is this many from
+    #: the right (1: Google's front end only; 2: behind an external load balancer).
+    trusted_hops: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> OrderFormSettings:
@@ -244,6 +247,7 @@ class OrderFormSettings:
             shopify_admin_url=_admin_url(env, shop),
             shopify_admin_token=env.get("ORDER_FORM_SHOPIFY_TOKEN", "").strip(),
             shopify_api_version=_api_version(env),
+            trusted_hops=_positive(env, "ORDER_FORM_TRUSTED_HOPS", 1),
         )
 
 
