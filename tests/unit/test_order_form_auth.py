@@ -127,7 +127,7 @@ def test_a_disabled_manager_cannot_sign_in() -> None:
 
 
 class FakeClaims:
-    """Like FirestoreFormClaims: pending until confirmed; a pending claim is taken again
+    """Like LeasedFirestoreClaims: pending until confirmed; a pending claim is taken again
     once ``lease_over`` (a stale claim of a failed or dead attempt)."""
 
     def __init__(self, *, fail_release: bool = False) -> None:

@@ -34,9 +34,9 @@ from orderhub.orderform.catalogue import BigQueryCatalogue
 from orderhub.orderform.client import client_address
 from orderhub.orderform.stores import (
     FirestoreDraftLinks,
-    FirestoreFormClaims,
     FirestoreManagers,
     FirestoreThrottle,
+    LeasedFirestoreClaims,
     Manager,
 )
 from orderhub.settings import OrderFormSettings
@@ -88,8 +88,10 @@ class Wiring:
         return FirestoreThrottle(self.firestore, self._collection("signin_throttle"))
 
     @functools.cached_property
-    def claims(self) -> FirestoreFormClaims:
-        return FirestoreFormClaims(self.firestore, self._collection("order_form_claims"), CLAIM_TTL)
+    def claims(self) -> LeasedFirestoreClaims:
+        return LeasedFirestoreClaims(
+            self.firestore, self._collection("order_form_claims"), CLAIM_TTL
+        )
 
     @functools.cached_property
     def links(self) -> FirestoreDraftLinks:

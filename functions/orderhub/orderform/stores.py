@@ -323,7 +323,7 @@ class FirestoreDraftLinks:
 
 @dataclass(frozen=True)
 class Taken:
-    """What ``FirestoreFormClaims.take`` found: ``won`` (publish now, then ``confirm``),
+    """What ``LeasedFirestoreClaims.take`` found: ``won`` (publish now, then ``confirm``),
     ``done`` (published before: a duplicate) or ``busy`` (another attempt is publishing).
     ``at`` is the time of the claim's first attempt, so a retry builds the same event."""
 
@@ -332,7 +332,7 @@ class Taken:
     at: datetime | None = None
 
 
-class FirestoreFormClaims:
+class LeasedFirestoreClaims:
     """One published order per form token: a claim, confirmed after its publish.
 
     ``take`` creates the claim (``pending``). A claim found ``published`` is a duplicate;
