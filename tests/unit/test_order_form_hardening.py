@@ -218,6 +218,7 @@ def record(claims: FakeClaims, bus: FakeBus) -> service.Recorded:
         claims=claims,
         bus=bus,
         now=lambda: NOW,
+        pause=lambda seconds: None,
     )
 
 
@@ -225,7 +226,8 @@ def test_a_failed_publish_whose_release_failed_too_is_published_by_the_retry():
     claims = FakeClaims(fail_release=True)  # Firestore went away right after the claim
     with pytest.raises(TransientError):
         record(claims, FakeBus(fail=True))
-    # While the lease runs, a retry is told the order is being saved, not "already saved".
+    # While the lease runs, a retry is told the order is being saved, not "already saved"
+    # (after waiting a little for it).
     with pytest.raises(service.InProgress):
         record(claims, FakeBus())
     claims.lease_over = True

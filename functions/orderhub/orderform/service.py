@@ -6,6 +6,7 @@ the real ones.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -119,21 +120,29 @@ def record_order(
     claims: FormClaims,
     bus: Bus,
     now: Callable[[], datetime],
+    pause: Callable[[float], None] = time.sleep,
+    patience_s: float = 5.0,
 ) -> Recorded:
     """Publish ``order.created`` once per form token; a repeat answers ``duplicate``.
 
-    The claim comes first: of two racing submissions exactly one publishes (the other gets
-    ``InProgress``). It is confirmed only after the publish, so "already saved" always
-    means published: if publishing fails the claim is released at once, and a claim left
-    unconfirmed (a release that failed too, a run that died) is taken again after its
-    lease. A retry rebuilds the event at the first attempt's time, so it is the same event
-    (same id and version) should the first publish have landed after all; consumers
-    de-duplicate by ``event_id``.
+    The claim comes first: of two racing submissions exactly one publishes; the other
+    waits up to ``patience_s`` for it to be confirmed (a double tap then reads "already
+    saved") and gets ``InProgress`` if it is not. The claim is confirmed only after the
+    publish, so "already saved" always means published: if publishing fails the claim is
+    released at once, and a claim left unconfirmed (a release that failed too, a run that
+    died) is taken again after its lease. A retry rebuilds the event at the first
+    attempt's time, so it is the same event (same id and version) should the first
+    publish have landed after all; consumers de-duplicate by ``event_id``.
     """
     at = now()
     order_id = manual.order_id_for(shop, form_token)
     key = f"manual:{shop}:{form_token}"
     taken = claims.take(key, {"order_id": order_id}, now=at)
+    waited = 0.0
+    while taken.state == "busy" and waited < patience_s:
+        pause(0.25)
+        waited += 0.25
+        taken = claims.take(key, {"order_id": order_id}, now=now())
     if taken.state == "done":
         return Recorded(order_id, duplicate=True)
     if taken.state != "won":
