@@ -669,7 +669,7 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
         f"Measured by `scripts/bench` at commit {r['commit']} on {r['machine']}; load by "
         f"wrk -t{args.wrk_threads} -c{args.concurrency} -d{args.seconds:.0f}s after "
         f"{args.warmup:.0f} s of warm-up, median of {args.rounds} alternating runs "
-        f"(each request a fresh webhook id).\n"
+        f"(each request a different signed order, fresh webhook id).\n"
     )
     return head + "\n" + "\n".join(rows)
 
