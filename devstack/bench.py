@@ -2,12 +2,15 @@
 
 What it measures, on one machine, in one run:
 
-* **webhook load**: signed ``orders/create`` posts, each with a fresh
-  ``X-Shopify-Webhook-Id`` (so the Firestore claim and the publish really happen), at a
+* **webhook load**: signed ``orders/create`` posts, each a different order (its own id,
+  so its own body and signature: the webhook recognises a repeated body as a duplicate)
+  with a fresh ``X-Shopify-Webhook-Id``, so the Firestore claim and the publish really
+  happen, at a
   fixed concurrency against one functions-framework instance of ``shopify_webhook``,
   beside the bare hello-world of ``scripts/bench_hello`` under the same load. The load
   generator is ``wrk`` (C, one event loop per thread), so it takes little of the CPU
-  that the function and the emulators need; a Lua script gives every request its id.
+  that the function and the emulators need; a Lua script gives every request its order
+  id and signs the body with OpenSSL's HMAC through LuaJIT's FFI (a few µs).
   The webhook publishes to a topic without subscribers, so crm_writer does not compete.
 * **cold start**: process start to the first 200, webhook (a signed post, so the first
   request pays for lazy imports and client creation) beside hello-world; median of runs.
@@ -163,9 +166,8 @@ def fresh_order_id() -> int:
 
 
 def signed_probe(shop: str, secret: str) -> Callable[[str], bool]:
-    body = json.dumps(order_payload(fresh_order_id())).encode()
-
     def probe(url: str) -> bool:
+        body = json.dumps(order_payload(fresh_order_id())).encode()  # never a duplicate
         headers = shopify_sender.headers(shop=shop, secret=secret, topic="orders/create", body=body)
         try:
             return requests.post(url, data=body, headers=headers, timeout=30).status_code == 200
@@ -184,7 +186,41 @@ def get_probe(url: str) -> bool:
 
 # ------------------------------------------------------------------ wrk
 WRK_SCRIPT = """
--- Every request a signed orders/create with its own X-Shopify-Webhook-Id.
+-- Every request a signed orders/create of its own order (id, body, signature) with its
+-- own X-Shopify-Webhook-Id. HMAC-SHA256 from the libcrypto wrk is linked with (LuaJIT FFI).
+local ffi = require("ffi")
+local bit = require("bit")
+ffi.cdef [[
+const void *EVP_sha256(void);
+unsigned char *HMAC(const void *evp_md, const void *key, int key_len,
+                    const unsigned char *d, size_t n, unsigned char *md, unsigned int *md_len);
+]]
+local digest = ffi.new("unsigned char[64]")
+local digest_len = ffi.new("unsigned int[1]")
+local ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+local function base64(bytes, len)
+  local out = {}
+  for i = 0, len - 1, 3 do
+    local a, b, c = bytes[i], i + 1 < len and bytes[i + 1] or 0, i + 2 < len and bytes[i + 2] or 0
+    local triple = bit.bor(bit.lshift(a, 16), bit.lshift(b, 8), c)
+    for j = 0, 3 do
+      if i + j - 1 < len then
+        local index = bit.band(bit.rshift(triple, 18 - 6 * j), 63)
+        out[#out + 1] = ALPHABET:sub(index + 1, index + 1)
+      else
+        out[#out + 1] = "="
+      end
+    end
+  end
+  return table.concat(out)
+end
+
+local function signature(body)
+  ffi.C.HMAC(ffi.C.EVP_sha256(), SECRET, #SECRET, body, #body, digest, digest_len)
+  return base64(digest, digest_len[0])
+end
+
 local threads = 0
 function setup(thread)
   thread:set("tid", threads)
@@ -196,8 +232,10 @@ function init(args)
 end
 function request()
   n = n + 1
+  local body = PREFIX .. "1" .. run .. string.format("%02d%010d", tid, n) .. SUFFIX
+  wrk.headers["X-Shopify-Hmac-Sha256"] = signature(body)
   wrk.headers["X-Shopify-Webhook-Id"] = run .. "-" .. tid .. "-" .. n
-  return wrk.format()
+  return wrk.format(nil, nil, nil, body)
 end
 function done(summary, latency, requests)
   local e = summary.errors
@@ -210,10 +248,21 @@ end
 """
 
 
-def wrk_script(body: bytes, headers: dict[str, str]) -> str:
-    lines = ['wrk.method = "POST"', f"wrk.body = {lua_string(body.decode())}"]
+#: Stands for the order id in the body template; each request puts a 19-digit id there.
+ID_SLOT = 4242424242424242424
+
+
+def wrk_script(template: bytes, headers: dict[str, str], secret: str) -> str:
+    """The Lua script: the body around ``ID_SLOT``, the headers but the per-request ones."""
+    prefix, suffix = template.decode().split(str(ID_SLOT))
+    lines = [
+        'wrk.method = "POST"',
+        f"SECRET = {lua_string(secret)}",
+        f"PREFIX = {lua_string(prefix)}",
+        f"SUFFIX = {lua_string(suffix)}",
+    ]
     for key, value in headers.items():
-        if key != "X-Shopify-Webhook-Id":
+        if key not in ("X-Shopify-Webhook-Id", "X-Shopify-Hmac-Sha256"):
             lines.append(f"wrk.headers[ {lua_string(key)} ] = {lua_string(value)}")
     return "\n".join(lines) + "\n" + WRK_SCRIPT
 
@@ -243,7 +292,7 @@ def run_wrk(
         str(script),
         url,
         "--",
-        uuid.uuid4().hex[:12],
+        f"{uuid.uuid4().int % 1_000_000:06d}",  # the run's part of every order id
     ]
     watch = watch or {}
     cpu_before = {name: group_cpu(pid) for name, pid in watch.items()}
@@ -485,13 +534,13 @@ def measure(
         if shutil.which("wrk") is None:
             results["load"] = None
         else:
-            body = json.dumps(order_payload(fresh_order_id())).encode()
+            template = json.dumps(order_payload(ID_SLOT)).encode()
             headers = shopify_sender.headers(
-                shop=shop, secret=secret, topic="orders/create", body=body
+                shop=shop, secret=secret, topic="orders/create", body=template
             )
             with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as running:
                 script = Path(tmp) / "orders_create.lua"
-                script.write_text(wrk_script(body, headers))
+                script.write_text(wrk_script(template, headers, secret))
                 pids = {}
                 loaded = (("hello", hello), ("webhook", webhook), ("floor", floor))
                 for key, inst in loaded:
@@ -655,7 +704,7 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
         f"Measured by `scripts/bench` at commit {r['commit']} on {r['machine']}; load by "
         f"wrk -t{args.wrk_threads} -c{args.concurrency} -d{args.seconds:.0f}s after "
         f"{args.warmup:.0f} s of warm-up, median of {args.rounds} alternating runs "
-        f"(each request a fresh webhook id).\n"
+        f"(each request a different signed order, fresh webhook id).\n"
     )
     return head + "\n" + "\n".join(rows)
 

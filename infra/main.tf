@@ -36,10 +36,12 @@ locals {
         # functions-framework's gunicorn threads (default 4 per vCPU): one per concurrent
         # request, so a burst's claims and publishes share RPCs (orderhub.groupcommit)
         THREADS = "16"
+        # a body over this, or of no stated length, is answered 413 unread (orders are KBs)
+        WEBHOOK_MAX_BODY_BYTES = "1048576"
       }
       secrets     = ["SHOPIFY_WEBHOOK_SECRETS"]
       publishes   = ["order-events"] # one canonical event per accepted webhook
-      firestore   = true             # claim-once record per X-Shopify-Webhook-Id (duplicates)
+      firestore   = true             # claim-once record per delivery (shop + hash of topic and body)
       memory      = "512M"
       cpu         = "1"
       concurrency = 16 # Shopify allows 5 s per request; one instance serves a burst
@@ -100,12 +102,16 @@ locals {
         ORDER_FORM_DELIVERY_METHODS = join(",", var.order_form.delivery_methods)
         ORDER_FORM_SESSION_HOURS    = tostring(var.order_form.session_hours)
         ORDER_FORM_BASE_PATH        = var.order_form.base_path
+        # X-Forwarded-For entries our proxies append: 1 = Google's front end only (the
+        # function's own URL); 2 behind an external Application Load Balancer
+        ORDER_FORM_TRUSTED_HOPS = "1"
       }
       secrets       = ["ORDER_FORM_SESSION_SECRET", "ORDER_FORM_SHOPIFY_TOKEN"] # write_draft_orders only
       publishes     = ["order-events"]                                          # one canonical event per submitted order
       firestore     = true                                                      # sign-in throttle, sign-outs, claim-once per submission
       managers_read = true                                                      # managers and password hashes: read, never written
       catalogue     = true                                                      # the product picker searches the catalogue's products view
+      memory        = "512M"                                                    # scrypt at OWASP's cost (N=2^17, r=8) takes 128 MiB per sign-in
     }
 
     notifier = {

@@ -3,6 +3,7 @@
 OrderHubError
 ├── ConfigError          a required setting is missing or malformed; fix the environment
 ├── Unauthenticated      a request whose signature is missing or wrong; answer 401
+├── BodyTooLarge         a request body without a length, or over the limit; answer 413
 ├── PoisonMessage        input we will never be able to process; quarantine it, do not retry
 └── TransientError       a downstream service failed; raise so Pub/Sub (or the sender) retries
 
@@ -22,6 +23,11 @@ class ConfigError(OrderHubError):
 
 class Unauthenticated(OrderHubError):
     """The request is not signed by a party we know (missing/wrong HMAC, unknown shop)."""
+
+
+class BodyTooLarge(OrderHubError):
+    """A request body that states no ``Content-Length`` or one over the limit: answer 413
+    without reading it."""
 
 
 class PoisonMessage(OrderHubError):

@@ -53,6 +53,18 @@ def managers_database(env: Mapping[str, str]) -> str:
     return env.get("MANAGERS_DATABASE", "").strip() or DEFAULT_DATABASE
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number of at least 1, or ``default`` when unset."""
+    raw = env.get(name, "").strip()
+    try:
+        value = int(raw) if raw else default
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1")
+    return value
+
+
 @dataclass(frozen=True)
 class WebhookSettings:
     """What ``shopify_webhook`` needs."""
@@ -64,6 +76,8 @@ class WebhookSettings:
     #: Our app's ids (``SHOPIFY_APP_IDS``, comma-separated; ``currentAppInstallation``):
     #: only orders created by them can be echoes of shopify_sync's writes.
     own_app_ids: frozenset[str] = frozenset()
+    #: A body over this (or of unknown length) is answered 413 unread.
+    max_body_bytes: int = 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> WebhookSettings:
@@ -92,6 +106,7 @@ class WebhookSettings:
                 for part in env.get("SHOPIFY_APP_IDS", "").split(",")
                 if part.strip()
             ),
+            max_body_bytes=_positive(env, "WEBHOOK_MAX_BODY_BYTES", 1024 * 1024),
         )
 
 
@@ -207,6 +222,9 @@ class OrderFormSettings:
     shopify_admin_token: str
     shopify_api_version: str
     managers_database: str = DEFAULT_DATABASE
+    #: X-Forwarded-For entries appended by our own proxies: the client is this many from
+    #: the right (1: Google's front end only; 2: behind an external load balancer).
+    trusted_hops: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> OrderFormSettings:
@@ -250,6 +268,7 @@ class OrderFormSettings:
             shopify_admin_token=env.get("ORDER_FORM_SHOPIFY_TOKEN", "").strip(),
             shopify_api_version=_api_version(env),
             managers_database=managers_database(env),
+            trusted_hops=_positive(env, "ORDER_FORM_TRUSTED_HOPS", 1),
         )
 
 

@@ -1,9 +1,17 @@
 """The core of ``shopify_webhook``: authenticate, normalise, claim, publish. No Flask here.
 
-``receive`` returns an ``Outcome`` or raises ``Unauthenticated`` (401) or
-``TransientError`` (503, so Shopify retries). An authenticated body we cannot read is
-not an error for the sender: it is published as a ``payload.quarantined`` event (kept
-verbatim, with the reason) and answered 200, because retrying cannot help.
+``admit`` runs before the body is read: an unknown shop is ``Unauthenticated`` (401) and a
+body with no ``Content-Length``, or one over the limit, is ``BodyTooLarge`` (413), so a
+stranger cannot make us read megabytes. ``receive`` returns an ``Outcome`` or raises
+``Unauthenticated`` (401) or ``TransientError`` (503, so Shopify retries). An
+authenticated body we cannot read is not an error for the sender: it is published as a
+``payload.quarantined`` event (kept verbatim, with the reason) and answered 200, because
+retrying cannot help. One whose event would be too large to publish is quarantined as a
+stub that keeps its hash and size, never claimed and then dropped.
+
+**Duplicates** are recognised by the shop, the topic and the SHA-256 of the body, not by
+the unsigned ``X-Shopify-Webhook-Id`` alone: a captured body sent again under a fresh
+webhook id is the same delivery. (Shopify's own retries resend the same bytes.)
 """
 
 from __future__ import annotations
@@ -15,10 +23,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from orderhub.bus import PublishOnce
-from orderhub.errors import PoisonMessage, Unauthenticated
-from orderhub.event import Event, Raw, iso, make_event, stable_id, version_of
+from orderhub.bus import MAX_PUBLISH_BYTES, PublishOnce
+from orderhub.errors import BodyTooLarge, PoisonMessage, Unauthenticated
+from orderhub.event import Event, Raw, encode, iso, make_event, stable_id, version_of
 from orderhub.sources import shopify
+
+#: The default most a webhook body may be (``WEBHOOK_MAX_BODY_BYTES``). Shopify's order
+#: bodies are tens of kilobytes; even a 250-line order is far below 1 MiB.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+#: The most an encoded event may be and still be published (Pub/Sub takes 10 MB a message).
+MAX_EVENT_BYTES = MAX_PUBLISH_BYTES
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,40 @@ def verify(secret: str, body: bytes, received: str | None) -> bool:
     if not received:
         return False
     return hmac.compare_digest(signature(secret, body).encode(), received.strip().encode())
+
+
+def admit(
+    headers: Mapping[str, str],
+    *,
+    shop_secrets: Mapping[str, str],
+    content_length: int | None,
+    max_body_bytes: int,
+) -> str:
+    """Before reading the body: the shop's secret, if the shop is known and the body's
+    stated length is within ``max_body_bytes``. ``Unauthenticated`` for an unknown shop,
+    ``BodyTooLarge`` for a missing length (chunked) or one over the limit."""
+    shop = (header(headers, "Shop-Domain") or "").strip().lower()
+    secret = shop_secrets.get(shop)
+    if secret is None:
+        raise Unauthenticated("no webhook secret for this shop")
+    if content_length is None:
+        raise BodyTooLarge("no Content-Length")
+    if content_length > max_body_bytes:
+        raise BodyTooLarge(f"Content-Length {content_length} is over {max_body_bytes}")
+    return secret
+
+
+def delivery_key(shop: str, topic: str, body: bytes) -> str:
+    """The claim key of one delivery: the shop, and a hash of the topic and the body."""
+    digest = hashlib.sha256(topic.encode("utf-8", "replace") + b"\0" + body).hexdigest()
+    return f"shopify:{shop}:{digest}"
+
+
+def _stub(raw: Raw, size: int) -> Raw:
+    """``raw`` without its body: what is kept of a payload too large to publish."""
+    stub: Raw = {k: v for k, v in raw.items() if k != "body"}  # type: ignore[assignment]
+    stub["meta"] = {**raw.get("meta", {}), "encoding": "omitted", "bytes": str(size)}
+    return stub
 
 
 def _raw(delivery: shopify.Delivery, body: bytes, api_version: str | None) -> Raw:
@@ -96,6 +145,7 @@ def receive(
     once: PublishOnce,
     now: Callable[[], datetime],
     own_app_ids: frozenset[str] = frozenset(),
+    max_event_bytes: int = MAX_EVENT_BYTES,
 ) -> Outcome:
     shop = (header(headers, "Shop-Domain") or "").strip().lower()
     secret = shop_secrets.get(shop)
@@ -104,11 +154,9 @@ def receive(
 
     received_at = now()
     topic = (header(headers, "Topic") or "").strip()
-    # Shopify always sends a webhook id; if a proxy drops it, the body's hash is the
-    # next best identity of "this delivery".
-    webhook_id = (
-        header(headers, "Webhook-Id") or hashlib.sha256(topic.encode() + b"\0" + body).hexdigest()
-    )
+    key = delivery_key(shop, topic, body)
+    # Shopify always sends a webhook id; if a proxy drops it, the key stands in.
+    webhook_id = header(headers, "Webhook-Id") or key.rpartition(":")[2]
     delivery = shopify.Delivery(
         topic=topic,
         shop=shop,
@@ -133,11 +181,25 @@ def receive(
             at=received_at,
         )
         status, reason = "quarantined", poison.reason
+    # Cheap bound first: the body travels in the event (escaped at most 6-fold) beside
+    # what was read from it; only a body near the limit is encoded to be measured.
+    if len(body) * 8 + 65536 > max_event_bytes and len(encode(event)) > max_event_bytes:
+        reason = f"body of {len(body)} bytes is too large to publish; kept as its sha256"
+        event = quarantine_event(
+            source=shopify.SOURCE,
+            shop=shop,
+            raw=_stub(raw, len(body)),
+            reason=reason,
+            ref=webhook_id,
+            topic=topic,
+            at=received_at,
+        )
+        status = "quarantined"
 
     first = once(
         event,
-        key=f"shopify:{shop}:{webhook_id}",
-        record={"event_id": event["event_id"], "topic": topic},
+        key=key,
+        record={"event_id": event["event_id"], "topic": topic, "webhook_id": webhook_id},
         at=received_at,
     )
     if not first:

@@ -1,4 +1,5 @@
--- One row per order: its newest version, with refunds summed and one status word.
+-- One row per order: its newest version, with refunds summed and one status word;
+-- orders deleted in Shopify (orders/delete) left out.
 WITH latest AS (
   SELECT *
   FROM `${project}.${dataset}.order_events`
@@ -129,3 +130,4 @@ LEFT JOIN chat
 LEFT JOIN shopify_links
   ON shopify_links.source = latest.source AND shopify_links.shop = latest.shop
   AND shopify_links.order_id = latest.order_id
+WHERE COALESCE(latest.deleted, FALSE) = FALSE

@@ -151,6 +151,7 @@ def test_every_handled_topic_is_subscribed_once_as_json(
         "orders/create",
         "orders/updated",
         "orders/cancelled",
+        "orders/delete",
         "orders/paid",
         "orders/fulfilled",
         "orders/partially_fulfilled",

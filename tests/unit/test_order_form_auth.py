@@ -10,7 +10,7 @@ from bs4 import BeautifulSoup
 from orderhub.errors import TransientError
 from orderhub.event import Event
 from orderhub.orderform import auth, pages, service
-from orderhub.orderform.stores import Manager
+from orderhub.orderform.stores import Manager, Taken
 from orderhub.shopify_admin import DraftOrder
 from orderhub.sources import manual
 
@@ -72,6 +72,10 @@ class FakeManagers:
     def get(self, manager_id: str) -> Manager | None:
         return self.by_id.get(manager_id)
 
+    def set_password_hash(self, manager_id: str, password_hash: str, *, now: datetime) -> None:
+        old = self.by_id[manager_id]
+        self.by_id[manager_id] = Manager(old.id, old.name, password_hash, old.active)
+
 
 class FakeThrottle:
     """Counts attempts as failures until taken back, like FirestoreThrottle."""
@@ -123,18 +127,30 @@ def test_a_disabled_manager_cannot_sign_in() -> None:
 
 
 class FakeClaims:
-    def __init__(self) -> None:
-        self.keys: set[str] = set()
+    """Like LeasedFirestoreClaims: pending until confirmed; a pending claim is taken again
+    once ``lease_over`` (a stale claim of a failed or dead attempt)."""
+
+    def __init__(self, *, fail_release: bool = False) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
         self.released: list[str] = []
+        self.fail_release = fail_release
+        self.lease_over = False
 
-    def claim(self, key: str, data: dict[str, Any], *, now: datetime) -> bool:
-        if key in self.keys:
-            return False
-        self.keys.add(key)
-        return True
+    def take(self, key: str, record: dict[str, Any], *, now: datetime) -> Taken:
+        found = self.docs.get(key)
+        if found is None or (found["status"] == "pending" and self.lease_over):
+            at = found["at"] if found else now
+            self.docs[key] = {"status": "pending", "token": key + str(len(self.released)), "at": at}
+            return Taken("won", self.docs[key]["token"], at)
+        return Taken("done" if found["status"] == "published" else "busy")
 
-    def release(self, key: str) -> None:
-        self.keys.discard(key)
+    def confirm(self, key: str, token: str) -> None:
+        self.docs[key]["status"] = "published"
+
+    def release(self, key: str, token: str) -> None:
+        if self.fail_release:
+            raise TransientError("firestore away")
+        self.docs.pop(key, None)
         self.released.append(key)
 
 

@@ -121,11 +121,12 @@ def test_refund_customer_product():
         jsonschema.validate(event, SCHEMA)
 
 
-def test_delete_payload_uses_delivery_time():
+def test_delete_payload_uses_receipt_time():
     event = normalise(delivery("products/delete"), b'{"id": 632910392}', RAW)
     assert event["event_type"] == "product.deleted"
     assert event["entity"] == {"product_id": "632910392", "deleted": True}
-    assert event["occurred_at"] == "2026-01-02T03:04:05.000Z"
+    # Our receipt time, not the unsigned X-Shopify-Triggered-At (a second earlier).
+    assert event["occurred_at"] == "2026-01-02T03:04:06.000Z"
 
 
 PRIVACY = {

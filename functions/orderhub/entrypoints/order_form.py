@@ -31,19 +31,21 @@ from orderhub.bus import PubSubBus
 from orderhub.errors import ConfigError, TransientError
 from orderhub.orderform import auth, pages, service
 from orderhub.orderform.catalogue import BigQueryCatalogue
+from orderhub.orderform.client import client_address
 from orderhub.orderform.stores import (
     FirestoreDraftLinks,
     FirestoreManagers,
     FirestoreThrottle,
+    LeasedFirestoreClaims,
     Manager,
 )
 from orderhub.settings import OrderFormSettings
 from orderhub.shopify_admin import ShopifyAdmin, ShopifyRejected
 from orderhub.sources import manual
-from orderhub.stores import FirestoreClaims
 
 SESSION_COOKIE = "oh_session"
 SIGNIN_COOKIE = "oh_signin"
+DEVICE_COOKIE = "oh_device"
 #: A resubmitted page is recognised for this long (the form token's claim lifetime) ...
 CLAIM_TTL = timedelta(days=7)
 #: ... and a page older than this is refused, so every accepted token is still claimed.
@@ -58,14 +60,9 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
+    # Browsers that once reached the form over HTTPS never try plain HTTP for two years.
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
 }
-
-
-def _name_digest(name: str) -> str | None:
-    """A short digest of a typed manager name, to correlate failures without logging it."""
-    import hashlib
-
-    return hashlib.sha256(name.encode()).hexdigest()[:12] if name else None
 
 
 class Wiring:
@@ -98,8 +95,10 @@ class Wiring:
         return FirestoreThrottle(self.firestore, self._collection("signin_throttle"))
 
     @functools.cached_property
-    def claims(self) -> FirestoreClaims:
-        return FirestoreClaims(self.firestore, self._collection("order_form_claims"), CLAIM_TTL)
+    def claims(self) -> LeasedFirestoreClaims:
+        return LeasedFirestoreClaims(
+            self.firestore, self._collection("order_form_claims"), CLAIM_TTL
+        )
 
     @functools.cached_property
     def links(self) -> FirestoreDraftLinks:
@@ -170,8 +169,12 @@ def _set_cookie(response: Response, request: Any, name: str, value: str, max_age
 
 
 def _client_ip(request: Any) -> str:
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    return forwarded.split(",")[0].strip() or str(request.remote_addr or "unknown")
+    """The entry our own front end appended to X-Forwarded-For (``orderform.client``)."""
+    return client_address(
+        request.headers.get("X-Forwarded-For"),
+        request.remote_addr,
+        _wiring().settings.trusted_hops,
+    )
 
 
 def _current(w: Wiring, request: Any) -> tuple[auth.Session, Manager] | None:
@@ -264,6 +267,7 @@ def _signin(w: Wiring, request: Any) -> Response:
         ident = auth.manager_id(name)
     except ValueError:
         ident = ""
+    device = w.signer.device_manager(request.cookies.get(DEVICE_COOKIE))
     result = service.sign_in(
         manager_id=ident,
         password=request.form.get("password") or "",
@@ -271,10 +275,13 @@ def _signin(w: Wiring, request: Any) -> Response:
         managers=w.managers,
         throttle=w.throttle,
         now=_now,
+        known_device=bool(ident) and device == ident,
     )
     if result.wait_s > 0:
         wait = int(result.wait_s + 0.999)
-        logs.warning("sign-in refused while backing off", name_sha=_name_digest(ident), wait_s=wait)
+        logs.warning(
+            "sign-in refused while backing off", name_digest=w.signer.log_digest(ident), wait_s=wait
+        )
         response = _signin_page(
             w,
             request,
@@ -286,12 +293,15 @@ def _signin(w: Wiring, request: Any) -> Response:
         return response
     if result.manager is None:
         # What was typed as a name may be a password typed in the wrong field: log a digest.
-        logs.warning("sign-in failed", name_sha=_name_digest(ident))
+        logs.warning("sign-in failed", name_digest=w.signer.log_digest(ident))
         return _signin_page(w, request, name=name, error="Wrong name or password.", status=401)
     value, _session = w.signer.issue(result.manager.id, result.manager.password_hash, now=_now())
     logs.info("manager signed in", manager=result.manager.id)
     response = _redirect(w.settings.base_path + "/")
     _set_cookie(response, request, SESSION_COOKIE, value, w.settings.session_hours * 3600)
+    if device != result.manager.id:  # this browser is now known for this manager
+        device_value = w.signer.device(result.manager.id)
+        _set_cookie(response, request, DEVICE_COOKIE, device_value, auth.DEVICE_DAYS * 86400)
     response.delete_cookie(SIGNIN_COOKIE, path=w.settings.base_path or "/")
     return response
 
@@ -426,6 +436,8 @@ def _order(w: Wiring, request: Any) -> Response:
             bus=w.bus,
             now=_now,
         )
+    except service.InProgress:
+        return again("This order is being saved right now. Tap Save again in a moment.", 409)
     except TransientError as exc:
         logs.error("order not saved", manager=manager.id, error=str(exc))
         return again(

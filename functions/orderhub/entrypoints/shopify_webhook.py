@@ -8,10 +8,10 @@ from typing import Any
 
 from orderhub import gcp, logs
 from orderhub.bus import BatchedPublishOnce, PubSubBatchPublisher
-from orderhub.errors import TransientError, Unauthenticated
+from orderhub.errors import BodyTooLarge, TransientError, Unauthenticated
 from orderhub.settings import WebhookSettings
 from orderhub.stores import FirestoreClaims
-from orderhub.webhook import header, receive
+from orderhub.webhook import admit, header, receive
 
 #: Shopify retries for 4 hours; keep claims well beyond that, then let the TTL policy go.
 CLAIM_TTL = timedelta(days=3)
@@ -41,9 +41,27 @@ def handle(request: Any) -> tuple[str, int]:
     if request.method != "POST":
         return "POST only\n", 405
     settings, once = _wiring()
-    body = request.get_data(cache=False)
     topic = header(request.headers, "Topic")
     webhook_id = header(request.headers, "Webhook-Id")
+    try:  # before a byte of the body is read
+        admit(
+            request.headers,
+            shop_secrets=settings.shop_secrets,
+            content_length=request.content_length,
+            max_body_bytes=settings.max_body_bytes,
+        )
+    except Unauthenticated:
+        logs.warning("webhook rejected: unknown shop", topic=topic)
+        return "unauthorized\n", 401
+    except BodyTooLarge as exc:
+        logs.warning(
+            "webhook refused: body too large or of unknown length",
+            topic=topic,
+            webhook_id=webhook_id,
+            error=str(exc),
+        )
+        return "payload too large\n", 413
+    body = request.get_data(cache=False)
     try:
         outcome = receive(
             headers=request.headers,

@@ -1,12 +1,19 @@
 """Managers' passwords, session cookies, CSRF tokens and the sign-in backoff policy.
 
-* Passwords are kept as ``scrypt$n$r$p$salt$hash`` (hashlib.scrypt, 16-byte random salt);
-  verifying an unknown manager still costs one scrypt, so timing does not tell who exists.
+* Passwords are kept as ``scrypt$n$r$p$salt$hash`` (hashlib.scrypt, 16-byte random salt)
+  at OWASP's current scrypt guidance (Password Storage Cheat Sheet: N=2^17, r=8, p=1,
+  128 MiB); a hash made with older, cheaper parameters still verifies and is replaced on
+  the manager's next sign-in (``needs_rehash``). Verifying an unknown manager still costs
+  one scrypt, so timing does not tell who exists.
 * A session is an itsdangerous-signed, timestamped value ``{manager, sid, fingerprint}``;
   the fingerprint comes from the stored password hash, so changing a manager's password
   (or removing the manager) ends every session they had.
 * CSRF tokens are HMACs of the session id (or, before sign-in, of a nonce cookie), so
   they need no storage and a token from one session is worthless in another.
+* A device cookie (signed, long-lived) marks a browser where a manager has signed in
+  before. Failures counted per manager name, from every address, slow down only sign-ins
+  from browsers without it: a stranger guessing a name cannot lock the manager out.
+* Typed sign-in names reach the logs only as a keyed digest (``Signer.log_digest``).
 """
 
 from __future__ import annotations
@@ -20,13 +27,20 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-SCRYPT_MAXMEM = 64 * 1024 * 1024
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
+#: scrypt needs 128 * r * N bytes (128 MiB here); hashlib refuses more than ``maxmem``.
+SCRYPT_MAXMEM = 256 * 1024 * 1024
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,39}$")
 
 #: Failures allowed before each further one doubles the wait, and the longest wait.
-FREE_FAILURES = {"manager": 3, "ip": 10}
+#: ``manager`` counts a name at one client address, ``ip`` an address (an IPv6 /64),
+#: ``name`` a name from every address, for browsers without the manager's device cookie:
+#: it only slows such guessing down (at most a minute a try), it never locks anyone out.
+FREE_FAILURES = {"manager": 3, "ip": 10, "name": 10}
 MAX_DELAY_S = 15 * 60
+MAX_DELAYS_S = {"name": 60}
+#: How long a browser stays known for a manager after signing in there.
+DEVICE_DAYS = 180
 
 
 def manager_id(name: str) -> str:
@@ -53,6 +67,12 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
         dklen=32,
     )
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def needs_rehash(encoded: str) -> bool:
+    """True if ``encoded`` was made with other scrypt parameters than today's."""
+    parts = encoded.split("$")
+    return len(parts) != 6 or parts[:4] != ["scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P)]
 
 
 def verify_password(password: str, encoded: str | None) -> bool:
@@ -97,7 +117,7 @@ def delay_after(failures: int, kind: str) -> float:
     extra = failures - FREE_FAILURES[kind]
     if extra < 0:
         return 0.0
-    return float(min(2**extra, MAX_DELAY_S))
+    return float(min(2 ** min(extra, 30), MAX_DELAYS_S.get(kind, MAX_DELAY_S)))
 
 
 @dataclass(frozen=True)
@@ -115,7 +135,34 @@ class Signer:
         from itsdangerous import URLSafeTimedSerializer
 
         self._key = hashlib.sha256(b"orderhub-csrf\0" + secret.encode("utf-8")).digest()
+        self._log_key = hashlib.sha256(b"orderhub-log-names\0" + secret.encode("utf-8")).digest()
         self._sessions = URLSafeTimedSerializer(secret, salt="orderhub-order-form-session")
+        self._devices = URLSafeTimedSerializer(secret, salt="orderhub-order-form-device")
+
+    def device(self, manager: str) -> str:
+        """A device cookie's value: this browser has signed in as ``manager``."""
+        return str(self._devices.dumps({"m": manager, "d": secrets.token_urlsafe(9)}))
+
+    def device_manager(self, value: str | None) -> str | None:
+        """The manager a genuine, unexpired device cookie names, else ``None``."""
+        from itsdangerous import BadSignature
+
+        if not value:
+            return None
+        try:
+            data = self._devices.loads(value, max_age=DEVICE_DAYS * 86400)
+        except BadSignature:
+            return None
+        manager = data.get("m") if isinstance(data, dict) else None
+        return manager if isinstance(manager, str) else None
+
+    def log_digest(self, typed: str) -> str | None:
+        """A keyed digest of what was typed as a name, to correlate failures in the logs
+        without logging it: without the secret it cannot be tested against guesses (it
+        may be a password typed into the wrong field)."""
+        if not typed:
+            return None
+        return hmac.new(self._log_key, typed.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
     def issue(self, manager: str, password_hash: str, *, now: datetime) -> tuple[str, Session]:
         issued_ms = int(now.timestamp() * 1000)

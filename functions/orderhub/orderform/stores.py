@@ -7,7 +7,12 @@
 * ``manager_signouts/{id}``: ``signed_out_at`` (sessions signed in before it are over:
   signing out ends the manager's sessions on every device), in the form's own database.
 * ``signin_throttle/{sha256 of kind:value}``: consecutive failures and ``locked_until``
-  per manager name and per client address; the ids are hashes, so no address is stored.
+  per manager name at a client address, per client address, and per manager name from
+  browsers without the manager's device cookie; the ids are hashes, so no address is stored.
+* ``order_form_claims/{form token}``: one order per rendering of the form. A claim is
+  ``pending`` until its publish is confirmed (``published``); a pending claim older than
+  ``FORM_CLAIM_LEASE`` is taken again, so a publish that failed (or a run that died) after
+  the claim never turns the manager's retry into a false "already saved".
 * ``draft_links/{form token}``: the draft order created for one rendering of the form,
   so a double tap returns the same checkout link instead of making a second draft.
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +32,9 @@ from typing import Any
 from orderhub.errors import TransientError
 from orderhub.orderform.auth import delay_after
 from orderhub.stores import bounded_retry
+
+#: A pending form claim older than this is someone's failed or dead attempt: taken again.
+FORM_CLAIM_LEASE = timedelta(seconds=60)
 
 #: The most one store call may take, retries included: a manager is waiting on the page.
 #: (The client library's default would retry an unreachable Firestore for a minute.)
@@ -124,6 +133,17 @@ class FirestoreManagers:
             timeout=TIMEOUT_S,
         )
 
+    def set_password_hash(self, manager_id: str, password_hash: str, *, now: datetime) -> None:
+        """Replace the stored hash (a rehash at today's cost, after a successful sign-in)."""
+        from google.api_core import exceptions
+
+        try:
+            self._collection.document(manager_id).update(
+                {"password_hash": password_hash, "updated_at": now}, **_bounded()
+            )
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
+            raise _transient("password rehash", exc) from exc
+
     def delete(self, manager_id: str) -> None:
         self._collection.document(manager_id).delete(**_bounded())
 
@@ -142,21 +162,29 @@ class FirestoreManagers:
         return found
 
 
-def throttle_keys(manager_id: str, client_ip: str) -> list[tuple[str, str]]:
+def throttle_keys(
+    manager_id: str, client_ip: str, *, known_device: bool = False
+) -> list[tuple[str, str]]:
     """(kind, document id) pairs counted for one sign-in attempt.
 
-    A name is counted per client address: failures typed by a stranger must not lock a
-    manager out of taking phone orders (passwords are long and scrypt-hashed, so spreading
-    guesses over many addresses gains nothing). Each address is counted on its own too.
+    ``client_ip`` is the bucket from ``orderform.client`` (an address, or an IPv6 /64).
+    A name is counted per client address (``manager``: locks that address out of that
+    name), each address on its own (``ip``), and, from a browser without the manager's
+    device cookie, the name from everywhere (``name``: slows guessing spread over many
+    addresses down to one try a minute, but the manager's own browser is never held up
+    by it, so a stranger cannot lock a manager out by guessing their name).
     """
 
     def key(kind: str, value: str) -> str:
         return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()[:40]
 
-    return [
+    keys = [
         ("manager", key("manager", f"{manager_id}@{client_ip}")),
         ("ip", key("ip", client_ip)),
     ]
+    if not known_device:
+        keys.append(("name", key("name", manager_id)))
+    return keys
 
 
 class FirestoreThrottle:
@@ -307,3 +335,101 @@ class FirestoreDraftLinks:
             self._collection.document(token).delete(**_bounded())
         except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
             raise _transient("draft link release", exc) from exc
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What ``LeasedFirestoreClaims.take`` found: ``won`` (publish now, then ``confirm``),
+    ``done`` (published before: a duplicate) or ``busy`` (another attempt is publishing).
+    ``at`` is the time of the claim's first attempt, so a retry builds the same event."""
+
+    state: str
+    token: str = ""
+    at: datetime | None = None
+
+
+class LeasedFirestoreClaims:
+    """One published order per form token: a claim, confirmed after its publish.
+
+    ``take`` creates the claim (``pending``). A claim found ``published`` is a duplicate;
+    one found ``pending`` and younger than the lease belongs to an attempt in flight; an
+    older pending one is an attempt that failed or died between claim and publish, and is
+    taken over (compare-and-set on its update time, so two retries cannot both take it).
+    """
+
+    def __init__(
+        self, client: Any, collection: str, ttl: timedelta, *, lease: timedelta = FORM_CLAIM_LEASE
+    ) -> None:
+        self._client = client
+        self._collection = client.collection(collection)
+        self._ttl = ttl
+        self._lease = lease
+
+    def take(self, key: str, record: dict[str, Any], *, now: datetime) -> Taken:
+        from google.api_core import exceptions
+
+        doc = self._collection.document(key.replace("/", "_"))
+        token = uuid.uuid4().hex
+        data = {
+            **record,
+            "status": "pending",
+            "claimed_at": now,
+            "first_at": now,
+            "expires_at": now + self._ttl,
+            "token": token,
+        }
+        try:
+            doc.create(data, **_bounded())
+            return Taken("won", token, now)
+        except exceptions.AlreadyExists:
+            pass
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
+            raise _transient("form claim", exc) from exc
+        try:
+            snapshot = doc.get(**_bounded())
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
+            raise _transient("form claim read", exc) from exc
+        found = (snapshot.to_dict() or {}) if snapshot.exists else {}
+        first = found.get("first_at") if isinstance(found.get("first_at"), datetime) else None
+        if found.get("status") == "published":
+            return Taken("done", at=first)
+        if found.get("token") == token:  # our own create landed; its answer was lost
+            return Taken("won", token, first or now)
+        claimed = found.get("claimed_at")
+        if not snapshot.exists or (isinstance(claimed, datetime) and claimed + self._lease > now):
+            return Taken("busy")
+        taken_over = {**data, "first_at": first or now}
+        unchanged = self._client.write_option(last_update_time=snapshot.update_time)
+        try:
+            doc.update(taken_over, option=unchanged, **_bounded())
+        except exceptions.FailedPrecondition:
+            return Taken("busy")  # another retry took it first
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
+            raise _transient("form claim takeover", exc) from exc
+        return Taken("won", token, first or now)
+
+    def confirm(self, key: str, token: str) -> None:
+        """Mark the claim published (a later ``take`` answers ``done``)."""
+        self._set(key, token, {"status": "published"})
+
+    def release(self, key: str, token: str) -> None:
+        """Give a claim whose publish failed back at once (the lease would, later)."""
+        self._set(key, token, None)
+
+    def _set(self, key: str, token: str, change: dict[str, Any] | None) -> None:
+        from google.api_core import exceptions
+
+        doc = self._collection.document(key.replace("/", "_"))
+        try:
+            snapshot = doc.get(**_bounded())
+            if not snapshot.exists or (snapshot.to_dict() or {}).get("token") != token:
+                return  # taken over meanwhile: no longer ours to change
+            unchanged = self._client.write_option(last_update_time=snapshot.update_time)
+            if change is None:
+                doc.delete(option=unchanged, **_bounded())
+            else:
+                doc.update(change, option=unchanged, **_bounded())
+        except exceptions.FailedPrecondition:
+            return  # changed meanwhile: someone else's now
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
+            raise _transient("form claim update", exc) from exc

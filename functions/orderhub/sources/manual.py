@@ -53,9 +53,15 @@ TEXT_FIELDS = (
     "chat_contact",
 )
 LIMITS = {"customer_name": 120, "email": 254, "address": 500, "note": 1000, "title": 200}
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_LINE_KEY = re.compile(r"^lines-(\d{1,3})-([a-z_]+)$")
+# Every pattern here runs in time linear in its input: no part of it can match the same
+# text in two ways (no nested or adjacent quantifiers over overlapping characters), and
+# inputs are length-checked first. The e-mail domain is dot-separated labels, each without
+# a dot, so a hostile "a@b.b.b.b...!" cannot make the matcher try every split.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
+_LINE_KEY = re.compile(r"lines-(\d{1,3})-([a-z_]+)")
+_PRICE = re.compile(r"\d{1,9}(?:\.\d{1,2})?")
+_STAMP = re.compile(r"[0-9a-f]{8,10}")
 
 
 @dataclass
@@ -116,7 +122,7 @@ def read_form(values: Mapping[str, str]) -> FormInput:
     form = FormInput(fields={name: _clean(values.get(name)) for name in TEXT_FIELDS})
     rows: dict[int, dict[str, str]] = {}
     for key in values:
-        match = _LINE_KEY.match(key)
+        match = _LINE_KEY.fullmatch(key) if len(key) <= 20 else None
         if match and match.group(2) in LINE_FIELDS and int(match.group(1)) < MAX_LINES * 2:
             rows.setdefault(int(match.group(1)), {})[match.group(2)] = _clean(values.get(key))
     for index in sorted(rows):
@@ -151,7 +157,7 @@ def parse_price(raw: str) -> Decimal:
     text = raw.replace(" ", "").replace("\u00a0", "")
     if text.count(",") == 1 and "." not in text:
         text = text.replace(",", ".")
-    if not re.fullmatch(r"\d{1,9}(\.\d{1,2})?", text):
+    if len(text) > 12 or not _PRICE.fullmatch(text):
         raise ValueError("Enter a price like 12.50")
     price = Decimal(text)
     if price >= MAX_PRICE:
@@ -246,7 +252,7 @@ def validate(
         errors["phone"] = "Enter the customer's phone number"
 
     email = form.get("email")
-    if email and not _EMAIL.match(email):
+    if email and (len(email) > LIMITS["email"] or not _EMAIL.fullmatch(email)):
         errors.setdefault("email", "This is not an e-mail address")
 
     method = form.get("delivery_method")
@@ -300,10 +306,10 @@ def new_form_token(now: datetime) -> str:
 
 def token_age(token: str, now: datetime) -> timedelta | None:
     """How old a form token is, or ``None`` if it is not one of ours."""
-    if not _TOKEN.match(token):
+    if len(token) > 64 or not _TOKEN.fullmatch(token):
         return None
     stamp, _, rest = token.partition("_")
-    if not rest or not re.fullmatch(r"[0-9a-f]{8,10}", stamp):
+    if not rest or not _STAMP.fullmatch(stamp):
         return None
     return now - datetime.fromtimestamp(int(stamp, 16), tz=UTC)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -37,6 +37,7 @@ TOPICS: dict[str, str] = {
     "orders/fulfilled": "order.updated",
     "orders/partially_fulfilled": "order.updated",
     "orders/cancelled": "order.cancelled",
+    "orders/delete": "order.deleted",
     "refunds/create": "order.refunded",
     "customers/create": "customer.upserted",
     "customers/update": "customer.upserted",
@@ -54,6 +55,15 @@ TOPICS: dict[str, str] = {
 #: ``webhookSubscriptionCreate`` (scripts/shopify_register_webhooks leaves them out).
 COMPLIANCE_TOPICS = frozenset(t for t, kind in TOPICS.items() if kind == "privacy.requested")
 
+#: ``X-Shopify-Triggered-At`` is not signed: it is used as a version only while it is this
+#: close to our own receipt time (a replay cannot push it into the future).
+TRIGGER_SKEW = timedelta(minutes=5)
+
+#: The keys a Shopify delete body may carry with a value: the id and its GraphQL id.
+#: (``customers/delete`` also sends ``phone``, ``addresses``, ... but null or empty.)
+DELETE_KEYS = frozenset({"id", "admin_graphql_api_id"})
+_GID_TYPES = {"customer": "Customer", "product": "Product", "order": "Order"}
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -68,6 +78,45 @@ class Delivery:
     #: Our own app's ids (``SHOPIFY_APP_IDS``): an order another app created is never
     #: taken for the echo of ours, whatever its markers say. Empty: markers alone decide.
     own_app_ids: frozenset[str] = frozenset()
+
+
+def trusted_trigger_time(delivery: Delivery) -> datetime:
+    """``X-Shopify-Triggered-At`` if it parses and lies within ``TRIGGER_SKEW`` of our
+    receipt time; otherwise the receipt time. The header is unsigned: a replayed body with
+    a far-future trigger time must not outrank every later version of the entity."""
+    if delivery.triggered_at:
+        try:
+            moment = parse_time(delivery.triggered_at)
+        except ValueError:
+            return delivery.received_at
+        if abs(moment - delivery.received_at) <= TRIGGER_SKEW:
+            return moment
+    return delivery.received_at
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, list, dict)) and not value)
+
+
+def delete_mismatch(entity_type: str, payload: dict[str, Any]) -> str | None:
+    """Why this body cannot be a ``*/delete`` of ``entity_type``, or None.
+
+    Shopify's delete bodies name the deleted id and nothing else of substance. A signed
+    body that carries more (``updated_at``, ``created_at``, ``email``, ``variants``, ...)
+    is a full resource replayed under a delete topic: believing it would hide a live
+    customer, product or order.
+    """
+    extra = sorted(k for k, v in payload.items() if k not in DELETE_KEYS and not _empty(v))
+    if extra:
+        shown = ", ".join(extra[:4]) + (", ..." if len(extra) > 4 else "")
+        return f"not a delete body: it carries {shown}"
+    gid = payload.get("admin_graphql_api_id")
+    if (
+        gid is not None
+        and str(gid) != f"gid://shopify/{_GID_TYPES[entity_type]}/{payload.get('id')}"
+    ):
+        return f"not a {entity_type} delete: admin_graphql_api_id names another resource"
+    return None
 
 
 def _str(value: Any) -> str | None:
@@ -366,12 +415,14 @@ def mismatch(topic: str, payload: dict[str, Any]) -> str | None:
     Shopify signs the body but not the ``X-Shopify-Topic`` header, so a captured delivery
     could be replayed under another topic: an order's body as ``orders/cancelled`` would
     otherwise cancel it in the CRM and tell the managers so. Each resource has a field the
-    others lack; a delete carries only an id, so there is nothing to check.
+    others lack; a delete carries only the id (``delete_mismatch``).
     """
     event_type = TOPICS[topic]
-    if event_type.endswith(".deleted") or event_type == "privacy.requested":
-        return None
     kind = event_type.split(".")[0]
+    if event_type.endswith(".deleted"):
+        return delete_mismatch(kind, payload)
+    if event_type == "privacy.requested":
+        return None
     if event_type == "order.refunded":
         return None if "refund_line_items" in payload else "not a refund: no refund_line_items"
     if kind == "order":
@@ -447,9 +498,7 @@ def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:
     entity: dict[str, Any]
     if event_type == "privacy.requested":
         # Privacy payloads carry no timestamp; the delivery time orders them.
-        moment = (
-            parse_time(delivery.triggered_at) if delivery.triggered_at else delivery.received_at
-        )
+        moment = trusted_trigger_time(delivery)
         entity = privacy_entity(delivery.topic, payload)
         entity_id = entity["request_id"]
         # Do not archive a fresh copy of the e-mail and phone the request asks us to erase:
@@ -460,10 +509,9 @@ def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:
             "meta": {**raw.get("meta", {}), "encoding": "minimised"},
         }
     elif deleted:
-        # Delete payloads carry only the id; the delivery time orders them.
-        moment = (
-            parse_time(delivery.triggered_at) if delivery.triggered_at else delivery.received_at
-        )
+        # Delete payloads carry only the id. Their version is our receipt time, which no
+        # sender can move (the unsigned Triggered-At could be set far in the future).
+        moment = delivery.received_at
         entity_id = _id(payload)
         entity = {f"{entity_type}_id": entity_id, "deleted": True}
     elif entity_type == "order" and event_type != "order.refunded":
