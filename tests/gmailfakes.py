@@ -81,6 +81,7 @@ class Checkpoints:
     def __init__(self) -> None:
         self.states: dict[str, gmail.MailboxState] = {}
         self.watches: dict[str, datetime] = {}
+        self.locks: dict[str, tuple[str, datetime]] = {}
 
     def load(self, mailbox: str) -> gmail.MailboxState:
         return self.states.get(mailbox, gmail.MailboxState())
@@ -121,21 +122,42 @@ class Checkpoints:
     def record_watch(self, mailbox: str, *, history_id: int, expiration: datetime, now: datetime):
         self.watches[mailbox] = expiration
 
+    def lock(self, mailbox: str, owner: str, *, now: datetime, lease: timedelta) -> bool:
+        held = self.locks.get(mailbox)
+        if held is not None and held[0] != owner and held[1] > now:
+            return False
+        self.locks[mailbox] = (owner, now + lease)
+        return True
+
+    def unlock(self, mailbox: str, owner: str) -> None:
+        if self.locks.get(mailbox, ("", NOW))[0] == owner:
+            del self.locks[mailbox]
+
 
 class Attempts:
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
+        self.published: set[str] = set()
         self.lose_answers = 0  # begin() writes, then its answer is lost this many times
 
-    def begin(self, key: str, *, now: datetime) -> int:
+    def begin(self, key: str, *, now: datetime) -> int | None:
+        if key in self.published:
+            return None
         self.counts[key] = self.counts.get(key, 0) + 1
         if self.lose_answers:
             self.lose_answers -= 1
             raise TransientError("Firestore answer lost (deadline exceeded)")
         return self.counts[key]
 
-    def clear(self, key: str) -> None:
+    def done(self, key: str, *, now: datetime) -> None:
         self.counts.pop(key, None)
+        self.published.add(key)
+
+    def release(self, key: str) -> None:
+        if key in self.counts:
+            self.counts[key] -= 1
+            if not self.counts[key]:
+                del self.counts[key]
 
 
 class Bus:
@@ -169,6 +191,7 @@ class World:
         self.attempts = Attempts()
         self.bus = Bus()
         self.limits = gmail.SyncLimits(**limits)
+        self.clock = NOW
 
     def sync(self, notified: int | None = None, *, bus: Bus | None = None) -> gmail.SyncResult:
         return gmail.sync(
@@ -179,7 +202,7 @@ class World:
             attempts=self.attempts,
             bus=bus or self.bus,
             rules=email.shipped_rules(),
-            now=lambda: NOW,
+            now=lambda: self.clock,
             limits=self.limits,
         )
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -133,19 +134,38 @@ class Checkpoints(Protocol):
         start; returns the checkpoint."""
         ...
 
+    def lock(self, mailbox: str, owner: str, *, now: datetime, lease: timedelta) -> bool:
+        """Take the mailbox for one run unless another run holds an unexpired lease."""
+        ...
+
+    def unlock(self, mailbox: str, owner: str) -> None: ...
+
     def record_watch(
         self, mailbox: str, *, history_id: int, expiration: datetime, now: datetime
     ) -> None: ...
 
 
 class Attempts(Protocol):
-    """Runs that began reading a message and did not finish it."""
+    """Per message: the runs that began reading it and did not finish, and whether its
+    events were published (only ever recorded *after* the publish, so it never hides a
+    mail that was not published)."""
 
-    def begin(self, key: str, *, now: datetime) -> int:
-        """Count one more attempt; the count including this one."""
+    def begin(self, key: str, *, now: datetime) -> int | None:
+        """Count one more attempt; the count including this one, or None if the
+        message's events were published already."""
         ...
 
-    def clear(self, key: str) -> None: ...
+    def done(self, key: str, *, now: datetime) -> None:
+        """Its events are published: later runs skip it."""
+        ...
+
+    def release(self, key: str) -> None:
+        """Take back this run's attempt: the fault was not the mail's (Pub/Sub away)."""
+        ...
+
+
+class MailboxBusy(TransientError):
+    """Another run holds the mailbox's lease; Pub/Sub redelivers this notification later."""
 
 
 @dataclass
@@ -156,6 +176,7 @@ class SyncResult:
     published: list[str] = field(default_factory=list)  # event ids of orders
     quarantined: list[str] = field(default_factory=list)  # Gmail message ids
     ignored: int = 0
+    duplicates: int = 0  # published by an earlier run
     more: bool = False  # stopped at the per-run limit; another run continues
 
 
@@ -165,6 +186,8 @@ class SyncLimits:
     full_sync_days: int = 3  # a first sync reads this far back
     full_sync_margin: timedelta = timedelta(hours=24)
     max_messages: int = 500  # per run
+    max_seconds: float = 60.0  # per run; the function's timeout is longer
+    lease: timedelta = timedelta(minutes=3)  # a run's hold on the mailbox
     max_message_bytes: int = 5_000_000
     max_attempts: int = 3
 
@@ -418,6 +441,34 @@ class FirestoreCheckpoints:
         self._drop_parts(mailbox, full.token, parts)
         return int(moved)
 
+    def lock(self, mailbox: str, owner: str, *, now: datetime, lease: timedelta) -> bool:
+        from google.cloud import firestore
+
+        ref = self._ref(mailbox)
+
+        @firestore.transactional  # type: ignore[misc]
+        def take(transaction: Any) -> bool:
+            held = ((ref.get(transaction=transaction).to_dict()) or {}).get("lock")
+            if isinstance(held, dict) and held.get("owner") != owner and held["until"] > now:
+                return False
+            transaction.set(ref, {"lock": {"owner": owner, "until": now + lease}}, merge=True)
+            return True
+
+        return bool(_firestore_call("lock", lambda: take(self._client.transaction())))
+
+    def unlock(self, mailbox: str, owner: str) -> None:
+        from google.cloud import firestore
+
+        ref = self._ref(mailbox)
+
+        @firestore.transactional  # type: ignore[misc]
+        def give_back(transaction: Any) -> None:
+            held = ((ref.get(transaction=transaction).to_dict()) or {}).get("lock")
+            if isinstance(held, dict) and held.get("owner") == owner:
+                transaction.update(ref, {"lock": firestore.DELETE_FIELD})
+
+        _firestore_call("unlock", lambda: give_back(self._client.transaction()))
+
     def _drop_parts(self, mailbox: str, token: str, parts: int) -> None:
         for n in range(parts):
             doc = self._parts(mailbox).document(f"{token}-{n}")
@@ -431,8 +482,9 @@ class FirestoreCheckpoints:
 
 
 class FirestoreAttempts:
-    """``Attempts`` in Firestore: one small document per message being read, deleted when
-    it is done; ``expires_at`` lets a TTL policy remove any left behind."""
+    """``Attempts`` in Firestore: one small document per message read (attempts, done),
+    kept ``ttl`` (longer than Gmail keeps history, so a re-listed message is skipped);
+    a TTL policy on ``expires_at`` removes them."""
 
     def __init__(self, client: Any, collection: str, ttl: timedelta) -> None:
         self._client = client
@@ -442,26 +494,46 @@ class FirestoreAttempts:
     def _ref(self, key: str) -> Any:
         return self._collection.document(hashlib.sha256(key.encode()).hexdigest()[:40])
 
-    def begin(self, key: str, *, now: datetime) -> int:
+    def begin(self, key: str, *, now: datetime) -> int | None:
         from google.cloud import firestore
 
         ref = self._ref(key)
 
         @firestore.transactional  # type: ignore[misc]
-        def count(transaction: Any) -> int:
+        def count(transaction: Any) -> int | None:
             snapshot = ref.get(transaction=transaction)
-            tries = (
-                int((snapshot.to_dict() or {}).get("attempts") or 0) + 1 if snapshot.exists else 1
-            )
-            transaction.set(
-                ref, {"key": key, "attempts": tries, "at": now, "expires_at": now + self._ttl}
-            )
+            data = (snapshot.to_dict() or {}) if snapshot.exists else {}
+            if data.get("done"):
+                return None
+            tries = int(data.get("attempts") or 0) + 1
+            record = {"key": key, "attempts": tries, "at": now, "expires_at": now + self._ttl}
+            transaction.set(ref, record)
             return tries
 
-        return int(_firestore_call("attempt count", lambda: count(self._client.transaction())))
+        tries = _firestore_call("attempt count", lambda: count(self._client.transaction()))
+        return None if tries is None else int(tries)
 
-    def clear(self, key: str) -> None:
-        _firestore_call("attempt clear", lambda: self._ref(key).delete(timeout=5.0))
+    def done(self, key: str, *, now: datetime) -> None:
+        record = {"key": key, "done": True, "attempts": 0, "at": now, "expires_at": now + self._ttl}
+        _firestore_call("attempt done", lambda: self._ref(key).set(record, timeout=5.0))
+
+    def release(self, key: str) -> None:
+        from google.cloud import firestore
+
+        ref = self._ref(key)
+
+        @firestore.transactional  # type: ignore[misc]
+        def back(transaction: Any) -> None:
+            snapshot = ref.get(transaction=transaction)
+            data = (snapshot.to_dict() or {}) if snapshot.exists else {}
+            if data and not data.get("done"):
+                tries = int(data.get("attempts") or 0) - 1
+                if tries > 0:
+                    transaction.update(ref, {"attempts": tries})
+                else:
+                    transaction.delete(ref)
+
+        _firestore_call("attempt release", lambda: back(self._client.transaction()))
 
 
 # ------------------------------------------------------------------------- the work
@@ -599,11 +671,14 @@ class _Run:
     now: Callable[[], datetime]
     limits: SyncLimits
     result: SyncResult
+    started: datetime
     handled: set[str] = field(default_factory=set)
 
     @property
     def exhausted(self) -> bool:
-        return len(self.handled) >= self.limits.max_messages
+        if len(self.handled) >= self.limits.max_messages:
+            return True
+        return (self.now() - self.started).total_seconds() >= self.limits.max_seconds
 
     def message(self, message_id: str) -> None:
         if message_id in self.handled:
@@ -614,7 +689,9 @@ class _Run:
             metadata = self.gmail.get_metadata(self.mailbox, message_id)
         except MessageGone:
             return
+        key = f"{self.mailbox}:{message_id}"
         source = "email:unknown"
+        counted = False
         try:
             labels = set(metadata.get("labelIds") or [])
             if labels & SKIPPED_LABELS:
@@ -629,15 +706,32 @@ class _Run:
                 )
                 return
             source = found.source
+            tries = self.attempts.begin(key, now=self.now())
+            if tries is None:
+                self.result.duplicates += 1
+                logs.info("gmail message already published", ref=message_id)
+                return
+            counted = True
             size = int(metadata.get("sizeEstimate") or 0)
             if size > self.limits.max_message_bytes:
-                reason = (
+                self._set_aside(
+                    metadata,
+                    source,
+                    key,
                     f"mail of {size} bytes is over the {self.limits.max_message_bytes}-byte "
-                    "limit; not read, kept in Gmail"
+                    "limit; not read, kept in Gmail",
                 )
-                self._set_aside(metadata, source, reason)
+            elif tries > self.limits.max_attempts:
+                self._set_aside(
+                    metadata,
+                    source,
+                    key,
+                    f"reading this mail failed {tries - 1} times (the run died or timed out); "
+                    "set aside, kept in Gmail",
+                )
+            else:
+                self._read(metadata, source, key)
                 return
-            self._read(metadata, source)
         except TransientError:
             raise
         except Exception as exc:  # noqa: BLE001 - one message never stops the mailbox
@@ -646,25 +740,16 @@ class _Run:
                 ref=message_id,
                 error=exc.__class__.__name__,
             )
-            self._set_aside(metadata, source, _unexpected(exc))
-            self.attempts.clear(f"{self.mailbox}:{message_id}")
+            self._set_aside(metadata, source, key, _unexpected(exc))
+        if counted:
+            self.attempts.done(key, now=self.now())
 
-    def _read(self, metadata: dict[str, Any], source: str) -> None:
+    def _read(self, metadata: dict[str, Any], source: str, key: str) -> None:
         message_id = str(metadata["id"])
-        key = f"{self.mailbox}:{message_id}"
-        tries = self.attempts.begin(key, now=self.now())
-        if tries > self.limits.max_attempts:
-            reason = (
-                f"reading this mail failed {tries - 1} times (the run died or timed out); "
-                "set aside, kept in Gmail"
-            )
-            self._set_aside(metadata, source, reason)
-            self.attempts.clear(key)
-            return
         try:
             message = self.gmail.get_raw(self.mailbox, message_id)
         except MessageGone:
-            self.attempts.clear(key)
+            self.attempts.release(key)
             return
         found: list[tuple[str, Event | None, str | None]]
         try:
@@ -690,7 +775,7 @@ class _Run:
                 continue
             self._publish(event, key, metadata, source)
             self._count(outcome, event, message_id, why)
-        self.attempts.clear(key)
+        self.attempts.done(key, now=self.now())
 
     def _whole(self, message: dict[str, Any], source: str, reason: str) -> Event:
         body = mime.b64url_decode(str(message.get("raw") or ""))
@@ -709,12 +794,8 @@ class _Run:
 
     def _publish(self, event: Event, key: str, metadata: dict[str, Any], source: str) -> None:
         try:
-            self.bus.publish(event)
+            self._send(event, key)
         except TransientError:
-            try:  # Pub/Sub being away is not this mail's fault: do not count the attempt
-                self.attempts.clear(key)
-            except TransientError:
-                pass
             raise
         except Exception as exc:  # noqa: BLE001 - e.g. too large to publish: it never will be
             logs.error(
@@ -722,14 +803,15 @@ class _Run:
                 ref=str(metadata["id"]),
                 error=exc.__class__.__name__,
             )
-            self.bus.publish(
+            self._send(
                 reference_event(
                     mailbox=self.mailbox,
                     metadata=metadata,
                     source=source,
                     reason=f"its event could not be published: {exc.__class__.__name__}",
                     now=self.now(),
-                )
+                ),
+                key,
             )
 
     def _count(self, outcome: str, event: Event, message_id: str, reason: str | None) -> None:
@@ -750,16 +832,27 @@ class _Run:
                 reason=reason or event["entity"].get("reason"),
             )
 
-    def _set_aside(self, metadata: dict[str, Any], source: str, reason: str) -> None:
+    def _send(self, event: Event, key: str) -> None:
+        try:
+            self.bus.publish(event)
+        except TransientError:
+            try:  # Pub/Sub being away is not this mail's fault: do not count the attempt
+                self.attempts.release(key)
+            except TransientError:
+                pass
+            raise
+
+    def _set_aside(self, metadata: dict[str, Any], source: str, key: str, reason: str) -> None:
         message_id = str(metadata["id"])
-        self.bus.publish(
+        self._send(
             reference_event(
                 mailbox=self.mailbox,
                 metadata=metadata,
                 source=source,
                 reason=reason,
                 now=self.now(),
-            )
+            ),
+            key,
         )
         self.result.quarantined.append(message_id)
         logs.warning("gmail mail set aside", ref=message_id, source=source, reason=reason)
@@ -864,19 +957,54 @@ def sync(
     now: Callable[[], datetime],
     limits: SyncLimits = SyncLimits(),
 ) -> SyncResult:
-    """Bring the mailbox's new order mail onto the bus (see the module doc)."""
+    """Bring the mailbox's new order mail onto the bus (see the module doc).
+
+    One run at a time per mailbox (a lease in the checkpoint document); a notification
+    that finds the mailbox busy raises ``MailboxBusy`` so that Pub/Sub redelivers it.
+    """
     mailbox = mailbox.lower()
     started = now()
     state = checkpoints.load(mailbox)
-    if (
+    if _up_to_date(state, notified_history_id):
+        return SyncResult("up_to_date", checkpoint=state.history_id)
+    owner = uuid.uuid4().hex
+    if not checkpoints.lock(mailbox, owner, now=started, lease=limits.lease):
+        raise MailboxBusy("another sync of this mailbox is running; retry later")
+    try:
+        state = checkpoints.load(mailbox)  # as the previous run left it
+        if _up_to_date(state, notified_history_id):
+            return SyncResult("up_to_date", checkpoint=state.history_id)
+        return _sync(mailbox, state, gmail, checkpoints, attempts, bus, rules, now, limits, started)
+    finally:
+        try:
+            checkpoints.unlock(mailbox, owner)
+        except TransientError:
+            pass  # the lease runs out by itself
+
+
+def _up_to_date(state: MailboxState, notified: int | None) -> bool:
+    return (
         state.full is None
         and state.history_id is not None
-        and notified_history_id is not None
-        and notified_history_id <= state.history_id
-    ):
-        return SyncResult("up_to_date", checkpoint=state.history_id)
+        and notified is not None
+        and notified <= state.history_id
+    )
+
+
+def _sync(
+    mailbox: str,
+    state: MailboxState,
+    gmail: Gmail,
+    checkpoints: Checkpoints,
+    attempts: Attempts,
+    bus: Bus,
+    rules: Sequence[email.Rules],
+    now: Callable[[], datetime],
+    limits: SyncLimits,
+    started: datetime,
+) -> SyncResult:
     result = SyncResult("history")
-    run = _Run(mailbox, gmail, attempts, bus, rules, now, limits, result)
+    run = _Run(mailbox, gmail, attempts, bus, rules, now, limits, result, started)
     full = state.full
     if full is None and state.history_id is not None:
         try:
@@ -892,7 +1020,7 @@ def sync(
     result.mode = "full"
     if _full(run, checkpoints, full) and not run.exhausted:
         # mail that came during the full sync: history from where it began
-        _history(run, checkpoints, full.history_id, started)
+        _history(run, checkpoints, result.checkpoint or full.history_id, started)
     return result
 
 

@@ -116,6 +116,7 @@ class GmailSettings:
     full_sync_days: int  # how far back a mailbox's first sync reads
     full_sync_margin_hours: int  # a full sync reads from the last good sync minus this
     max_messages_per_run: int  # a longer backlog continues in the next run
+    max_seconds_per_run: int  # likewise, by time (below the function's timeout)
     max_message_bytes: int  # larger mail is never fetched raw: quarantined by reference
     max_attempts: int  # a mail that brought down this many runs is set aside
 
@@ -167,6 +168,7 @@ class GmailSettings:
             full_sync_days=number("GMAIL_FULL_SYNC_DAYS", 3),
             full_sync_margin_hours=number("GMAIL_FULL_SYNC_MARGIN_HOURS", 24),
             max_messages_per_run=number("GMAIL_MAX_MESSAGES_PER_RUN", 500),
+            max_seconds_per_run=number("GMAIL_MAX_SECONDS_PER_RUN", 60),
             max_message_bytes=number("GMAIL_MAX_MESSAGE_BYTES", 5_000_000),
             max_attempts=number("GMAIL_MAX_ATTEMPTS", 3),
         )

@@ -25,23 +25,64 @@ def started(**limits: Any) -> World:
 # ------------------------------------------------------------- 1. no claim counted as done
 def test_concurrent_syncs_where_one_publish_fails_lose_nothing():
     world = started()
+    start = world.checkpoints.get(BOX)
     order = world.history_id(world.deliver("smakuy_one_item.eml"))
-    other = world.bus
-    racing = {"done": False}
+    overlapping: list[BaseException] = []
 
-    def second_sync_runs_then_pubsub_fails(event: dict[str, Any]) -> None:
-        if not racing["done"]:
-            racing["done"] = True
-            world.sync(order, bus=other)  # a catch-up run, overlapping this one
-            raise TransientError("Pub/Sub is away")
+    def a_second_sync_runs_then_pubsub_fails(event: dict[str, Any]) -> None:
+        try:
+            world.sync(order)  # a catch-up run, overlapping this one
+        except TransientError as exc:
+            overlapping.append(exc)
+        raise TransientError("Pub/Sub is away")
 
     failing = Bus()
-    failing.before = second_sync_runs_then_pubsub_fails
+    failing.before = a_second_sync_runs_then_pubsub_fails
     with pytest.raises(TransientError):
         world.sync(order, bus=failing)
-    world.sync(order)  # Pub/Sub redelivers the failed run's notification
 
-    assert other.orders() == ["SM-48213"]
+    # the overlapping run neither counted the mail as done nor moved the checkpoint:
+    # it was refused, and Pub/Sub redelivers its notification
+    assert [type(e) for e in overlapping] == [gmail.MailboxBusy]
+    assert world.checkpoints.get(BOX) == start
+    world.sync(order)  # the redeliveries
+    world.sync(order)
+    assert world.bus.orders() == ["SM-48213"]
+
+
+def test_a_run_killed_holding_the_mailbox_blocks_it_only_until_its_lease_ends():
+    world = started()
+    order = world.history_id(world.deliver("smakuy_one_item.eml"))
+
+    def killed(message_id: str) -> None:
+        raise Killed()
+
+    world.api.before_raw = killed
+    with pytest.raises(Killed):
+        world.sync(order)  # dies without unlocking (the fake has no finally to run)
+    world.checkpoints.locks[BOX] = ("dead-run", world.clock + world.limits.lease)
+    world.api.before_raw = lambda message_id: None
+    with pytest.raises(gmail.MailboxBusy):
+        world.sync(order)
+
+    world.clock += world.limits.lease + timedelta(seconds=1)
+    world.sync(order)
+
+    assert world.bus.orders() == ["SM-48213"]
+
+
+def test_mail_published_once_is_not_published_again_when_listed_again():
+    world = started()
+    first = world.deliver("smakuy_one_item.eml")
+    world.sync(world.history_id(first))
+    last = world.history_id(world.deliver("kiire_plain_text.eml"))
+    world.api.state.forget_history(BOX)  # a 404: the full sync re-reads the last day
+
+    result = world.sync(last)
+
+    assert result.mode == "full"
+    assert result.duplicates == 1
+    assert world.bus.orders() == ["SM-48213", "K-3F8LX"]
 
 
 def test_an_event_that_can_never_be_published_is_quarantined_and_the_next_mail_flows():

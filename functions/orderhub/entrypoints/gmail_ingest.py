@@ -21,8 +21,9 @@ from orderhub.sources import email
 
 from .pubsub import message_data
 
-#: A run that dies while reading a message leaves its attempt count behind; a TTL policy
-#: on ``expires_at`` removes counts that no later run came back to.
+#: Per message read: attempts and "published". Gmail may re-list a message for as long as
+#: it keeps history (about a week): keep them well beyond that; a TTL policy on
+#: ``expires_at`` removes them.
 ATTEMPT_TTL_DAYS = 30
 GMAIL_SCOPES = ("https://www.googleapis.com/auth/gmail.readonly",)
 TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a public endpoint
@@ -94,6 +95,8 @@ def limits(s: GmailSettings) -> gmail.SyncLimits:
         full_sync_days=s.full_sync_days,
         full_sync_margin=timedelta(hours=s.full_sync_margin_hours),
         max_messages=s.max_messages_per_run,
+        max_seconds=float(s.max_seconds_per_run),
+        lease=timedelta(seconds=3 * s.max_seconds_per_run),
         max_message_bytes=s.max_message_bytes,
         max_attempts=s.max_attempts,
     )
