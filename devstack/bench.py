@@ -16,6 +16,9 @@ What it measures, on one machine, in one run:
   in the ``orders`` view, one order at a time; the time is taken when the polling query
   that first shows the order *returns*, so it errs on the slow side.
 * **e-mail parsing**: ``devstack.emailbench.parse_rate()`` once that module exists.
+* **Gmail catch-up** (``--only gmail``, in the default set): ``devstack.bench_gmail``, a
+  mailbox given ``--gmail-orders`` order mails and ``--gmail-others`` other mails while
+  ingestion was down, then one notification after Gmail's history is gone.
 
 The stack is started on ``ORDERHUB_BENCH_PORT_BASE`` (default 10000) in
 ``.dev/bench-stack`` and stopped afterwards (``--keep-stack`` leaves it running).
@@ -387,10 +390,12 @@ def main(argv: list[str]) -> int:
         help="use the running dev stack (.dev/endpoints.env) instead of starting one",
     )
     parser.add_argument(
-        "--only", choices=["load", "cold", "e2e", "email"], action="append", default=None
+        "--only", choices=["load", "cold", "e2e", "email", "gmail"], action="append", default=None
     )
+    parser.add_argument("--gmail-orders", type=int, default=500, help="order mails, catch-up")
+    parser.add_argument("--gmail-others", type=int, default=2000, help="other mails, catch-up")
     args = parser.parse_args(argv)
-    only = set(args.only or ["load", "cold", "e2e", "email"])
+    only = set(args.only or ["load", "cold", "e2e", "email", "gmail"])
 
     base = int(os.environ.get("ORDERHUB_BENCH_PORT_BASE", "10000"))
     if args.dev_stack:
@@ -527,6 +532,10 @@ def measure(
         results["e2e"] = end_to_end(values, args.orders)
     if "email" in only:
         results["email"] = email_parse_rate()
+    if "gmail" in only:
+        from devstack import bench_gmail
+
+        results["gmail"] = bench_gmail.catch_up(values, args.gmail_orders, args.gmail_others)
     return results
 
 
@@ -608,6 +617,10 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
             f"| e-mail parsing, shipped samples | {rate:,.0f} e-mails/s | — | | ≥ 200/s"
             f" | {yes(rate >= 200)} |"
         )
+    if "gmail" in r:
+        from devstack import bench_gmail
+
+        rows += bench_gmail.rows(r["gmail"])
     runs = r.get("load_runs")
     if runs:
         each = "; ".join(

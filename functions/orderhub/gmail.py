@@ -203,11 +203,19 @@ class GmailApi:
     def __init__(self, service_factory: Callable[[], Any]) -> None:
         self._factory = service_factory
         self._service: Any = None
+        self._messages_resource: Any = None
 
     def _users(self) -> Any:
+        # Each ``users()`` builds its resource's methods from the discovery document
+        # (~10 ms); build it once per client.
         if self._service is None:
-            self._service = self._factory()
-        return self._service.users()
+            self._service = self._factory().users()
+        return self._service
+
+    def _messages(self) -> Any:
+        if self._messages_resource is None:
+            self._messages_resource = self._users().messages()
+        return self._messages_resource
 
     @staticmethod
     def _run(request: Any, what: str) -> dict[str, Any]:
@@ -257,28 +265,22 @@ class GmailApi:
     def list_messages(
         self, user: str, *, query: str, page_token: str | None, page_size: int
     ) -> dict[str, Any]:
-        request = (
-            self._users()
-            .messages()
-            .list(userId=user, q=query, maxResults=page_size, pageToken=page_token)
+        request = self._messages().list(
+            userId=user, q=query, maxResults=page_size, pageToken=page_token
         )
         return self._run(request, "messages.list")
 
     def get_metadata(self, user: str, message_id: str) -> dict[str, Any]:
-        request = (
-            self._users()
-            .messages()
-            .get(
-                userId=user,
-                id=message_id,
-                format="metadata",
-                metadataHeaders=list(METADATA_HEADERS),
-            )
+        request = self._messages().get(
+            userId=user,
+            id=message_id,
+            format="metadata",
+            metadataHeaders=list(METADATA_HEADERS),
         )
         return self._run(request, "message")
 
     def get_raw(self, user: str, message_id: str) -> dict[str, Any]:
-        request = self._users().messages().get(userId=user, id=message_id, format="raw")
+        request = self._messages().get(userId=user, id=message_id, format="raw")
         return self._run(request, "message")
 
     def watch(self, user: str, *, topic: str) -> dict[str, Any]:
@@ -1005,22 +1007,25 @@ def _sync(
 ) -> SyncResult:
     result = SyncResult("history")
     run = _Run(mailbox, gmail, attempts, bus, rules, now, limits, result, started)
-    full = state.full
-    if full is None and state.history_id is not None:
-        try:
-            _history(run, checkpoints, state.history_id, started)
+    full, checkpoint, synced_at = state.full, state.history_id, state.synced_at
+    for _ in range(3):  # history; or a full sync, then history from where it began
+        if full is None and checkpoint is not None:
+            try:
+                _history(run, checkpoints, checkpoint, started)
+                return result
+            except HistoryGone:
+                since = synced_at or started - timedelta(days=limits.full_sync_days)
+                logs.warning("gmail history too old, running a full sync", checkpoint=checkpoint)
+                full = _start_full(run, checkpoints, since - limits.full_sync_margin, started)
+        elif full is None:
+            since = started - timedelta(days=limits.full_sync_days)
+            full = _start_full(run, checkpoints, since, started)
+        result.mode = "full"
+        if not _full(run, checkpoints, full) or run.exhausted:
             return result
-        except HistoryGone:
-            since = state.synced_at or started - timedelta(days=limits.full_sync_days)
-            logs.warning("gmail history too old, running a full sync", checkpoint=state.history_id)
-            full = _start_full(run, checkpoints, since - limits.full_sync_margin, started)
-    elif full is None:
-        since = started - timedelta(days=limits.full_sync_days)
-        full = _start_full(run, checkpoints, since, started)
-    result.mode = "full"
-    if _full(run, checkpoints, full) and not run.exhausted:
-        # mail that came during the full sync: history from where it began
-        _history(run, checkpoints, result.checkpoint or full.history_id, started)
+        # mail that came during the full sync: history from where the full sync began
+        checkpoint, synced_at, full = result.checkpoint, full.started_at, None
+    result.more = True  # Gmail keeps forgetting history under us: let the next run go on
     return result
 
 

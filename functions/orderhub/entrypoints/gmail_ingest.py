@@ -176,6 +176,9 @@ def handle(cloud_event: Any) -> None:
         return
     try:
         run_sync(mailbox, history_id)
+    except gmail.MailboxBusy:
+        logs.info("gmail mailbox busy with another run; Pub/Sub will redeliver")
+        raise
     except TransientError as exc:
         logs.error("gmail sync failed; Pub/Sub will redeliver", error=str(exc))
         raise
