@@ -60,9 +60,10 @@ locals {
         GMAIL_PUSH_TOPIC   = google_pubsub_topic.topics["gmail-push"].name
         GMAIL_MAILBOX      = var.gmail_mailbox # notifications for other addresses are ignored
       }
-      secrets   = ["GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_REFRESH_TOKEN"]
-      publishes = ["order-events"] # one canonical event per parsed order e-mail
-      firestore = true             # historyId checkpoint per mailbox; claim per message id
+      secrets = ["GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_REFRESH_TOKEN"]
+      # one canonical event per parsed order e-mail; gmail-push: "go on" after a run's limit
+      publishes = ["gmail-push", "order-events"]
+      firestore = true # checkpoint, lease and full-sync list per mailbox; per-message attempts
       timeout   = 120
     }
 
@@ -74,9 +75,10 @@ locals {
         GMAIL_MAILBOX      = var.gmail_mailbox
         ORDER_EVENTS_TOPIC = google_pubsub_topic.topics["order-events"].name
       }
-      secrets   = ["GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_REFRESH_TOKEN"]
-      publishes = ["order-events"] # after renewing the watch it runs a catch-up sync
-      firestore = true             # watch expiration; historyId checkpoint; claims
+      secrets = ["GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_REFRESH_TOKEN"]
+      # after renewing the watch it runs a catch-up sync (which may ask for more on gmail-push)
+      publishes = ["gmail-push", "order-events"]
+      firestore = true # watch expiration; checkpoint; per-message attempts
     }
 
     order_form = {
@@ -145,7 +147,7 @@ locals {
   topics = toset(["order-events", "gmail-push", "crm-changes"])
 
   # Firestore collections of claim-once records; each document has expires_at (TTL policy).
-  claim_collections = toset(["webhook_claims", "gmail_claims", "notification_claims"])
+  claim_collections = toset(["webhook_claims", "gmail_attempts", "notification_claims"])
 
   main_py = file("${path.module}/../functions/main.py")
 
