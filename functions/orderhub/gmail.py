@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -440,7 +441,10 @@ class FirestoreCheckpoints:
             return moved, int(stored.get("parts") or 0)
 
         moved, parts = _firestore_call("checkpoint", lambda: finish(self._client.transaction()))
-        self._drop_parts(mailbox, full.token, parts)
+        try:
+            self._drop_parts(mailbox, full.token, parts)
+        except TransientError:  # the sync is done; a stale list only takes room
+            logs.warning("gmail full-sync list not deleted", token=full.token)
         return int(moved)
 
     def lock(self, mailbox: str, owner: str, *, now: datetime, lease: timedelta) -> bool:
@@ -605,9 +609,21 @@ def message_event(
 def message_events(
     *, mailbox: str, message: dict[str, Any], rules: Sequence[email.Rules], now: datetime
 ) -> list[tuple[str, Event | None, str | None]]:
-    """``message_event``'s answer as a list (a mail may one day carry several orders)."""
+    """``message_event``'s answer as a list of ``(outcome, event, reason)``.
+
+    A mail may one day carry several orders: ``message_event`` may then answer a list, of
+    such triples or of bare events; each becomes a triple here.
+    """
     answer: Any = message_event(mailbox=mailbox, message=message, rules=rules, now=now)
-    return list(answer) if isinstance(answer, list) else [answer]
+    found: list[tuple[str, Event | None, str | None]] = []
+    for item in answer if isinstance(answer, list) else [answer]:
+        if isinstance(item, tuple):
+            found.append(item)
+        elif item["event_type"] == "payload.quarantined":
+            found.append(("quarantined", item, str(item["entity"].get("reason") or "")))
+        else:
+            found.append(("order", item, None))
+    return found
 
 
 def _decoded(value: str) -> str:
@@ -617,20 +633,31 @@ def _decoded(value: str) -> str:
         return value
 
 
-def headline(metadata: dict[str, Any]) -> mime.Mail:
-    """What the rules match on (sender and subject), from a ``format=metadata`` answer,
-    read the way ``mime.parse`` reads them from the raw mail."""
+_ADDRESS = re.compile(r"[^\s<>,;\"']+@[^\s<>,;\"']+")
+
+
+def prematch(rules: Sequence[email.Rules], metadata: dict[str, Any]) -> email.Rules | None:
+    """The rules that may know this mail, from its ``format=metadata`` From and Subject.
+
+    Only a filter before the full read (``message_event`` decides): it errs towards a
+    match, so that no order mail is left unread. Each address the From header may name
+    is tried, with the subject as Gmail gave it and decoded (RFC 2047), since a
+    display name Gmail has decoded can look like a list of addresses.
+    """
     headers: dict[str, str] = {}
     for header in (metadata.get("payload") or {}).get("headers") or []:
         headers.setdefault(str(header.get("name", "")).lower(), str(header.get("value", "")))
-    addresses = [a for _, a in getaddresses([headers.get("from", "")]) if a]
-    return mime.Mail(
-        sender=addresses[0].lower() if len(addresses) == 1 else "",
-        subject=" ".join(_decoded(headers.get("subject", "")).split()),
-        date=None,
-        html=None,
-        text=None,
-    )
+    sender, subject = headers.get("from", ""), headers.get("subject", "")
+    addresses = {a.lower() for _, a in getaddresses([sender]) if a}
+    addresses |= {a.lower() for a in _ADDRESS.findall(sender)}
+    subjects = {" ".join(subject.split()), " ".join(_decoded(subject).split())}
+    for address in sorted(addresses) or [""]:
+        for text in sorted(subjects):
+            mail = mime.Mail(sender=address, subject=text, date=None, html=None, text=None)
+            found = email.match(rules, mail)
+            if found is not None:
+                return found
+    return None
 
 
 def reference_event(
@@ -700,7 +727,7 @@ class _Run:
                 self.result.ignored += 1
                 logs.info("gmail message skipped: in spam, trash or drafts", ref=message_id)
                 return
-            found = email.match(self.rules, headline(metadata))
+            found = prematch(self.rules, metadata)
             if found is None:
                 self.result.ignored += 1
                 logs.info(

@@ -67,3 +67,58 @@ def test_refused_credentials_say_what_to_do():
 
     with pytest.raises(TransientError, match="re-run scripts/gmail_authorize"):
         gmail.GmailApi._run(Expired(), "history")
+
+
+def metadata(sender: str, subject: str) -> dict[str, Any]:
+    headers = [{"name": "From", "value": sender}, {"name": "Subject", "value": subject}]
+    return {"id": "m1", "payload": {"mimeType": "text/html", "headers": headers}}
+
+
+@pytest.mark.parametrize(
+    "sender, subject",
+    [
+        # as in the mail: encoded words
+        (
+            "=?utf-8?b?0KHQvNCw0LrRg9C5INC00LvRjyDQv9Cw0YDRgtC90LXRgNGW0LI=?= "
+            "<orders@partners.smakuy.example>",
+            "=?utf-8?b?0J3QvtCy0LUg0LfQsNC80L7QstC70LXQvdC90Y8g4oSWIFNNLTQ4MjEz?=",
+        ),
+        # as Gmail may give it: decoded, a comma in an unquoted display name
+        ("Смакуй, для партнерів <orders@partners.smakuy.example>", "Нове замовлення № SM-48213"),
+    ],
+)
+def test_a_rule_is_found_from_the_metadata_however_gmail_gives_the_headers(sender, subject):
+    from orderhub.sources import email
+
+    found = gmail.prematch(email.shipped_rules(), metadata(sender, subject))
+
+    assert found is not None and found.source == "email:smakuy"
+
+
+def test_mail_no_rule_knows_is_not_matched_from_its_metadata():
+    from orderhub.sources import email
+
+    found = gmail.prematch(
+        email.shipped_rules(), metadata("News <news@supplier.example>", "Нове замовлення № SM-1")
+    )
+    assert found is None
+
+
+def test_a_mail_carrying_two_orders_publishes_both(monkeypatch):
+    """``message_event`` may answer a list (a mail with several orders, issue 11 item 8)."""
+    from tests.gmailfakes import World
+
+    world = World()
+    world.sync()
+    last = world.history_id(world.deliver("kiire_two_items_fee_discount.eml"))
+    real = gmail.message_event
+
+    def two_orders(**kwargs: Any) -> Any:
+        _outcome, event, _reason = real(**kwargs)
+        second = {**event, "event_id": "second", "entity_id": "K-SECOND"}
+        return [event, second]
+
+    monkeypatch.setattr(gmail, "message_event", two_orders)
+    world.sync(last)
+
+    assert world.bus.orders() == ["K-7Q2M9", "K-SECOND"]
