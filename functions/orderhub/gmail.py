@@ -904,10 +904,13 @@ def _history(run: _Run, checkpoints: Checkpoints, start: int, started: datetime)
     """History sync from ``start``; the checkpoint follows the records done (module doc)."""
     token: str | None = None
     done = start
+    reported: int | None = None  # the mailbox's historyId as the listing began
     while True:
         page = run.gmail.history(
             run.mailbox, start=start, page_token=token, page_size=run.limits.page_size
         )
+        if reported is None:
+            reported = int(page.get("historyId") or 0)
         for record in page.get("history") or []:
             if run.exhausted:
                 run.result.more = True
@@ -918,7 +921,10 @@ def _history(run: _Run, checkpoints: Checkpoints, start: int, started: datetime)
             done = max(done, int(record["id"]))
         token = page.get("nextPageToken")
         if not token:
-            final = max(done, int(page.get("historyId") or 0))
+            # Records up to the historyId of the first page are all listed by now, whether
+            # Gmail's pages are a snapshot or live; later ones were listed (``done``) or
+            # are read next time.
+            final = max(done, reported or 0)
             run.result.checkpoint = checkpoints.advance(
                 run.mailbox, final, now=run.now(), synced_at=started
             )
