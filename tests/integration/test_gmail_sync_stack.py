@@ -147,3 +147,41 @@ def test_mail_a_filter_files_under_a_label_is_read(stack, mailbox, topic):
     notify(client, {"emailAddress": mailbox, "historyId": int(filed["historyId"])})
 
     assert orders(events(topic, expect=1)) == ["K-FILED1"]
+
+
+def test_the_stand_in_answers_metadata_and_label_history_as_gmail_documents(stack, mailbox):
+    """What the sync relies on, through the real client: ``format=metadata`` with only the
+    requested headers and ``sizeEstimate``; ``minimal``; ``labelAdded`` history records
+    with the labels added; ``getProfile``; ``after:`` in ``messages.list``, Spam left out."""
+    from orderhub.entrypoints import gmail_ingest
+
+    api = stack["GMAIL_API_URL"]
+    users = gmail_ingest.gmail_service().users()
+    start = int(users.getProfile(userId=mailbox).execute()["historyId"])
+    raw = kiire("SHAPE1")
+    spam = standin.deliver(api, mailbox, raw, labels=["SPAM"])
+    standin.modify(api, mailbox, spam["id"], ["INBOX"], ["SPAM"])
+    standin.deliver(api, mailbox, newsletter(1), labels=["SPAM"])
+
+    meta = (
+        users.messages()
+        .get(userId=mailbox, id=spam["id"], format="metadata", metadataHeaders=["From", "Subject"])
+        .execute()
+    )
+    minimal = users.messages().get(userId=mailbox, id=spam["id"], format="minimal").execute()
+    history = (
+        users.history()
+        .list(userId=mailbox, startHistoryId=str(start), historyTypes=["labelAdded"])
+        .execute()
+    )
+    since = int((datetime.now(UTC) - timedelta(hours=1)).timestamp())
+    listed = users.messages().list(userId=mailbox, q=f"after:{since}").execute()
+
+    assert meta["sizeEstimate"] == len(raw)
+    assert [h["name"] for h in meta["payload"]["headers"]] == ["From", "Subject"]
+    assert "payload" not in minimal and minimal["sizeEstimate"] == len(raw)
+    [record] = history["history"]
+    assert record["labelsAdded"][0]["labelIds"] == ["INBOX"]
+    assert record["labelsAdded"][0]["message"]["id"] == spam["id"]
+    assert "messagesAdded" not in record
+    assert [m["id"] for m in listed["messages"]] == [spam["id"]]  # the one still in Spam is not
