@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import collections
 import email
 import email.parser
 import email.policy
@@ -102,8 +103,9 @@ class GmailStandIn:
         self.boxes: dict[str, Mailbox] = {}
         self.lock = threading.Lock()
         self._next_id = int(time.time() * 1000) << 8
-        #: ``(message id, format)`` of every ``messages.get``, for tests to see what was read.
-        self.fetched: list[tuple[str, str]] = []
+        #: ``(message id, format)`` of the latest ``messages.get`` calls, for tests to see
+        #: what was read.
+        self.fetched: collections.deque[tuple[str, str]] = collections.deque(maxlen=100_000)
 
     def box(self, user: str) -> Mailbox:
         address = self.default if user == "me" else urllib.parse.unquote(user).lower()

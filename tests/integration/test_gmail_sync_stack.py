@@ -185,3 +185,27 @@ def test_the_stand_in_answers_metadata_and_label_history_as_gmail_documents(stac
     assert record["labelsAdded"][0]["message"]["id"] == spam["id"]
     assert "messagesAdded" not in record
     assert [m["id"] for m in listed["messages"]] == [spam["id"]]  # the one still in Spam is not
+
+
+def test_a_mailbox_held_by_another_run_refuses_the_notification_for_a_retry(stack, mailbox, topic):
+    from google.cloud import firestore
+
+    from orderhub import gmail
+
+    client = ingest()
+    notify(client, {"emailAddress": mailbox})
+    checkpoints = gmail.FirestoreCheckpoints(
+        firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"]),
+        f"{os.environ['FIRESTORE_PREFIX']}gmail_mailboxes",
+    )
+    assert checkpoints.lock(mailbox, "other-run", now=datetime.now(UTC), lease=timedelta(minutes=3))
+    mail = standin.deliver(stack["GMAIL_API_URL"], mailbox, kiire("HELD1"))
+    data = json.dumps({"emailAddress": mailbox, "historyId": int(mail["historyId"])}).encode()
+
+    refused = post_cloud_event(client, cloud_event(data))
+    assert refused.status_code >= 500  # not acknowledged: Pub/Sub redelivers it
+    assert events(topic, expect=1, timeout=1) == []
+
+    checkpoints.unlock(mailbox, "other-run")
+    notify(client, {"emailAddress": mailbox, "historyId": int(mail["historyId"])})
+    assert orders(events(topic, expect=1)) == ["K-HELD1"]
