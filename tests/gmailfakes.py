@@ -81,10 +81,12 @@ class Checkpoints:
     def __init__(self) -> None:
         self.states: dict[str, gmail.MailboxState] = {}
         self.watches: dict[str, datetime] = {}
-        self.locks: dict[str, tuple[str, datetime]] = {}
+        self.locks: dict[str, tuple[str, datetime, datetime]] = {}  # owner, since, until
 
     def load(self, mailbox: str) -> gmail.MailboxState:
-        return self.states.get(mailbox, gmail.MailboxState())
+        state = self.states.get(mailbox, gmail.MailboxState())
+        held = self.locks.get(mailbox)
+        return replace(state, locked_since=held[1] if held else None)
 
     def get(self, mailbox: str) -> int | None:
         return self.load(mailbox).history_id
@@ -124,13 +126,13 @@ class Checkpoints:
 
     def lock(self, mailbox: str, owner: str, *, now: datetime, lease: timedelta) -> bool:
         held = self.locks.get(mailbox)
-        if held is not None and held[0] != owner and held[1] > now:
+        if held is not None and held[0] != owner and held[2] > now:
             return False
-        self.locks[mailbox] = (owner, now + lease)
+        self.locks[mailbox] = (owner, now, now + lease)
         return True
 
     def unlock(self, mailbox: str, owner: str) -> None:
-        if self.locks.get(mailbox, ("", NOW))[0] == owner:
+        if self.locks.get(mailbox, ("", NOW, NOW))[0] == owner:
             del self.locks[mailbox]
 
 
@@ -193,7 +195,13 @@ class World:
         self.limits = gmail.SyncLimits(**limits)
         self.clock = NOW
 
-    def sync(self, notified: int | None = None, *, bus: Bus | None = None) -> gmail.SyncResult:
+    def sync(
+        self,
+        notified: int | None = None,
+        *,
+        bus: Bus | None = None,
+        notified_at: datetime | None = None,
+    ) -> gmail.SyncResult:
         return gmail.sync(
             mailbox=BOX,
             notified_history_id=notified,
@@ -204,6 +212,7 @@ class World:
             rules=email.shipped_rules(),
             now=lambda: self.clock,
             limits=self.limits,
+            notified_at=notified_at,
         )
 
     def drain(self, most: int = 50) -> int:

@@ -65,6 +65,8 @@ RAW_KIND = "gmail_message"
 SKIPPED_LABELS = frozenset({"SPAM", "TRASH", "DRAFT"})
 HISTORY_TYPES = ("messageAdded", "labelAdded")
 METADATA_HEADERS = ("From", "Subject")
+#: How far the function's clock and Pub/Sub's publish times may disagree.
+CLOCK_SKEW = timedelta(seconds=5)
 #: ``messages.list`` page size during a full sync (Gmail's most).
 LIST_PAGE_SIZE = 500
 
@@ -113,6 +115,7 @@ class MailboxState:
     history_id: int | None = None
     synced_at: datetime | None = None  # start of the last run that reached the end
     full: FullSync | None = None
+    locked_since: datetime | None = None  # when the run holding the mailbox took it
 
 
 class Checkpoints(Protocol):
@@ -171,7 +174,7 @@ class MailboxBusy(TransientError):
 
 @dataclass
 class SyncResult:
-    mode: str  # "history" | "full" | "up_to_date"
+    mode: str  # "history" | "full" | "up_to_date" | "in_progress" (another run has it)
     checkpoint: int | None = None
     seen: int = 0
     published: list[str] = field(default_factory=list)  # event ids of orders
@@ -323,10 +326,12 @@ class FirestoreCheckpoints:
         snapshot = _firestore_call("read", lambda: self._ref(mailbox).get(timeout=5.0))
         data = (snapshot.to_dict() or {}) if snapshot.exists else {}
         value = data.get("history_id")
+        lock = data.get("lock")
         return MailboxState(
             history_id=int(value) if value is not None else None,
             synced_at=data.get("synced_at"),
             full=self._full(mailbox, data.get("full_sync")),
+            locked_since=lock.get("since") if isinstance(lock, dict) else None,
         )
 
     def _full(self, mailbox: str, stored: Any) -> FullSync | None:
@@ -457,7 +462,8 @@ class FirestoreCheckpoints:
             held = ((ref.get(transaction=transaction).to_dict()) or {}).get("lock")
             if isinstance(held, dict) and held.get("owner") != owner and held["until"] > now:
                 return False
-            transaction.set(ref, {"lock": {"owner": owner, "until": now + lease}}, merge=True)
+            lock = {"owner": owner, "since": now, "until": now + lease}
+            transaction.set(ref, {"lock": lock}, merge=True)
             return True
 
         return bool(_firestore_call("lock", lambda: take(self._client.transaction())))
@@ -991,11 +997,14 @@ def sync(
     rules: Sequence[email.Rules],
     now: Callable[[], datetime],
     limits: SyncLimits = SyncLimits(),
+    notified_at: datetime | None = None,
 ) -> SyncResult:
     """Bring the mailbox's new order mail onto the bus (see the module doc).
 
-    One run at a time per mailbox (a lease in the checkpoint document); a notification
-    that finds the mailbox busy raises ``MailboxBusy`` so that Pub/Sub redelivers it.
+    One run at a time per mailbox (a lease in the checkpoint document). A notification
+    that finds the mailbox busy raises ``MailboxBusy`` so that Pub/Sub redelivers it,
+    unless the run holding the mailbox began after the notification was published
+    (``notified_at``): that run reads the change it announces, or hands over to a next.
     """
     mailbox = mailbox.lower()
     started = now()
@@ -1004,6 +1013,10 @@ def sync(
         return SyncResult("up_to_date", checkpoint=state.history_id)
     owner = uuid.uuid4().hex
     if not checkpoints.lock(mailbox, owner, now=started, lease=limits.lease):
+        holder = checkpoints.load(mailbox).locked_since
+        if notified_at is not None and holder is not None and holder > notified_at + CLOCK_SKEW:
+            logs.info("gmail mailbox busy with a run that began after this notification")
+            return SyncResult("in_progress")
         raise MailboxBusy("another sync of this mailbox is running; retry later")
     try:
         state = checkpoints.load(mailbox)  # as the previous run left it

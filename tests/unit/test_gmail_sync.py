@@ -122,3 +122,18 @@ def test_a_mail_carrying_two_orders_publishes_both(monkeypatch):
     world.sync(last)
 
     assert world.bus.orders() == ["K-7Q2M9", "K-SECOND"]
+
+
+def test_the_notifications_publish_time_is_read_from_the_push():
+    from cloudevents.http import CloudEvent
+
+    from orderhub.entrypoints import gmail_ingest
+
+    def pushed(message: dict[str, Any]) -> Any:
+        attributes = {"type": "google.cloud.pubsub.topic.v1.messagePublished", "source": "//x"}
+        return CloudEvent(attributes, {"message": message, "subscription": "s"})
+
+    at = gmail_ingest.published_at(pushed({"data": "", "publishTime": "2026-11-29T20:36:02.5Z"}))
+    assert at is not None and at.isoformat() == "2026-11-29T20:36:02.500000+00:00"
+    assert gmail_ingest.published_at(pushed({"data": ""})) is None
+    assert gmail_ingest.published_at(pushed({"data": "", "publishTime": "soon"})) is None

@@ -60,7 +60,7 @@ def test_a_run_killed_holding_the_mailbox_blocks_it_only_until_its_lease_ends():
     world.api.before_raw = killed
     with pytest.raises(Killed):
         world.sync(order)  # dies without unlocking (the fake has no finally to run)
-    world.checkpoints.locks[BOX] = ("dead-run", world.clock + world.limits.lease)
+    world.checkpoints.locks[BOX] = ("dead-run", world.clock, world.clock + world.limits.lease)
     world.api.before_raw = lambda message_id: None
     with pytest.raises(gmail.MailboxBusy):
         world.sync(order)
@@ -69,6 +69,20 @@ def test_a_run_killed_holding_the_mailbox_blocks_it_only_until_its_lease_ends():
     world.sync(order)
 
     assert world.bus.orders() == ["SM-48213"]
+
+
+def test_a_notification_older_than_the_run_holding_the_mailbox_is_acknowledged():
+    """That run began after the change was announced, so it reads it: no retry needed.
+    An older run may have listed its history before the change: then Pub/Sub retries."""
+    world = started()
+    order = world.history_id(world.deliver("smakuy_one_item.eml"))
+    now = world.clock
+    world.checkpoints.locks[BOX] = ("newer-run", now, now + world.limits.lease)
+
+    assert world.sync(order, notified_at=now - timedelta(seconds=30)).mode == "in_progress"
+    with pytest.raises(gmail.MailboxBusy):
+        world.sync(order, notified_at=now + timedelta(seconds=1))
+    assert world.bus.events == []
 
 
 def test_mail_published_once_is_not_published_again_when_listed_again():

@@ -19,7 +19,7 @@ from orderhub.errors import PoisonMessage, TransientError
 from orderhub.settings import GmailSettings
 from orderhub.sources import email
 
-from .pubsub import message_data
+from .pubsub import message_data, pubsub_message
 
 #: Per message read: attempts and "published". Gmail may re-list a message for as long as
 #: it keeps history (about a week): keep them well beyond that; a TTL policy on
@@ -116,7 +116,9 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def run_sync(mailbox: str, history_id: int | None) -> gmail.SyncResult:
+def run_sync(
+    mailbox: str, history_id: int | None, published_at: datetime | None = None
+) -> gmail.SyncResult:
     """One sync of the mailbox with the real collaborators (used by both entry points)."""
     checkpoints, attempts, bus = _stores()
     result = gmail.sync(
@@ -129,6 +131,7 @@ def run_sync(mailbox: str, history_id: int | None) -> gmail.SyncResult:
         rules=email.shipped_rules(),
         now=now,
         limits=limits(settings()),
+        notified_at=published_at,
     )
     logs.info(
         "gmail sync done",
@@ -161,6 +164,18 @@ def notification(data: bytes) -> tuple[str, int | None]:
     return payload["emailAddress"].strip().lower(), history_id
 
 
+def published_at(cloud_event: Any) -> datetime | None:
+    """When Pub/Sub accepted the notification (``publishTime``), if it says."""
+    from orderhub.event import parse_time
+
+    message = pubsub_message(cloud_event)
+    published = message.get("publishTime") or message.get("publish_time")
+    try:
+        return parse_time(str(published)) if published else None
+    except ValueError:
+        return None
+
+
 def handle(cloud_event: Any) -> None:
     try:
         data, message_id = message_data(cloud_event)
@@ -175,7 +190,7 @@ def handle(cloud_event: Any) -> None:
         logs.warning("gmail notification for a mailbox we do not read", message_id=message_id)
         return
     try:
-        run_sync(mailbox, history_id)
+        run_sync(mailbox, history_id, published_at(cloud_event))
     except gmail.MailboxBusy:
         logs.info("gmail mailbox busy with another run; Pub/Sub will redeliver")
         raise
