@@ -28,14 +28,20 @@ How a sync runs (``sync``); docs/gmail.md states the guarantees for users:
 5. No claim before the publish: an event is published each time its mail is processed.
    Its id is deterministic, and the consumers are idempotent by ``event_id`` (crm_writer's
    ``insertId`` and the views' newest-version pick; the notifier's per-manager ledger), so
-   a repeat costs a duplicate message on the bus, never a lost or doubled order.
-6. A message that was being read when a run died (killed, out of memory) is counted in
-   Firestore; after ``max_attempts`` such runs it is quarantined by reference and passed.
-7. The checkpoint moves after each page, to the last history record whose messages are
-   all done, and at the end to the ``historyId`` ``history.list`` reported; never to a
-   message's own ``historyId``. A run stops after ``max_messages`` messages and reports
-   ``more``; the entry points then publish a follow-up notification, so a long backlog
-   drains over several runs.
+   a repeat costs a duplicate message on the bus, never a lost or doubled order. What
+   keeps repeats rare is recorded only *after* the publish: a per-message record
+   (``Attempts``) marked published, which later runs skip.
+6. The same record counts the runs that began reading a message; one that died (killed,
+   out of memory) leaves its count; after ``max_attempts`` such runs the message is
+   quarantined by reference and passed. A Pub/Sub outage does not count.
+7. One run per mailbox: a lease in the checkpoint document. A notification that finds
+   the mailbox busy is retried by Pub/Sub (``MailboxBusy``), unless the holder began
+   after it was published.
+8. The checkpoint moves after each page, to the last history record whose messages are
+   all done, and at the end to the ``historyId`` the listing's first page reported; never
+   to a message's own ``historyId``. A run stops after ``max_messages`` messages or
+   ``max_seconds`` and reports ``more``; the entry points then publish a follow-up
+   notification, so a long backlog drains over several runs.
 """
 
 from __future__ import annotations
