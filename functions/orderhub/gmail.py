@@ -230,7 +230,7 @@ class GmailApi:
     @staticmethod
     def _run(request: Any, what: str) -> dict[str, Any]:
         import httplib2
-        from google.auth.exceptions import RefreshError
+        from google.auth.exceptions import RefreshError, TransportError
         from googleapiclient.errors import HttpError
 
         try:
@@ -250,7 +250,8 @@ class GmailApi:
                 raise MessageGone(str(exc)) from exc
             hint = " (re-run scripts/gmail_authorize?)" if status in (401, 403) else ""
             raise TransientError(f"Gmail {what} failed with HTTP {status}{hint}") from exc
-        except (OSError, httplib2.HttpLib2Error) as exc:
+        except (OSError, httplib2.HttpLib2Error, TransportError) as exc:
+            # TransportError: the token endpoint unreachable while refreshing
             raise TransientError(f"Gmail unreachable during {what}: {exc}") from exc
 
     def profile(self, user: str) -> dict[str, Any]:
@@ -309,7 +310,7 @@ def _firestore_call(what: str, call: Callable[[], Any]) -> Any:
 
     try:
         return call()
-    except exceptions.GoogleAPICallError as exc:
+    except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
         raise TransientError(f"Firestore {what} failed: {exc.__class__.__name__}") from exc
 
 

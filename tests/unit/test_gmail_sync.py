@@ -137,3 +137,14 @@ def test_the_notifications_publish_time_is_read_from_the_push():
     assert at is not None and at.isoformat() == "2026-11-29T20:36:02.500000+00:00"
     assert gmail_ingest.published_at(pushed({"data": ""})) is None
     assert gmail_ingest.published_at(pushed({"data": "", "publishTime": "soon"})) is None
+
+
+def test_a_token_endpoint_out_of_reach_is_a_transient_fault_not_the_mails():
+    from google.auth.exceptions import TransportError
+
+    class Unreachable:
+        def execute(self, num_retries: int = 0) -> Any:
+            raise TransportError("oauth2.googleapis.com: connection reset")
+
+    with pytest.raises(TransientError, match="Gmail unreachable"):
+        gmail.GmailApi._run(Unreachable(), "message")
