@@ -19,6 +19,9 @@ What it measures, on one machine, in one run:
   in the ``orders`` view, one order at a time; the time is taken when the polling query
   that first shows the order *returns*, so it errs on the slow side.
 * **e-mail parsing**: ``devstack.emailbench.parse_rate()`` once that module exists.
+* **Gmail catch-up** (``--only gmail``, in the default set): ``devstack.bench_gmail``, a
+  mailbox given ``--gmail-orders`` order mails and ``--gmail-others`` other mails while
+  ingestion was down, then one notification after Gmail's history is gone.
 
 The stack is started on ``ORDERHUB_BENCH_PORT_BASE`` (default 10000) in
 ``.dev/bench-stack`` and stopped afterwards (``--keep-stack`` leaves it running).
@@ -437,12 +440,14 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["load", "cold", "e2e", "email", "chatbot", "sync"],
+        choices=["load", "cold", "e2e", "email", "chatbot", "sync", "gmail"],
         action="append",
         default=None,
     )
+    parser.add_argument("--gmail-orders", type=int, default=500, help="order mails, catch-up")
+    parser.add_argument("--gmail-others", type=int, default=2000, help="other mails, catch-up")
     args = parser.parse_args(argv)
-    only = set(args.only or ["load", "cold", "e2e", "email", "chatbot", "sync"])
+    only = set(args.only or ["load", "cold", "e2e", "email", "chatbot", "sync", "gmail"])
 
     base = int(os.environ.get("ORDERHUB_BENCH_PORT_BASE", "10000"))
     if args.dev_stack:
@@ -596,6 +601,10 @@ def measure(
         from devstack import bench_sync
 
         results["sync"] = bench_sync.run(orders=100, restore=100.0, bucket=200.0)
+    if "gmail" in only:
+        from devstack import bench_gmail
+
+        results["gmail"] = bench_gmail.catch_up(values, args.gmail_orders, args.gmail_others)
     return results
 
 
@@ -692,6 +701,10 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
             f" ({sync['points_per_order']:.0f} points per order) | {ratio:.2f}"
             f" | ≈ 1, no THROTTLED | {yes(0.8 <= ratio <= 1.2 and not sync['throttled_answers'])} |"
         )
+    if "gmail" in r:
+        from devstack import bench_gmail
+
+        rows += bench_gmail.rows(r["gmail"])
     runs = r.get("load_runs")
     if runs:
         each = "; ".join(

@@ -69,9 +69,10 @@ locals {
         GMAIL_PUSH_TOPIC   = google_pubsub_topic.topics["gmail-push"].name
         GMAIL_MAILBOX      = var.gmail_mailbox # notifications for other addresses are ignored
       }
-      secrets   = ["GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_REFRESH_TOKEN"]
-      publishes = ["order-events"] # one canonical event per parsed order e-mail
-      firestore = true             # historyId checkpoint per mailbox; claim per message id
+      secrets = ["GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_REFRESH_TOKEN"]
+      # one canonical event per parsed order e-mail; gmail-push: "go on" after a run's limit
+      publishes = ["gmail-push", "order-events"]
+      firestore = true # checkpoint, lease and full-sync list per mailbox; per-message attempts
       timeout   = 120
     }
 
@@ -83,9 +84,10 @@ locals {
         GMAIL_MAILBOX      = var.gmail_mailbox
         ORDER_EVENTS_TOPIC = google_pubsub_topic.topics["order-events"].name
       }
-      secrets   = ["GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_REFRESH_TOKEN"]
-      publishes = ["order-events"] # after renewing the watch it runs a catch-up sync
-      firestore = true             # watch expiration; historyId checkpoint; claims
+      secrets = ["GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_REFRESH_TOKEN"]
+      # after renewing the watch it runs a catch-up sync (which may ask for more on gmail-push)
+      publishes = ["gmail-push", "order-events"]
+      firestore = true # watch expiration; checkpoint; per-message attempts
     }
 
     order_form = {
@@ -211,7 +213,7 @@ locals {
 
   # Firestore collections whose documents carry expires_at (TTL policy in firestore.tf): the
   # claim-once records, the notifier's ledger, the order form's sign-in throttle and links.
-  claim_collections = toset(["webhook_claims", "gmail_claims", "notification_claims", "order_form_claims", "signin_throttle", "draft_links", "shopify_links"])
+  claim_collections = toset(["webhook_claims", "gmail_attempts", "notification_claims", "order_form_claims", "signin_throttle", "draft_links", "shopify_links"])
 
   main_py = file("${path.module}/../functions/main.py")
 

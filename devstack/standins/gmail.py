@@ -9,19 +9,32 @@ is ``--mailbox``), so tests isolate themselves with their own addresses.
 Gmail API (v1, REST reference):
 
 * ``POST users/{userId}/watch`` → ``{historyId, expiration}`` (ms since epoch, +7 days).
-* ``GET users/{userId}/history`` (``startHistoryId`` required, ``historyTypes``,
-  ``labelId``, ``maxResults`` default 100, ``pageToken``) → ``{history[], nextPageToken?,
-  historyId}``: records after ``startHistoryId``; **404** when ``startHistoryId`` is older
-  than the history kept (see ``forget-history`` below).
-* ``GET users/{userId}/messages`` (``labelIds``, ``q`` with ``newer_than:Nd``,
-  ``maxResults``, ``pageToken``) → ``{messages[{id, threadId}], nextPageToken?,
-  resultSizeEstimate}``, newest first.
-* ``GET users/{userId}/messages/{id}`` (``format`` = full|raw|metadata|minimal): ``raw``
-  is the RFC 822 message in base64url; ``full`` the parsed MIME tree with each part's
-  decoded body in base64url.
+* ``GET users/{userId}/profile`` → ``{emailAddress, messagesTotal, threadsTotal,
+  historyId}`` (the mailbox's current history id).
+* ``GET users/{userId}/history`` (``startHistoryId`` required, ``historyTypes`` repeated:
+  ``messageAdded``, ``messageDeleted``, ``labelAdded``, ``labelRemoved``; ``labelId``,
+  ``maxResults`` default 100 at most 500, ``pageToken``) → ``{history[], nextPageToken?,
+  historyId}``: records after ``startHistoryId`` in ascending ``id``, each with
+  ``messages[]`` and the lists of its types (``messagesAdded[{message}]``,
+  ``labelsAdded[{message, labelIds}]``, ...); ``historyId`` is the mailbox's current one;
+  **404** when ``startHistoryId`` is older than the history kept (``forget-history``).
+* ``GET users/{userId}/messages`` (``labelIds``, ``q`` with ``newer_than:N[dmy]``,
+  ``after:EPOCH_SECONDS`` and ``before:EPOCH_SECONDS``, ``includeSpamTrash`` default
+  false, ``maxResults`` default 100 at most 500, ``pageToken``) →
+  ``{messages[{id, threadId}], nextPageToken?, resultSizeEstimate}``, newest first.
+* ``GET users/{userId}/messages/{id}`` (``format`` = full|raw|metadata|minimal, with
+  ``metadataHeaders`` for ``metadata``): every format carries ``id``, ``threadId``,
+  ``labelIds``, ``snippet``, ``historyId``, ``internalDate`` and ``sizeEstimate``; ``raw``
+  adds the RFC 822 message in base64url; ``full`` the parsed MIME tree with each part's
+  decoded body in base64url; ``metadata`` the top-level headers only (the body is never
+  parsed, so a 30 MB mail costs nothing to describe).
 
 Test and dev controls (not Gmail's): ``POST /_standin/users/{userId}/messages`` with an
-``.eml`` as the body delivers it to INBOX and answers ``{id, threadId, historyId}``;
+``.eml`` as the body delivers it (to INBOX, or to the ``labelIds`` given, as a Gmail filter
+would; ``internalDate`` in ms may be given) and answers ``{id, threadId, historyId}``;
+``POST /_standin/users/{userId}/messages/{id}/modify`` with ``{addLabelIds,
+removeLabelIds}`` moves it (recorded as ``labelAdded``/``labelRemoved`` history, as a
+user's move from Spam to Inbox is);
 ``POST /_standin/users/{userId}/forget-history`` makes every earlier ``historyId`` too
 old (404), as Gmail does after about a week; ``GET /_standin/users/{userId}/watch``
 shows the last ``watch`` request.
@@ -31,7 +44,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import collections
 import email
+import email.parser
 import email.policy
 import json
 import re
@@ -61,6 +76,7 @@ class StoredMessage:
     labels: list[str]
     history_id: int
     internal_date: int  # ms
+    snippet: str = ""
 
 
 @dataclass
@@ -87,13 +103,23 @@ class GmailStandIn:
         self.boxes: dict[str, Mailbox] = {}
         self.lock = threading.Lock()
         self._next_id = int(time.time() * 1000) << 8
+        #: ``(message id, format)`` of the latest ``messages.get`` calls, for tests to see
+        #: what was read.
+        self.fetched: collections.deque[tuple[str, str]] = collections.deque(maxlen=100_000)
 
     def box(self, user: str) -> Mailbox:
         address = self.default if user == "me" else urllib.parse.unquote(user).lower()
         return self.boxes.setdefault(address, Mailbox(address))
 
     # ---------------------------------------------------------------- controls
-    def deliver(self, user: str, raw: bytes, labels: list[str] | None = None) -> dict[str, Any]:
+    def deliver(
+        self,
+        user: str,
+        raw: bytes,
+        labels: list[str] | None = None,
+        internal_date: int | None = None,
+    ) -> dict[str, Any]:
+        snippet = _snippet(email.message_from_bytes(raw, policy=email.policy.compat32))
         with self.lock:
             box = self.box(user)
             self._next_id += 1
@@ -102,9 +128,10 @@ class GmailStandIn:
             stored = StoredMessage(
                 message_id,
                 raw,
-                labels or ["INBOX", "UNREAD"],
+                list(labels or ["INBOX", "UNREAD"]),
                 box.history_id,
-                int(time.time() * 1000),
+                internal_date if internal_date is not None else int(time.time() * 1000),
+                snippet,
             )
             box.messages.append(stored)
             ref = {"id": message_id, "threadId": message_id}
@@ -112,10 +139,42 @@ class GmailStandIn:
                 {
                     "id": str(box.history_id),
                     "messages": [ref],
-                    "messagesAdded": [{"message": {**ref, "labelIds": stored.labels}}],
+                    "messagesAdded": [{"message": {**ref, "labelIds": list(stored.labels)}}],
                 }
             )
             return {**ref, "historyId": str(box.history_id)}
+
+    def modify(
+        self, user: str, message_id: str, add: list[str], remove: list[str]
+    ) -> dict[str, Any]:
+        """``messages.modify``'s effect, with the history records Gmail writes for it."""
+        with self.lock:
+            box = self.box(user)
+            stored = next((m for m in box.messages if m.id == message_id), None)
+            if stored is None:
+                raise ApiError(404, "Requested entity was not found.")
+            added = [label for label in add if label not in stored.labels]
+            removed = [label for label in remove if label in stored.labels]
+            stored.labels = [x for x in stored.labels if x not in removed] + added
+            ref = {"id": message_id, "threadId": message_id}
+            for kind, changed in (("labelsRemoved", removed), ("labelsAdded", added)):
+                if not changed:
+                    continue
+                box.history_id += 1
+                stored.history_id = box.history_id
+                box.history.append(
+                    {
+                        "id": str(box.history_id),
+                        "messages": [ref],
+                        kind: [
+                            {
+                                "message": {**ref, "labelIds": list(stored.labels)},
+                                "labelIds": changed,
+                            }
+                        ],
+                    }
+                )
+            return {**ref, "labelIds": list(stored.labels), "historyId": str(box.history_id)}
 
     def forget_history(self, user: str) -> dict[str, Any]:
         with self.lock:
@@ -134,13 +193,27 @@ class GmailStandIn:
             box.watch = {**body, "expiration": str(expiration)}
             return {"historyId": str(box.history_id), "expiration": str(expiration)}
 
+    def profile(self, user: str) -> dict[str, Any]:
+        with self.lock:
+            box = self.box(user)
+            return {
+                "emailAddress": box.address,
+                "messagesTotal": len(box.messages),
+                "threadsTotal": len(box.messages),
+                "historyId": str(box.history_id),
+            }
+
     def list_history(self, user: str, query: dict[str, list[str]]) -> dict[str, Any]:
         start_text = _one(query, "startHistoryId")
         if not start_text or not start_text.isdigit():
             raise ApiError(400, "Invalid startHistoryId")
         start = int(start_text)
         label = _one(query, "labelId")
-        types = query.get("historyTypes")
+        types = query.get("historyTypes") or list(HISTORY_TYPES)
+        unknown = set(types) - set(HISTORY_TYPES)
+        if unknown:
+            raise ApiError(400, f"Invalid historyTypes: {sorted(unknown)}")
+        fields = [HISTORY_TYPES[t] for t in types]
         size = _page_size(query, 100, 500)
         offset = _offset(query)
         with self.lock:
@@ -151,12 +224,16 @@ class GmailStandIn:
             for record in box.history:
                 if int(record["id"]) <= start:
                     continue
-                if types and "messageAdded" not in types:
+                kept = {k: v for k, v in record.items() if k in ("id", "messages") or k in fields}
+                if len(kept) == 2:
+                    continue  # none of the requested types
+                if label and not any(
+                    label in change["message"]["labelIds"]
+                    for name in fields
+                    for change in kept.get(name, [])
+                ):
                     continue
-                added = record["messagesAdded"]
-                if label and not any(label in a["message"]["labelIds"] for a in added):
-                    continue
-                records.append(record)
+                records.append(kept)
             page = records[offset : offset + size]
             answer: dict[str, Any] = {"historyId": str(box.history_id)}
             if page:
@@ -167,17 +244,19 @@ class GmailStandIn:
 
     def list_messages(self, user: str, query: dict[str, list[str]]) -> dict[str, Any]:
         labels = query.get("labelIds") or []
-        newer_than_ms = _newer_than(_one(query, "q") or "")
+        after_ms, before_ms = _time_window(_one(query, "q") or "", int(time.time() * 1000))
+        spam_trash = (_one(query, "includeSpamTrash") or "false").lower() == "true"
         size = _page_size(query, 100, 500)
         offset = _offset(query)
-        now = int(time.time() * 1000)
         with self.lock:
             box = self.box(user)
             found = [
                 m
-                for m in reversed(box.messages)
+                for m in sorted(box.messages, key=lambda m: m.internal_date, reverse=True)
                 if all(label in m.labels for label in labels)
-                and (newer_than_ms is None or m.internal_date >= now - newer_than_ms)
+                and (spam_trash or not {"SPAM", "TRASH"} & set(m.labels))
+                and (after_ms is None or m.internal_date >= after_ms)
+                and (before_ms is None or m.internal_date < before_ms)
             ]
         page = found[offset : offset + size]
         answer: dict[str, Any] = {"resultSizeEstimate": len(found)}
@@ -187,18 +266,24 @@ class GmailStandIn:
             answer["nextPageToken"] = str(offset + size)
         return answer
 
-    def get_message(self, user: str, message_id: str, fmt: str) -> dict[str, Any]:
+    def get_message(
+        self, user: str, message_id: str, fmt: str, headers: list[str] | None = None
+    ) -> dict[str, Any]:
+        if fmt not in ("full", "raw", "metadata", "minimal"):
+            raise ApiError(400, f"Invalid format: {fmt}")
         with self.lock:
             box = self.box(user)
             stored = next((m for m in box.messages if m.id == message_id), None)
+            if stored is not None:
+                labels = list(stored.labels)
         if stored is None:
             raise ApiError(404, "Requested entity was not found.")
-        parsed = email.message_from_bytes(stored.raw, policy=email.policy.compat32)
+        self.fetched.append((message_id, fmt))
         answer: dict[str, Any] = {
             "id": stored.id,
             "threadId": stored.id,
-            "labelIds": stored.labels,
-            "snippet": _snippet(parsed),
+            "labelIds": labels,
+            "snippet": stored.snippet,
             "historyId": str(stored.history_id),
             "internalDate": str(stored.internal_date),
             "sizeEstimate": len(stored.raw),
@@ -206,12 +291,28 @@ class GmailStandIn:
         if fmt == "raw":
             answer["raw"] = b64url(stored.raw)
         elif fmt == "full":
-            answer["payload"] = _part(parsed, "")
+            answer["payload"] = _part(
+                email.message_from_bytes(stored.raw, policy=email.policy.compat32), ""
+            )
         elif fmt == "metadata":
-            answer["payload"] = {"headers": _headers(parsed), "mimeType": parsed.get_content_type()}
-        elif fmt != "minimal":
-            raise ApiError(400, f"Invalid format: {fmt}")
+            top = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
+                stored.raw
+            )
+            wanted = {h.lower() for h in headers or []}
+            answer["payload"] = {
+                "mimeType": top.get_content_type(),
+                "headers": [h for h in _headers(top) if not wanted or h["name"].lower() in wanted],
+            }
         return answer
+
+
+#: ``historyTypes`` values → the list each record carries for them.
+HISTORY_TYPES = {
+    "messageAdded": "messagesAdded",
+    "messageDeleted": "messagesDeleted",
+    "labelAdded": "labelsAdded",
+    "labelRemoved": "labelsRemoved",
+}
 
 
 def _one(query: dict[str, list[str]], name: str) -> str | None:
@@ -237,16 +338,26 @@ def _offset(query: dict[str, list[str]]) -> int:
     return int(token)
 
 
-def _newer_than(q: str) -> int | None:
-    """Milliseconds for Gmail's ``newer_than:N[dmy]``; other search terms are refused."""
-    terms = q.split()
-    if not terms:
-        return None
-    found = re.fullmatch(r"newer_than:(\d+)([dmy])", terms[0])
-    if len(terms) > 1 or found is None:
-        raise ApiError(400, "the stand-in understands only q=newer_than:N[dmy]")
-    days = {"d": 1, "m": 31, "y": 366}[found.group(2)] * int(found.group(1))
-    return days * 86_400_000
+def _time_window(q: str, now_ms: int) -> tuple[int | None, int | None]:
+    """``(after, before)`` in ms from Gmail's ``newer_than:N[dmy]``, ``after:EPOCH`` and
+    ``before:EPOCH`` (seconds; Gmail reads a bare number as a Unix time); other search
+    terms are refused."""
+    after = before = None
+    for term in q.split():
+        newer = re.fullmatch(r"newer_than:(\d+)([dmy])", term)
+        bound = re.fullmatch(r"(after|before):(\d+)", term)
+        if newer:
+            days = {"d": 1, "m": 31, "y": 366}[newer.group(2)] * int(newer.group(1))
+            after = max(after or 0, now_ms - days * 86_400_000)
+        elif bound and bound.group(1) == "after":
+            after = max(after or 0, int(bound.group(2)) * 1000)
+        elif bound:
+            before = int(bound.group(2)) * 1000
+        else:
+            raise ApiError(
+                400, "the stand-in understands only newer_than:N[dmy], after:EPOCH, before:EPOCH"
+            )
+    return after, before
 
 
 def _headers(part: Message) -> list[dict[str, str]]:
@@ -291,6 +402,9 @@ _CONTROL = re.compile(r"^/_standin/users/(?P<user>[^/]+)/(?P<rest>.*)$")
 def make_handler(state: GmailStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        #: headers and body go out as separate writes; without TCP_NODELAY, Nagle's
+        #: algorithm and the client's delayed ACK add ~40 ms to every answer
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # quiet: the dev stack's logs hold only what matters
@@ -353,20 +467,30 @@ def make_handler(state: GmailStandIn) -> type[BaseHTTPRequestHandler]:
                 return state.list_messages(user, query)
             if rest.startswith("messages/") and method == "GET":
                 fmt = _one(query, "format") or "full"
-                return state.get_message(user, rest.split("/", 1)[1], fmt)
+                wanted = query.get("metadataHeaders")
+                return state.get_message(user, rest.split("/", 1)[1], fmt, wanted)
             if rest == "profile" and method == "GET":
-                box = state.box(user)
-                return {
-                    "emailAddress": box.address,
-                    "messagesTotal": len(box.messages),
-                    "threadsTotal": len(box.messages),
-                    "historyId": str(box.history_id),
-                }
+                return state.profile(user)
             raise ApiError(404 if method == "GET" else 405, f"{method} {rest} is not served here")
 
         def _control(self, method: str, user: str, rest: str, query: dict[str, list[str]]) -> Any:
             if rest == "messages" and method == "POST":
-                return state.deliver(user, self._body(), query.get("labelIds"))
+                at = _one(query, "internalDate")
+                return state.deliver(
+                    user,
+                    self._body(),
+                    query.get("labelIds"),
+                    int(at) if at and at.isdigit() else None,
+                )
+            modify = re.fullmatch(r"messages/([^/]+)/modify", rest)
+            if modify and method == "POST":
+                body = json.loads(self._body() or b"{}")
+                return state.modify(
+                    user,
+                    modify.group(1),
+                    list(body.get("addLabelIds") or []),
+                    list(body.get("removeLabelIds") or []),
+                )
             if rest == "forget-history" and method == "POST":
                 return state.forget_history(user)
             if rest == "watch" and method == "GET":
@@ -401,10 +525,37 @@ def _post(url: str, body: bytes = b"", content_type: str = "message/rfc822") -> 
         return dict(json.loads(response.read()))
 
 
-def deliver(api_url: str, user: str, raw: bytes) -> dict[str, Any]:
-    """Deliver raw RFC 822 bytes into the stand-in's mailbox ``user``; ``{id, historyId}``."""
+def deliver(
+    api_url: str,
+    user: str,
+    raw: bytes,
+    labels: list[str] | None = None,
+    internal_date: int | None = None,
+) -> dict[str, Any]:
+    """Deliver raw RFC 822 bytes into the stand-in's mailbox ``user``; ``{id, historyId}``.
+
+    ``labels`` (default INBOX, UNREAD) is where a Gmail filter would put it;
+    ``internal_date`` (ms) when it arrived.
+    """
     quoted = urllib.parse.quote(user, safe="@")
-    return _post(f"{api_url.rstrip('/')}/_standin/users/{quoted}/messages", raw)
+    params: list[tuple[str, str]] = [("labelIds", label) for label in labels or []]
+    if internal_date is not None:
+        params.append(("internalDate", str(internal_date)))
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    return _post(f"{api_url.rstrip('/')}/_standin/users/{quoted}/messages{query}", raw)
+
+
+def modify(
+    api_url: str, user: str, message_id: str, add: list[str], remove: list[str]
+) -> dict[str, Any]:
+    """Move a message between labels (e.g. from SPAM to INBOX), as the user would."""
+    quoted = urllib.parse.quote(user, safe="@")
+    body = json.dumps({"addLabelIds": add, "removeLabelIds": remove}).encode()
+    return _post(
+        f"{api_url.rstrip('/')}/_standin/users/{quoted}/messages/{message_id}/modify",
+        body,
+        "application/json",
+    )
 
 
 def forget_history(api_url: str, user: str) -> dict[str, Any]:

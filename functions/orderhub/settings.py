@@ -147,8 +147,12 @@ class GmailSettings:
     mailbox: str | None  # the watched account, for gmail_watch_renew
     push_topic: str  # full topic path given to users.watch
     page_size: int
-    full_sync_messages: int
-    full_sync_days: int
+    full_sync_days: int  # how far back a mailbox's first sync reads
+    full_sync_margin_hours: int  # a full sync reads from the last good sync minus this
+    max_messages_per_run: int  # a longer backlog continues in the next run
+    max_seconds_per_run: int  # likewise, by time (below the function's timeout)
+    max_message_bytes: int  # larger mail is never fetched raw: quarantined by reference
+    max_attempts: int  # a mail that brought down this many runs is set aside
 
     @property
     def only_mailbox(self) -> str | None:
@@ -195,8 +199,12 @@ class GmailSettings:
             mailbox=env.get("GMAIL_MAILBOX", "").strip().lower() or None,
             push_topic=push_topic,
             page_size=number("GMAIL_PAGE_SIZE", 100),
-            full_sync_messages=number("GMAIL_FULL_SYNC_MESSAGES", 50),
             full_sync_days=number("GMAIL_FULL_SYNC_DAYS", 3),
+            full_sync_margin_hours=number("GMAIL_FULL_SYNC_MARGIN_HOURS", 24),
+            max_messages_per_run=number("GMAIL_MAX_MESSAGES_PER_RUN", 500),
+            max_seconds_per_run=number("GMAIL_MAX_SECONDS_PER_RUN", 60),
+            max_message_bytes=number("GMAIL_MAX_MESSAGE_BYTES", 5_000_000),
+            max_attempts=number("GMAIL_MAX_ATTEMPTS", 3),
         )
 
 

@@ -1,150 +1,61 @@
-"""The sync core with small hand-written fakes: faults lose nothing and repeat nothing."""
+"""The sync core with the stand-in's logic and in-memory stores: faults lose nothing."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from devstack.standins.gmail import ApiError, GmailStandIn
 from orderhub import gmail
 from orderhub.errors import TransientError
-from orderhub.sources import email
-from tests.conftest import FIXTURES
-
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-BOX = "owner@shop.example"
+from tests.gmailfakes import BOX, NOW, World
 
 
-class StandInGmail:
-    """``gmail.Gmail`` straight onto the stand-in's logic (no HTTP)."""
+def test_a_failed_publish_loses_nothing_and_the_retry_publishes_it():
+    world = World()
+    world.sync()  # first contact: an empty mailbox, the checkpoint is set
+    world.deliver("smakuy_one_item.eml")
+    last = world.history_id(world.deliver("kiire_plain_text.eml"))
+    start = world.checkpoints.get(BOX)
 
-    def __init__(self) -> None:
-        self.state = GmailStandIn(BOX)
-
-    def history(self, user: str, *, start: int, page_token: str | None, page_size: int) -> Any:
-        query = {"startHistoryId": [str(start)], "maxResults": [str(page_size)]}
-        if page_token:
-            query["pageToken"] = [page_token]
-        try:
-            return self.state.list_history(user, query)
-        except ApiError as exc:
-            raise gmail.HistoryGone(exc.message) from exc
-
-    def list_messages(self, user: str, *, query: str, page_token: str | None, page_size: int):
-        params = {"q": [query], "maxResults": [str(page_size)], "labelIds": ["INBOX"]}
-        if page_token:
-            params["pageToken"] = [page_token]
-        return self.state.list_messages(user, params)
-
-    def get_raw(self, user: str, message_id: str) -> Any:
-        return self.state.get_message(user, message_id, "raw")
-
-    def watch(self, user: str, *, topic: str) -> Any:
-        return self.state.watch(user, {"topicName": topic, "labelIds": ["INBOX"]})
-
-
-class Claims:
-    def __init__(self) -> None:
-        self.keys: dict[str, Any] = {}
-
-    def claim(self, key: str, data: dict[str, Any], *, now: datetime) -> bool:
-        if key in self.keys:
-            return False
-        self.keys[key] = data
-        return True
-
-    def release(self, key: str) -> None:
-        self.keys.pop(key, None)
-
-
-class Checkpoints:
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
-        self.watches: dict[str, datetime] = {}
-
-    def get(self, mailbox: str) -> int | None:
-        return self.ids.get(mailbox)
-
-    def advance(self, mailbox: str, history_id: int, *, now: datetime) -> int:
-        self.ids[mailbox] = max(self.ids.get(mailbox, 0), history_id)
-        return self.ids[mailbox]
-
-    def record_watch(self, mailbox: str, *, history_id: int, expiration: datetime, now: datetime):
-        self.watches[mailbox] = expiration
-
-
-class Bus:
-    def __init__(self, fail_times: int = 0) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.fail_times = fail_times
-
-    def publish(self, event: Any) -> str:
-        if self.fail_times:
-            self.fail_times -= 1
-            raise TransientError("Pub/Sub is away")
-        self.events.append(event)
-        return str(len(self.events))
-
-
-def run(api: StandInGmail, claims: Claims, checkpoints: Checkpoints, bus: Bus, notified: Any):
-    return gmail.sync(
-        mailbox=BOX,
-        notified_history_id=notified,
-        gmail=api,
-        checkpoints=checkpoints,
-        claims=claims,
-        bus=bus,
-        rules=email.shipped_rules(),
-        now=lambda: NOW,
-    )
-
-
-def deliver(api: StandInGmail, name: str) -> int:
-    return int(api.state.deliver(BOX, (FIXTURES / "email" / name).read_bytes())["historyId"])
-
-
-def test_a_failed_publish_loses_nothing_and_the_retry_publishes_once():
-    api, claims, checkpoints = StandInGmail(), Claims(), Checkpoints()
-    deliver(api, "smakuy_one_item.eml")
-    last = deliver(api, "kiire_plain_text.eml")
-
+    world.bus.fail_times = 1
     with pytest.raises(TransientError):
-        run(api, claims, checkpoints, Bus(fail_times=1), last)
-    assert checkpoints.get(BOX) is None  # not advanced past unprocessed mail
-    assert claims.keys == {}  # the failed one was released
+        world.sync(last)
+    assert world.checkpoints.get(BOX) == start  # not advanced past unprocessed mail
 
-    bus = Bus()
-    result = run(api, claims, checkpoints, bus, last)  # Pub/Sub's redelivery
-    run(api, claims, checkpoints, bus, None)  # and a catch-up run on top
+    result = world.sync(last)  # Pub/Sub's redelivery
+    world.sync()  # and a catch-up run on top: nothing new
 
-    assert sorted(e["entity_id"] for e in bus.events) == ["K-3F8LX", "SM-48213"]
+    assert sorted(world.bus.orders()) == ["K-3F8LX", "SM-48213"]
     assert result.checkpoint == last
 
 
 def test_a_notification_not_beyond_the_checkpoint_calls_no_gmail_api():
-    api, claims, checkpoints, bus = StandInGmail(), Claims(), Checkpoints(), Bus()
-    first = deliver(api, "smakuy_one_item.eml")
-    run(api, claims, checkpoints, bus, first)
+    world = World()
+    first = world.history_id(world.deliver("smakuy_one_item.eml"))
+    world.sync(first)
+    fetched = len(world.api.state.fetched)
 
-    result = run(api, claims, checkpoints, bus, first)
+    result = world.sync(first)
 
     assert result.mode == "up_to_date"
-    assert len(bus.events) == 1
+    assert len(world.bus.events) == 1
+    assert len(world.api.state.fetched) == fetched
 
 
-def test_watch_renewal_records_when_the_watch_expires():
-    api, checkpoints = StandInGmail(), Checkpoints()
+def test_watch_renewal_watches_every_label_and_records_when_it_expires():
+    world = World()
     expires = gmail.renew_watch(
         mailbox=BOX,
         topic="projects/p/topics/gmail-push",
-        gmail=api,
-        checkpoints=checkpoints,
+        gmail=world.api,
+        checkpoints=world.checkpoints,
         now=NOW,
     )
-    assert checkpoints.watches[BOX] == expires
-    assert api.state.box(BOX).watch["topicName"] == "projects/p/topics/gmail-push"
+    assert world.checkpoints.watches[BOX] == expires
+    watch: Any = world.api.state.box(BOX).watch
+    assert watch["topicName"] == "projects/p/topics/gmail-push"
+    assert "labelIds" not in watch  # a mail filed away from INBOX still notifies
 
 
 def test_refused_credentials_say_what_to_do():
@@ -156,3 +67,64 @@ def test_refused_credentials_say_what_to_do():
 
     with pytest.raises(TransientError, match="re-run scripts/gmail_authorize"):
         gmail.GmailApi._run(Expired(), "history")
+
+
+def metadata(sender: str, subject: str) -> dict[str, Any]:
+    headers = [{"name": "From", "value": sender}, {"name": "Subject", "value": subject}]
+    return {"id": "m1", "payload": {"mimeType": "text/html", "headers": headers}}
+
+
+@pytest.mark.parametrize(
+    "sender, subject",
+    [
+        # as in the mail: encoded words
+        (
+            "=?utf-8?b?0KHQvNCw0LrRg9C5INC00LvRjyDQv9Cw0YDRgtC90LXRgNGW0LI=?= "
+            "<orders@partners.smakuy.example>",
+            "=?utf-8?b?0J3QvtCy0LUg0LfQsNC80L7QstC70LXQvdC90Y8g4oSWIFNNLTQ4MjEz?=",
+        ),
+        # as Gmail may give it: decoded, a comma in an unquoted display name
+        ("Смакуй, для партнерів <orders@partners.smakuy.example>", "Нове замовлення № SM-48213"),
+    ],
+)
+def test_a_rule_is_found_from_the_metadata_however_gmail_gives_the_headers(sender, subject):
+    from orderhub.sources import email
+
+    found = gmail.prematch(email.shipped_rules(), metadata(sender, subject))
+
+    assert found is not None and found.source == "email:smakuy"
+
+
+def test_mail_no_rule_knows_is_not_matched_from_its_metadata():
+    from orderhub.sources import email
+
+    found = gmail.prematch(
+        email.shipped_rules(), metadata("News <news@supplier.example>", "Нове замовлення № SM-1")
+    )
+    assert found is None
+
+
+def test_the_notifications_publish_time_is_read_from_the_push():
+    from cloudevents.http import CloudEvent
+
+    from orderhub.entrypoints import gmail_ingest
+
+    def pushed(message: dict[str, Any]) -> Any:
+        attributes = {"type": "google.cloud.pubsub.topic.v1.messagePublished", "source": "//x"}
+        return CloudEvent(attributes, {"message": message, "subscription": "s"})
+
+    at = gmail_ingest.published_at(pushed({"data": "", "publishTime": "2026-11-29T20:36:02.5Z"}))
+    assert at is not None and at.isoformat() == "2026-11-29T20:36:02.500000+00:00"
+    assert gmail_ingest.published_at(pushed({"data": ""})) is None
+    assert gmail_ingest.published_at(pushed({"data": "", "publishTime": "soon"})) is None
+
+
+def test_a_token_endpoint_out_of_reach_is_a_transient_fault_not_the_mails():
+    from google.auth.exceptions import TransportError
+
+    class Unreachable:
+        def execute(self, num_retries: int = 0) -> Any:
+            raise TransportError("oauth2.googleapis.com: connection reset")
+
+    with pytest.raises(TransientError, match="Gmail unreachable"):
+        gmail.GmailApi._run(Unreachable(), "message")

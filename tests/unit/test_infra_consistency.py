@@ -374,12 +374,14 @@ def function_env_needs(root: Path, entry: EntryPoint, reads: EnvReads) -> set[st
 
 
 def claim_collections_in_code(root: Path) -> set[str]:
-    """Collections passed to FirestoreClaims(client, collection, ttl), prefix aside."""
+    """Collections passed to FirestoreClaims (or gmail's FirestoreAttempts)(client,
+    collection, ttl), prefix aside."""
     found = set()
     for path in (root / "functions" / "orderhub").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if not (
-                isinstance(node, ast.Call) and ast.unparse(node.func).endswith("FirestoreClaims")
+                isinstance(node, ast.Call)
+                and ast.unparse(node.func).endswith(("FirestoreClaims", "FirestoreAttempts"))
             ):
                 continue
             arg = node.args[1] if len(node.args) > 1 else None

@@ -1,8 +1,9 @@
 """CloudEvent adapter for Gmail push notifications (topic ``gmail-push``).
 
 The message data is Gmail's ``{"emailAddress": ..., "historyId": ...}``. A message with
-only ``emailAddress`` (what the Cloud Scheduler catch-up job publishes) syncs from the
-stored checkpoint all the same. Transient faults raise, so Pub/Sub redelivers.
+only ``emailAddress`` (what the Cloud Scheduler catch-up job publishes, and what a run
+that stopped at its per-run limit publishes to continue) syncs from the stored checkpoint
+all the same. Transient faults raise, so Pub/Sub redelivers.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from orderhub.bus import PubSubBus
 from orderhub.errors import PoisonMessage, TransientError
 from orderhub.settings import GmailSettings
 from orderhub.sources import email
-from orderhub.stores import FirestoreClaims
 
-from .pubsub import message_data
+from .pubsub import message_data, pubsub_message
 
-#: Gmail may re-list a message for as long as it keeps history (about a week); keep
-#: claims well beyond that, then let the TTL policy remove them.
-CLAIM_TTL_DAYS = 30
+#: Per message read: attempts and "published". Gmail may re-list a message for as long as
+#: it keeps history (about a week): keep them well beyond that; a TTL policy on
+#: ``expires_at`` removes them.
+ATTEMPT_TTL_DAYS = 30
 GMAIL_SCOPES = ("https://www.googleapis.com/auth/gmail.readonly",)
 TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a public endpoint
 
@@ -73,37 +74,64 @@ def gmail_service() -> Any:
 
 
 @functools.cache
-def _stores() -> tuple[gmail.FirestoreCheckpoints, FirestoreClaims, PubSubBus]:
+def _stores() -> tuple[gmail.FirestoreCheckpoints, gmail.FirestoreAttempts, PubSubBus]:
     from datetime import timedelta
 
     s = settings()
     client = gcp.firestore_client(s.project)
     checkpoints = gmail.FirestoreCheckpoints(client, f"{s.firestore_prefix}gmail_mailboxes")
-    claims = FirestoreClaims(
-        client, f"{s.firestore_prefix}gmail_claims", timedelta(days=CLAIM_TTL_DAYS)
+    attempts = gmail.FirestoreAttempts(
+        client, f"{s.firestore_prefix}gmail_attempts", timedelta(days=ATTEMPT_TTL_DAYS)
     )
     bus = PubSubBus(gcp.publisher(), gcp.topic_path(s.project, s.topic))
-    return checkpoints, claims, bus
+    return checkpoints, attempts, bus
+
+
+def limits(s: GmailSettings) -> gmail.SyncLimits:
+    from datetime import timedelta
+
+    return gmail.SyncLimits(
+        page_size=s.page_size,
+        full_sync_days=s.full_sync_days,
+        full_sync_margin=timedelta(hours=s.full_sync_margin_hours),
+        max_messages=s.max_messages_per_run,
+        max_seconds=float(s.max_seconds_per_run),
+        lease=timedelta(seconds=3 * s.max_seconds_per_run),
+        max_message_bytes=s.max_message_bytes,
+        max_attempts=s.max_attempts,
+    )
+
+
+def continue_later(mailbox: str) -> None:
+    """Ask for another run: a notification without ``historyId`` on the push topic."""
+    s = settings()
+    data = json.dumps({"emailAddress": mailbox}).encode()
+    try:
+        gcp.publisher().publish(s.push_topic, data).result(timeout=10.0)
+    except Exception as exc:  # the future re-raises whatever the RPC raised
+        raise TransientError(f"publish to {s.push_topic} failed: {exc}") from exc
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-def run_sync(mailbox: str, history_id: int | None) -> gmail.SyncResult:
+def run_sync(
+    mailbox: str, history_id: int | None, published_at: datetime | None = None
+) -> gmail.SyncResult:
     """One sync of the mailbox with the real collaborators (used by both entry points)."""
-    s = settings()
-    checkpoints, claims, bus = _stores()
+    checkpoints, attempts, bus = _stores()
     result = gmail.sync(
         mailbox=mailbox,
         notified_history_id=history_id,
         gmail=gmail.GmailApi(gmail_service),
         checkpoints=checkpoints,
-        claims=claims,
+        attempts=attempts,
         bus=bus,
         rules=email.shipped_rules(),
         now=now,
-        limits=gmail.SyncLimits(s.page_size, s.full_sync_messages, s.full_sync_days),
+        limits=limits(settings()),
+        notified_at=published_at,
     )
     logs.info(
         "gmail sync done",
@@ -112,9 +140,11 @@ def run_sync(mailbox: str, history_id: int | None) -> gmail.SyncResult:
         seen=result.seen,
         published=len(result.published),
         quarantined=len(result.quarantined),
-        duplicates=result.duplicates,
         ignored=result.ignored,
+        more=result.more,
     )
+    if result.more:
+        continue_later(mailbox.lower())
     return result
 
 
@@ -134,6 +164,18 @@ def notification(data: bytes) -> tuple[str, int | None]:
     return payload["emailAddress"].strip().lower(), history_id
 
 
+def published_at(cloud_event: Any) -> datetime | None:
+    """When Pub/Sub accepted the notification (``publishTime``), if it says."""
+    from orderhub.event import parse_time
+
+    message = pubsub_message(cloud_event)
+    published = message.get("publishTime") or message.get("publish_time")
+    try:
+        return parse_time(str(published)) if published else None
+    except ValueError:
+        return None
+
+
 def handle(cloud_event: Any) -> None:
     try:
         data, message_id = message_data(cloud_event)
@@ -148,7 +190,10 @@ def handle(cloud_event: Any) -> None:
         logs.warning("gmail notification for a mailbox we do not read", message_id=message_id)
         return
     try:
-        run_sync(mailbox, history_id)
+        run_sync(mailbox, history_id, published_at(cloud_event))
+    except gmail.MailboxBusy:
+        logs.info("gmail mailbox busy with another run; Pub/Sub will redeliver")
+        raise
     except TransientError as exc:
         logs.error("gmail sync failed; Pub/Sub will redeliver", error=str(exc))
         raise

@@ -1,6 +1,6 @@
 """HTTP adapter for the Cloud Scheduler jobs of the Gmail mailbox.
 
-``POST /`` (daily): renew ``users.watch`` on INBOX (Gmail drops a watch after 7 days)
+``POST /`` (daily): renew ``users.watch`` (Gmail drops a watch after 7 days)
 and record its expiry, then run a catch-up sync. ``POST /?mode=catchup`` (e.g. hourly):
 the catch-up sync only, because Gmail says notifications can be delayed or dropped.
 The mailbox is ``GMAIL_MAILBOX``. HTTP functions are not retried: a failure answers 503
@@ -29,7 +29,7 @@ def handle(request: Any) -> tuple[dict[str, Any], int]:
     answer: dict[str, Any] = {"mode": mode}
     try:
         if mode == "renew":
-            checkpoints, _claims, _bus = gmail_ingest._stores()
+            checkpoints, _attempts, _bus = gmail_ingest._stores()
             expiration = gmail.renew_watch(
                 mailbox=settings.mailbox,
                 topic=settings.push_topic,
@@ -48,5 +48,6 @@ def handle(request: Any) -> tuple[dict[str, Any], int]:
         checkpoint=result.checkpoint,
         published=len(result.published),
         quarantined=len(result.quarantined),
+        more=result.more,
     )
     return answer, 200
