@@ -143,6 +143,11 @@ def test_every_way_of_ending_scripts_dev_stops_what_it_started(tmp_path: Path, e
         terminal.close()
         if proc.poll() is None:
             proc.kill()
-        for pid in started.values():  # never leave a test's stack behind, pass or fail
+        # Never leave a test's stack behind, pass or fail: also what was started before an
+        # early assertion failed (pids.json is written as each component starts).
+        pids_file = state / "pids.json"
+        if not started and pids_file.exists():
+            started = json.loads(pids_file.read_text())
+        for pid in started.values():
             if alive(pid):
                 kill_group(pid, grace=1)
