@@ -16,6 +16,22 @@ Faults by kind:
 * A claim tried ``max_attempts`` times without an answer is closed as ``failed``, so a
   message that ManyChat keeps refusing with 5xx is not retried forever even where no
   dead-letter policy stops the redeliveries.
+
+Announcements, not events. "New order" and "cancelled" are facts about an *order*, and
+the same order reaches us as several events: the webhook's ``order.created`` and a
+reconcile run's ``order.created`` at a later version, a late webhook, every later update
+of a cancelled order. Those announcements are claimed per ``(source, shop, order, kind)``
+(``ANNOUNCED_ONCE``), so each manager hears of a new order once and of its cancellation
+once, whichever event comes first. Other kinds (alerts) are claimed per event. A new
+kind that should be said once per entity is one line in ``ANNOUNCED_ONCE``.
+
+Old news found by a sync is recorded, not announced: an event that a sync found rather
+than a live delivery (``origin`` ``reconcile`` or ``catch-up``) for an order created (or
+cancelled) more than ``Policy.max_age`` (24 hours by default, ``NOTIFY_MAX_AGE_HOURS``)
+before the sync found it is not messaged. So the first reconcile run, which reaches back
+7 days, or a catch-up after an outage, does not flood the managers with old orders as
+if they were new, while a missed order of the last hours is still announced. Live
+deliveries (webhooks, pushed mail, the form) are always news; a backfill never is.
 """
 
 from __future__ import annotations
@@ -27,7 +43,7 @@ from typing import Any, Protocol
 
 from orderhub import logs
 from orderhub.errors import TransientError
-from orderhub.event import Event
+from orderhub.event import Event, parse_time, stable_id
 from orderhub.ledger import Begin, Ledger
 from orderhub.managers import Manager
 from orderhub.sinks.bigquery import Inserter, build_row
@@ -50,6 +66,8 @@ class Policy:
     lease: timedelta = timedelta(seconds=60)
     max_attempts: int = 8
     links: Links = field(default_factory=Links)
+    #: Orders created (cancellations made) longer ago than this are recorded, not announced.
+    max_age: timedelta | None = timedelta(hours=24)
 
 
 @dataclass
@@ -63,7 +81,63 @@ class Summary:
     busy: list[str] = field(default_factory=list)
 
 
+#: Event type → (announcement kind, the entity's field that dates the fact). These are
+#: said once per entity (source, shop, entity id, kind), not once per event.
+ANNOUNCED_ONCE: dict[str, tuple[str, str]] = {
+    "order.created": ("new", "created_at"),
+    "order.cancelled": ("cancelled", "cancelled_at"),
+}
+
+
+def announcement_id(event: Event) -> str:
+    """What a manager is told once: the order's "new"/"cancelled", else the event itself."""
+    once = ANNOUNCED_ONCE.get(event["event_type"])
+    if once is None:
+        return event["event_id"]
+    kind, _ = once
+    return stable_id(
+        "announcement",
+        event["source"],
+        event["shop"],
+        event["entity_type"],
+        event["entity_id"],
+        kind,
+    )
+
+
+def fact_time(event: Event) -> datetime | None:
+    """When the announced fact happened (order created, order cancelled), if the event says."""
+    once = ANNOUNCED_ONCE.get(event["event_type"])
+    if once is None:
+        return None
+    _, field_name = once
+    value = event["entity"].get(field_name)
+    try:
+        return parse_time(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+#: ``origin`` of events a sync found (not delivered live): judged by their age.
+SYNCED_ORIGINS = ("reconcile", "catch-up")
+
+
+def too_old(event: Event, *, now: datetime, max_age: timedelta | None) -> bool:
+    """True for an order (or cancellation) that a sync found more than ``max_age`` after
+    it happened: history, not news. Live deliveries are never too old."""
+    if max_age is None or event.get("origin") not in SYNCED_ORIGINS:
+        return False
+    happened = fact_time(event)
+    raw = event.get("raw")
+    try:
+        found = parse_time(raw["received_at"]) if raw and raw.get("received_at") else now
+    except ValueError:
+        found = now
+    return happened is not None and found - happened > max_age
+
+
 def notification_key(event_id: str, subscriber_id: str) -> str:
+    """The claim of one announcement (``announcement_id``) for one manager."""
     return f"{event_id}:{subscriber_id}"
 
 
@@ -80,7 +154,7 @@ def _row(
     error: str | None = None,
 ) -> dict[str, Any]:
     return {
-        "notification_id": notification_key(event["event_id"], manager.subscriber_id),
+        "notification_id": notification_key(announcement_id(event), manager.subscriber_id),
         "event_id": event["event_id"],
         "event_type": event["event_type"],
         "source": event["source"],
@@ -127,6 +201,14 @@ def notify(
     """
     if not notifies(event):
         return None
+    if too_old(event, now=now(), max_age=policy.max_age):
+        logs.info(
+            "old news: recorded, not announced",
+            event_id=event["event_id"],
+            event_type=event["event_type"],
+            entity_id=event["entity_id"],
+        )
+        return None
     rendered = render(event, policy.links)
     if rendered is None:
         return None
@@ -155,7 +237,7 @@ def _notify_one(
     now: Callable[[], datetime],
     summary: Summary,
 ) -> None:
-    key = notification_key(event["event_id"], manager.subscriber_id)
+    key = notification_key(announcement_id(event), manager.subscriber_id)
     ids = {"event_id": event["event_id"], "manager_id": manager.subscriber_id}
     claim: Begin = ledger.begin(
         key,

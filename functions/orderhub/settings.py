@@ -294,6 +294,8 @@ class NotifierSettings:
     lease_seconds: int
     max_attempts: int
     rate_per_second: float
+    #: Orders created (or cancelled) longer ago than this are recorded, not announced.
+    max_age_hours: float = 24.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> NotifierSettings:
@@ -321,4 +323,5 @@ class NotifierSettings:
             lease_seconds=int(number("NOTIFY_LEASE_SECONDS", "60")),
             max_attempts=int(number("NOTIFY_MAX_ATTEMPTS", "8")),
             rate_per_second=number("MANYCHAT_RATE_PER_SECOND", "25"),
+            max_age_hours=number("NOTIFY_MAX_AGE_HOURS", "24"),
         )

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from orderhub.event import encode, make_event
+from orderhub.notifier import announcement_id
 from tests.conftest import Crm, clear_caches, cloud_event, post_cloud_event, unique
 from tests.manychat import StandIn, new_subscriber_id
 
@@ -178,7 +179,7 @@ def test_claim_left_sending_by_a_dead_instance_is_resent_after_the_lease(notifie
     claims = firestore.Client(project=os.environ["GOOGLE_CLOUD_PROJECT"]).collection(
         os.environ["FIRESTORE_PREFIX"] + "notification_claims"
     )
-    doc = claims.document(f"{event['event_id']}:{stuck}")
+    doc = claims.document(f"{announcement_id(event)}:{stuck}")
     doc.set({"state": "sending", "attempt": 1, "started_at": datetime.now(UTC)})
     assert notifier.post(event) == 500  # still leased to the "other" instance
     assert notifier.standin.calls(stuck) == []

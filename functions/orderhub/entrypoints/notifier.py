@@ -90,6 +90,7 @@ def handle(cloud_event: object) -> None:
             lease=timedelta(seconds=settings.lease_seconds),
             max_attempts=settings.max_attempts,
             links=Links(order_url=settings.order_url),
+            max_age=timedelta(hours=settings.max_age_hours),
         ),
         now=_now,
     )

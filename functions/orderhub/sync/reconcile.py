@@ -171,7 +171,10 @@ def reconcile(
                 "body": body.decode(),
                 "meta": {"topic": delivery.topic, "gid": str(node.get("id"))},
             }
-            bus.publish(shopify.normalise(delivery, body, raw))
+            event = shopify.normalise(delivery, body, raw)
+            # Found by a sync, not delivered live: the notifier announces it only if recent.
+            event["origin"] = "reconcile"
+            bus.publish(event)
             summary.published += 1
     if newest is not None:
         cursors.set(shop, resource, newest)
