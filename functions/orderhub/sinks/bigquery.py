@@ -169,6 +169,7 @@ VERSION_TABLES = {
     "orders": ("order_events", "order_id"),
     "customers": ("customer_events", "customer_id"),
     "products": ("product_events", "product_id"),
+    "refunds": ("refund_events", "refund_id"),
 }
 
 
