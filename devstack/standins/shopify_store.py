@@ -48,6 +48,15 @@ def _money(amount: Any, currency: str) -> dict[str, Any]:
     return {"shopMoney": {"amount": str(amount or "0"), "currencyCode": currency}}
 
 
+#: REST ``fulfillment_status`` → GraphQL ``displayFulfillmentStatus`` (null: nothing yet).
+DISPLAY_FULFILLMENT = {
+    None: "UNFULFILLED",
+    "fulfilled": "FULFILLED",
+    "partial": "PARTIALLY_FULFILLED",
+    "restocked": "RESTOCKED",
+}
+
+
 def _money_set(given: Any, amount: Any, currency: str) -> dict[str, Any]:
     """A GraphQL ``MoneyBag`` from a REST ``*_set`` (shop and presentment money), or from a
     plain amount in the shop's currency."""
@@ -112,7 +121,9 @@ def order_node(rest: dict[str, Any]) -> dict[str, Any]:
         "cancelReason": (rest.get("cancel_reason") or "").upper() or None,
         "closedAt": rest.get("closed_at"),
         "displayFinancialStatus": (rest.get("financial_status") or "").upper() or None,
-        "displayFulfillmentStatus": (rest.get("fulfillment_status") or "unfulfilled").upper(),
+        "displayFulfillmentStatus": DISPLAY_FULFILLMENT.get(
+            rest.get("fulfillment_status"), "UNFULFILLED"
+        ),
         "currencyCode": currency,
         "presentmentCurrencyCode": rest.get("presentment_currency") or currency,
         "note": rest.get("note"),
