@@ -136,3 +136,9 @@ variable "webhook_min_instances" {
   type        = number
   default     = 0
 }
+
+variable "shop_time_zone" {
+  description = "The shop's time zone (IANA name): the calendar days of the daily_sales view."
+  type        = string
+  default     = "Etc/UTC"
+}
