@@ -144,3 +144,18 @@ def test_refunded_and_net_are_in_the_shops_currency(writer, crm: Crm):
     assert str(status(crm, str(order["id"]))["refunded"]) == "40.000000000"
     (day,) = crm.query("SELECT currency, gross, refunded, net FROM {ds}.daily_sales")
     assert (day["currency"], str(day["net"])) == ("CAD", "60.000000000")
+
+
+def test_a_total_bigquery_cannot_hold_is_quarantined_and_the_next_order_lands(writer, crm):
+    absurd = {
+        **fixture("order"),
+        "id": 7_400_000,
+        "total_price": "1" * 30,  # a 30-digit total: beyond BigQuery's NUMERIC
+    }
+    deliver(writer, shopify_event("orders/create", absurd, "absurd"))  # 200: not retried
+    (kept,) = crm.query("SELECT reason FROM {ds}.quarantine")
+    assert "NUMERIC" in kept["reason"]
+    normal = {**fixture("order"), "id": 7_400_001}
+    deliver(writer, shopify_event("orders/create", normal, "normal"))
+    rows = crm.query("SELECT order_id FROM {ds}.orders")
+    assert [r["order_id"] for r in rows] == ["7400001"]

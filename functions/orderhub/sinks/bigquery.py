@@ -5,6 +5,15 @@ Terraform and the dev stack create the tables from): each column is filled from 
 event envelope, a few derived values, or the entity field of the same name. Adding a
 column is a schema change only. ``insertId`` is the event id (best-effort de-duplication
 in BigQuery); the views de-duplicate for certain.
+
+What BigQuery would refuse is a poison message, quarantined rather than retried until
+it dead-letters: a value outside its column (a ``NUMERIC`` beyond 29 integer digits),
+a row over the streaming limit (``MAX_ROW_BYTES``), a row BigQuery answers ``invalid``
+for, or a request over its size limit. A raw body longer than ``RAW_INLINE_CHARS`` is
+stored by reference: its ``raw_events`` row has no body and ``meta.body_parts``, and the
+body follows in that many rows ``{raw_id}:part:{n}`` (kind ``body_part``), each sent
+alone, so a large payload never makes a request too big. Join them back with
+``STRING_AGG(body, '' ORDER BY JSON_VALUE(meta.part))``.
 """
 
 from __future__ import annotations
@@ -28,6 +37,12 @@ TABLE_OF_ENTITY = {
     "privacy": "privacy_requests",
 }
 RAW_TABLE = "raw_events"
+#: BigQuery's streaming limit is 10 MB per row and per request; stay well under it.
+MAX_ROW_BYTES = 9_000_000
+#: Raw bodies longer than this go in parts (see the module docstring).
+RAW_INLINE_CHARS = 1_000_000
+#: BigQuery NUMERIC: 29 digits before the point, 9 after.
+NUMERIC_INTEGER_DIGITS = 29
 
 Field = Mapping[str, Any]  # one BigQuery schema field, in its JSON (API) form
 
@@ -55,7 +70,12 @@ def _convert(field: Field, value: Any) -> Any:
     if isinstance(value, Mapping) and "amount" in value:  # Money in a scalar column
         value = value["amount"]
     if kind in ("NUMERIC", "BIGNUMERIC"):
-        return str(Decimal(str(value)))
+        number = Decimal(str(value))
+        if kind == "NUMERIC" and number.is_finite() and number.adjusted() >= NUMERIC_INTEGER_DIGITS:
+            raise ValueError(f"{field['name']} is beyond BigQuery's NUMERIC range")
+        if not number.is_finite():
+            raise ValueError(f"{field['name']} is not a finite number")
+        return str(number)
     if kind in ("INTEGER", "INT64"):
         return int(value)
     if kind in ("FLOAT", "FLOAT64"):
@@ -93,26 +113,62 @@ def raw_values(event: Event) -> dict[str, Any] | None:
     return {**raw, "source": event["source"], "shop": event["shop"]}
 
 
+def raw_rows(schema: Sequence[Field], raw: Mapping[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """The ``raw_events`` rows of one raw payload: one, or a head and its body parts."""
+    body = raw.get("body")
+    if not isinstance(body, str) or len(body) <= RAW_INLINE_CHARS:
+        return [(build_row(schema, raw), str(raw["raw_id"]))]
+    parts = [body[i : i + RAW_INLINE_CHARS] for i in range(0, len(body), RAW_INLINE_CHARS)]
+    meta = {**(raw.get("meta") or {}), "body_parts": len(parts), "body_chars": len(body)}
+    head = build_row(schema, {**raw, "body": None, "meta": meta})
+    rows = [(head, str(raw["raw_id"]))]
+    for number, part in enumerate(parts):
+        part_id = f"{raw['raw_id']}:part:{number}"
+        values = {
+            **raw,
+            "raw_id": part_id,
+            "kind": "body_part",
+            "body": part,
+            "meta": {"part_of": raw["raw_id"], "part": number},
+        }
+        rows.append((build_row(schema, values), part_id))
+    return rows
+
+
+def _fits(table: str, row: dict[str, Any]) -> None:
+    size = len(json.dumps(row, ensure_ascii=False).encode("utf-8"))
+    if size > MAX_ROW_BYTES:
+        raise ValueError(f"a {table} row of {size} bytes is over BigQuery's 10 MB limit")
+
+
 def write_event(event: Event, *, inserter: Inserter, now: Callable[[], datetime]) -> list[str]:
     """Append the event (and its raw payload) to the CRM; returns the tables written.
 
     Safe to repeat: a redelivered event appends rows with the same ids, which the views
-    (and BigQuery's insertId) collapse. Values that do not fit their columns raise
-    ``PoisonMessage`` before anything is written.
+    (and BigQuery's insertId) collapse. Values that do not fit their columns, or a row
+    over BigQuery's size limit, raise ``PoisonMessage`` before anything is written; a row
+    BigQuery refuses raises it from ``insert``.
     """
     table = TABLE_OF_ENTITY[event["entity_type"]]
     inserts: list[tuple[str, dict[str, Any], str]] = []
     try:
         raw = raw_values(event)
         if raw is not None:
-            inserts.append((RAW_TABLE, build_row(inserter.schema(RAW_TABLE), raw), raw["raw_id"]))
+            for values, row_id in raw_rows(inserter.schema(RAW_TABLE), raw):
+                _fits(RAW_TABLE, values)
+                inserts.append((RAW_TABLE, values, row_id))
         row = build_row(inserter.schema(table), event_values(event, now()))
+        _fits(table, row)
         inserts.append((table, row, event["event_id"]))
     except (ValueError, TypeError, ArithmeticError) as exc:
         raise PoisonMessage(f"event {event['event_id']} does not fit {table}: {exc}") from exc
     for name, values, row_id in inserts:
         inserter.insert(name, [values], [row_id])
-    return [name for name, _, _ in inserts]
+    return sorted({name for name, _, _ in inserts}, key=[n for n, _, _ in inserts].index)
+
+
+#: ``insertErrors`` reasons that retrying the same row cannot fix.
+REFUSED_FOR_GOOD = ("invalid", "invalidQuery")
 
 
 class BigQueryInserter:
@@ -153,15 +209,20 @@ class BigQueryInserter:
                 timeout=self._timeout,
             )
         except exceptions.GoogleAPICallError as exc:
+            if isinstance(exc, exceptions.BadRequest) or exc.code == 413:
+                # The request itself is refused (e.g. over the 10 MB request limit):
+                # sending it again cannot help.
+                raise PoisonMessage(f"BigQuery refused the insert into {table}: {exc}") from exc
             raise TransientError(f"BigQuery insert into {table} failed: {exc}") from exc
         except OSError as exc:  # connection refused / reset: the service is away
             raise TransientError(f"BigQuery unreachable: {exc}") from exc
         if errors:
             # Where and why only: BigQuery's messages may quote the refused values (PII).
-            where = sorted(
-                {f"{e.get('location')}: {e.get('reason')}" for row in errors for e in row["errors"]}
-            )
-            raise TransientError(f"BigQuery refused rows in {table}: {'; '.join(where)}")
+            problems = [e for row in errors for e in row.get("errors") or []]
+            where = "; ".join(sorted({f"{e.get('location')}: {e.get('reason')}" for e in problems}))
+            if any(e.get("reason") in REFUSED_FOR_GOOD for e in problems):
+                raise PoisonMessage(f"BigQuery refused a row in {table} for good: {where}")
+            raise TransientError(f"BigQuery refused rows in {table}: {where}")
 
 
 #: resource → (table, id column) for "which version does the CRM hold?"
