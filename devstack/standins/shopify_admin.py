@@ -21,7 +21,8 @@ The reads that reconciliation and backfill make (``orders``, ``customers``, ``pr
 ``bulkOperationRunQuery``, ``node``) are answered from an in-memory shop
 (``devstack.standins.shopify_store.ShopifyStore``), with Shopify's cost bucket and
 ``THROTTLED`` errors; bulk results are served at ``GET /_bulk/{id}.jsonl``. Seed that shop
-with REST-shaped resources: ``POST /_standin/shop/{orders|customers|products}``.
+with REST-shaped resources: ``POST /_standin/shop/{orders|customers|products}``; delete one
+(as Shopify would, sending no webhook) with ``DELETE /_standin/shop/{resource}/{id}``.
 
 Run alone: ``SHOPIFY_ADMIN_TOKEN=T python -m devstack.standins.shopify_admin --port 8631 --shop S``.
 """
@@ -269,6 +270,14 @@ class ShopifyAdminStandIn:
                     self._send(200, {"standin": "shopify_admin"})
                 else:
                     self._send(404, {"errors": "Not Found"})
+
+            def do_DELETE(self) -> None:
+                gone = re.fullmatch(r"/_standin/shop/(orders|customers|products)/(\d+)", self.path)
+                if not gone:
+                    self._send(404, {"errors": "Not Found"})
+                    return
+                standin.shop.delete(gone.group(1), gone.group(2))
+                self._send(200, {"ok": True})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)

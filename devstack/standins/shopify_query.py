@@ -129,6 +129,8 @@ class Query:
             return 0
         args = self.args(node)
         size = int(args.get("first") or args.get("last") or 0)
+        if isinstance(args.get("ids"), list):  # nodes(ids: [...]): one object per id
+            size = len(args["ids"])
         if self.is_connection(node):
             total = 2
             for part in self.fields(node.selection_set):
@@ -165,7 +167,7 @@ class Query:
             args = self.args(node)
             limit = args.get("first")
             items = value[: int(limit)] if limit is not None else value
-            return [self._object(node, item) for item in items]
+            return [self._object(node, item) if item is not None else None for item in items]
         return self._object(node, value)
 
     def _object(self, node: FieldNode, value: Any) -> Any:

@@ -41,6 +41,7 @@ class Throttled(Exception):
     """The cost bucket cannot pay for the query."""
 
 
+ROOT_TYPES = {"orders": "Order", "customers": "Customer", "products": "Product"}
 CHILDREN = {"orders": ("lineItems", "LineItem"), "products": ("variants", "ProductVariant")}
 
 
@@ -248,8 +249,8 @@ class ShopifyStore:
     def __init__(
         self,
         *,
-        bucket_size: float = 1000.0,
-        restore_rate: float = 50.0,
+        bucket_size: float = 2000.0,
+        restore_rate: float = 100.0,
         clock: Callable[[], float] = time.monotonic,
         file_url: Callable[[str], str] = lambda token: f"/_bulk/{token}.jsonl",
     ) -> None:
@@ -269,6 +270,11 @@ class ShopifyStore:
     def put(self, root: str, node: dict[str, Any]) -> None:
         with self._lock:
             self.nodes[root][node["id"]] = node
+
+    def delete(self, root: str, legacy_id: str) -> None:
+        """Shopify deleted it (and, in tests, its delete webhook is lost)."""
+        with self._lock:
+            self.nodes[root].pop(f"gid://shopify/{ROOT_TYPES[root]}/{legacy_id}", None)
 
     def put_order(self, rest: dict[str, Any]) -> None:
         self.put("orders", order_node(rest))
@@ -306,7 +312,7 @@ class ShopifyStore:
         }
 
     # --------------------------------------------------------------- answers
-    FIELDS = (*ROOTS, "bulkOperationRunQuery", "node")
+    FIELDS = (*ROOTS, "bulkOperationRunQuery", "node", "nodes")
 
     def field(self, name: str, args: dict[str, Any]) -> Any:
         """The full value of one root field (the caller pays for the query first)."""
@@ -318,6 +324,8 @@ class ShopifyStore:
                 return self._run_bulk(args)
             if name == "node":
                 return self._node(args)
+            if name == "nodes":  # null for an id that does not exist (any more)
+                return [self._node({"id": gid}) for gid in args.get("ids") or []]
         raise KeyError(name)
 
     def extensions(self) -> dict[str, Any]:

@@ -238,6 +238,7 @@ class BigQueryVersions:
     """The newest version of each Shopify entity the CRM holds (one parameterised query)."""
 
     def __init__(self, client: Any, dataset: str, *, timeout: float = 60.0) -> None:
+        self.client = client
         self._client = client
         self._dataset = f"{client.project}.{dataset}"
         self._timeout = timeout
@@ -262,3 +263,40 @@ class BigQueryVersions:
         )
         rows = self._client.query(sql, job_config=config).result(timeout=self._timeout)
         return {str(row["id"]): int(row["version"]) for row in rows}
+
+
+#: resource → (view, id column, extra condition) for "which ids does the CRM hold as existing?"
+EXISTING_VIEWS = {
+    "customers": ("customers", "customer_id", "source = 'shopify'"),
+    "products": ("products", "product_id", "TRUE"),
+    # Shopify reads orders of the last 60 days only without read_all_orders.
+    "orders": (
+        "orders",
+        "order_id",
+        "source = 'shopify' AND created_at >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL 55 DAY)",
+    ),
+}
+
+
+class BigQueryExisting:
+    """The ids of a shop's customers, products or orders that the CRM's views hold as
+    existing (deleted ones are left out by the views): the periodic id check's list."""
+
+    def __init__(self, client: Any, dataset: str, *, timeout: float = 60.0) -> None:
+        self._client = client
+        self._dataset = f"{client.project}.{dataset}"
+        self._timeout = timeout
+
+    def __call__(self, resource: str, shop: str) -> list[str]:
+        from google.cloud import bigquery
+
+        view, column, condition = EXISTING_VIEWS[resource]
+        sql = (
+            f"SELECT DISTINCT {column} AS id "  # noqa: S608 (names are ours)
+            f"FROM `{self._dataset}.{view}` WHERE shop = @shop AND {condition}"
+        )
+        config = bigquery.QueryJobConfig(
+            query_parameters=[bigquery.ScalarQueryParameter("shop", "STRING", shop)]
+        )
+        rows = self._client.query(sql, job_config=config).result(timeout=self._timeout)
+        return [str(row["id"]) for row in rows]
