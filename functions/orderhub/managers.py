@@ -2,7 +2,8 @@
 
 The list lives in the Firestore document ``settings/managers`` (collection name with
 ``FIRESTORE_PREFIX``), field ``managers``: ``[{"subscriber_id": "123", "name": "Anna"}]``
-where ``subscriber_id`` is the manager's ManyChat subscriber id. ``scripts/managers``
+where ``subscriber_id`` is the manager's ManyChat subscriber id; an optional ``email`` is
+where the notifier writes instead when Messenger's 24-hour window has closed. ``scripts/managers``
 lists and sets it. When the document does not exist, the ``NOTIFY_MANAGERS`` variable
 (the same JSON list) is the fallback, so a fresh deployment works before anyone ran the
 script. An existing document always wins, even with an empty list: emptying it is how
@@ -28,9 +29,14 @@ MANAGERS_DOCUMENT = "managers"
 class Manager:
     subscriber_id: str
     name: str
+    #: Where the notifier writes when Messenger's 24-hour window is closed (optional).
+    email: str | None = None
 
     def as_dict(self) -> dict[str, str]:
-        return {"subscriber_id": self.subscriber_id, "name": self.name}
+        data = {"subscriber_id": self.subscriber_id, "name": self.name}
+        if self.email:
+            data["email"] = self.email
+        return data
 
 
 def parse(value: Any, *, where: str) -> tuple[Manager, ...]:
@@ -52,7 +58,10 @@ def parse(value: Any, *, where: str) -> tuple[Manager, ...]:
         name = str(item.get("name") or "").strip() or subscriber
         if any(m.subscriber_id == subscriber for m in managers):
             raise ConfigError(f"{where}: subscriber_id {subscriber} is listed twice")
-        managers.append(Manager(subscriber, name))
+        email = str(item.get("email") or "").strip() or None
+        if email is not None and (email.count("@") != 1 or any(c in email for c in " \r\n,;<>")):
+            raise ConfigError(f"{where}: {subscriber}'s email is not one e-mail address")
+        managers.append(Manager(subscriber, name, email))
     return tuple(managers)
 
 

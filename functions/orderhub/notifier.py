@@ -17,6 +17,12 @@ Faults by kind:
   message that ManyChat keeps refusing with 5xx is not retried forever even where no
   dead-letter policy stops the redeliveries.
 
+Messenger's 24-hour window. Manager alerts carry no message tag by default (Meta allows
+tags only for updates personally relevant to the recipient; misuse can restrict the
+shop's Page). A manager whose window has closed makes ManyChat answer 3011; if that
+manager has an ``email`` and a ``Fallback`` is wired (the shop's Gmail), the same text
+goes by e-mail and the claim closes as ``emailed``, so no new order goes unannounced.
+
 Announcements, not events. "New order" and "cancelled" are facts about an *order*, and
 the same order reaches us as several events: the webhook's ``order.created`` and a
 reconcile run's ``order.created`` at a later version, a late webhook, every later update
@@ -44,11 +50,11 @@ from typing import Any, Protocol
 from orderhub import logs
 from orderhub.errors import TransientError
 from orderhub.event import Event, parse_time, stable_id
-from orderhub.ledger import Begin, Ledger
+from orderhub.ledger import FINAL_STATES, Begin, Ledger
 from orderhub.managers import Manager
 from orderhub.sinks.bigquery import Inserter, build_row
 from orderhub.sinks.manychat import Outcome, SendFailed
-from orderhub.templates import NOTIFIED_TYPES, Links, render, to_manychat
+from orderhub.templates import NOTIFIED_TYPES, Links, Rendered, render, to_manychat
 
 NOTIFICATIONS_TABLE = "notifications"
 
@@ -57,6 +63,32 @@ class Sender(Protocol):
     def send_content(
         self, subscriber_id: str, messages: list[dict[str, Any]], message_tag: str | None
     ) -> Outcome: ...
+
+
+#: ManyChat codes meaning "outside Messenger's 24-hour window": the e-mail fallback's cue.
+WINDOW_CLOSED_CODES = (3011,)
+
+
+class FallbackFailed(Exception):
+    """The fallback channel refused the message for good (e.g. a bad address)."""
+
+
+class Fallback(Protocol):
+    """A second channel for a manager Messenger will not reach now (e-mail).
+
+    ``send`` raises ``TransientError`` when a retry may help, ``FallbackFailed`` when not."""
+
+    def send(self, manager: Manager, *, subject: str, text: str) -> None: ...
+
+
+def as_email(rendered: Rendered) -> tuple[str, str]:
+    """Subject and plain text of a rendered message, its buttons as links at the end."""
+    subject = rendered.text.split("\n", 1)[0]
+    links = [f"{button.caption}: {button.url}" for button in rendered.buttons]
+    text = rendered.text + ("\n\n" + "\n".join(links) if links else "")
+    footer = "\n\n(Sent by e-mail: your Messenger window with the shop's bot has closed. "
+    footer += "Write to the bot to get alerts in Messenger again.)"
+    return subject, text + footer
 
 
 @dataclass(frozen=True)
@@ -79,6 +111,7 @@ class Summary:
     duplicate: list[str] = field(default_factory=list)
     retrying: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
+    emailed: list[str] = field(default_factory=list)
 
 
 #: Event type → (announcement kind, the entity's field that dates the fact). These are
@@ -193,6 +226,7 @@ def notify(
     inserter: Inserter,
     policy: Policy,
     now: Callable[[], datetime],
+    fallback: Fallback | None = None,
 ) -> Summary | None:
     """Tell every manager about the event; ``None`` if its type does not notify.
 
@@ -216,8 +250,21 @@ def notify(
         raise TransientError("no managers configured (settings/managers or NOTIFY_MANAGERS)")
     messages = to_manychat(rendered)
     summary = Summary()
+    email = as_email(rendered)
     for manager in managers:
-        _notify_one(event, manager, messages, ledger, sender, inserter, policy, now, summary)
+        _notify_one(
+            event,
+            manager,
+            messages,
+            ledger,
+            sender,
+            inserter,
+            policy,
+            now,
+            summary,
+            fallback=fallback,
+            email=email,
+        )
     owed = summary.retrying + summary.busy
     if owed:
         raise TransientError(
@@ -236,6 +283,9 @@ def _notify_one(
     policy: Policy,
     now: Callable[[], datetime],
     summary: Summary,
+    *,
+    fallback: Fallback | None = None,
+    email: tuple[str, str] = ("", ""),
 ) -> None:
     key = notification_key(announcement_id(event), manager.subscriber_id)
     ids = {"event_id": event["event_id"], "manager_id": manager.subscriber_id}
@@ -285,7 +335,7 @@ def _notify_one(
             error=error,
         )
         _append(inserter, row)
-        if status in ("sent", "failed"):
+        if status in FINAL_STATES:
             ledger.mark_logged(key)
 
     if claim.attempt > policy.max_attempts:
@@ -312,6 +362,28 @@ def _notify_one(
         logs.info("notification sent", **ids, attempt=claim.attempt)
         summary.sent.append(manager.subscriber_id)
         return
+    if outcome.code in WINDOW_CLOSED_CODES and fallback is not None and manager.email:
+        subject, text = email
+        try:
+            fallback.send(manager, subject=subject, text=text)
+        except TransientError as exc:
+            close("retrying", http_status=outcome.http_status, code=outcome.code, error=str(exc))
+            logs.warning("e-mail fallback will be retried", **ids, reason=str(exc))
+            summary.retrying.append(manager.subscriber_id)
+            return
+        except FallbackFailed as exc:
+            outcome = Outcome(
+                sent=False,
+                http_status=outcome.http_status,
+                code=outcome.code,
+                reason=f"{outcome.reason}; e-mail refused: {exc}",
+            )
+        else:
+            note = "Messenger window closed; sent by e-mail"
+            close("emailed", http_status=outcome.http_status, code=outcome.code, error=note)
+            logs.info("notification sent by e-mail", **ids, attempt=claim.attempt)
+            summary.emailed.append(manager.subscriber_id)
+            return
     close("failed", http_status=outcome.http_status, code=outcome.code, error=outcome.reason)
     logs.error(
         "notification failed for good",

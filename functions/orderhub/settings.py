@@ -296,6 +296,8 @@ class NotifierSettings:
     rate_per_second: float
     #: Orders created (or cancelled) longer ago than this are recorded, not announced.
     max_age_hours: float = 24.0
+    #: The shop's mailbox that e-mails a manager whose Messenger window closed; empty: off.
+    fallback_from: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> NotifierSettings:
@@ -309,7 +311,9 @@ class NotifierSettings:
                 raise ConfigError(f"{name} must be positive")
             return value
 
-        tag = env.get("MANYCHAT_MESSAGE_TAG", "ACCOUNT_UPDATE").strip().upper()
+        # No tag by default: Meta allows tags only for updates personally relevant to the
+        # recipient, which alerts to the shop's own managers are not.
+        tag = env.get("MANYCHAT_MESSAGE_TAG", "").strip().upper()
         return cls(
             project=project_id(env),
             dataset=_required(env, "BIGQUERY_DATASET"),
@@ -324,4 +328,5 @@ class NotifierSettings:
             max_attempts=int(number("NOTIFY_MAX_ATTEMPTS", "8")),
             rate_per_second=number("MANYCHAT_RATE_PER_SECOND", "25"),
             max_age_hours=number("NOTIFY_MAX_AGE_HOURS", "24"),
+            fallback_from=env.get("NOTIFY_FALLBACK_FROM", "").strip(),
         )

@@ -229,10 +229,10 @@ def test_settings_name_the_missing_token():
         NotifierSettings.from_env(env)
     settings = NotifierSettings.from_env({**env, "MANYCHAT_TOKEN": "t"})
     assert settings.manychat_api_url == "https://api.manychat.com"
-    assert settings.message_tag == "ACCOUNT_UPDATE"
+    assert settings.message_tag is None  # manager alerts carry no tag (Meta's policy)
     assert (
         NotifierSettings.from_env(
-            {**env, "MANYCHAT_TOKEN": "t", "MANYCHAT_MESSAGE_TAG": "none"}
+            {**env, "MANYCHAT_TOKEN": "t", "MANYCHAT_MESSAGE_TAG": "account_update"}
         ).message_tag
-        is None
+        == "ACCOUNT_UPDATE"
     )

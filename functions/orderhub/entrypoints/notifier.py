@@ -10,7 +10,7 @@ from orderhub.errors import PoisonMessage
 from orderhub.event import decode
 from orderhub.ledger import FirestoreLedger
 from orderhub.managers import FirestoreManagers, current
-from orderhub.notifier import Policy, notifies, notify
+from orderhub.notifier import Fallback, Policy, notifies, notify
 from orderhub.settings import NotifierSettings
 from orderhub.sinks.bigquery import BigQueryInserter
 from orderhub.sinks.manychat import ManyChatClient, TokenBucket
@@ -61,6 +61,19 @@ def _inserter() -> BigQueryInserter:
     return BigQueryInserter(client, settings.dataset)
 
 
+@functools.cache
+def _fallback() -> Fallback | None:
+    """E-mail through the shop's Gmail for managers whose Messenger window closed, if
+    ``NOTIFY_FALLBACK_FROM`` names the mailbox (the Gmail client is gmail_ingest's)."""
+    settings = _settings()
+    if not settings.fallback_from:
+        return None
+    from orderhub.entrypoints.gmail_ingest import gmail_service
+    from orderhub.sinks.email_fallback import GmailFallback
+
+    return GmailFallback(gmail_service, settings.fallback_from)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -93,6 +106,7 @@ def handle(cloud_event: object) -> None:
             max_age=timedelta(hours=settings.max_age_hours),
         ),
         now=_now,
+        fallback=_fallback(),
     )
     if summary is None:
         return
@@ -104,4 +118,5 @@ def handle(cloud_event: object) -> None:
         sent=len(summary.sent),
         failed=len(summary.failed),
         duplicate=len(summary.duplicate),
+        emailed=len(summary.emailed),
     )
