@@ -125,7 +125,7 @@ variable "notifier" {
     }))
   })
   default = {
-    message_tag = "ACCOUNT_UPDATE"
+    message_tag = "none" # Meta allows tags only for updates personally relevant to the recipient
     order_url   = ""
     managers    = []
   }
