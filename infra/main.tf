@@ -108,10 +108,11 @@ locals {
         NOTIFY_ORDER_URL     = var.notifier.order_url
         NOTIFY_MANAGERS      = jsonencode(var.notifier.managers) # fallback; settings/managers wins
         BIGQUERY_DATASET     = google_bigquery_dataset.crm.dataset_id
+        NOTIFY_FALLBACK_FROM = var.notifier_fallback_from # e-mail when a manager's Messenger window closed
       }
-      secrets   = ["MANYCHAT_TOKEN"]
-      firestore = true # claim per (event, manager); managers to notify (settings/managers)
-      bigquery  = true # appends every attempt to the notifications table
+      secrets   = ["MANYCHAT_TOKEN", "GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_REFRESH_TOKEN"] # Gmail: the e-mail fallback (gmail.send)
+      firestore = true                                                                                # claim per (event, manager); managers to notify (settings/managers)
+      bigquery  = true                                                                                # appends every attempt to the notifications table
     }
 
     shopify_reconcile = {

@@ -142,3 +142,9 @@ variable "shop_time_zone" {
   type        = string
   default     = "Etc/UTC"
 }
+
+variable "notifier_fallback_from" {
+  description = "Sending address (the shop's Gmail) for e-mails to managers whose Messenger window closed; empty turns the fallback off. The Gmail refresh token then needs the gmail.send scope."
+  type        = string
+  default     = ""
+}

@@ -64,14 +64,19 @@ def _inserter() -> BigQueryInserter:
 @functools.cache
 def _fallback() -> Fallback | None:
     """E-mail through the shop's Gmail for managers whose Messenger window closed, if
-    ``NOTIFY_FALLBACK_FROM`` names the mailbox (the Gmail client is gmail_ingest's)."""
+    ``NOTIFY_FALLBACK_FROM`` names the sending mailbox."""
     settings = _settings()
     if not settings.fallback_from:
         return None
-    from orderhub.entrypoints.gmail_ingest import gmail_service
-    from orderhub.sinks.email_fallback import GmailFallback
+    from orderhub.sinks.email_fallback import GmailFallback, gmail_service_factory
 
-    return GmailFallback(gmail_service, settings.fallback_from)
+    factory = gmail_service_factory(
+        client_id=settings.gmail_client_id,
+        client_secret=settings.gmail_client_secret,
+        refresh_token=settings.gmail_refresh_token,
+        api_url=settings.gmail_api_url,
+    )
+    return GmailFallback(functools.cache(factory), settings.fallback_from)
 
 
 def _now() -> datetime:

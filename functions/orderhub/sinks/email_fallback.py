@@ -38,6 +38,51 @@ def mime(sender: str, manager: Manager, *, subject: str, text: str) -> bytes:
     return message.as_bytes()
 
 
+TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a public endpoint
+
+
+def gmail_service_factory(
+    *,
+    client_id: str | None,
+    client_secret: str | None,
+    refresh_token: str | None,
+    api_url: str | None,
+) -> Callable[[], Any]:
+    """Builds the Gmail API resource on first use (static discovery, no network), with the
+    shop's OAuth user credentials, or anonymous ones for the local stand-in."""
+
+    def build_service() -> Any:
+        from googleapiclient.discovery import build
+
+        credentials: Any
+        if refresh_token is None:
+            from google.auth.credentials import AnonymousCredentials
+
+            credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
+        else:
+            from google.oauth2.credentials import Credentials
+
+            credentials = Credentials(  # type: ignore[no-untyped-call]
+                token=None,
+                refresh_token=refresh_token,
+                client_id=client_id,
+                client_secret=client_secret,
+                token_uri=TOKEN_URI,
+                scopes=[SEND_SCOPE],
+            )
+        options = {"api_endpoint": api_url.rstrip("/") + "/"} if api_url else None
+        return build(
+            "gmail",
+            "v1",
+            credentials=credentials,
+            static_discovery=True,
+            cache_discovery=False,
+            client_options=options,
+        )
+
+    return build_service
+
+
 class GmailFallback:
     """``notifier.Fallback`` over the Gmail API (google-api-python-client resource)."""
 
