@@ -126,3 +126,16 @@ def test_gmail_fallback_sends_plain_text_to_the_manager_only():
     assert message["Bcc"] is None  # a newline in the subject cannot add a header
     assert message.get_content().strip() == "Total: 1 USD"
     assert json.dumps(body)  # JSON-ready for the API
+
+
+def test_the_fallback_needs_the_shops_gmail_credentials():
+    from orderhub.settings import NotifierSettings
+
+    env = {"GOOGLE_CLOUD_PROJECT": "p", "BIGQUERY_DATASET": "d", "MANYCHAT_TOKEN": "t"}
+    assert NotifierSettings.from_env(env).fallback_from == ""  # off by default
+    with pytest.raises(ConfigError, match="GMAIL_REFRESH_TOKEN"):
+        NotifierSettings.from_env({**env, "NOTIFY_FALLBACK_FROM": "orders@shop.example"})
+    on = NotifierSettings.from_env(
+        {**env, "NOTIFY_FALLBACK_FROM": "orders@shop.example", "GMAIL_REFRESH_TOKEN": "r"}
+    )
+    assert on.fallback_from == "orders@shop.example" and on.gmail_refresh_token == "r"
