@@ -64,23 +64,29 @@ def test_equal_versions_the_later_kind_wins_not_the_event_id(writer, crm: Crm):
 
 
 def test_equal_versions_and_kinds_the_later_trigger_wins(writer, crm: Crm):
-    order = {**fixture("order"), "id": 7_100_000, "updated_at": "2026-11-25T10:00:00Z"}
-    later = shopify_event(
-        "orders/updated",
-        {**order, "fulfillment_status": "fulfilled"},
-        "u2",
-        "2026-11-25T10:00:02.000000000Z",
-    )
-    earlier = shopify_event(
-        "orders/updated",
-        {**order, "fulfillment_status": "partial"},
-        "u1",
-        "2026-11-25T10:00:01.000000000Z",
-    )
-    assert later["event_id"] == earlier["event_id"]  # same fact as far as ids go
-    deliver(writer, later)
-    deliver(writer, earlier)  # delivered last, triggered first
-    assert status(crm, str(order["id"]))["fulfillment_status"] == "fulfilled"
+    # Two deliveries of orders/updated with one updated_at (the same version, the same
+    # event id) and different content: the one Shopify triggered later is the truth,
+    # whichever arrived last. One order gets them in each arrival order, so no tie-break
+    # by arrival (or by chance) passes for both.
+    for order_id, later_arrives_last in ((7_100_000, True), (7_100_001, False)):
+        order = {**fixture("order"), "id": order_id, "updated_at": "2026-11-25T10:00:00Z"}
+        later = shopify_event(
+            "orders/updated",
+            {**order, "fulfillment_status": "fulfilled"},
+            f"u2-{order_id}",
+            "2026-11-25T10:00:02.000000000Z",
+        )
+        earlier = shopify_event(
+            "orders/updated",
+            {**order, "fulfillment_status": "partial"},
+            f"u1-{order_id}",
+            "2026-11-25T10:00:01.000000000Z",
+        )
+        assert later["event_id"] == earlier["event_id"]  # same fact as far as ids go
+        for event in (earlier, later) if later_arrives_last else (later, earlier):
+            deliver(writer, event)
+    for order_id in ("7100000", "7100001"):
+        assert status(crm, order_id)["fulfillment_status"] == "fulfilled"
 
 
 @pytest.fixture
