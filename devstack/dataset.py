@@ -21,9 +21,14 @@ def table_schema(name: str) -> list[dict[str, Any]]:
     return json.loads((SCHEMAS / "bigquery" / f"{name}.json").read_text())
 
 
-def view_sql(name: str, project: str, dataset: str) -> str:
+def view_sql(name: str, project: str, dataset: str, timezone: str | None = None) -> str:
+    """A view's SQL with its placeholders filled; ``timezone`` (the shop's calendar, an
+    IANA name) defaults to ``SHOP_TIME_ZONE``, else UTC."""
+    import os
+
     text = (SCHEMAS / "views" / f"{name}.sql").read_text()
-    return Template(text).substitute(project=project, dataset=dataset)
+    zone = timezone or os.environ.get("SHOP_TIME_ZONE", "").strip() or "UTC"
+    return Template(text).substitute(project=project, dataset=dataset, timezone=zone)
 
 
 def bigquery_client(project: str, endpoint: str) -> Any:

@@ -1,6 +1,6 @@
 # The CRM dataset: tables from schemas/bigquery/*.json as listed in schemas/dataset.json (the
 # files devstack/dataset.py and the tests use too), and the analysts' views from
-# schemas/views/*.sql with ${project} and ${dataset} filled in.
+# schemas/views/*.sql with ${project}, ${dataset} and ${timezone} (the shop's) filled in.
 locals {
   schemas_dir = "${path.module}/../schemas"
   manifest    = jsondecode(file("${local.schemas_dir}/dataset.json"))
@@ -48,7 +48,7 @@ resource "google_bigquery_table" "base_views" {
   deletion_protection = false # a view holds no data; it is recreated from its SQL
 
   view {
-    query          = templatefile("${local.schemas_dir}/views/${each.key}.sql", { project = var.project, dataset = google_bigquery_dataset.crm.dataset_id })
+    query          = templatefile("${local.schemas_dir}/views/${each.key}.sql", { project = var.project, dataset = google_bigquery_dataset.crm.dataset_id, timezone = var.shop_time_zone })
     use_legacy_sql = false
   }
 
@@ -63,7 +63,7 @@ resource "google_bigquery_table" "derived_views" {
   deletion_protection = false
 
   view {
-    query          = templatefile("${local.schemas_dir}/views/${each.key}.sql", { project = var.project, dataset = google_bigquery_dataset.crm.dataset_id })
+    query          = templatefile("${local.schemas_dir}/views/${each.key}.sql", { project = var.project, dataset = google_bigquery_dataset.crm.dataset_id, timezone = var.shop_time_zone })
     use_legacy_sql = false
   }
 

@@ -126,11 +126,12 @@ locals {
         NOTIFY_MANAGERS      = jsonencode(var.notifier.managers) # fallback; settings/managers wins
         BIGQUERY_DATASET     = google_bigquery_dataset.crm.dataset_id
         MANAGERS_DATABASE    = google_firestore_database.managers.name
+        NOTIFY_FALLBACK_FROM = var.notifier_fallback_from # e-mail when a manager's Messenger window closed
       }
-      secrets       = ["MANYCHAT_TOKEN"]
-      firestore     = true              # claim per (event, manager)
-      managers_read = true              # managers to notify (settings/managers): read only
-      appends_to    = ["notifications"] # every attempt to message a manager
+      secrets       = ["MANYCHAT_TOKEN", "GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_REFRESH_TOKEN"] # Gmail: the e-mail fallback (gmail.send)
+      firestore     = true                                                                                # claim per (event, manager)
+      managers_read = true                                                                                # managers to notify (settings/managers): read only
+      appends_to    = ["notifications"]                                                                   # every attempt to message a manager
     }
 
     shopify_reconcile = {
@@ -147,7 +148,7 @@ locals {
       firestore = true             # the updated_at cursor per shop and resource
       timeout   = 540
       # which version of each entity the CRM already holds (orderhub.sinks.bigquery VERSION_TABLES)
-      reads_tables = ["order_events", "customer_events", "product_events"]
+      reads_tables = ["order_events", "customer_events", "product_events", "refund_events"]
     }
 
     privacy_erase = {

@@ -133,7 +133,7 @@ variable "notifier" {
     }))
   })
   default = {
-    message_tag = "ACCOUNT_UPDATE"
+    message_tag = "none" # Meta allows tags only for updates personally relevant to the recipient
     order_url   = ""
     managers    = []
   }
@@ -177,4 +177,16 @@ variable "managers_database" {
   description = "Firestore database of the managers (order-form sign-ins, who is notified); functions may only read it."
   type        = string
   default     = "managers"
+}
+
+variable "shop_time_zone" {
+  description = "The shop's time zone (IANA name): the calendar days of the daily_sales view."
+  type        = string
+  default     = "Etc/UTC"
+}
+
+variable "notifier_fallback_from" {
+  description = "Sending address (the shop's Gmail) for e-mails to managers whose Messenger window closed; empty turns the fallback off. The Gmail refresh token then needs the gmail.send scope."
+  type        = string
+  default     = ""
 }

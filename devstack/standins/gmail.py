@@ -28,6 +28,9 @@ Gmail API (v1, REST reference):
   adds the RFC 822 message in base64url; ``full`` the parsed MIME tree with each part's
   decoded body in base64url; ``metadata`` the top-level headers only (the body is never
   parsed, so a 30 MB mail costs nothing to describe).
+* ``POST users/{userId}/messages/send`` with ``{"raw": base64url RFC 822}`` (the
+  notifier's e-mail fallback) → ``{id, threadId, labelIds: ["SENT"]}``; the message is
+  kept in the sender's mailbox under SENT, as Gmail does; 400 without a recipient.
 
 Test and dev controls (not Gmail's): ``POST /_standin/users/{userId}/messages`` with an
 ``.eml`` as the body delivers it (to INBOX, or to the ``labelIds`` given, as a Gmail filter
@@ -175,6 +178,18 @@ class GmailStandIn:
                     }
                 )
             return {**ref, "labelIds": list(stored.labels), "historyId": str(box.history_id)}
+
+    def send(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``messages.send``: keep the message under SENT in the sender's mailbox."""
+        try:
+            raw = base64.urlsafe_b64decode(str(body.get("raw") or "") + "==")
+        except ValueError as exc:
+            raise ApiError(400, "Invalid raw message") from exc
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        if not parsed.get("To"):
+            raise ApiError(400, "Invalid To header")
+        sent = self.deliver(user, raw, ["SENT"])
+        return {"id": sent["id"], "threadId": sent["threadId"], "labelIds": ["SENT"]}
 
     def forget_history(self, user: str) -> dict[str, Any]:
         with self.lock:
@@ -461,6 +476,8 @@ def make_handler(state: GmailStandIn) -> type[BaseHTTPRequestHandler]:
         def _api(self, method: str, user: str, rest: str, query: dict[str, list[str]]) -> Any:
             if rest == "watch" and method == "POST":
                 return state.watch(user, json.loads(self._body() or b"{}"))
+            if rest == "messages/send" and method == "POST":
+                return state.send(user, json.loads(self._body() or b"{}"))
             if rest == "history" and method == "GET":
                 return state.list_history(user, query)
             if rest == "messages" and method == "GET":

@@ -3,7 +3,10 @@
 It answers ``POST /admin/api/{version}/graphql.json`` as Shopify documents: the access
 token in ``X-Shopify-Access-Token`` (401 with Shopify's message otherwise), a JSON body
 ``{query, variables, operationName}``, and ``{"data": ..., "extensions": {"cost": ...}}``
-back, with only the fields the query selected (aliases honoured). A field it does not
+back, with only the fields the query selected (aliases honoured, nested connections paged
+by their own ``first``/``after``), charged Shopify's calculated query cost
+(``devstack.standins.shopify_query``: connection sizes multiply; a query over 1,000
+points is refused with ``MAX_COST_EXCEEDED``). A field it does not
 know comes back as a GraphQL error, as Shopify's schema validation would.
 
 Operations are handlers registered by root field name; add one with ``register``:
@@ -18,7 +21,8 @@ The reads that reconciliation and backfill make (``orders``, ``customers``, ``pr
 ``bulkOperationRunQuery``, ``node``) are answered from an in-memory shop
 (``devstack.standins.shopify_store.ShopifyStore``), with Shopify's cost bucket and
 ``THROTTLED`` errors; bulk results are served at ``GET /_bulk/{id}.jsonl``. Seed that shop
-with REST-shaped resources: ``POST /_standin/shop/{orders|customers|products}``.
+with REST-shaped resources: ``POST /_standin/shop/{orders|customers|products}``; delete one
+(as Shopify would, sending no webhook) with ``DELETE /_standin/shop/{resource}/{id}``.
 
 Run alone: ``SHOPIFY_ADMIN_TOKEN=T python -m devstack.standins.shopify_admin --port 8631 --shop S``.
 """
@@ -37,18 +41,8 @@ from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from graphql import (
-    FieldNode,
-    FragmentDefinitionNode,
-    GraphQLError,
-    InlineFragmentNode,
-    OperationDefinitionNode,
-    SelectionSetNode,
-    parse,
-)
-from graphql.utilities import value_from_ast_untyped
-
 from devstack.standins import shopify_writes
+from devstack.standins.shopify_query import parse_query
 from devstack.standins.shopify_store import THROTTLED, ShopifyStore, Throttled
 
 PATH = re.compile(r"^/admin/api/(?P<version>[0-9]{4}-[0-9]{2}|unstable)/graphql\.json$")
@@ -179,33 +173,6 @@ def draft_order_create(args: dict[str, Any], store: Store) -> dict[str, Any]:
     return {"draftOrder": draft, "userErrors": []}
 
 
-# ----------------------------------------------------------------- execution
-def _project(value: Any, selection: SelectionSetNode | None, fragments: dict[str, Any]) -> Any:
-    """Keep only the selected fields (with aliases) of a handler's full object."""
-    if selection is None or value is None:
-        return value
-    if isinstance(value, list):
-        return [_project(item, selection, fragments) for item in value]
-    if not isinstance(value, dict):
-        return value
-    result: dict[str, Any] = {}
-    for node in selection.selections:
-        if isinstance(node, FieldNode):
-            name = node.name.value
-            key = node.alias.value if node.alias else name
-            if name == "__typename":
-                result[key] = value.get("__typename")
-            else:
-                result[key] = _project(value.get(name), node.selection_set, fragments)
-        elif isinstance(node, InlineFragmentNode):
-            result.update(_project(value, node.selection_set, fragments))
-        else:  # a fragment spread
-            fragment = fragments.get(node.name.value)
-            if fragment is not None:
-                result.update(_project(value, fragment.selection_set, fragments))
-    return result
-
-
 class ShopifyAdminStandIn:
     def __init__(
         self,
@@ -241,58 +208,50 @@ class ShopifyAdminStandIn:
         self.handlers[field] = handler
 
     def execute(self, body: dict[str, Any]) -> dict[str, Any]:
-        """One GraphQL request → the response body Shopify would send."""
-        try:
-            document = parse(str(body.get("query") or ""))
-        except GraphQLError as exc:
-            return {"errors": [{"message": exc.message, "locations": [{"line": 1, "column": 1}]}]}
-        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        fragments = {
-            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-        }
-        wanted = body.get("operationName")
-        chosen = [o for o in operations if not wanted or (o.name and o.name.value == wanted)]
-        if len(chosen) != 1:
-            return {"errors": [{"message": "An operation name is required"}]}
-        operation = chosen[0]
-        variables = body.get("variables") or {}
-        root = "Mutation" if operation.operation.value == "mutation" else "QueryRoot"
-        data: dict[str, Any] = {}
-        errors: list[dict[str, Any]] = []
-        for node in operation.selection_set.selections:
-            if not isinstance(node, FieldNode):
-                continue
-            name = node.name.value
-            key = node.alias.value if node.alias else name
-            handler = self.handlers.get(name)
-            if handler is None:
-                errors.append(
-                    {
-                        "message": f"Field '{name}' doesn't exist on type '{root}'",
-                        "extensions": {
-                            "code": "undefinedField",
-                            "typeName": root,
-                            "fieldName": name,
-                        },
-                    }
-                )
-                continue
-            args = {
-                arg.name.value: value_from_ast_untyped(arg.value, variables)
-                for arg in node.arguments or ()
+        """One GraphQL request → the response body Shopify would send.
+
+        Reads of the shop (``ShopifyStore.FIELDS``) are charged Shopify's calculated cost
+        (``shopify_query``): refused with ``MAX_COST_EXCEEDED`` over 1,000 points,
+        ``THROTTLED`` when the bucket cannot pay, else the actual cost is charged.
+        """
+        query = parse_query(
+            str(body.get("query") or ""), body.get("variables") or {}, body.get("operationName")
+        )
+        if isinstance(query, dict):
+            return query
+        root = "Mutation" if query.is_mutation else "QueryRoot"
+        roots = query.fields(query.operation.selection_set)
+        errors = [
+            {
+                "message": f"Field '{node.name.value}' doesn't exist on type '{root}'",
+                "extensions": {
+                    "code": "undefinedField",
+                    "typeName": root,
+                    "fieldName": node.name.value,
+                },
             }
-            try:
-                value = handler(args, self.store)
-            except Throttled:
-                return {"errors": [THROTTLED], "extensions": self.shop.extensions()}
-            data[key] = _project(value, node.selection_set, fragments)
+            for node in roots
+            if node.name.value not in self.handlers
+        ]
         if errors:
             return {"errors": errors}
-        if any(f in self.costed for f in data):
+        if any(node.name.value in ShopifyStore.FIELDS for node in roots):
+            return self.shop.answer(
+                query, lambda node: self.handlers[node.name.value](query.args(node), self.store)
+            )
+        data: dict[str, Any] = {}
+        for node in roots:
+            key = node.alias.value if node.alias else node.name.value
+            try:
+                value = self.handlers[node.name.value](query.args(node), self.store)
+            except Throttled:  # a write the bucket cannot pay for (shopify_writes)
+                return {"errors": [THROTTLED], "extensions": self.shop.extensions()}
+            data[key] = query.project(node, value)
+        if any(node.name.value in self.costed for node in roots):
             return {"data": data, "extensions": self.shop.extensions()}
         cost = {
-            "requestedQueryCost": 10,
-            "actualQueryCost": 10,
+            "requestedQueryCost": query.requested_cost(),
+            "actualQueryCost": query.actual_cost(data),
             "throttleStatus": {
                 "maximumAvailable": 2000.0,
                 "currentlyAvailable": 1990,
@@ -346,6 +305,14 @@ class ShopifyAdminStandIn:
                     self._send(200, {"standin": "shopify_admin"})
                 else:
                     self._send(404, {"errors": "Not Found"})
+
+            def do_DELETE(self) -> None:
+                gone = re.fullmatch(r"/_standin/shop/(orders|customers|products)/(\d+)", self.path)
+                if not gone:
+                    self._send(404, {"errors": "Not Found"})
+                    return
+                standin.shop.delete(gone.group(1), gone.group(2))
+                self._send(200, {"ok": True})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)

@@ -13,8 +13,11 @@ Shopify documents, for the operations reconciliation and backfill use:
   items are separate lines carrying ``__parentId`` — written children first, since Shopify
   says not to rely on the order of lines.
 
-It does not parse GraphQL: it recognises the operation by its root field and returns whole
-nodes (a superset of any selection OrderHub makes).
+Root fields return whole nodes; ``shopify_query`` applies the selection, pages nested
+connections (``lineItems``, ``variants``, ``refundLineItems``) by their own
+``first``/``after``, and computes Shopify's requested and actual query costs, so a query
+over the 1,000-point single-query limit is refused with ``MAX_COST_EXCEEDED``.
+``node(id:)`` answers bulk operations, orders, products and refunds.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from graphql import FieldNode
+
+from devstack.standins.shopify_query import MAX_QUERY_COST, Query, max_cost_exceeded, parse_query
+
 ROOTS = ("orders", "customers", "products")
 THROTTLED = {"message": "Throttled", "extensions": {"code": "THROTTLED"}}
 
@@ -34,11 +41,68 @@ class Throttled(Exception):
     """The cost bucket cannot pay for the query."""
 
 
+ROOT_TYPES = {"orders": "Order", "customers": "Customer", "products": "Product"}
 CHILDREN = {"orders": ("lineItems", "LineItem"), "products": ("variants", "ProductVariant")}
 
 
 def _money(amount: Any, currency: str) -> dict[str, Any]:
     return {"shopMoney": {"amount": str(amount or "0"), "currencyCode": currency}}
+
+
+#: REST ``fulfillment_status`` → GraphQL ``displayFulfillmentStatus`` (null: nothing yet).
+DISPLAY_FULFILLMENT = {
+    None: "UNFULFILLED",
+    "fulfilled": "FULFILLED",
+    "partial": "PARTIALLY_FULFILLED",
+    "restocked": "RESTOCKED",
+}
+
+
+def _money_set(given: Any, amount: Any, currency: str) -> dict[str, Any]:
+    """A GraphQL ``MoneyBag`` from a REST ``*_set`` (shop and presentment money), or from a
+    plain amount in the shop's currency."""
+    if isinstance(given, dict) and given.get("shop_money"):
+
+        def one(money: dict[str, Any]) -> dict[str, Any]:
+            return {"amount": str(money.get("amount")), "currencyCode": money.get("currency_code")}
+
+        shop = one(given["shop_money"])
+        return {
+            "shopMoney": shop,
+            "presentmentMoney": one(given.get("presentment_money") or {})
+            if given.get("presentment_money")
+            else shop,
+        }
+    money = {"amount": str(amount or "0"), "currencyCode": currency}
+    return {"shopMoney": money, "presentmentMoney": money}
+
+
+def refund_node(rest: dict[str, Any], currency: str) -> dict[str, Any]:
+    """A REST refund (as in an order's ``refunds``) as the GraphQL ``Refund`` node. Its
+    total comes from ``total_refunded_set`` when the fixture has one (a multi-currency
+    shop), else from its successful refund transactions, in the shop's currency."""
+    paid = sum(
+        float(t.get("amount") or 0)
+        for t in rest.get("transactions") or []
+        if t.get("kind") == "refund" and t.get("status") in (None, "success")
+    )
+    return {
+        "id": f"gid://shopify/Refund/{rest['id']}",
+        "legacyResourceId": str(rest["id"]),
+        "createdAt": rest.get("created_at"),
+        "note": rest.get("note"),
+        "totalRefundedSet": _money_set(rest.get("total_refunded_set"), f"{paid:.2f}", currency),
+        "refundLineItems": [
+            {
+                "quantity": line.get("quantity"),
+                "lineItem": {
+                    "id": f"gid://shopify/LineItem/{line.get('line_item_id')}",
+                    "sku": (line.get("line_item") or {}).get("sku"),
+                },
+            }
+            for line in rest.get("refund_line_items") or []
+        ],
+    }
 
 
 def order_node(rest: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +122,9 @@ def order_node(rest: dict[str, Any]) -> dict[str, Any]:
         "cancelReason": (rest.get("cancel_reason") or "").upper() or None,
         "closedAt": rest.get("closed_at"),
         "displayFinancialStatus": (rest.get("financial_status") or "").upper() or None,
-        "displayFulfillmentStatus": (rest.get("fulfillment_status") or "unfulfilled").upper(),
+        "displayFulfillmentStatus": DISPLAY_FULFILLMENT.get(
+            rest.get("fulfillment_status"), "UNFULFILLED"
+        ),
         "currencyCode": currency,
         "presentmentCurrencyCode": rest.get("presentment_currency") or currency,
         "note": rest.get("note"),
@@ -70,10 +136,7 @@ def order_node(rest: dict[str, Any]) -> dict[str, Any]:
         "totalTaxSet": _money(rest.get("total_tax"), currency),
         "totalDiscountsSet": _money(rest.get("total_discounts"), currency),
         "totalShippingPriceSet": _money(f"{shipping_total:.2f}", currency),
-        "totalPriceSet": {
-            **_money(rest.get("total_price"), currency),
-            "presentmentMoney": {"amount": str(rest.get("total_price")), "currencyCode": currency},
-        },
+        "totalPriceSet": _money_set(rest.get("total_price_set"), rest.get("total_price"), currency),
         "customer": {
             "id": f"gid://shopify/Customer/{customer['id']}",
             "legacyResourceId": str(customer["id"]),
@@ -121,6 +184,7 @@ def order_node(rest: dict[str, Any]) -> dict[str, Any]:
             }
             for line in rest.get("line_items") or []
         ],
+        "refunds": [refund_node(r, currency) for r in rest.get("refunds") or []],
     }
 
 
@@ -185,8 +249,8 @@ class ShopifyStore:
     def __init__(
         self,
         *,
-        bucket_size: float = 1000.0,
-        restore_rate: float = 50.0,
+        bucket_size: float = 2000.0,
+        restore_rate: float = 100.0,
         clock: Callable[[], float] = time.monotonic,
         file_url: Callable[[str], str] = lambda token: f"/_bulk/{token}.jsonl",
     ) -> None:
@@ -199,12 +263,18 @@ class ShopifyStore:
         self.files: dict[str, list[str]] = {}
         self.calls: list[str] = []  # root fields answered, for tests
         self.last_cost, self.last_paid = 0.0, True
+        self.last_actual: float | None = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ data
     def put(self, root: str, node: dict[str, Any]) -> None:
         with self._lock:
             self.nodes[root][node["id"]] = node
+
+    def delete(self, root: str, legacy_id: str) -> None:
+        """Shopify deleted it (and, in tests, its delete webhook is lost)."""
+        with self._lock:
+            self.nodes[root].pop(f"gid://shopify/{ROOT_TYPES[root]}/{legacy_id}", None)
 
     def put_order(self, rest: dict[str, Any]) -> None:
         self.put("orders", order_node(rest))
@@ -228,11 +298,11 @@ class ShopifyStore:
         self.available -= requested
         return {"currentlyAvailable": self.available}
 
-    def _cost(self, requested: float, paid: bool) -> dict[str, Any]:
+    def _cost(self, requested: float, paid: bool, actual: float | None) -> dict[str, Any]:
         return {
             "cost": {
                 "requestedQueryCost": requested,
-                "actualQueryCost": requested if paid else None,
+                "actualQueryCost": (requested if actual is None else actual) if paid else None,
                 "throttleStatus": {
                     "maximumAvailable": self.bucket_size,
                     "currentlyAvailable": self.available,
@@ -242,10 +312,10 @@ class ShopifyStore:
         }
 
     # --------------------------------------------------------------- answers
-    FIELDS = (*ROOTS, "bulkOperationRunQuery", "node")
+    FIELDS = (*ROOTS, "bulkOperationRunQuery", "node", "nodes")
 
     def field(self, name: str, args: dict[str, Any]) -> Any:
-        """The full value of one root field; ``Throttled`` when the bucket cannot pay."""
+        """The full value of one root field (the caller pays for the query first)."""
         with self._lock:
             self.calls.append(name)
             if name in ROOTS:
@@ -253,33 +323,66 @@ class ShopifyStore:
             if name == "bulkOperationRunQuery":
                 return self._run_bulk(args)
             if name == "node":
-                return self._poll_bulk(args)
+                return self._node(args)
+            if name == "nodes":  # null for an id that does not exist (any more)
+                return [self._node({"id": gid}) for gid in args.get("ids") or []]
         raise KeyError(name)
 
     def charge(self, requested: float) -> None:
         """Pay for a write (or a search) from the bucket; ``Throttled`` when it cannot."""
-        with self._lock:
-            self._pay(requested)
+        self.pay(requested)
 
     def extensions(self) -> dict[str, Any]:
         """``extensions`` of the last answer: the cost and the bucket after it."""
-        return self._cost(self.last_cost, paid=self.last_paid)
+        return self._cost(self.last_cost, paid=self.last_paid, actual=self.last_actual)
 
-    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        """A whole GraphQL answer without HTTP, for unit tests (root field found by name)."""
-        variables = variables or {}
-        name = next((f for f in self.FIELDS if re.search(rf"\b{f}\s*\(", query)), None)
-        if name is None:
-            return {"errors": [{"message": "stand-in: operation not supported"}]}
+    def pay(self, requested: float) -> None:
+        """Charge a query's requested cost; ``Throttled`` if the bucket cannot pay."""
+        with self._lock:
+            self.last_cost, self.last_actual = requested, None
+            self.last_paid = self._charge(requested) is not None
+            if not self.last_paid:
+                raise Throttled
+
+    def settle(self, actual: float) -> None:
+        """Refund what the query requested but did not use, as Shopify does."""
+        with self._lock:
+            self.last_actual = actual
+            self.available = min(
+                self.bucket_size, self.available + max(self.last_cost - actual, 0.0)
+            )
+
+    def answer(self, query: Query, resolve: Callable[[FieldNode], Any]) -> dict[str, Any]:
+        """A whole answer for a parsed operation whose root fields this store serves:
+        refused over the single-query limit, throttled when the bucket cannot pay, else
+        run, projected, and charged its actual cost."""
+        requested = query.requested_cost()
+        if requested > MAX_QUERY_COST:
+            return {"errors": [max_cost_exceeded(requested)]}
         try:
-            value = self.field(name, variables)
+            self.pay(float(requested))
         except Throttled:
             return {"errors": [THROTTLED], "extensions": self.extensions()}
-        return {"data": {name: value}, "extensions": self.extensions()}
+        data = {}
+        for root in query.fields(query.operation.selection_set):
+            key = root.alias.value if root.alias else root.name.value
+            data[key] = query.project(root, resolve(root))
+        self.settle(float(query.actual_cost(data)))
+        return {"data": data, "extensions": self.extensions()}
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A whole GraphQL answer without HTTP, for unit tests."""
+        parsed = parse_query(query, variables)
+        if isinstance(parsed, dict):
+            return parsed
+        roots = parsed.fields(parsed.operation.selection_set)
+        unknown = [r.name.value for r in roots if r.name.value not in self.FIELDS]
+        if unknown:
+            return {"errors": [{"message": f"stand-in: {unknown[0]} not supported"}]}
+        return self.answer(parsed, lambda root: self.field(root.name.value, parsed.args(root)))
 
     def _page(self, root: str, args: dict[str, Any]) -> dict[str, Any]:
         first = int(args.get("first") or 50)
-        self._pay(float(2 + first))
         match = _SINCE.search(str(args.get("query") or ""))
         since = _epoch(match.group(1)) if match else 0.0
         items = sorted(
@@ -290,28 +393,27 @@ class ShopifyStore:
         page = items[start : start + first]
         end = start + len(page)
         return {
-            "nodes": [self._with_nodes(root, n) for n in page],
+            "nodes": page,
             "pageInfo": {
                 "hasNextPage": end < len(items),
                 "endCursor": base64.b64encode(str(end).encode()).decode(),
             },
         }
 
-    def _pay(self, requested: float) -> None:
-        self.last_cost = requested
-        self.last_paid = self._charge(requested) is not None
-        if not self.last_paid:
-            raise Throttled
-
-    @staticmethod
-    def _with_nodes(root: str, node: dict[str, Any]) -> dict[str, Any]:
-        if root not in CHILDREN:
-            return node
-        field, _ = CHILDREN[root]
-        return {**node, field: {"nodes": node.get(field) or []}}
+    def _node(self, args: dict[str, Any]) -> dict[str, Any] | None:
+        gid = str(args.get("id") or "")
+        if "/BulkOperation/" in gid:
+            return self._poll_bulk(args)
+        for root in ROOTS:
+            if gid in self.nodes[root]:
+                return self.nodes[root][gid]
+        for order in self.nodes["orders"].values():
+            for refund in order.get("refunds") or []:
+                if refund["id"] == gid:
+                    return refund
+        return None
 
     def _run_bulk(self, args: dict[str, Any]) -> dict[str, Any]:
-        self._pay(10.0)
         query = str(args.get("query") or "")
         root = next((r for r in ROOTS if re.search(rf"\b{r}\b", query)), None)
         if root is None:
@@ -324,7 +426,6 @@ class ShopifyStore:
         return {"bulkOperation": {"id": op_id, "status": "CREATED"}, "userErrors": []}
 
     def _poll_bulk(self, args: dict[str, Any]) -> dict[str, Any] | None:
-        self._pay(1.0)
         variables = args
         op = self.bulk.get(str(variables.get("id")))
         if op is None:

@@ -3,7 +3,7 @@ gets one message per event however often Pub/Sub delivers it.
 
 A record moves through these states::
 
-    (none) ──create()──▶ sending ──▶ sent | failed          (final: never sent again)
+    (none) ──create()──▶ sending ──▶ sent | failed | emailed  (final: never sent again)
                            │  ▲
                            ▼  │ retake (compare-and-set on update_time)
                         retrying  ─ or ─  sending whose lease ran out
@@ -29,7 +29,8 @@ from typing import Any, Literal, Protocol
 
 from orderhub.errors import TransientError
 
-FINAL_STATES = ("sent", "failed")
+#: ``emailed``: Messenger refused (window closed) and the e-mail fallback delivered it.
+FINAL_STATES = ("sent", "failed", "emailed")
 BeginKind = Literal["new", "retake", "done", "busy"]
 
 

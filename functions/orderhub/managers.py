@@ -2,7 +2,8 @@
 
 The list lives in the Firestore document ``settings/managers`` (collection name with
 ``FIRESTORE_PREFIX``), field ``managers``: ``[{"subscriber_id": "123", "name": "Anna"}]``
-where ``subscriber_id`` is the manager's ManyChat subscriber id. ``scripts/managers``
+where ``subscriber_id`` is the manager's ManyChat subscriber id; an optional ``email`` is
+where the notifier writes instead when Messenger's 24-hour window has closed. ``scripts/managers``
 lists and sets it. When the document does not exist, the ``NOTIFY_MANAGERS`` variable
 (the same JSON list) is the fallback, so a fresh deployment works before anyone ran the
 script. An existing document always wins, even with an empty list: emptying it is how
@@ -30,11 +31,15 @@ class Manager:
     name: str
     #: Told of new chat-bot contacts (``"contacts": false`` in settings/managers: not).
     contacts: bool = True
+    #: Where the notifier writes when Messenger's 24-hour window is closed (optional).
+    email: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         found: dict[str, Any] = {"subscriber_id": self.subscriber_id, "name": self.name}
         if not self.contacts:
             found["contacts"] = False
+        if self.email:
+            found["email"] = self.email
         return found
 
     def wants(self, event_type: str) -> bool:
@@ -64,7 +69,10 @@ def parse(value: Any, *, where: str) -> tuple[Manager, ...]:
         contacts = item.get("contacts", True)
         if not isinstance(contacts, bool):
             raise ConfigError(f"{where}: contacts must be true or false")
-        managers.append(Manager(subscriber, name, contacts))
+        email = str(item.get("email") or "").strip() or None
+        if email is not None and (email.count("@") != 1 or any(c in email for c in " \r\n,;<>")):
+            raise ConfigError(f"{where}: {subscriber}'s email is not one e-mail address")
+        managers.append(Manager(subscriber, name, contacts, email))
     return tuple(managers)
 
 

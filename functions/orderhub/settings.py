@@ -343,6 +343,15 @@ class NotifierSettings:
     max_attempts: int
     rate_per_second: float
     managers_database: str = DEFAULT_DATABASE
+    #: Orders created (or cancelled) longer ago than this are recorded, not announced.
+    max_age_hours: float = 24.0
+    #: The shop's mailbox that e-mails a manager whose Messenger window closed; empty: off.
+    fallback_from: str = ""
+    #: The shop's Gmail OAuth client and refresh token (with gmail.send), for the fallback.
+    gmail_client_id: str | None = None
+    gmail_client_secret: str | None = None
+    gmail_refresh_token: str | None = None
+    gmail_api_url: str | None = None  # the local stand-in
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> NotifierSettings:
@@ -356,7 +365,14 @@ class NotifierSettings:
                 raise ConfigError(f"{name} must be positive")
             return value
 
-        tag = env.get("MANYCHAT_MESSAGE_TAG", "ACCOUNT_UPDATE").strip().upper()
+        fallback_from = env.get("NOTIFY_FALLBACK_FROM", "").strip()
+        refresh = env.get("GMAIL_REFRESH_TOKEN", "").strip()
+        gmail_api_url = env.get("GMAIL_API_URL", "").strip() or None
+        if fallback_from and not (refresh or gmail_api_url):
+            raise ConfigError("NOTIFY_FALLBACK_FROM needs GMAIL_REFRESH_TOKEN (with gmail.send)")
+        # No tag by default: Meta allows tags only for updates personally relevant to the
+        # recipient, which alerts to the shop's own managers are not.
+        tag = env.get("MANYCHAT_MESSAGE_TAG", "").strip().upper()
         return cls(
             project=project_id(env),
             dataset=_required(env, "BIGQUERY_DATASET"),
@@ -371,6 +387,12 @@ class NotifierSettings:
             max_attempts=int(number("NOTIFY_MAX_ATTEMPTS", "8")),
             rate_per_second=number("MANYCHAT_RATE_PER_SECOND", "25"),
             managers_database=managers_database(env),
+            max_age_hours=number("NOTIFY_MAX_AGE_HOURS", "24"),
+            fallback_from=fallback_from,
+            gmail_client_id=env.get("GMAIL_CLIENT_ID", "").strip() or None,
+            gmail_client_secret=env.get("GMAIL_CLIENT_SECRET", "").strip() or None,
+            gmail_refresh_token=refresh or None,
+            gmail_api_url=gmail_api_url,
         )
 
 

@@ -12,10 +12,21 @@ enforces Messenger's limits:
 A short text goes out as one message with its buttons; a longer one as the full text
 (cut to 2,000 characters) followed by a short line carrying the buttons, so nothing a
 manager needs is silently dropped by Messenger.
+
+Customer-written text (names, notes, addresses, item titles of e-mail and form orders,
+cancel reasons) goes through ``inert`` first: Messenger turns URLs, bare domains, e-mail
+addresses and phone numbers in a message into links, and a note such as "pay at
+shop-refund.example/pay" must not become a tappable link in the shop's own bot. ``inert``
+keeps the text readable and breaks the patterns: the dot before a domain label becomes
+ONE DOT LEADER (U+2024, looks like a dot), ``://`` gets a WORD JOINER (U+2060) after the
+colon, ``@`` between words becomes FULLWIDTH COMMERCIAL AT, and a run of 7 or more digits
+that reads as a phone number gets a WORD JOINER between its digits. The only links in a
+manager's message are our own buttons.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -37,7 +48,7 @@ NOTIFIED_TYPES = (
     "order.cancelled",
     "payload.quarantined",
     "privacy.requested",
-    "contact.touched",  # the first touch of each contact only (see notifier.claim_id)
+    "contact.touched",  # the first touch of each contact only (see notifier.ANNOUNCED_ONCE)
 )
 
 
@@ -68,6 +79,32 @@ def cut(text: str, limit: int) -> str:
     return text[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS
 
 
+_DOMAIN_DOT = re.compile(r"(?<=\w)\.(?=[^\W\d_])")
+_SCHEME = re.compile(r":(?=//)")
+_AT = re.compile(r"(?<=\w)@(?=\w)")
+_PHONE = re.compile(r"\+?\d(?:[\d\s().\-/]*\d)?")
+WORD_JOINER = "\u2060"
+
+
+def _break_digits(match: re.Match[str]) -> str:
+    text = match.group(0)
+    if sum(c.isdigit() for c in text) < 7:
+        return text
+    return re.sub(r"(?<=\d)(?=\d)", WORD_JOINER, text)
+
+
+def inert(text: str, *, phones: bool = True) -> str:
+    """Customer-written ``text`` that Messenger will not turn into links (see above).
+
+    ``phones=False`` leaves phone numbers tappable (the customer's own phone field)."""
+    text = _SCHEME.sub(":" + WORD_JOINER, text)
+    text = _DOMAIN_DOT.sub("\u2024", text)
+    text = _AT.sub("\uff20", text)
+    if phones:
+        text = _PHONE.sub(_break_digits, text)
+    return text
+
+
 def _money(value: Any, currency: str | None = None) -> str:
     if isinstance(value, Mapping):
         currency = str(value.get("currency") or currency or "")
@@ -92,7 +129,7 @@ def _address(value: Any) -> str | None:
         value.get("country") or value.get("country_code"),
     ]
     text = ", ".join(str(p) for p in parts if p)
-    return text or None
+    return inert(text) if text else None
 
 
 def _source_label(source: str) -> str:
@@ -123,7 +160,7 @@ def order_url(event: Event, links: Links) -> str | None:
 
 
 def _order_label(order: Mapping[str, Any], event: Event) -> str:
-    return str(order.get("name") or order.get("number") or event["entity_id"])
+    return inert(str(order.get("name") or order.get("number") or event["entity_id"]))
 
 
 def _item_lines(order: Mapping[str, Any]) -> list[str]:
@@ -133,6 +170,7 @@ def _item_lines(order: Mapping[str, Any]) -> list[str]:
         title = str(item.get("title") or "?")
         if item.get("variant_title"):
             title += f" ({item['variant_title']})"
+        title = inert(title)
         quantity = item.get("quantity") or 0
         lines.append(f"• {quantity} × {title} — {_money(item.get('unit_price'))}")
     if len(items) > MAX_ITEMS:
@@ -146,7 +184,8 @@ def _order_details(order: Mapping[str, Any], event: Event) -> list[str]:
     lines = [f"From: {_source_label(event['source'])}"]
     name = customer.get("name") or shipping.get("name")
     phone = customer.get("phone") or shipping.get("phone")
-    lines.append(f"Customer: {name or '—'}" + (f", {phone}" if phone else ""))
+    who = inert(str(name)) if name else "—"
+    lines.append(f"Customer: {who}" + (f", {inert(str(phone), phones=False)}" if phone else ""))
     items = _item_lines(order)
     if items:
         lines.append("Items:")
@@ -156,7 +195,7 @@ def _order_details(order: Mapping[str, Any], event: Event) -> list[str]:
     if address:
         lines.append(f"Deliver to: {address}")
     if order.get("note"):
-        lines.append(f"Note: {order['note']}")
+        lines.append(f"Note: {inert(str(order['note']))}")
     return lines
 
 
@@ -171,7 +210,7 @@ def order_cancelled(event: Event, links: Links) -> Rendered:
     order = event["entity"]
     lines = [f"❌ Order {_order_label(order, event)} was cancelled"]
     if order.get("cancel_reason"):
-        lines.append(f"Reason: {order['cancel_reason']}")
+        lines.append(f"Reason: {inert(str(order['cancel_reason']))}")
     lines += _order_details(order, event)
     url = order_url(event, links)
     return Rendered("\n".join(lines), (Button("Open order", url),) if url else ())
@@ -194,7 +233,7 @@ def payload_quarantined(event: Event, links: Links) -> Rendered:
     }.get(kind, kind)
     lines = [
         f"⚠️ A {what} from {_source_label(event['source'])} could not be read",
-        f"Reason: {cut(str(entity.get('reason') or '?'), 300)}",
+        f"Reason: {cut(inert(str(entity.get('reason') or '?')), 300)}",
     ]
     if entity.get("topic"):
         lines.append(f"Topic: {entity['topic']}")

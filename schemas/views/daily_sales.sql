@@ -1,6 +1,7 @@
--- Orders and money per day, source and currency; cancelled orders left out.
+-- Orders and money per day, source and currency; cancelled orders left out. Days are the
+-- shop's calendar days (${timezone}, an IANA name: SHOP_TIME_ZONE / var.shop_time_zone).
 SELECT
-  DATE(created_at) AS day,
+  DATE(created_at, '${timezone}') AS day,
   source,
   currency,
   COUNT(*) AS orders,

@@ -1,12 +1,25 @@
 -- One row per order: its newest version, with refunds summed and one status word;
 -- orders deleted in Shopify (orders/delete) left out.
-WITH latest AS (
-  SELECT *
-  FROM `${project}.${dataset}.order_events`
+-- Equal versions (two webhooks with the same updated_at) are told apart by kind
+-- (cancelled, then updated, then created), then by Shopify's trigger time
+-- (X-Shopify-Triggered-At, kept in raw_events.meta), the later winning.
+WITH triggers AS (
+  SELECT raw_id, MAX(JSON_VALUE(meta.triggered_at)) AS triggered_at
+  FROM `${project}.${dataset}.raw_events`
+  GROUP BY raw_id
+),
+latest AS (
+  SELECT e.*
+  FROM `${project}.${dataset}.order_events` AS e
+  LEFT JOIN triggers ON triggers.raw_id = e.raw_id
   WHERE TRUE
   QUALIFY ROW_NUMBER() OVER (
-    PARTITION BY source, shop, order_id
-    ORDER BY version DESC, IF(event_type = 'order.cancelled', 0, 1), event_id
+    PARTITION BY e.source, e.shop, e.order_id
+    ORDER BY
+      e.version DESC,
+      CASE e.event_type WHEN 'order.cancelled' THEN 0 WHEN 'order.updated' THEN 1 ELSE 2 END,
+      COALESCE(triggers.triggered_at, '') DESC,
+      e.event_id
   ) = 1
 ),
 -- Orders from other sources that shopify_sync wrote into Shopify: the Shopify order, from

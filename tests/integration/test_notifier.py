@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from orderhub.event import encode, make_event
+from orderhub.notifier import announcement_id
 from tests.conftest import Crm, clear_caches, cloud_event, post_cloud_event, unique
 from tests.manychat import StandIn, new_subscriber_id
 
@@ -97,7 +98,7 @@ def test_new_order_reaches_each_manager_once_and_is_recorded(notifier: Env):
         assert len(calls) == 1
         text = calls[0]["body"]["data"]["content"]["messages"][0]["text"]
         assert "Test Customer" in text and "42.00 EUR" in text and "Berlin" in text
-        assert calls[0]["body"]["message_tag"] == "ACCOUNT_UPDATE"
+        assert "message_tag" not in calls[0]["body"]  # no tag for manager alerts
     rows = notifier.rows(event["event_id"])
     assert sorted((r["manager_id"], r["status"]) for r in rows) == sorted(
         (m, "sent") for m in notifier.managers
@@ -178,7 +179,7 @@ def test_claim_left_sending_by_a_dead_instance_is_resent_after_the_lease(notifie
     claims = firestore.Client(project=os.environ["GOOGLE_CLOUD_PROJECT"]).collection(
         os.environ["FIRESTORE_PREFIX"] + "notification_claims"
     )
-    doc = claims.document(f"{event['event_id']}:{stuck}")
+    doc = claims.document(f"{announcement_id(event)}:{stuck}")
     doc.set({"state": "sending", "attempt": 1, "started_at": datetime.now(UTC)})
     assert notifier.post(event) == 500  # still leased to the "other" instance
     assert notifier.standin.calls(stuck) == []

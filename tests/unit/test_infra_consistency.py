@@ -606,8 +606,10 @@ def check_tables(root: Path) -> list[str]:
     for i, v in enumerate(order):
         text = sql.get(v, "")
         placeholders = set(re.findall(r"\$\{(\w+)\}", text))
-        if placeholders - {"project", "dataset"} or "%{" in text:
-            problems.append(f"view {v}: templatefile accepts only ${{project}} and ${{dataset}}")
+        if placeholders - {"project", "dataset", "timezone"} or "%{" in text:
+            problems.append(
+                f"view {v}: templatefile accepts only ${{project}}, ${{dataset}}, ${{timezone}}"
+            )
         for other in order[i + 1 :]:
             if f"${{dataset}}.{other}`" in text:
                 problems.append(f"view {v}: reads view {other}, listed after it in dataset.json")

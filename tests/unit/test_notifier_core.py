@@ -12,7 +12,7 @@ from orderhub.errors import ConfigError, TransientError
 from orderhub.event import make_event
 from orderhub.ledger import FINAL_STATES, Begin
 from orderhub.managers import Manager, parse
-from orderhub.notifier import Policy, notify
+from orderhub.notifier import Policy, announcement_id, notify
 from orderhub.settings import NotifierSettings
 from orderhub.sinks.manychat import Outcome, SendFailed
 
@@ -182,7 +182,7 @@ def test_endless_5xx_is_given_up_after_max_attempts():
 
 def test_a_live_claim_of_another_instance_is_left_alone():
     ledger, sender, rows = MemoryLedger(), ScriptedSender(), Rows()
-    ledger.records[f"{order_created()['event_id']}:111"] = {
+    ledger.records[f"{announcement_id(order_created())}:111"] = {
         "state": "sending",
         "attempt": 1,
         "started_at": AT - timedelta(seconds=5),
@@ -229,10 +229,10 @@ def test_settings_name_the_missing_token():
         NotifierSettings.from_env(env)
     settings = NotifierSettings.from_env({**env, "MANYCHAT_TOKEN": "t"})
     assert settings.manychat_api_url == "https://api.manychat.com"
-    assert settings.message_tag == "ACCOUNT_UPDATE"
+    assert settings.message_tag is None  # manager alerts carry no tag (Meta's policy)
     assert (
         NotifierSettings.from_env(
-            {**env, "MANYCHAT_TOKEN": "t", "MANYCHAT_MESSAGE_TAG": "none"}
+            {**env, "MANYCHAT_TOKEN": "t", "MANYCHAT_MESSAGE_TAG": "account_update"}
         ).message_tag
-        is None
+        == "ACCOUNT_UPDATE"
     )

@@ -139,11 +139,11 @@ def test_cancelled_orders_reconcile_as_cancellations():
 
 def test_reconcile_waits_for_the_cost_bucket_instead_of_failing():
     clock = Clock()
-    store = ShopifyStore(bucket_size=10, restore_rate=5, clock=clock)
+    store = ShopifyStore(bucket_size=300, restore_rate=50, clock=clock)
     for order in orders(8):
         store.put_order(order)
     bus = MemoryBus()
-    summary = run(store, MemoryCursors(), bus, clock=clock, page_size=2)  # 4 points a page
+    summary = run(store, MemoryCursors(), bus, clock=clock, page_size=2)  # 257 points a page
     assert summary.published == 8
     assert summary.throttled_wait_s > 0 and clock.slept
     assert store.calls.count("orders") >= summary.pages

@@ -10,7 +10,7 @@ from orderhub.errors import PoisonMessage
 from orderhub.event import decode
 from orderhub.ledger import FirestoreLedger
 from orderhub.managers import FirestoreManagers, current
-from orderhub.notifier import Policy, notifies, notify
+from orderhub.notifier import Fallback, Policy, notifies, notify
 from orderhub.settings import NotifierSettings
 from orderhub.sinks.bigquery import BigQueryInserter
 from orderhub.sinks.manychat import ManyChatClient, TokenBucket
@@ -62,6 +62,24 @@ def _inserter() -> BigQueryInserter:
     return BigQueryInserter(client, settings.dataset)
 
 
+@functools.cache
+def _fallback() -> Fallback | None:
+    """E-mail through the shop's Gmail for managers whose Messenger window closed, if
+    ``NOTIFY_FALLBACK_FROM`` names the sending mailbox."""
+    settings = _settings()
+    if not settings.fallback_from:
+        return None
+    from orderhub.sinks.email_fallback import GmailFallback, gmail_service_factory
+
+    factory = gmail_service_factory(
+        client_id=settings.gmail_client_id,
+        client_secret=settings.gmail_client_secret,
+        refresh_token=settings.gmail_refresh_token,
+        api_url=settings.gmail_api_url,
+    )
+    return GmailFallback(functools.cache(factory), settings.fallback_from)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -91,8 +109,10 @@ def handle(cloud_event: object) -> None:
             lease=timedelta(seconds=settings.lease_seconds),
             max_attempts=settings.max_attempts,
             links=Links(order_url=settings.order_url),
+            max_age=timedelta(hours=settings.max_age_hours),
         ),
         now=_now,
+        fallback=_fallback(),
     )
     if summary is None:
         return
@@ -104,4 +124,5 @@ def handle(cloud_event: object) -> None:
         sent=len(summary.sent),
         failed=len(summary.failed),
         duplicate=len(summary.duplicate),
+        emailed=len(summary.emailed),
     )

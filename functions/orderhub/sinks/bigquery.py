@@ -5,6 +5,15 @@ Terraform and the dev stack create the tables from): each column is filled from 
 event envelope, a few derived values, or the entity field of the same name. Adding a
 column is a schema change only. ``insertId`` is the event id (best-effort de-duplication
 in BigQuery); the views de-duplicate for certain.
+
+What BigQuery would refuse is a poison message, quarantined rather than retried until
+it dead-letters: a value outside its column (a ``NUMERIC`` beyond 29 integer digits),
+a row over the streaming limit (``MAX_ROW_BYTES``), a row BigQuery answers ``invalid``
+for, or a request over its size limit. A raw body longer than ``RAW_INLINE_CHARS`` is
+stored by reference: its ``raw_events`` row has no body and ``meta.body_parts``, and the
+body follows in that many rows ``{raw_id}:part:{n}`` (kind ``body_part``), each sent
+alone, so a large payload never makes a request too big. Join them back with
+``STRING_AGG(body, '' ORDER BY JSON_VALUE(meta.part))``.
 """
 
 from __future__ import annotations
@@ -29,6 +38,12 @@ TABLE_OF_ENTITY = {
     "contact": "contact_events",
 }
 RAW_TABLE = "raw_events"
+#: BigQuery's streaming limit is 10 MB per row and per request; stay well under it.
+MAX_ROW_BYTES = 9_000_000
+#: Raw bodies longer than this go in parts (see the module docstring).
+RAW_INLINE_CHARS = 1_000_000
+#: BigQuery NUMERIC: 29 digits before the point, 9 after.
+NUMERIC_INTEGER_DIGITS = 29
 
 Field = Mapping[str, Any]  # one BigQuery schema field, in its JSON (API) form
 
@@ -56,7 +71,12 @@ def _convert(field: Field, value: Any) -> Any:
     if isinstance(value, Mapping) and "amount" in value:  # Money in a scalar column
         value = value["amount"]
     if kind in ("NUMERIC", "BIGNUMERIC"):
-        return str(Decimal(str(value)))
+        number = Decimal(str(value))
+        if kind == "NUMERIC" and number.is_finite() and number.adjusted() >= NUMERIC_INTEGER_DIGITS:
+            raise ValueError(f"{field['name']} is beyond BigQuery's NUMERIC range")
+        if not number.is_finite():
+            raise ValueError(f"{field['name']} is not a finite number")
+        return str(number)
     if kind in ("INTEGER", "INT64"):
         return int(value)
     if kind in ("FLOAT", "FLOAT64"):
@@ -94,26 +114,62 @@ def raw_values(event: Event) -> dict[str, Any] | None:
     return {**raw, "source": event["source"], "shop": event["shop"]}
 
 
+def raw_rows(schema: Sequence[Field], raw: Mapping[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """The ``raw_events`` rows of one raw payload: one, or a head and its body parts."""
+    body = raw.get("body")
+    if not isinstance(body, str) or len(body) <= RAW_INLINE_CHARS:
+        return [(build_row(schema, raw), str(raw["raw_id"]))]
+    parts = [body[i : i + RAW_INLINE_CHARS] for i in range(0, len(body), RAW_INLINE_CHARS)]
+    meta = {**(raw.get("meta") or {}), "body_parts": len(parts), "body_chars": len(body)}
+    head = build_row(schema, {**raw, "body": None, "meta": meta})
+    rows = [(head, str(raw["raw_id"]))]
+    for number, part in enumerate(parts):
+        part_id = f"{raw['raw_id']}:part:{number}"
+        values = {
+            **raw,
+            "raw_id": part_id,
+            "kind": "body_part",
+            "body": part,
+            "meta": {"part_of": raw["raw_id"], "part": number},
+        }
+        rows.append((build_row(schema, values), part_id))
+    return rows
+
+
+def _fits(table: str, row: dict[str, Any]) -> None:
+    size = len(json.dumps(row, ensure_ascii=False).encode("utf-8"))
+    if size > MAX_ROW_BYTES:
+        raise ValueError(f"a {table} row of {size} bytes is over BigQuery's 10 MB limit")
+
+
 def write_event(event: Event, *, inserter: Inserter, now: Callable[[], datetime]) -> list[str]:
     """Append the event (and its raw payload) to the CRM; returns the tables written.
 
     Safe to repeat: a redelivered event appends rows with the same ids, which the views
-    (and BigQuery's insertId) collapse. Values that do not fit their columns raise
-    ``PoisonMessage`` before anything is written.
+    (and BigQuery's insertId) collapse. Values that do not fit their columns, or a row
+    over BigQuery's size limit, raise ``PoisonMessage`` before anything is written; a row
+    BigQuery refuses raises it from ``insert``.
     """
     table = TABLE_OF_ENTITY[event["entity_type"]]
     inserts: list[tuple[str, dict[str, Any], str]] = []
     try:
         raw = raw_values(event)
         if raw is not None:
-            inserts.append((RAW_TABLE, build_row(inserter.schema(RAW_TABLE), raw), raw["raw_id"]))
+            for values, row_id in raw_rows(inserter.schema(RAW_TABLE), raw):
+                _fits(RAW_TABLE, values)
+                inserts.append((RAW_TABLE, values, row_id))
         row = build_row(inserter.schema(table), event_values(event, now()))
+        _fits(table, row)
         inserts.append((table, row, event["event_id"]))
     except (ValueError, TypeError, ArithmeticError) as exc:
         raise PoisonMessage(f"event {event['event_id']} does not fit {table}: {exc}") from exc
     for name, values, row_id in inserts:
         inserter.insert(name, [values], [row_id])
-    return [name for name, _, _ in inserts]
+    return sorted({name for name, _, _ in inserts}, key=[n for n, _, _ in inserts].index)
+
+
+#: ``insertErrors`` reasons that retrying the same row cannot fix.
+REFUSED_FOR_GOOD = ("invalid", "invalidQuery")
 
 
 class BigQueryInserter:
@@ -154,15 +210,20 @@ class BigQueryInserter:
                 timeout=self._timeout,
             )
         except exceptions.GoogleAPICallError as exc:
+            if isinstance(exc, exceptions.BadRequest) or exc.code == 413:
+                # The request itself is refused (e.g. over the 10 MB request limit):
+                # sending it again cannot help.
+                raise PoisonMessage(f"BigQuery refused the insert into {table}: {exc}") from exc
             raise TransientError(f"BigQuery insert into {table} failed: {exc}") from exc
         except OSError as exc:  # connection refused / reset: the service is away
             raise TransientError(f"BigQuery unreachable: {exc}") from exc
         if errors:
             # Where and why only: BigQuery's messages may quote the refused values (PII).
-            where = sorted(
-                {f"{e.get('location')}: {e.get('reason')}" for row in errors for e in row["errors"]}
-            )
-            raise TransientError(f"BigQuery refused rows in {table}: {'; '.join(where)}")
+            problems = [e for row in errors for e in row.get("errors") or []]
+            where = "; ".join(sorted({f"{e.get('location')}: {e.get('reason')}" for e in problems}))
+            if any(e.get("reason") in REFUSED_FOR_GOOD for e in problems):
+                raise PoisonMessage(f"BigQuery refused a row in {table} for good: {where}")
+            raise TransientError(f"BigQuery refused rows in {table}: {where}")
 
 
 #: resource → (table, id column) for "which version does the CRM hold?"
@@ -170,6 +231,7 @@ VERSION_TABLES = {
     "orders": ("order_events", "order_id"),
     "customers": ("customer_events", "customer_id"),
     "products": ("product_events", "product_id"),
+    "refunds": ("refund_events", "refund_id"),
 }
 
 
@@ -177,6 +239,7 @@ class BigQueryVersions:
     """The newest version of each Shopify entity the CRM holds (one parameterised query)."""
 
     def __init__(self, client: Any, dataset: str, *, timeout: float = 60.0) -> None:
+        self.client = client
         self._client = client
         self._dataset = f"{client.project}.{dataset}"
         self._timeout = timeout
@@ -201,3 +264,40 @@ class BigQueryVersions:
         )
         rows = self._client.query(sql, job_config=config).result(timeout=self._timeout)
         return {str(row["id"]): int(row["version"]) for row in rows}
+
+
+#: resource → (view, id column, extra condition) for "which ids does the CRM hold as existing?"
+EXISTING_VIEWS = {
+    "customers": ("customers", "customer_id", "source = 'shopify'"),
+    "products": ("products", "product_id", "TRUE"),
+    # Shopify reads orders of the last 60 days only without read_all_orders.
+    "orders": (
+        "orders",
+        "order_id",
+        "source = 'shopify' AND created_at >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL 55 DAY)",
+    ),
+}
+
+
+class BigQueryExisting:
+    """The ids of a shop's customers, products or orders that the CRM's views hold as
+    existing (deleted ones are left out by the views): the periodic id check's list."""
+
+    def __init__(self, client: Any, dataset: str, *, timeout: float = 60.0) -> None:
+        self._client = client
+        self._dataset = f"{client.project}.{dataset}"
+        self._timeout = timeout
+
+    def __call__(self, resource: str, shop: str) -> list[str]:
+        from google.cloud import bigquery
+
+        view, column, condition = EXISTING_VIEWS[resource]
+        sql = (
+            f"SELECT DISTINCT {column} AS id "  # noqa: S608 (names are ours)
+            f"FROM `{self._dataset}.{view}` WHERE shop = @shop AND {condition}"
+        )
+        config = bigquery.QueryJobConfig(
+            query_parameters=[bigquery.ScalarQueryParameter("shop", "STRING", shop)]
+        )
+        rows = self._client.query(sql, job_config=config).result(timeout=self._timeout)
+        return [str(row["id"]) for row in rows]

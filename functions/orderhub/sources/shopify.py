@@ -302,6 +302,51 @@ def chat_contact(payload: dict[str, Any]) -> str | None:
     return None
 
 
+def _shop_money(value: Any) -> tuple[Decimal, str] | None:
+    """``(amount, currency)`` of a money set's ``shop_money``, if it has one."""
+    money = (value or {}).get("shop_money") if isinstance(value, dict) else None
+    if not isinstance(money, dict) or money.get("amount") in (None, ""):
+        return None
+    try:
+        return Decimal(str(money["amount"])), str(money.get("currency_code") or "")
+    except InvalidOperation as exc:
+        raise PoisonMessage(f"not a money amount: {money['amount']!r}") from exc
+
+
+def _refund_in_shop_currency(
+    payload: dict[str, Any], paid_back: Decimal, currency: str
+) -> tuple[Decimal, str]:
+    """The refunded total in the shop's currency (what ``orders.total`` is in).
+
+    Refund transactions are in the customer's (presentment) currency. The total in shop
+    money is read as Shopify gives it (``total_refunded_set``, which reconcile and
+    backfill carry); a webhook's refund has money sets on its line items and order
+    adjustments instead, whose shop/presentment ratio converts the transactions. A refund
+    with neither was made in one currency, which is then the shop's.
+    """
+    given = _shop_money(payload.get("total_refunded_set"))
+    if given is not None:
+        return given
+    shop_sum, presentment_sum, shop_currency = Decimal("0"), Decimal("0"), ""
+    sets = [
+        line.get(key)
+        for line in payload.get("refund_line_items") or []
+        for key in ("subtotal_set", "total_tax_set")
+    ] + [adj.get("amount_set") for adj in payload.get("order_adjustments") or []]
+    for money_set in sets:
+        shop = _shop_money(money_set)
+        presentment = ((money_set or {}).get("presentment_money") or {}).get("amount")
+        if shop is None or presentment in (None, ""):
+            continue
+        shop_sum += abs(shop[0])
+        presentment_sum += abs(Decimal(str(presentment)))
+        shop_currency = shop_currency or shop[1]
+    if not shop_currency or shop_currency == currency or presentment_sum == 0:
+        return paid_back, currency
+    converted = (paid_back * shop_sum / presentment_sum).quantize(Decimal("0.01"))
+    return converted, shop_currency
+
+
 def refund_entity(payload: dict[str, Any]) -> dict[str, Any]:
     transactions = [
         t
@@ -309,13 +354,19 @@ def refund_entity(payload: dict[str, Any]) -> dict[str, Any]:
         if t.get("kind") == "refund" and t.get("status") in (None, "success")
     ]
     currency = str(next((t.get("currency") for t in transactions if t.get("currency")), "") or "")
-    amount = sum((Decimal(str(t.get("amount") or "0")) for t in transactions), Decimal("0"))
+    paid_back = sum((Decimal(str(t.get("amount") or "0")) for t in transactions), Decimal("0"))
+    amount, shop_currency = _refund_in_shop_currency(payload, paid_back, currency)
+    presentment = ((payload.get("total_refunded_set") or {}).get("presentment_money")) or {}
+    if not transactions and presentment.get("amount") not in (None, ""):
+        paid_back = Decimal(str(presentment["amount"]))
+        currency = str(presentment.get("currency_code") or "")
     return {
         "refund_id": _id(payload),
         "order_id": _id(payload, "order_id"),
         "created_at": _str(payload.get("created_at")),
         "note": _str(payload.get("note")),
-        "amount": {"amount": str(amount), "currency": currency},
+        "amount": {"amount": str(amount), "currency": shop_currency},
+        "amount_presentment": {"amount": str(paid_back), "currency": currency},
         "line_items": [
             {
                 "line_id": _str(line.get("line_item_id")),

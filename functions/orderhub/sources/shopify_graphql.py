@@ -34,6 +34,14 @@ CUSTOMER_FIELDS = """
 id legacyResourceId firstName lastName email phone tags numberOfOrders createdAt updatedAt
 defaultAddress { name company address1 address2 city province zip country countryCodeV2 phone }
 """
+#: A refund as reconcile and backfill read it: the total in the shop's currency
+#: (``shopMoney``) and in the customer's (``presentmentMoney``). Its line items are read
+#: by their own paged query (``REFUND_LINE_ITEM_FIELDS``).
+REFUND_FIELDS = """
+id legacyResourceId createdAt note
+totalRefundedSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }
+"""
+REFUND_LINE_ITEM_FIELDS = "quantity lineItem { id sku }"
 PRODUCT_FIELDS = """
 id legacyResourceId title vendor productType status tags createdAt updatedAt
 """
@@ -56,6 +64,21 @@ def _shop_amount(value: dict[str, Any] | None) -> str | None:
 
 def _lower(value: Any) -> str | None:
     return str(value).lower() if value else None
+
+
+#: GraphQL ``displayFulfillmentStatus`` → the word the REST/webhook ``fulfillment_status``
+#: uses. REST knows only ``fulfilled``, ``partial``, ``restocked`` and null (nothing
+#: fulfilled yet); every other GraphQL state (UNFULFILLED, OPEN, IN_PROGRESS, ON_HOLD,
+#: SCHEDULED, PENDING_FULFILLMENT, REQUEST_DECLINED) is null there.
+FULFILLMENT_STATUS = {
+    "FULFILLED": "fulfilled",
+    "PARTIALLY_FULFILLED": "partial",
+    "RESTOCKED": "restocked",
+}
+
+
+def fulfillment_status(value: Any) -> str | None:
+    return FULFILLMENT_STATUS.get(str(value or "").upper())
 
 
 def _address(node: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -89,7 +112,7 @@ def order_node_to_rest(node: dict[str, Any]) -> dict[str, Any]:
         "cancel_reason": _lower(node.get("cancelReason")),
         "closed_at": node.get("closedAt"),
         "financial_status": _lower(node.get("displayFinancialStatus")),
-        "fulfillment_status": _lower(node.get("displayFulfillmentStatus")),
+        "fulfillment_status": fulfillment_status(node.get("displayFulfillmentStatus")),
         "currency": node.get("currencyCode"),
         "presentment_currency": node.get("presentmentCurrencyCode"),
         "subtotal_price": _shop_amount(node.get("subtotalPriceSet")),
@@ -126,6 +149,42 @@ def order_node_to_rest(node: dict[str, Any]) -> dict[str, Any]:
                 "product_id": legacy_id(line.get("product")),
             }
             for line in _nodes(node.get("lineItems"))
+        ],
+    }
+
+
+def _money_set(value: dict[str, Any] | None) -> dict[str, Any]:
+    def one(money: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not money:
+            return None
+        return {"amount": money.get("amount"), "currency_code": money.get("currencyCode")}
+
+    value = value or {}
+    return {
+        "shop_money": one(value.get("shopMoney")),
+        "presentment_money": one(value.get("presentmentMoney")),
+    }
+
+
+def refund_node_to_rest(
+    node: dict[str, Any], order_id: str, line_items: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A GraphQL ``Refund`` (with its refund line items, if read) as the REST refund that
+    ``refunds/create`` delivers, plus ``total_refunded_set`` for the shop-currency total."""
+    return {
+        "id": legacy_id(node),
+        "order_id": order_id,
+        "created_at": node.get("createdAt"),
+        "note": node.get("note"),
+        "total_refunded_set": _money_set(node.get("totalRefundedSet")),
+        "transactions": [],
+        "refund_line_items": [
+            {
+                "line_item_id": legacy_id(item.get("lineItem")),
+                "quantity": item.get("quantity"),
+                "line_item": {"sku": (item.get("lineItem") or {}).get("sku")},
+            }
+            for item in line_items or _nodes(node.get("refundLineItems"))
         ],
     }
 

@@ -8,6 +8,9 @@ rely on their order; so lines are first spooled into a SQLite file on disk, inde
 parent, and objects are then re-assembled one at a time. Memory stays flat however large
 the shop; disk holds one copy of the export.
 
+Every refund of each order is published too (``refunds/create``'s event, with the total
+in the shop's currency); refund line items are not part of the export.
+
 Events carry ``origin: "backfill"`` so the notifier does not message managers about
 years-old orders, and reuse the webhook's normaliser, so a backfilled order that later
 arrives by webhook (or reconciliation) at the same version is the same event.
@@ -31,12 +34,15 @@ from orderhub.errors import OrderHubError, TransientError
 from orderhub.event import Raw, iso
 from orderhub.sources import shopify, shopify_graphql
 from orderhub.sync.graphql import CostThrottle, GraphQL, Sleep, call
-from orderhub.sync.reconcile import RESOURCES
+from orderhub.sync.reconcile import RESOURCES, refund_event
 
 #: Bulk queries: connections without ``first`` and with edges/node, as Shopify requires.
 BULK_QUERIES = {
     "orders": "{ orders { edges { node { "
     + shopify_graphql.ORDER_FIELDS
+    + " refunds { "
+    + shopify_graphql.REFUND_FIELDS
+    + " }"
     + " lineItems { edges { node { "
     + shopify_graphql.LINE_ITEM_FIELDS
     + " } } } } } } }",
@@ -76,6 +82,7 @@ class Summary:
     resource: str
     objects: int = 0
     published: int = 0
+    refunds: int = 0  # refunds published with their orders
     seconds: float = 0.0
 
 
@@ -179,6 +186,19 @@ def publish_all(
         event["origin"] = "backfill"
         bus.publish(event)
         summary.published += 1
+        for refund in node.get("refunds") or []:  # every refund of the shop's history
+            refund_rest = shopify_graphql.refund_node_to_rest(refund, str(rest["id"]))
+            bus.publish(
+                refund_event(
+                    refund_rest,
+                    gid=str(refund.get("id")),
+                    shop=shop,
+                    kind="shopify_backfill",
+                    received_at=received,
+                    origin="backfill",
+                )
+            )
+            summary.refunds += 1
         progress(1)
     return summary
 
