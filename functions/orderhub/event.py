@@ -119,8 +119,11 @@ class Event(TypedDict):
     entity_id: str
     entity: dict[str, Any]
     raw: NotRequired[Raw]
-    #: How the fact reached us when not live: "backfill" (consumers may skip alerts).
+    #: How the fact reached us when not live: "backfill" (never announced), "reconcile" or
+    #: "catch-up" (announced only while the order is recent when found).
     origin: NotRequired[str]
+    #: With a "catch-up" origin: when the sync found the fact (ISO-8601).
+    found_at: NotRequired[str]
 
 
 def stable_id(*parts: object) -> str:

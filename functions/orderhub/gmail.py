@@ -65,6 +65,8 @@ from orderhub.sources import email
 from orderhub.webhook import quarantine_event
 
 INBOX = "INBOX"
+#: Mail read more than this after it arrived was not read live (see ``_Run._mark_catch_up``).
+LIVE_DELAY = timedelta(hours=1)
 RAW_KIND = "gmail_message"
 #: Mail under these labels is not read (``messages.list`` leaves out Spam and Trash too);
 #: moved into INBOX later, it is (``labelAdded``).
@@ -803,9 +805,21 @@ class _Run:
                     "gmail message ignored: no rules match its sender and subject", ref=message_id
                 )
                 continue
+            if outcome == "order":
+                self._mark_catch_up(event, message)
             self._publish(event, key, metadata, source)
             self._count(outcome, event, message_id, why)
         self.attempts.done(key, now=self.now())
+
+    def _mark_catch_up(self, event: Event, message: dict[str, Any]) -> None:
+        """An order from mail that arrived well before this run (a full sync, or history
+        read after an outage) was not delivered live: ``origin`` ``catch-up`` and the run's
+        start as ``found_at``, so the notifier records an old order rather than announcing
+        it as new (``notifier.too_old``). Mail read as it arrives is announced as ever."""
+        arrived = _received_at(message, self.started)
+        if self.started - arrived > LIVE_DELAY:
+            event["origin"] = "catch-up"
+            event["found_at"] = iso(self.started)
 
     def _whole(self, message: dict[str, Any], source: str, reason: str) -> Event:
         body = mime.b64url_decode(str(message.get("raw") or ""))

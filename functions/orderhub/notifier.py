@@ -164,8 +164,9 @@ def too_old(event: Event, *, now: datetime, max_age: timedelta | None) -> bool:
         return False
     happened = fact_time(event)
     raw = event.get("raw")
+    when = event.get("found_at") or (raw.get("received_at") if raw else None)
     try:
-        found = parse_time(raw["received_at"]) if raw and raw.get("received_at") else now
+        found = parse_time(str(when)) if when else now
     except ValueError:
         found = now
     return happened is not None and found - happened > max_age
