@@ -15,7 +15,7 @@ import os
 import sys
 
 from orderhub.errors import ConfigError
-from orderhub.managers import FirestoreManagers, Manager, current, parse
+from orderhub.managers import FirestoreManagers, current, parse
 
 
 def main(argv: list[str], project: str) -> int:
