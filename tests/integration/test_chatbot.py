@@ -71,6 +71,14 @@ def test_a_wrong_or_missing_secret_gets_401_and_nothing_is_published(chatbot, to
     assert topic.pull(expect=0, timeout=1.5) == []
 
 
+def test_a_body_over_the_limit_gets_413_unread_and_nothing_is_published(chatbot, topic):
+    body = {"id": CONTACT, "custom_fields": {"blob": "x" * 300_000}}
+    response = post(chatbot, "/contacts", body)
+    assert response.status_code == 413
+    assert "Content-Length" in response.json["reason"]
+    assert topic.pull(expect=0, timeout=1.5) == []
+
+
 def test_bad_input_gets_400_with_a_reason_and_the_body_quarantined(chatbot, topic):
     response = post(chatbot, "/contacts", {"first_name": "No id"})
     assert response.status_code == 400

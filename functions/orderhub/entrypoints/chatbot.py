@@ -59,6 +59,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+#: The largest body read (ManyChat's contact data with every custom field is far below it).
+MAX_BODY_BYTES = 256 * 1024
+
+
 def handle(request: Any) -> tuple[Any, int] | tuple[Any, int, dict[str, str]]:
     route = request.path.rstrip("/").rsplit("/", 1)[-1]
     if route not in ("contacts", "catalogue"):
@@ -69,6 +73,13 @@ def handle(request: Any) -> tuple[Any, int] | tuple[Any, int, dict[str, str]]:
     if not contacts.authentic(request.headers, settings.secret_header, settings.secret):
         logs.warning("chatbot request rejected: wrong or missing secret", route=route)
         return {"status": "error", "reason": "unauthorized"}, 401
+    length = request.content_length
+    if length is None or length > MAX_BODY_BYTES:
+        # ManyChat's "Full Contact Data" is a few KB; a body of unknown or absurd length is
+        # refused unread, so one request cannot hold the instance's memory.
+        logs.warning("chatbot request refused: body too large or of unknown length", route=route)
+        reason = f"send a Content-Length of at most {MAX_BODY_BYTES} bytes"
+        return {"status": "error", "reason": reason}, 413
     body = request.get_data(cache=False)
     if route == "contacts":
         return _contacts(settings, body)
