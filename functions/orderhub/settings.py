@@ -225,6 +225,8 @@ class OrderFormSettings:
     #: X-Forwarded-For entries appended by our own proxies: the client is this many from
     #: the right (1: Google's front end only; 2: behind an external load balancer).
     trusted_hops: int = 1
+    #: How far back the CRM app reads (its queries' partition filter), ``CRM_HISTORY_DAYS``.
+    history_days: int = 400
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> OrderFormSettings:
@@ -269,6 +271,7 @@ class OrderFormSettings:
             shopify_api_version=_api_version(env),
             managers_database=managers_database(env),
             trusted_hops=_positive(env, "ORDER_FORM_TRUSTED_HOPS", 1),
+            history_days=_positive(env, "CRM_HISTORY_DAYS", 400),
         )
 
 
