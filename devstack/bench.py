@@ -437,12 +437,12 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["load", "cold", "e2e", "email", "chatbot", "sync"],
+        choices=["load", "cold", "e2e", "email", "chatbot", "sync", "crmapp"],
         action="append",
         default=None,
     )
     args = parser.parse_args(argv)
-    only = set(args.only or ["load", "cold", "e2e", "email", "chatbot", "sync"])
+    only = set(args.only or ["load", "cold", "e2e", "email", "chatbot", "sync", "crmapp"])
 
     base = int(os.environ.get("ORDERHUB_BENCH_PORT_BASE", "10000"))
     if args.dev_stack:
@@ -596,6 +596,10 @@ def measure(
         from devstack import bench_sync
 
         results["sync"] = bench_sync.run(orders=100, restore=100.0, bucket=200.0)
+    if "crmapp" in only:  # the CRM app's pages with 10,000 orders (devstack/bench_crmapp.py)
+        from devstack import bench_crmapp
+
+        results["crmapp"] = bench_crmapp.measure(values)
     return results
 
 
@@ -692,6 +696,10 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
             f" ({sync['points_per_order']:.0f} points per order) | {ratio:.2f}"
             f" | ≈ 1, no THROTTLED | {yes(0.8 <= ratio <= 1.2 and not sync['throttled_answers'])} |"
         )
+    if "crmapp" in r:
+        from devstack import bench_crmapp
+
+        rows += bench_crmapp.report(r["crmapp"])
     runs = r.get("load_runs")
     if runs:
         each = "; ".join(

@@ -34,6 +34,7 @@ answered 403.
 from __future__ import annotations
 
 import functools
+import io
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,6 +65,8 @@ DEVICE_COOKIE = "oh_device"
 CLAIM_TTL = timedelta(days=7)
 #: ... and a page older than this is refused, so every accepted token is still claimed.
 FORM_MAX_AGE = timedelta(days=2)
+#: The largest request body accepted (a form with a hundred lines is a few kB).
+MAX_BODY = 1 << 20
 #: What a link may fill in on a new form (the customer's page's "New order").
 PREFILL_FIELDS = ("customer_name", "phone", "email", "address")
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
@@ -567,8 +570,15 @@ def _app() -> Flask:
 def handle(request: Any) -> Response:
     w = _wiring()
     app = _app()
-    environ = dict(request.environ)
     path = request.path or "/"
+    if (request.content_length or 0) > MAX_BODY:
+        return Response("too large\n", status=413, mimetype="text/plain")
+    # The app reads the body from its own environ; functions-framework drains the outer
+    # request afterwards, so the body is read once here and handed over as a copy.
+    body = request.get_data(cache=True)
+    environ = dict(request.environ)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
     base = w.settings.base_path
     if base and (path == base or path.startswith(base + "/")):
         environ["SCRIPT_NAME"] = base
