@@ -192,3 +192,11 @@ def test_a_mail_still_unreadable_publishes_nothing_and_says_why() -> None:
 def test_what_to_do_for_a_manager_outside_messengers_24_hours() -> None:
     assert "24 hours" in queries.what_to_do_notification({"manychat_code": 3011})
     assert "resync" in queries.what_to_do_sync({"reason": "Shopify refused the phone"})
+
+
+def test_the_tables_infra_grants_the_app_are_the_tables_its_queries_name() -> None:
+    source = (ROOT / "functions" / "orderhub" / "crmapp" / "queries.py").read_text()
+    import re
+
+    named = set(re.findall(r"`\{t\}\.(\w+)`", source))
+    assert named == set(queries.TABLES_READ)

@@ -25,6 +25,17 @@ Param = tuple[str, str, Any]
 Rows = list[dict[str, Any]]
 Runner = Callable[[str, Sequence[Param]], Rows]
 
+#: Every CRM table the app queries (infra grants the app read on exactly these).
+TABLES_READ = (
+    "order_events",
+    "refund_events",
+    "customer_events",
+    "contact_events",
+    "notifications",
+    "quarantine",
+    "sync_log",
+    "raw_events",
+)
 PAGE_SIZE = 25
 SOURCES = ("shopify", "manual", "email", "chatbot")
 STATUSES = ("open", "pending", "paid", "partially_refunded", "refunded", "cancelled")

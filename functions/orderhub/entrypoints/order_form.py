@@ -139,7 +139,7 @@ class Wiring:
         from orderhub.crmapp.queries import BigQueryRunner
 
         client = gcp.bigquery_client(self.settings.project, self.settings.bigquery_endpoint)
-        return BigQueryRunner(client, self.settings.dataset)
+        return BigQueryRunner(client, self.settings.crm_dataset)
 
     @functools.cached_property
     def _pool(self) -> Any:
