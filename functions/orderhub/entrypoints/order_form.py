@@ -288,6 +288,7 @@ def _form_page(
         "form.html",
         base=settings.base_path,
         manager=manager.name,
+        owner=manager.is_owner,
         csrf=w.signer.csrf("form", session.sid),
         form_token=form_token,
         form=form,
