@@ -71,7 +71,7 @@ def load_orders(values: dict[str, str], count: int, seed: int = 7) -> list[tuple
     made: list[tuple[str, str]] = []
     for n in range(count):
         order_id = 900_000_000 + n
-        phone = f"+1201555{(n // 3 if n % 5 == 0 else n) % 10_000:04d}"
+        phone = f"+1646555{(n // 3 if n % 5 == 0 else n) % 10_000:04d}"
         at = now - timedelta(minutes=rng.randint(0, 60 * 24 * 60))
         versions = [("orders/create", at, {})]
         if n % 3 == 0:
