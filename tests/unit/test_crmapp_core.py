@@ -200,3 +200,13 @@ def test_the_tables_infra_grants_the_app_are_the_tables_its_queries_name() -> No
 
     named = set(re.findall(r"`\{t\}\.(\w+)`", source))
     assert named == set(queries.TABLES_READ)
+
+
+def test_the_shopify_admin_link_is_an_https_link_or_none() -> None:
+    assert queries.admin_link({"shopify_admin_url": "javascript:alert(1)"}) is None
+    assert (
+        queries.admin_link({"source": "shopify", "order_id": "42", "shop": "s.myshopify.com"})
+        == "https://admin.shopify.com/store/s/orders/42"
+    )
+    link = "https://admin.shopify.com/store/s/orders/7"
+    assert queries.admin_link({"source": "manual", "shopify_admin_url": link}) == link

@@ -340,8 +340,9 @@ def order_page(
 
 def admin_link(order: dict[str, Any]) -> str | None:
     """The order in Shopify's admin: the link the sync recorded, or one for a Shopify order."""
-    if order.get("shopify_admin_url"):
-        return str(order["shopify_admin_url"])
+    recorded = str(order.get("shopify_admin_url") or "")
+    if recorded.startswith("https://"):  # never a javascript: or data: link from data
+        return recorded
     if order.get("source") == "shopify" and str(order.get("order_id") or "").isdigit():
         store = str(order.get("shop") or "").removesuffix(".myshopify.com")
         return f"https://admin.shopify.com/store/{store}/orders/{order['order_id']}"

@@ -267,10 +267,6 @@ def customer(key: str) -> Response:
     if found is None:
         return _message("No such customer", "Nobody with this phone or e-mail in the CRM.", 404)
     address = found.address or {}
-    for row in found.orders:
-        if row.get("address"):
-            address = row["address"]
-            break
     prefill = {
         "customer_name": found.name,
         "phone": found.phone,
