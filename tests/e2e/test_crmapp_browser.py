@@ -112,6 +112,29 @@ def test_a_manager_finds_an_order_by_phone_sees_its_life_and_orders_again(
     assert page.input_value("#phone") == "+1" + local
     shot(page, "prefilled-order")
 
+    # Typing a known customer's phone on a blank form offers the customer.
+    page.goto(stack["CRM_APP_URL"] + "/")
+    page.locator("#phone").press_sequentially(f"{local[:3]} {local[3:6]} {local[6:]}")
+    page.wait_for_selector("#phone-match:has-text('Known customer')")
+    page.click("#phone-match button:has-text('Fill in')")
+    assert page.input_value("#customer_name") == "Bob Norman"
+
+
+def test_a_new_order_appears_in_the_open_list_without_a_reload(
+    page: Any,  # noqa: F811
+    stack: dict[str, str],
+    stack_crm: Crm,
+) -> None:
+    sign_in(page, stack)
+    page.click("nav.tabs >> text=Orders")
+    page.wait_for_selector("#live:has-text('Up to date')")
+    order_id = send_order(stack, stack_crm, f"+1201555{random.randint(1000, 9999)}")
+    # The page polls every 15 s; no reload, no click.
+    row = page.locator(f"#order-list a.row[href$='/orders/{order_id}']")
+    row.wait_for(timeout=40_000)
+    assert "new" in (row.text_content() or "")
+    shot(page, "live-new-order")
+
 
 def test_a_manager_marks_a_quarantined_mail_handled(
     page: Any,  # noqa: F811
