@@ -263,6 +263,9 @@ def test_an_order_is_found_by_phone_in_any_format_and_its_page_shows_its_life(ap
         "#5001",
     ]  # newest first
     assert app.client.get("/orders?q=5002").get_data(as_text=True).count('class="row"') == 1
+    # The list's status counts refunds, as the order's page does.
+    refunded = soup(app.client.get("/orders?status=partially_refunded"))
+    assert [a.find("strong").get_text() for a in refunded.select("#order-list a.row")] == ["#5001"]
     assert "No order matches" in text(app.client.get("/orders?q=%2B44 20 7946 0000"))
 
     page = app.client.get("/orders/5001")
@@ -320,6 +323,10 @@ def test_a_customer_is_found_and_shown_with_orders_from_every_source(app: App) -
     }
     assert app.client.post("/", data=form).status_code == 201
     app.deliver_published(expect=1)
+    mine = soup(app.client.get("/orders?manager=anna"))
+    assert [
+        a.select(".sub")[1].get_text().split(" · ")[0] for a in mine.select("#order-list a.row")
+    ] == ["manual"]
 
     for typed in ("(201) 555-0123", "2015550123", "Olena"):
         hits = soup(app.client.get("/customers", query_string={"q": typed}))

@@ -136,10 +136,24 @@ WITH latest AS (
     ORDER BY version DESC, IF(event_type = 'order.cancelled', 0, 1), event_id
   ) = 1
 ),
+refunds AS (
+  SELECT shop, order_id, SUM(amount) AS refunded
+  FROM (
+    SELECT shop, order_id, amount
+    FROM `{t}.refund_events`
+    WHERE occurred_at >= @since
+    QUALIFY ROW_NUMBER() OVER (PARTITION BY shop, refund_id ORDER BY version DESC) = 1
+  )
+  GROUP BY shop, order_id
+),
 listed AS (
-  SELECT *, CASE WHEN cancelled_at IS NOT NULL THEN 'cancelled'
-                 ELSE COALESCE(financial_status, 'open') END AS status
+  SELECT latest.*,
+         CASE WHEN cancelled_at IS NOT NULL THEN 'cancelled'
+              WHEN refunds.refunded >= latest.total AND latest.total > 0 THEN 'refunded'
+              WHEN refunds.refunded > 0 THEN 'partially_refunded'
+              ELSE COALESCE(financial_status, 'open') END AS status
   FROM latest
+  LEFT JOIN refunds ON refunds.shop = latest.shop AND refunds.order_id = latest.order_id
   WHERE COALESCE(deleted, FALSE) = FALSE
 )
 SELECT order_id, source, shop, name, number, created_at, occurred_at AS updated_at, status,
