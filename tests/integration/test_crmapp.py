@@ -234,6 +234,8 @@ def test_the_owner_chooses_who_is_told_of_what_where_the_notifier_reads_it(app: 
     assert not ivan.wants("contact.touched")
     assert anna.wants("payload.quarantined")
     assert "olga: notify_preferences/1002 alerts True → False" in text(app.client.get("/settings"))
+    stranger = app.client.post("/settings/notify", data=form | {"subscriber_id": "999"})
+    assert stranger.status_code == 422 and "Choose a manager from the list." in text(stranger)
 
 
 # ---------------------------------------------------------------------- orders

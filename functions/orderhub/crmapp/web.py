@@ -424,7 +424,8 @@ def settings_sync() -> Response:
 def settings_notify() -> Response:
     w = hooks().wiring
     subscriber = (request.form.get("subscriber_id") or "").strip()
-    if not subscriber.isdigit() or len(subscriber) > 30:
+    listed = {m.subscriber_id for m in (w.notify_list.load() or ())}
+    if subscriber not in listed:
         return _settings_page({"notify": "Choose a manager from the list."}, status=422)
     changes = admin.change_preferences(
         w.preferences,
