@@ -440,14 +440,14 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["load", "cold", "e2e", "email", "chatbot", "sync", "gmail"],
+        choices=["load", "cold", "e2e", "email", "chatbot", "sync", "gmail", "crmapp"],
         action="append",
         default=None,
     )
     parser.add_argument("--gmail-orders", type=int, default=500, help="order mails, catch-up")
     parser.add_argument("--gmail-others", type=int, default=2000, help="other mails, catch-up")
     args = parser.parse_args(argv)
-    only = set(args.only or ["load", "cold", "e2e", "email", "chatbot", "sync", "gmail"])
+    only = set(args.only or ["load", "cold", "e2e", "email", "chatbot", "sync", "gmail", "crmapp"])
 
     base = int(os.environ.get("ORDERHUB_BENCH_PORT_BASE", "10000"))
     if args.dev_stack:
@@ -605,6 +605,10 @@ def measure(
         from devstack import bench_gmail
 
         results["gmail"] = bench_gmail.catch_up(values, args.gmail_orders, args.gmail_others)
+    if "crmapp" in only:  # the CRM app's pages with 10,000 orders (devstack/bench_crmapp.py)
+        from devstack import bench_crmapp
+
+        results["crmapp"] = bench_crmapp.measure(values)
     return results
 
 
@@ -705,6 +709,10 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
         from devstack import bench_gmail
 
         rows += bench_gmail.rows(r["gmail"])
+    if "crmapp" in r:
+        from devstack import bench_crmapp
+
+        rows += bench_crmapp.report(r["crmapp"])
     runs = r.get("load_runs")
     if runs:
         each = "; ".join(

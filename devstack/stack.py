@@ -72,6 +72,8 @@ FUNCTIONS: tuple[Function, ...] = (
 STANDINS: dict[str, int] = {"gmail": GMAIL_STANDIN_OFFSET, "shopify_admin": 31, "manychat": 32}
 #: The manager the dev stack creates for the order form (password in endpoints.env).
 DEMO_MANAGER = "demo"
+#: The CRM app's demo owner (password CRM_OWNER_PASSWORD in endpoints.env).
+DEMO_OWNER = "owner"
 
 #: The managers the dev stack tells (ManyChat subscriber ids of the stand-in).
 DEMO_MANAGERS = (
@@ -157,6 +159,9 @@ class Stack:
             "ORDER_FORM_DEMO_PASSWORD": kept(
                 "ORDER_FORM_DEMO_PASSWORD", lambda: secrets.token_urlsafe(12)
             ),
+            # The CRM app (served by order_form) and its demo owner (settings, sync switches).
+            "CRM_OWNER_NAME": DEMO_OWNER,
+            "CRM_OWNER_PASSWORD": kept("CRM_OWNER_PASSWORD", lambda: secrets.token_urlsafe(12)),
             "MANYCHAT_API_URL": f"http://127.0.0.1:{self.port(STANDINS['manychat'])}",
             "MANYCHAT_TOKEN": kept("MANYCHAT_TOKEN", lambda: secrets.token_hex(16)),
             "NOTIFY_MANAGERS": json.dumps(list(DEMO_MANAGERS)),
@@ -172,6 +177,7 @@ class Stack:
         }
         for fn in FUNCTIONS:
             values[f"{fn.name.upper()}_URL"] = self.function_url(fn)
+        values["CRM_APP_URL"] = values["ORDER_FORM_URL"]
         return values
 
     # ------------------------------------------------------------- processes
@@ -425,6 +431,22 @@ class Stack:
         if existing is None or not auth.verify_password(password, existing.password_hash):
             managers.put(
                 Manager(id=name, name="Demo manager", password_hash=auth.hash_password(password)),
+                now=datetime.now(UTC),
+            )
+        owner, owner_password = values["CRM_OWNER_NAME"], values["CRM_OWNER_PASSWORD"]
+        existing = managers.get(owner)
+        if (
+            existing is None
+            or not existing.is_owner
+            or not auth.verify_password(owner_password, existing.password_hash)
+        ):
+            managers.put(
+                Manager(
+                    id=owner,
+                    name="Demo owner",
+                    password_hash=auth.hash_password(owner_password),
+                    role="owner",
+                ),
                 now=datetime.now(UTC),
             )
         self._demo_managers(values)

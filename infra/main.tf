@@ -107,13 +107,19 @@ locals {
         # X-Forwarded-For entries our proxies append: 1 = Google's front end only (the
         # function's own URL); 2 behind an external Application Load Balancer
         ORDER_FORM_TRUSTED_HOPS = "1"
+        # The CRM app's pages read the CRM tables in reads_tables below, bounded to this
+        # many days back (partition filter); the catalogue stays its only other dataset.
+        CRM_DATASET      = google_bigquery_dataset.crm.dataset_id
+        CRM_HISTORY_DAYS = "400"
       }
       secrets       = ["ORDER_FORM_SESSION_SECRET", "ORDER_FORM_SHOPIFY_TOKEN"] # write_draft_orders only
       publishes     = ["order-events"]                                          # one canonical event per submitted order
       firestore     = true                                                      # sign-in throttle, sign-outs, claim-once per submission
       managers_read = true                                                      # managers and password hashes: read, never written
       catalogue     = true                                                      # the product picker searches the catalogue's products view
-      memory        = "512M"                                                    # scrypt at OWASP's cost (N=2^17, r=8) takes 128 MiB per sign-in
+      # The CRM app (orderhub.crmapp.queries.TABLES_READ): dataViewer on each, nothing more
+      reads_tables = ["order_events", "refund_events", "customer_events", "contact_events", "notifications", "quarantine", "sync_log", "raw_events"]
+      memory       = "512M" # scrypt at OWASP's cost (N=2^17, r=8) takes 128 MiB per sign-in
     }
 
     notifier = {

@@ -33,6 +33,10 @@ class Manager:
     contacts: bool = True
     #: Where the notifier writes when Messenger's 24-hour window is closed (optional).
     email: str | None = None
+    #: Told of new and cancelled orders; of alerts (quarantine, privacy requests). Set by
+    #: the owner in the CRM app (``notify_preferences``, see ``apply_preferences``).
+    orders: bool = True
+    alerts: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         found: dict[str, Any] = {"subscriber_id": self.subscriber_id, "name": self.name}
@@ -44,7 +48,61 @@ class Manager:
 
     def wants(self, event_type: str) -> bool:
         """Whether this manager is told of events of this type (their own switches)."""
-        return self.contacts or event_type != "contact.touched"
+        kind = notify_kind(event_type)
+        if kind == "contacts":
+            return self.contacts
+        if kind == "orders":
+            return self.orders
+        return self.alerts
+
+
+#: What a manager can be told of, each switched on or off per manager.
+NOTIFY_KINDS = ("orders", "alerts", "contacts")
+PREFERENCES_COLLECTION = "notify_preferences"
+
+
+def notify_kind(event_type: str) -> str:
+    if event_type == "contact.touched":
+        return "contacts"
+    if event_type.startswith("order."):
+        return "orders"
+    return "alerts"
+
+
+def apply_preferences(
+    managers: tuple[Manager, ...], prefs: dict[str, dict[str, Any]]
+) -> tuple[Manager, ...]:
+    """The managers with the owner's choices (``notify_preferences/{subscriber_id}`` in the
+    default database, written by the CRM app) on top: a kind set there wins."""
+    from dataclasses import replace
+
+    found = []
+    for manager in managers:
+        chosen = prefs.get(manager.subscriber_id) or {}
+        found.append(
+            replace(
+                manager,
+                orders=bool(chosen.get("orders", manager.orders)),
+                alerts=bool(chosen.get("alerts", manager.alerts)),
+                contacts=bool(chosen.get("contacts", manager.contacts)),
+            )
+        )
+    return tuple(found)
+
+
+class FirestorePreferences:
+    """``notify_preferences`` (default database): one document per subscriber id."""
+
+    def __init__(self, client: Any, prefix: str = "") -> None:
+        self._collection = client.collection(f"{prefix}{PREFERENCES_COLLECTION}")
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        from google.api_core import exceptions
+
+        try:
+            return {s.id: s.to_dict() or {} for s in self._collection.stream(timeout=5.0)}
+        except exceptions.GoogleAPICallError as exc:
+            raise TransientError(f"Firestore read failed: {exc.__class__.__name__}") from exc
 
 
 def parse(value: Any, *, where: str) -> tuple[Manager, ...]:

@@ -233,6 +233,11 @@ class OrderFormSettings:
     #: X-Forwarded-For entries appended by our own proxies: the client is this many from
     #: the right (1: Google's front end only; 2: behind an external load balancer).
     trusted_hops: int = 1
+    #: How far back the CRM app reads (its queries' partition filter), ``CRM_HISTORY_DAYS``.
+    history_days: int = 400
+    #: The CRM dataset the app's pages read (``CRM_DATASET``; default ``BIGQUERY_DATASET``,
+    #: which in production is the catalogue: the form's picker reads only that).
+    crm_dataset: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> OrderFormSettings:
@@ -277,6 +282,8 @@ class OrderFormSettings:
             shopify_api_version=_api_version(env),
             managers_database=managers_database(env),
             trusted_hops=_positive(env, "ORDER_FORM_TRUSTED_HOPS", 1),
+            history_days=_positive(env, "CRM_HISTORY_DAYS", 400),
+            crm_dataset=env.get("CRM_DATASET", "").strip() or _required(env, "BIGQUERY_DATASET"),
         )
 
 

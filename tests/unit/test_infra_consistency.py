@@ -736,6 +736,16 @@ def _code_dict_values(path: Path, name: str) -> set[str]:
     return out
 
 
+def _code_tuple(path: Path, name: str) -> tuple[str, ...]:
+    """String items of a module-level tuple literal (``TABLES_READ``)."""
+    node = _module_constants(ast.parse(path.read_text())).get(name)
+    if not isinstance(node, ast.Tuple):
+        return ()
+    return tuple(
+        e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)
+    )
+
+
 def _entry_list(infra: Infra, fn: str, key: str) -> set[str]:
     return {_unquote(t) for t in infra.locals["functions"].get(fn, {}).get(key, [])}
 
@@ -823,11 +833,23 @@ def check_least_privilege(root: Path) -> list[str]:
         dataset = str(entry.get("env", {}).get("BIGQUERY_DATASET", ""))
         if "google_bigquery_dataset.catalogue." not in dataset:
             problems.append(f"function {name}: reads the catalogue but BIGQUERY_DATASET is not it")
-        if _entry_list(infra, name, "reads_tables") or _entry_list(infra, name, "appends_to"):
+        reads = _entry_list(infra, name, "reads_tables") if name != "order_form" else set()
+        if reads or _entry_list(infra, name, "appends_to"):
             problems.append(f"function {name}: reads the catalogue, yet holds CRM table grants")
     form = entries.get("order_form", {})
-    if not form.get("catalogue") or form.get("erases"):
+    if not form.get("catalogue") or form.get("erases") or form.get("appends_to"):
         problems.append("function order_form: must read the catalogue, nothing else of BigQuery")
+    # The CRM app (served by order_form) reads exactly the tables its queries name.
+    app_reads = set(_code_tuple(root / "functions/orderhub/crmapp/queries.py", "TABLES_READ"))
+    if _entry_list(infra, "order_form", "reads_tables") != app_reads:
+        problems.append(
+            "function order_form: reads_tables must be what the CRM app queries: "
+            + ", ".join(sorted(app_reads))
+        )
+    if app_reads and "google_bigquery_dataset.crm." not in str(
+        form.get("env", {}).get("CRM_DATASET")
+    ):
+        problems.append("function order_form: CRM_DATASET must name the CRM dataset")
 
     # Firestore: every grant names its database; functions only read the managers'.
     for rtype in ("google_project_iam_member",):
@@ -1030,6 +1052,16 @@ MUTATIONS: list[tuple[str, Callable[[Path], None], str, str]] = [
         ),
         "least_privilege",
         "grants on the CRM dataset",
+    ),
+    (
+        "CRM app granted a table its code does not query",
+        lambda r: _edit(
+            r / "infra/main.tf",
+            'reads_tables = ["order_events", "refund_events",',
+            'reads_tables = ["order_events", "privacy_requests", "refund_events",',
+        ),
+        "least_privilege",
+        "what the CRM app queries",
     ),
     (
         "writers get dataEditor",

@@ -9,7 +9,7 @@ from orderhub import gcp, logs
 from orderhub.errors import PoisonMessage
 from orderhub.event import decode
 from orderhub.ledger import FirestoreLedger
-from orderhub.managers import FirestoreManagers, current
+from orderhub.managers import FirestoreManagers, FirestorePreferences, apply_preferences, current
 from orderhub.notifier import Fallback, Policy, notifies, notify
 from orderhub.settings import NotifierSettings
 from orderhub.sinks.bigquery import BigQueryInserter
@@ -42,6 +42,13 @@ def _managers() -> FirestoreManagers:
     settings = _settings()
     client = gcp.firestore_client(settings.project, settings.managers_database)
     return FirestoreManagers(client, settings.firestore_prefix)
+
+
+@functools.cache
+def _preferences() -> FirestorePreferences:
+    """The owner's choices of who is told of what (the CRM app writes them)."""
+    settings = _settings()
+    return FirestorePreferences(gcp.firestore_client(settings.project), settings.firestore_prefix)
 
 
 @functools.cache
@@ -100,7 +107,9 @@ def handle(cloud_event: object) -> None:
         return  # e.g. order.updated or a backfill: nothing to tell, not even a settings read
     summary = notify(
         event,
-        managers=current(_managers(), settings.managers_fallback),
+        managers=apply_preferences(
+            current(_managers(), settings.managers_fallback), _preferences().load()
+        ),
         ledger=_ledger(),
         sender=_sender(),
         inserter=_inserter(),

@@ -1,18 +1,32 @@
-"""HTTP adapter for ``order_form``: routes, cookies, CSRF and status codes.
+"""HTTP adapter for ``order_form``: the managers' CRM app (``orderhub.crmapp``).
+
+The function dispatches every request to one Flask application (``crmapp.web.create_app``,
+created once per instance) with a blueprint per area. This module wires the collaborators
+and keeps the hardened views the app reuses: sign-in, sign-out, the order form, the
+product search and the form's assets.
 
 Routes (below ``ORDER_FORM_BASE_PATH``, default none):
 
-=======  ===========  ===========================================================
-GET      /            the form (signed-in) or a redirect to /signin
-POST     /            save the order, or make a payment link (``action=link``)
-GET      /signin      the sign-in page;  POST /signin signs in
-POST     /signout     ends the session
-GET      /products    the picker's search, JSON: ``?q=`` name or SKU
-GET      /assets/...  the page's script and stylesheet
-=======  ===========  ===========================================================
+=========  ======================  =================================================
+GET        /                       the order form (signed-in; ``?customer_name=&phone=
+                                   &email=&address=`` fill it in) or a redirect to /signin
+POST       /                       save the order, or make a payment link (``action=link``)
+GET        /new                    redirects to / (query kept)
+GET/POST   /signin                 the sign-in page; signs in
+POST       /signout                ends the session
+GET        /products               the picker's search, JSON: ``?q=`` name or SKU
+GET        /orders, /orders.json   the orders list (filters, search, pages); its JSON
+GET        /orders/<id>[/mail]     an order's page; the e-mail it came from, as text
+GET        /customers?q=           customers by phone, e-mail or name
+GET        /customers/<key>        a customer's page; /customers/lookup.json?phone=
+GET        /attention[/<id>]       what needs attention; one quarantined item
+POST       /attention/<id>/handled mark handled; ``/replay`` reads a mail again
+GET        /settings               owners only (403 otherwise); POST /settings/sync|notify
+GET        /assets/...             the pages' scripts and stylesheets
+=========  ======================  =================================================
 
-Without a valid session nothing but the sign-in page and its assets is served: GET /
-redirects to /signin, everything else answers 401. Every POST carries a CSRF token (an
+Without a valid session nothing but the sign-in page and its assets is served: pages
+redirect to /signin, everything else answers 401. Every POST carries a CSRF token (an
 HMAC of the session id, or of a nonce cookie before sign-in); a missing or wrong one is
 answered 403.
 """
@@ -20,11 +34,12 @@ answered 403.
 from __future__ import annotations
 
 import functools
+import io
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Flask, Response, jsonify
 
 from orderhub import gcp, logs
 from orderhub.bus import PubSubBus
@@ -50,6 +65,10 @@ DEVICE_COOKIE = "oh_device"
 CLAIM_TTL = timedelta(days=7)
 #: ... and a page older than this is refused, so every accepted token is still claimed.
 FORM_MAX_AGE = timedelta(days=2)
+#: The largest request body accepted (a form with a hundred lines is a few kB).
+MAX_BODY = 1 << 20
+#: What a link may fill in on a new form (the customer's page's "New order").
+PREFILL_FIELDS = ("customer_name", "phone", "email", "address")
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -113,6 +132,63 @@ class Wiring:
     def catalogue(self) -> BigQueryCatalogue:
         client = gcp.bigquery_client(self.settings.project, self.settings.bigquery_endpoint)
         return BigQueryCatalogue(client, self.settings.dataset)
+
+    # ------------------------------------------------------------- the CRM app's
+    @functools.cached_property
+    def runner(self) -> Any:
+        from orderhub.crmapp.queries import BigQueryRunner
+
+        client = gcp.bigquery_client(self.settings.project, self.settings.bigquery_endpoint)
+        return BigQueryRunner(client, self.settings.crm_dataset)
+
+    @functools.cached_property
+    def _pool(self) -> Any:
+        from concurrent.futures import ThreadPoolExecutor
+
+        return ThreadPoolExecutor(max_workers=4, thread_name_prefix="crm-query")
+
+    def parallel(self, *jobs: tuple[str, list[Any]]) -> list[Any]:
+        """Run independent queries at once (a page's reads): their rows, in order."""
+        futures = [self._pool.submit(self.runner, sql, params) for sql, params in jobs]
+        return [f.result() for f in futures]
+
+    @functools.cached_property
+    def marks(self) -> Any:
+        from orderhub.crmapp.attention import FirestoreMarks
+
+        return FirestoreMarks(self.firestore, self._collection("attention_marks"))
+
+    @functools.cached_property
+    def audit(self) -> Any:
+        from orderhub.crmapp.admin import FirestoreAudit
+
+        return FirestoreAudit(self.firestore, self._collection("settings_audit"))
+
+    @functools.cached_property
+    def preferences(self) -> Any:
+        from orderhub.crmapp.admin import FirestorePreferences
+
+        return FirestorePreferences(self.firestore, self._collection("notify_preferences"))
+
+    @functools.cached_property
+    def switches(self) -> Any:
+        from orderhub.outbound.switches import FirestoreSwitches
+
+        return FirestoreSwitches(self.firestore, self._collection("sync_settings"))
+
+    @functools.cached_property
+    def notify_list(self) -> Any:
+        """Who the notifier tells (settings/managers, in the managers database: read only)."""
+        from orderhub import managers
+
+        database = gcp.firestore_client(self.settings.project, self.settings.managers_database)
+        return managers.FirestoreManagers(database, self.settings.firestore_prefix)
+
+    @functools.cached_property
+    def rules(self) -> Any:
+        from orderhub.sources import email
+
+        return email.shipped_rules()
 
     @functools.cached_property
     def shopify(self) -> ShopifyAdmin:
@@ -212,6 +288,7 @@ def _form_page(
         "form.html",
         base=settings.base_path,
         manager=manager.name,
+        owner=manager.is_owner,
         csrf=w.signer.csrf("form", session.sid),
         form_token=form_token,
         form=form,
@@ -344,11 +421,17 @@ def _order(w: Wiring, request: Any) -> Response:
     session, manager = current
     if request.method == "GET":
         token = manual.new_form_token(_now())
+        # "New order for this customer": the customer's page links here with their details.
+        prefill = {
+            key: str(request.args.get(key) or "")[:200]
+            for key in PREFILL_FIELDS
+            if request.args.get(key)
+        }
         return _form_page(
             w,
             session,
             manager,
-            form=manual.FormInput(fields={"channel": "phone", "delivery_method": ""}),
+            form=manual.FormInput(fields={"channel": "phone", "delivery_method": "", **prefill}),
             form_token=token,
         )
 
@@ -465,29 +548,45 @@ def _static(name: str) -> Response:
     return response
 
 
-def _route(w: Wiring, request: Any, path: str) -> Response:
-    # Not /static/: functions-framework's Flask app keeps that path for itself.
-    if path.startswith("/assets/") and request.method == "GET":
-        return _static(path[len("/assets/") :])
-    if path == "/" and request.method in ("GET", "POST"):
-        return _order(w, request)
-    if path == "/signin" and request.method in ("GET", "POST"):
-        return _signin(w, request)
-    if path == "/signout" and request.method == "POST":
-        return _signout(w, request)
-    if path == "/products" and request.method == "GET":
-        return _products(w, request)
-    return Response("not found\n", status=404, mimetype="text/plain")
+@functools.cache
+def _app() -> Flask:
+    """The CRM app, created once per instance (``crmapp.web``)."""
+    from orderhub.crmapp.web import Hooks, create_app
+
+    w = _wiring()
+    return create_app(
+        Hooks(
+            wiring=w,
+            current=lambda request: _current(w, request),
+            signin=lambda request: _signin(w, request),
+            signout=lambda request: _signout(w, request),
+            form=lambda request: _order(w, request),
+            products=lambda request: _products(w, request),
+            static=_static,
+            now=_now,
+        )
+    )
 
 
 def handle(request: Any) -> Response:
     w = _wiring()
+    app = _app()
     path = request.path or "/"
+    if (request.content_length or 0) > MAX_BODY:
+        return Response("too large\n", status=413, mimetype="text/plain")
+    # The app reads the body from its own environ; functions-framework drains the outer
+    # request afterwards, so the body is read once here and handed over as a copy.
+    body = request.get_data(cache=True)
+    environ = dict(request.environ)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
     base = w.settings.base_path
     if base and (path == base or path.startswith(base + "/")):
-        path = path[len(base) :] or "/"
+        environ["SCRIPT_NAME"] = base
+        environ["PATH_INFO"] = path[len(base) :] or "/"
     try:
-        response = _route(w, request, path)
+        with app.request_context(environ):
+            response = app.full_dispatch_request()
     except TransientError as exc:  # Firestore or BigQuery away, or sign-ins racing
         logs.error("order form: a store did not answer", path=path, error=str(exc))
         response = _message(w, "Please try again", "Something we rely on did not answer.", 503)

@@ -8,6 +8,8 @@ at the local stack's emulator instead (``.dev/endpoints.env``).
 
     scripts/manager add anna               # prints a generated password, once
     scripts/manager add anna --reset       # a new password; her old sessions end
+    scripts/manager add olga --owner       # an owner: also the CRM app's settings
+    scripts/manager role anna owner        # change a role (owner | manager), password kept
     echo 'pw' | scripts/manager add anna --password-stdin
     scripts/manager list
     scripts/manager remove anna
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--display-name", help="shown on the form (default: NAME)")
     add.add_argument("--reset", action="store_true", help="replace an existing password")
     add.add_argument("--password-stdin", action="store_true", help="read the password")
+    add.add_argument("--owner", action="store_true", help="an owner (settings, sync switches)")
+    role_cmd = commands.add_parser("role", help="make a manager an owner or a manager")
+    role_cmd.add_argument("name")
+    role_cmd.add_argument("role", choices=["owner", "manager"])
     commands.add_parser("list", help="list managers (never passwords)")
     remove = commands.add_parser("remove", help="remove a manager; their sessions end")
     remove.add_argument("name")
@@ -66,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         for manager in sorted(managers.list(), key=lambda m: m.id):
             state = "active" if manager.active else "disabled"
-            print(f"{manager.id:20} {manager.name:30} {state}")
+            print(f"{manager.id:20} {manager.name:30} {state:8} {manager.role}")
         return 0
     try:
         ident = auth.manager_id(args.name)
@@ -77,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"manager: removed {ident}")
         return 0
     existing = managers.get(ident)
+    if args.command == "role":
+        if existing is None:
+            raise SystemExit(f"manager: no manager {ident}")
+        managers.put(replace(existing, role=args.role), now=datetime.now(UTC))
+        print(f"manager: {ident} is now {args.role}")
+        return 0
     if existing is not None and not args.reset:
         raise SystemExit(f"manager: {ident} exists; use --reset for a new password")
     if args.password_stdin:
@@ -87,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         password, generated = auth.new_password(), True
     name = args.display_name or (existing.name if existing else args.name)
+    role = "owner" if args.owner else (existing.role if existing else "manager")
     managers.put(
-        Manager(id=ident, name=name, password_hash=auth.hash_password(password)),
+        Manager(id=ident, name=name, password_hash=auth.hash_password(password), role=role),
         now=datetime.now(UTC),
     )
     print(f"manager: {ident} {'updated' if existing else 'added'}")

@@ -62,6 +62,13 @@ class Manager:
     password_hash: str
     active: bool = True
     signed_out_at: datetime | None = None
+    #: ``manager`` (orders, customers, the form) or ``owner`` (also settings); set with
+    #: ``scripts/manager add NAME --owner``. Anything else reads as ``manager``.
+    role: str = "manager"
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == "owner"
 
     def session_ended(self, issued_ms: int) -> bool:
         """True if a session signed in at ``issued_ms`` was ended by a later sign-out."""
@@ -106,6 +113,7 @@ class FirestoreManagers:
             password_hash=data["password_hash"],
             active=bool(data.get("active", True)),
             signed_out_at=signed_out if isinstance(signed_out, datetime) else None,
+            role="owner" if data.get("role") == "owner" else "manager",
         )
 
     def sign_out(self, manager_id: str, *, now: datetime) -> None:
@@ -128,6 +136,7 @@ class FirestoreManagers:
                 "name": manager.name,
                 "password_hash": manager.password_hash,
                 "active": manager.active,
+                "role": manager.role,
                 "updated_at": now,
             },
             timeout=TIMEOUT_S,
@@ -157,6 +166,7 @@ class FirestoreManagers:
                     name=str(data.get("name") or snapshot.id),
                     password_hash=str(data.get("password_hash") or ""),
                     active=bool(data.get("active", True)),
+                    role="owner" if data.get("role") == "owner" else "manager",
                 )
             )
         return found

@@ -1,0 +1,767 @@
+"""Reads for the CRM app: parameterised and bounded BigQuery queries.
+
+Every value a manager types travels as a query parameter; the only text put into the SQL
+is the dataset's name, which comes from settings. Every query names a partition filter
+(``occurred_at``/``attempted_at``/``received_at`` no older than ``history_days``) and a
+``LIMIT``, so a click never scans all of history: the orders list reads the newest
+versions of orders from the table directly, not the ``orders`` view.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import phonenumbers
+
+from orderhub.errors import TransientError
+
+#: (name, BigQuery type, value) of one query parameter.
+Param = tuple[str, str, Any]
+Rows = list[dict[str, Any]]
+Runner = Callable[[str, Sequence[Param]], Rows]
+
+#: Every CRM table the app queries (infra grants the app read on exactly these).
+TABLES_READ = (
+    "order_events",
+    "refund_events",
+    "customer_events",
+    "contact_events",
+    "notifications",
+    "quarantine",
+    "sync_log",
+    "raw_events",
+)
+PAGE_SIZE = 25
+SOURCES = ("shopify", "manual", "email", "chatbot")
+STATUSES = ("open", "pending", "paid", "partially_refunded", "refunded", "cancelled")
+
+
+class BigQueryRunner:
+    """Runs a query with ``{t}`` standing for the dataset; rows as dicts."""
+
+    def __init__(self, client: Any, dataset: str, timeout_s: float = 20.0) -> None:
+        self._client = client
+        self._prefix = f"`{client.project}.{dataset}"
+        self._timeout = timeout_s
+
+    def __call__(self, sql: str, params: Sequence[Param]) -> Rows:
+        from google.api_core import exceptions
+        from google.cloud import bigquery
+
+        config = bigquery.QueryJobConfig(
+            query_parameters=[
+                bigquery.ArrayQueryParameter(n, t[6:-1], v)
+                if t.startswith("ARRAY<")
+                else bigquery.ScalarQueryParameter(n, t, v)
+                for n, t, v in params
+            ]
+        )
+        text = sql.replace("`{t}", self._prefix)
+        try:
+            job = self._client.query(text, job_config=config, timeout=self._timeout)
+            return [dict(row.items()) for row in job.result(timeout=self._timeout)]
+        except (exceptions.GoogleAPICallError, exceptions.RetryError, TimeoutError) as exc:
+            raise TransientError(f"BigQuery read failed: {exc.__class__.__name__}") from exc
+
+
+# ------------------------------------------------------------------ search terms
+def phone_digits(text: str, default_country: str) -> str | None:
+    """The E.164 digits of a phone typed in any format (``(201) 555-0123``,
+    ``+1 201 555 0123``, ``00 1 201...``), or ``None`` if it does not read as one."""
+    raw = text.strip()
+    if sum(c.isdigit() for c in raw) < 6 or re.search(r"[A-Za-z@]", raw):
+        return None
+    if raw.startswith("00"):
+        raw = "+" + raw[2:]
+    try:
+        number = phonenumbers.parse(raw, None if raw.startswith("+") else default_country)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+
+def e164(text: str, default_country: str) -> str | None:
+    digits = phone_digits(text, default_country)
+    return "+" + digits if digits else None
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    source: str = ""
+    status: str = ""
+    manager: str = ""
+    q: str = ""
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Any) -> OrderFilter:
+        try:
+            page = max(1, min(int(args.get("page") or 1), 400))
+        except ValueError:
+            page = 1
+        source = str(args.get("source") or "")
+        status = str(args.get("status") or "")
+        return cls(
+            source=source if source in SOURCES else "",
+            status=status if status in STATUSES else "",
+            manager=str(args.get("manager") or "")[:64],
+            q=str(args.get("q") or "").strip()[:100],
+            page=page,
+        )
+
+    def args(self, **override: Any) -> dict[str, Any]:
+        """The filter as query arguments (page 1 and empty filters left out)."""
+        found: dict[str, Any] = {"source": self.source, "status": self.status}
+        found |= {"manager": self.manager, "q": self.q, "page": self.page} | override
+        return {k: v for k, v in found.items() if v and not (k == "page" and v == 1)}
+
+
+# The newest version of each order changed within the window (the list's partition filter).
+ORDERS_SQL = """
+WITH latest AS (
+  SELECT order_id, source, shop, name, number, created_at, occurred_at, version,
+         financial_status, fulfillment_status, cancelled_at, currency, total,
+         customer, manager, deleted
+  FROM `{t}.order_events`
+  WHERE occurred_at >= @since
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY source, shop, order_id
+    ORDER BY version DESC, IF(event_type = 'order.cancelled', 0, 1), event_id
+  ) = 1
+),
+refunds AS (
+  SELECT shop, order_id, SUM(amount) AS refunded
+  FROM (
+    SELECT shop, order_id, amount
+    FROM `{t}.refund_events`
+    WHERE occurred_at >= @since
+    QUALIFY ROW_NUMBER() OVER (PARTITION BY shop, refund_id ORDER BY version DESC) = 1
+  )
+  GROUP BY shop, order_id
+),
+listed AS (
+  SELECT latest.*,
+         CASE WHEN cancelled_at IS NOT NULL THEN 'cancelled'
+              WHEN refunds.refunded >= latest.total AND latest.total > 0 THEN 'refunded'
+              WHEN refunds.refunded > 0 THEN 'partially_refunded'
+              ELSE COALESCE(financial_status, 'open') END AS status
+  FROM latest
+  LEFT JOIN refunds ON refunds.shop = latest.shop AND refunds.order_id = latest.order_id
+  WHERE COALESCE(deleted, FALSE) = FALSE
+)
+SELECT order_id, source, shop, name, number, created_at, occurred_at AS updated_at, status,
+       fulfillment_status, currency, CAST(total AS STRING) AS total,
+       customer.name AS customer_name, customer.phone AS phone, manager
+FROM listed
+WHERE (@source = '' OR source = @source OR STARTS_WITH(source, CONCAT(@source, ':')))
+  AND (@status = '' OR status = @status)
+  AND (@manager = '' OR manager = @manager)
+  AND (
+    @q = ''
+    OR LOWER(COALESCE(name, '')) = @q OR LOWER(COALESCE(number, '')) = @q
+    OR LOWER(order_id) = @q OR LOWER(COALESCE(name, '')) = CONCAT('#', @q)
+    OR (@digits != '' AND REGEXP_REPLACE(COALESCE(customer.phone, ''), '[^0-9]', '') = @digits)
+    OR (@digits = '' AND STRPOS(LOWER(COALESCE(customer.name, '')), @q) > 0)
+  )
+ORDER BY COALESCE(created_at, occurred_at) DESC, order_id DESC
+LIMIT @limit OFFSET @offset
+"""
+
+
+@dataclass(frozen=True)
+class Window:
+    """How far back the app reads (the partition filter), from a clock."""
+
+    now: datetime
+    history_days: int = 400
+
+    @property
+    def since(self) -> datetime:
+        return self.now - timedelta(days=self.history_days)
+
+
+def list_orders(
+    run: Runner, flt: OrderFilter, window: Window, *, default_country: str
+) -> tuple[Rows, bool]:
+    """One page of orders, newest first, and whether there is a next page."""
+    q = flt.q.lower()
+    digits = phone_digits(flt.q, default_country) or "" if flt.q else ""
+    if digits and q.lstrip("#").isdigit() and len(q.lstrip("#")) < 7:
+        digits = ""  # a short number is an order number, not a phone
+    rows = run(
+        ORDERS_SQL,
+        [
+            ("since", "TIMESTAMP", window.since),
+            ("source", "STRING", flt.source),
+            ("status", "STRING", flt.status),
+            ("manager", "STRING", flt.manager),
+            ("q", "STRING", q),
+            ("digits", "STRING", digits),
+            ("limit", "INT64", PAGE_SIZE + 1),
+            ("offset", "INT64", (flt.page - 1) * PAGE_SIZE),
+        ],
+    )
+    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
+# ------------------------------------------------------------------ one order
+ORDER_VERSIONS_SQL = """
+SELECT event_id, event_type, source, shop, occurred_at, ingested_at, version, raw_id, order_id,
+       name, number, created_at, financial_status, fulfillment_status, cancelled_at,
+       cancel_reason, currency, CAST(subtotal AS STRING) AS subtotal, CAST(tax AS STRING) AS tax,
+       CAST(discounts AS STRING) AS discounts, CAST(shipping AS STRING) AS shipping,
+       CAST(total AS STRING) AS total, customer, shipping_address, line_items, note, tags,
+       attribution, external_ref, manager, shopify_order_id, shopify_order_name,
+       shopify_admin_url, deleted
+FROM `{t}.order_events`
+WHERE occurred_at >= @since AND order_id = @order_id
+ORDER BY version, occurred_at, event_id
+LIMIT 200
+"""
+
+REFUNDS_SQL = """
+SELECT refund_id, source, occurred_at, CAST(amount AS STRING) AS amount, note
+FROM `{t}.refund_events`
+WHERE occurred_at >= @since AND order_id = @order_id
+QUALIFY ROW_NUMBER() OVER (PARTITION BY shop, refund_id ORDER BY version DESC) = 1
+ORDER BY occurred_at
+LIMIT 50
+"""
+
+NOTIFICATIONS_SQL = """
+SELECT event_type, manager_name, manager_id, status, attempt, http_status, manychat_code,
+       error, attempted_at
+FROM `{t}.notifications`
+WHERE attempted_at >= @since AND order_id = @order_id
+ORDER BY attempted_at
+LIMIT 100
+"""
+
+SYNC_SQL = """
+SELECT direction, entity, status, shopify_id, shopify_name, reason, error_code,
+       attempted_at AS updated_at
+FROM `{t}.sync_log`
+WHERE attempted_at >= @since AND record_id = @order_id
+QUALIFY ROW_NUMBER() OVER (
+  PARTITION BY shop, direction, entity, source, record_id ORDER BY attempted_at DESC, log_id DESC
+) = 1
+LIMIT 10
+"""
+
+
+@dataclass
+class OrderPage:
+    order: dict[str, Any]
+    timeline: list[dict[str, Any]]
+    refunds: Rows
+    notifications: Rows
+    sync: Rows
+    status: str
+    refunded: Decimal = Decimal(0)
+    admin_url: str | None = None
+
+
+def _step(previous: dict[str, Any] | None, row: dict[str, Any]) -> list[str]:
+    """What a version changed, in the words of the order's life."""
+    said: list[str] = []
+    if previous is None:
+        said.append("created")
+    before = previous or {}
+    fin = row.get("financial_status")
+    if fin and fin != before.get("financial_status"):
+        said.append(fin.replace("_", " "))
+    ful = row.get("fulfillment_status")
+    if ful and ful != before.get("fulfillment_status"):
+        said.append(ful.replace("_", " "))
+    if row.get("cancelled_at") and not before.get("cancelled_at"):
+        said.append("cancelled")
+    if row.get("deleted") and not before.get("deleted"):
+        said.append("deleted")
+    if not said:
+        said.append("updated")
+    return said
+
+
+def order_page(
+    run: Runner, order_id: str, window: Window, *, parallel: Callable[..., list[Rows]]
+) -> OrderPage | None:
+    """Everything the order's page shows, or ``None`` if no such order (in the window)."""
+    params: list[Param] = [("since", "TIMESTAMP", window.since), ("order_id", "STRING", order_id)]
+    versions, refunds, notes, sync = parallel(
+        (ORDER_VERSIONS_SQL, params),
+        (REFUNDS_SQL, params),
+        (NOTIFICATIONS_SQL, params),
+        (SYNC_SQL, params),
+    )
+    if not versions:
+        return None
+    ranked = sorted(
+        versions,
+        key=lambda r: (r["version"], r["event_type"] != "order.cancelled", r["event_id"]),
+    )
+    seen: set[str] = set()
+    timeline: list[dict[str, Any]] = []
+    previous: dict[str, Any] | None = None
+    for row in sorted(versions, key=lambda r: (r["version"], r["occurred_at"])):
+        if row["event_id"] in seen:
+            continue
+        seen.add(row["event_id"])
+        timeline.append(
+            {"at": row["occurred_at"], "source": row["source"], "what": _step(previous, row)}
+        )
+        previous = row
+    for refund in refunds:
+        timeline.append(
+            {
+                "at": refund["occurred_at"],
+                "source": refund["source"],
+                "what": [f"refunded {refund['amount']}"],
+            }
+        )
+    timeline.sort(key=lambda s: s["at"])
+    order = ranked[-1]
+    links = [r for r in versions if r.get("shopify_admin_url") or r.get("shopify_order_id")]
+    for linked in links:  # a later CRM-only version does not lose the link
+        for key in ("shopify_order_id", "shopify_order_name", "shopify_admin_url"):
+            order[key] = order.get(key) or linked.get(key)
+    refunded = sum((Decimal(r["amount"] or 0) for r in refunds), Decimal(0))
+    total = Decimal(order["total"] or 0)
+    if order.get("cancelled_at"):
+        status = "cancelled"
+    elif refunded and refunded >= total > 0:
+        status = "refunded"
+    elif refunded:
+        status = "partially_refunded"
+    else:
+        status = order.get("financial_status") or "open"
+    return OrderPage(
+        order=order,
+        timeline=timeline,
+        refunds=refunds,
+        notifications=notes,
+        sync=sync,
+        status=status,
+        refunded=refunded,
+    )
+
+
+def admin_link(order: dict[str, Any]) -> str | None:
+    """The order in Shopify's admin: the link the sync recorded, or one for a Shopify order."""
+    recorded = str(order.get("shopify_admin_url") or "")
+    if recorded.startswith("https://"):  # never a javascript: or data: link from data
+        return recorded
+    if order.get("source") == "shopify" and str(order.get("order_id") or "").isdigit():
+        store = str(order.get("shop") or "").removesuffix(".myshopify.com")
+        return f"https://admin.shopify.com/store/{store}/orders/{order['order_id']}"
+    return None
+
+
+RAW_SQL = """
+SELECT raw_id, kind, source, shop, received_at, meta, body
+FROM `{t}.raw_events`
+WHERE received_at >= @since AND raw_id = @raw_id
+LIMIT 1
+"""
+
+
+def raw_event(run: Runner, raw_id: str, window: Window) -> dict[str, Any] | None:
+    rows = run(RAW_SQL, [("since", "TIMESTAMP", window.since), ("raw_id", "STRING", raw_id)])
+    return rows[0] if rows else None
+
+
+def mail_text(raw: dict[str, Any]) -> dict[str, str]:
+    """A stored e-mail as plain text (headers and body) for showing: the markup is read,
+    never rendered, and the page escapes whatever is left."""
+    import base64
+
+    from orderhub import mime
+    from orderhub.sources import email
+
+    meta = raw.get("meta") or {}
+    if isinstance(meta, str):
+        import json
+
+        meta = json.loads(meta or "{}")
+    body = str(raw.get("body") or "")
+    data = base64.b64decode(body) if meta.get("encoding") == "base64" else body.encode()
+    mail = mime.parse(data)
+    try:
+        text = email.document_text(mail)
+    except Exception as exc:  # noqa: BLE001 - an unreadable mail still shows its headers
+        text = f"(the body could not be read: {exc})"
+    return {
+        "from": mail.sender,
+        "subject": mail.subject,
+        "date": mail.date.isoformat() if mail.date else "",
+        "text": text or mail.unreadable or "(empty)",
+    }
+
+
+# ------------------------------------------------------------------ customers
+CUSTOMER_ORDERS_SQL = """
+WITH latest AS (
+  SELECT order_id, source, shop, name, created_at, occurred_at, financial_status, cancelled_at,
+         currency, total, customer, deleted
+  FROM `{t}.order_events`
+  WHERE occurred_at >= @since
+    AND (
+      (@digits != '' AND REGEXP_REPLACE(COALESCE(customer.phone, ''), '[^0-9]', '') = @digits)
+      OR (@email != '' AND LOWER(customer.email) = @email)
+      OR (@name != '' AND STRPOS(LOWER(COALESCE(customer.name, '')), @name) > 0)
+      OR (@customer_id != '' AND customer.id = @customer_id)
+    )
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY source, shop, order_id
+    ORDER BY version DESC, IF(event_type = 'order.cancelled', 0, 1), event_id
+  ) = 1
+)
+SELECT order_id, source, shop, name, created_at, currency, CAST(total AS STRING) AS total,
+       CASE WHEN cancelled_at IS NOT NULL THEN 'cancelled'
+            ELSE COALESCE(financial_status, 'open') END AS status,
+       customer.id AS customer_id, customer.name AS customer_name,
+       customer.phone AS phone, LOWER(customer.email) AS email
+FROM latest
+WHERE COALESCE(deleted, FALSE) = FALSE
+ORDER BY COALESCE(created_at, occurred_at) DESC
+LIMIT @limit
+"""
+
+CUSTOMER_RECORDS_SQL = """
+SELECT customer_id, source, shop, name, email, phone, tags, default_address,
+       email_marketing_consent, sms_marketing_consent, occurred_at AS updated_at, deleted
+FROM `{t}.customer_events`
+WHERE occurred_at >= @since
+  AND (
+    (@digits != '' AND REGEXP_REPLACE(COALESCE(phone, ''), '[^0-9]', '') = @digits)
+    OR (@email != '' AND LOWER(email) = @email)
+    OR (@name != '' AND STRPOS(LOWER(COALESCE(name, '')), @name) > 0)
+    OR (@customer_id != '' AND customer_id = @customer_id)
+  )
+QUALIFY ROW_NUMBER() OVER (PARTITION BY shop, customer_id ORDER BY version DESC, event_id) = 1
+LIMIT @limit
+"""
+
+CONTACTS_SQL = """
+SELECT contact_id, name, phone, email, touch_source, campaign, ad, occurred_at, live_chat_url
+FROM `{t}.contact_events`
+WHERE occurred_at >= @since
+  AND (
+    (@digits != '' AND phone_valid AND REGEXP_REPLACE(phone, '[^0-9]', '') = @digits)
+    OR (@email != '' AND LOWER(email) = @email)
+  )
+ORDER BY occurred_at
+LIMIT 50
+"""
+
+
+@dataclass(frozen=True)
+class Who:
+    """What identifies a customer across sources: phone digits, e-mail, or a record id."""
+
+    digits: str = ""
+    email: str = ""
+    name: str = ""
+    customer_id: str = ""
+
+    def key(self) -> str:
+        """The customer's id in the app's URLs: ``p<digits>``, ``e:<email>`` or ``c:<id>``."""
+        if self.digits:
+            return "p" + self.digits
+        if self.email:
+            return "e:" + self.email
+        return "c:" + self.customer_id
+
+    @classmethod
+    def from_key(cls, key: str) -> Who | None:
+        if key.startswith("p") and key[1:].isdigit() and 6 <= len(key) <= 16:
+            return cls(digits=key[1:])
+        if key.startswith("e:") and "@" in key and len(key) <= 256:
+            return cls(email=key[2:].lower())
+        if key.startswith("c:") and 0 < len(key) <= 130:
+            return cls(customer_id=key[2:])
+        return None
+
+    def params(self, window: Window, limit: int) -> list[Param]:
+        return [
+            ("since", "TIMESTAMP", window.since),
+            ("digits", "STRING", self.digits),
+            ("email", "STRING", self.email),
+            ("name", "STRING", self.name),
+            ("customer_id", "STRING", self.customer_id),
+            ("limit", "INT64", limit),
+        ]
+
+
+def who_from_search(q: str, default_country: str) -> Who | None:
+    q = q.strip()[:100]
+    if not q:
+        return None
+    if "@" in q:
+        return Who(email=q.lower())
+    digits = phone_digits(q, default_country)
+    if digits:
+        return Who(digits=digits)
+    if len(q) < 2:
+        return None
+    return Who(name=q.lower())
+
+
+def _who_of(row: dict[str, Any]) -> Who:
+    digits = re.sub(r"\D", "", str(row.get("phone") or ""))
+    email = str(row.get("email") or "").lower()
+    if digits:
+        return Who(digits=digits)
+    if email:
+        return Who(email=email)
+    return Who(customer_id=str(row.get("customer_id") or ""))
+
+
+@dataclass
+class CustomerHit:
+    key: str
+    name: str
+    phone: str
+    email: str
+    orders: int = 0
+    last_order_at: datetime | None = None
+    sources: set[str] = field(default_factory=set)
+
+
+def search_customers(
+    run: Runner, q: str, window: Window, *, default_country: str, parallel: Any
+) -> list[CustomerHit]:
+    """Customers by phone (any format), e-mail or a part of the name: people seen in orders
+    from every source and in Shopify's customer records, one hit per phone or e-mail."""
+    who = who_from_search(q, default_country)
+    if who is None:
+        return []
+    orders, records = parallel(
+        (CUSTOMER_ORDERS_SQL, who.params(window, 500)),
+        (CUSTOMER_RECORDS_SQL, who.params(window, 100)),
+    )
+    hits: dict[str, CustomerHit] = {}
+    for row in records:
+        if row.get("deleted"):
+            continue
+        key = _who_of(row).key()
+        hit = hits.setdefault(
+            key, CustomerHit(key, row.get("name") or "", row.get("phone") or "", "")
+        )
+        hit.email = hit.email or (row.get("email") or "")
+        hit.sources.add(row["source"])
+    for row in orders:
+        key = _who_of(row).key()
+        if key == "c:":
+            continue
+        hit = hits.setdefault(
+            key, CustomerHit(key, row.get("customer_name") or "", row.get("phone") or "", "")
+        )
+        hit.name = hit.name or row.get("customer_name") or ""
+        hit.phone = hit.phone or row.get("phone") or ""
+        hit.email = hit.email or row.get("email") or ""
+        hit.orders += 1
+        at = row.get("created_at")
+        if at and (hit.last_order_at is None or at > hit.last_order_at):
+            hit.last_order_at = at
+        hit.sources.add(str(row["source"]).split(":")[0])
+    return sorted(hits.values(), key=lambda h: (h.last_order_at is None, h.name.lower()))[:50]
+
+
+@dataclass
+class CustomerPage:
+    key: str
+    name: str
+    phone: str
+    email: str
+    address: dict[str, Any] | None
+    orders: Rows
+    records: Rows
+    contacts: Rows
+    totals: dict[str, Decimal]
+    consent: dict[str, str]
+
+
+def customer_page(run: Runner, key: str, window: Window, *, parallel: Any) -> CustomerPage | None:
+    """Every order of one customer from every source, their chat contact, consent, totals."""
+    who = Who.from_key(key)
+    if who is None:
+        return None
+    orders, records = parallel(
+        (CUSTOMER_ORDERS_SQL, who.params(window, 500)),
+        (CUSTOMER_RECORDS_SQL, who.params(window, 20)),
+    )
+    records = [r for r in records if not r.get("deleted")]
+    # A record found by its id brings its phone and e-mail: the orders that carry those.
+    if who.customer_id and records and not who.digits:
+        more = _who_of(records[0])
+        if more.key() != who.key():
+            orders = orders + parallel((CUSTOMER_ORDERS_SQL, more.params(window, 500)))[0]
+    seen: set[tuple[str, str]] = set()
+    unique: Rows = []
+    for row in orders:
+        ident = (row["source"], row["order_id"])
+        if ident not in seen:
+            seen.add(ident)
+            unique.append(row)
+    if not unique and not records:
+        return None
+    first = records[0] if records else {}
+    name = first.get("name") or next((o["customer_name"] for o in unique if o["customer_name"]), "")
+    phone = first.get("phone") or next((o["phone"] for o in unique if o["phone"]), "")
+    email = first.get("email") or next((o["email"] for o in unique if o["email"]), "")
+    digits = re.sub(r"\D", "", phone or "")
+    contacts = parallel(
+        (
+            CONTACTS_SQL,
+            [
+                ("since", "TIMESTAMP", window.since),
+                ("digits", "STRING", digits),
+                ("email", "STRING", (email or "").lower()),
+            ],
+        )
+    )[0]
+    totals: dict[str, Decimal] = {}
+    for row in unique:
+        if row["status"] in ("cancelled", "refunded"):
+            continue
+        currency = row.get("currency") or ""
+        totals[currency] = totals.get(currency, Decimal(0)) + Decimal(row["total"] or 0)
+    consent: dict[str, str] = {}
+    for kind in ("email_marketing_consent", "sms_marketing_consent"):
+        value = first.get(kind) or {}
+        if value.get("state"):
+            consent[kind.split("_")[0]] = str(value["state"]).lower()
+    return CustomerPage(
+        key=who.key() if not who.customer_id else _who_of(first).key() or key,
+        name=name,
+        phone=phone,
+        email=email,
+        address=first.get("default_address"),
+        orders=unique,
+        records=records,
+        contacts=contacts,
+        totals=totals,
+        consent=consent,
+    )
+
+
+def lookup_phone(run: Runner, typed: str, window: Window, *, default_country: str) -> Any:
+    """The customer the form's phone belongs to (newest data), or ``None``."""
+    digits = phone_digits(typed, default_country)
+    if not digits:
+        return None
+    rows = run(CUSTOMER_ORDERS_SQL, Who(digits=digits).params(window, 1))
+    if not rows:
+        rows = run(CUSTOMER_RECORDS_SQL, Who(digits=digits).params(window, 1))
+        if not rows:
+            return None
+        row = rows[0]
+        return {"key": "p" + digits, "name": row.get("name") or "", "email": row.get("email") or ""}
+    row = rows[0]
+    return {
+        "key": "p" + digits,
+        "name": row.get("customer_name") or "",
+        "email": row.get("email") or "",
+        "phone": row.get("phone") or "",
+    }
+
+
+def customer_key(customer: dict[str, Any] | None) -> str | None:
+    """The customer page's id for an order's customer (phone, else e-mail, else record)."""
+    if not customer:
+        return None
+    key = _who_of(customer | {"customer_id": customer.get("id")}).key()
+    return None if key == "c:" else key
+
+
+# ------------------------------------------------------------------ needs attention
+QUARANTINE_SQL = """
+SELECT event_id, source, shop, occurred_at, ingested_at, raw_id, entity_id, reason, kind, topic,
+       ref
+FROM `{t}.quarantine`
+WHERE occurred_at >= @since
+QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ingested_at) = 1
+ORDER BY occurred_at DESC
+LIMIT @limit
+"""
+
+SYNC_FAILURES_SQL = """
+SELECT shop, direction, entity, source, record_id, status, reason, error_code,
+       attempted_at AS updated_at
+FROM `{t}.sync_log`
+WHERE attempted_at >= @since
+QUALIFY ROW_NUMBER() OVER (
+  PARTITION BY shop, direction, entity, source, record_id ORDER BY attempted_at DESC, log_id DESC
+) = 1 AND status = 'failed'
+ORDER BY updated_at DESC
+LIMIT @limit
+"""
+
+NOTIFY_FAILURES_SQL = """
+SELECT event_id, event_type, order_id, manager_id, manager_name, status, http_status,
+       manychat_code, error, attempted_at
+FROM `{t}.notifications`
+WHERE attempted_at >= @since
+QUALIFY ROW_NUMBER() OVER (
+  PARTITION BY event_id, manager_id ORDER BY attempted_at DESC, attempt DESC
+) = 1 AND status = 'failed'
+ORDER BY attempted_at DESC
+LIMIT @limit
+"""
+
+
+def what_to_do_notification(row: dict[str, Any]) -> str:
+    code = row.get("manychat_code")
+    if code == 3011:
+        return (
+            "The manager has not written to the shop's Messenger page in the last 24 hours, "
+            "so Messenger refuses messages: ask them to send the page any message."
+        )
+    if row.get("http_status") in (401, 403):
+        return "ManyChat refused the token: the owner should renew MANYCHAT_TOKEN."
+    if row.get("http_status") == 404 or code == 3001:
+        return "ManyChat does not know this subscriber: check the manager's subscriber id."
+    return "Check the order in the app; the manager was not told about it."
+
+
+def what_to_do_sync(row: dict[str, Any]) -> str:
+    reason = str(row.get("reason") or "").strip()
+    fix = "Fix the record (or the shop's settings) and run scripts/resync for it."
+    return f"{reason} — {fix}" if reason else fix
+
+
+def attention(run: Runner, window: Window, *, parallel: Any) -> dict[str, Rows]:
+    params: list[Param] = [("since", "TIMESTAMP", window.since), ("limit", "INT64", 100)]
+    quarantine, sync, notes = parallel(
+        (QUARANTINE_SQL, params), (SYNC_FAILURES_SQL, params), (NOTIFY_FAILURES_SQL, params)
+    )
+    for row in sync:
+        row["todo"] = what_to_do_sync(row)
+    for row in notes:
+        row["todo"] = what_to_do_notification(row)
+    return {"quarantine": quarantine, "sync": sync, "notifications": notes}
+
+
+QUARANTINED_SQL = """
+SELECT event_id, source, shop, occurred_at, ingested_at, raw_id, entity_id, reason, kind, topic,
+       ref
+FROM `{t}.quarantine`
+WHERE occurred_at >= @since AND event_id = @event_id
+ORDER BY ingested_at
+LIMIT 1
+"""
+
+
+def quarantined(run: Runner, event_id: str, window: Window) -> dict[str, Any] | None:
+    rows = run(
+        QUARANTINED_SQL,
+        [("since", "TIMESTAMP", window.since), ("event_id", "STRING", event_id)],
+    )
+    return rows[0] if rows else None

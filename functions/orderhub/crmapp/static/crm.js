@@ -1,0 +1,99 @@
+// The CRM app's small behaviours; the pages work without them.
+// 1. The orders list refreshes itself (page one): new orders appear without a reload.
+// 2. On the order form, a typed phone that belongs to a known customer is offered.
+(function () {
+  "use strict";
+  var base = (document.querySelector("link[href$='/assets/crm.css']") || {}).getAttribute
+    ? document.querySelector("link[href$='/assets/crm.css']").getAttribute("href").replace(/\/assets\/crm\.css$/, "")
+    : "";
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  var live = document.getElementById("live");
+  if (live && live.dataset.poll) {
+    var known = null;
+    var poll = function () {
+      fetch(live.dataset.poll, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+        .then(function (data) {
+          var ids = data.orders.map(function (o) { return o.order_id; }).join(",");
+          if (known !== null && ids !== known) render(data.orders, ids);
+          known = ids;
+          live.textContent = "Up to date · " + new Date().toLocaleTimeString();
+        })
+        .catch(function () { live.textContent = "Could not refresh; retrying in 15 s."; });
+    };
+    var render = function (orders, ids) {
+      var list = document.getElementById("order-list");
+      var empty = document.getElementById("order-list-empty");
+      if (!list) {
+        list = el("ul", "list");
+        list.id = "order-list";
+        (empty || live).insertAdjacentElement("afterend", list);
+        if (empty) empty.remove();
+      }
+      var old = (known || "").split(",");
+      list.textContent = "";
+      orders.forEach(function (o) {
+        var a = el("a", "row");
+        a.href = base + "/orders/" + encodeURIComponent(o.order_id);
+        var main = el("span", "main");
+        main.appendChild(el("strong", "", o.name));
+        main.appendChild(document.createTextNode(" "));
+        main.appendChild(el("span", "pill " + o.status, o.status.replace(/_/g, " ")));
+        if (old.indexOf(o.order_id) < 0) main.appendChild(el("span", "pill paid", "new"));
+        a.appendChild(main);
+        a.appendChild(el("span", "sub", o.customer || "no name"));
+        a.appendChild(el("span", "sub", o.source + " · " + o.created_at));
+        a.appendChild(el("span", "amount", o.total));
+        var li = el("li");
+        li.appendChild(a);
+        list.appendChild(li);
+      });
+      live.textContent = "New orders shown.";
+    };
+    poll();
+    setInterval(poll, 15000);
+  }
+
+  var phone = document.getElementById("phone");
+  var match = document.getElementById("phone-match");
+  if (phone && match) {
+    var timer = null;
+    phone.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        var typed = phone.value.trim();
+        if (typed.replace(/\D/g, "").length < 7) { match.hidden = true; return; }
+        fetch(base + "/customers/lookup.json?phone=" + encodeURIComponent(typed), { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : { customer: null }; })
+          .then(function (data) {
+            var c = data.customer;
+            match.textContent = "";
+            if (!c) { match.hidden = true; return; }
+            match.appendChild(document.createTextNode("Known customer: " + (c.name || "no name") + ". "));
+            var use = el("button", "link-dark", "Fill in");
+            use.type = "button";
+            use.addEventListener("click", function () {
+              var name = document.getElementById("customer_name");
+              var email = document.getElementById("email");
+              if (name && !name.value) name.value = c.name || "";
+              if (email && !email.value) email.value = c.email || "";
+            });
+            var open = el("a", "", "Open");
+            open.href = base + "/customers/" + encodeURIComponent(c.key);
+            match.appendChild(use);
+            match.appendChild(document.createTextNode(" · "));
+            match.appendChild(open);
+            match.hidden = false;
+          })
+          .catch(function () { match.hidden = true; });
+      }, 350);
+    });
+  }
+})();
