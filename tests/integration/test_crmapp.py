@@ -432,8 +432,6 @@ def test_a_quarantined_mail_is_marked_handled_with_who_and_when(app: App) -> Non
 
 
 def test_failed_notifications_are_listed_with_what_to_do(app: App) -> None:
-    from google.cloud import bigquery
-
     row = {
         "notification_id": "n1",
         "event_id": "e1",
@@ -453,7 +451,45 @@ def test_failed_notifications_are_listed_with_what_to_do(app: App) -> None:
     }
     table = f"{app.crm.client.project}.{app.crm.dataset}.notifications"
     assert not app.crm.client.insert_rows_json(table, [row])
-    assert isinstance(bigquery, object)
     app.sign_in()
     page = text(app.client.get("/attention"))
     assert "Anna about 9001" in page and "send the page any message" in page
+
+
+def test_the_attention_page_shows_whose_messenger_window_is_closing(app: App) -> None:
+    """Issue 14 item 7: managers keep their 24-hour window open; the app shows whose is
+    closing, from each manager's last message to the bot (their newest contact touch)."""
+    from google.cloud import firestore
+
+    from orderhub.managers import FirestoreManagers as NotifyList
+    from orderhub.managers import Manager
+
+    NotifyList(firestore.Client(), app.prefix).save(
+        (Manager("2001", "Anna"), Manager("2002", "Ivan"), Manager("2003", "Olga"))
+    )
+
+    def touch(contact: str, hours_ago: float) -> dict[str, Any]:
+        at = (NOW - timedelta(hours=hours_ago)).isoformat()
+        return {
+            "event_id": f"touch-{contact}-{hours_ago}",
+            "event_type": "contact.touched",
+            "source": "chatbot",
+            "shop": SHOP,
+            "occurred_at": at,
+            "version": 1,
+            "ingested_at": at,
+            "contact_id": contact,
+        }
+
+    table = f"{app.crm.client.project}.{app.crm.dataset}.contact_events"
+    # Anna wrote 22 h ago (and 30 h ago): 2 h left; Ivan 30 h ago: closed; Olga: never seen.
+    rows = [touch("2001", 30), touch("2001", 22), touch("2002", 30)]
+    assert not app.crm.client.insert_rows_json(table, rows)
+    app.sign_in()
+
+    windows = soup(app.client.get("/attention")).select("#windows li")
+
+    said = [" ".join(li.get_text(" ").split()) for li in windows]
+    assert said[0].startswith("Ivan : closed 6 h ago")
+    assert said[1].startswith("Anna : closing in 2.0 h")
+    assert said[2].startswith("Olga : unknown")

@@ -737,6 +737,65 @@ def what_to_do_sync(row: dict[str, Any]) -> str:
     return f"{reason} — {fix}" if reason else fix
 
 
+#: Messenger lets the bot write to a manager for this long after the manager's last message.
+WINDOW_HOURS = 24
+#: A window with less than this left is "closing": time to tap the bot's daily check-in.
+CLOSING_HOURS = 4
+
+MANAGER_TOUCHES_SQL = """
+SELECT contact_id, MAX(occurred_at) AS last_seen
+FROM `{t}.contact_events`
+WHERE occurred_at >= @since AND contact_id IN UNNEST(@ids)
+GROUP BY contact_id
+"""
+
+
+def window_state(last_seen: datetime | None, now: datetime) -> tuple[str, float | None]:
+    """A manager's Messenger window from their last message to the bot: ``open``,
+    ``closing`` (under ``CLOSING_HOURS`` left), ``closed`` or ``unknown``; hours left."""
+    if last_seen is None:
+        return "unknown", None
+    left = WINDOW_HOURS - (now - last_seen).total_seconds() / 3600
+    if left <= 0:
+        return "closed", left
+    return ("closing" if left < CLOSING_HOURS else "open"), left
+
+
+def messenger_windows(run: Runner, managers: Sequence[tuple[str, str]], *, now: datetime) -> Rows:
+    """Each manager to notify, with their Messenger window (issue 14 item 7).
+
+    A manager's last message to the bot is their newest ``contact.touched``: the bot's
+    daily check-in flow posts the contact (``POST /contacts``, docs/chatbot.md), as every
+    flow with the External Request does. Only the last two days are read (a window is a
+    day long), so the query stays on two partitions.
+    """
+    if not managers:
+        return []
+    ids = [subscriber for subscriber, _ in managers]
+    rows = run(
+        MANAGER_TOUCHES_SQL,
+        [
+            ("since", "TIMESTAMP", now - timedelta(hours=2 * WINDOW_HOURS)),
+            ("ids", "ARRAY<STRING>", ids),
+        ],
+    )
+    seen = {str(r["contact_id"]): r["last_seen"] for r in rows}
+    found: Rows = []
+    for subscriber, name in managers:
+        state, left = window_state(seen.get(subscriber), now)
+        found.append(
+            {
+                "subscriber_id": subscriber,
+                "name": name,
+                "last_seen": seen.get(subscriber),
+                "state": state,
+                "hours_left": left,
+            }
+        )
+    order = {"closed": 0, "closing": 1, "unknown": 2, "open": 3}
+    return sorted(found, key=lambda r: (order[r["state"]], r["hours_left"] or 0.0))
+
+
 def attention(run: Runner, window: Window, *, parallel: Any) -> dict[str, Rows]:
     params: list[Param] = [("since", "TIMESTAMP", window.since), ("limit", "INT64", 100)]
     quarantine, sync, notes = parallel(

@@ -290,8 +290,15 @@ def attention() -> Response:
     marks = w.marks.get_many([row["event_id"] for row in lists["quarantine"]])
     show = request.args.get("show") == "all"
     open_items = [r for r in lists["quarantine"] if not marks.get(r["event_id"], {}).get("handled")]
+    try:
+        told = [(m.subscriber_id, m.name) for m in (w.notify_list.load() or ())]
+    except Exception as exc:  # noqa: BLE001 - the page still shows what needs attention
+        logs.warning("managers list unreadable", error=str(exc))
+        told = []
+    windows = queries.messenger_windows(w.runner, told, now=hooks().now())
     return _page(
         "attention.html",
+        windows=windows,
         quarantine=lists["quarantine"] if show else open_items,
         handled_count=len(lists["quarantine"]) - len(open_items),
         show_all=show,
