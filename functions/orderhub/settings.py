@@ -559,3 +559,14 @@ class ShopifySyncSettings:
             lease_seconds=max(1.0, lease),
             default_shop=single or None,
         )
+
+
+def settings_cache_seconds(env: Mapping[str, str] = os.environ) -> float:
+    """How long a hot path (the webhook, reconciliation) keeps a shop's ``sync_settings``
+    document: ``SYNC_SETTINGS_CACHE_SECONDS``, 30 by default, 0 to read it every time."""
+    raw = env.get("SYNC_SETTINGS_CACHE_SECONDS", "").strip()
+    try:
+        value = float(raw) if raw else 30.0
+    except ValueError as exc:
+        raise ConfigError(f"SYNC_SETTINGS_CACHE_SECONDS must be a number, got {raw!r}") from exc
+    return max(0.0, value)
