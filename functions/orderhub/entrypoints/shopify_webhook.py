@@ -22,6 +22,11 @@ CLAIM_TTL = timedelta(days=3)
 
 #: Shopify waits 5 s for an answer; claim and publish must be done (or given up) by then.
 ACCEPT_DEADLINE_S = 4.0
+#: The most a (rare: once per shop per SYNC_SETTINGS_CACHE_SECONDS) read of a shop's inbound
+#: switches may take; then 503. Long enough for the client to reconnect after an outage
+#: (gRPC backs off about a second); a slow read plus a slow claim past Shopify's 5 s makes
+#: Shopify retry, which the claim answers "duplicate": nothing is lost.
+SETTINGS_READ_TIMEOUT_S = 2.0
 
 
 @functools.cache
@@ -42,8 +47,10 @@ def _switches() -> CachedSwitches:
     """The shops' inbound switches, read at most once per shop every
     ``SYNC_SETTINGS_CACHE_SECONDS`` (30) by this instance: a change is seen that late."""
     settings = WebhookSettings.from_env()
-    store = FirestoreSwitches(
-        gcp.firestore_client(settings.project), f"{settings.firestore_prefix}sync_settings"
+    store = FirestoreSwitches(  # within Shopify's 5 s, before the claim's own deadline
+        gcp.firestore_client(settings.project),
+        f"{settings.firestore_prefix}sync_settings",
+        timeout=SETTINGS_READ_TIMEOUT_S,
     )
     return CachedSwitches(store.get, ttl_s=settings_cache_seconds(), clock=time.monotonic)
 

@@ -132,15 +132,20 @@ def _value(text: str) -> Any:
 class FirestoreSwitches:
     """The settings documents, one per shop."""
 
-    def __init__(self, client: Any, collection: str) -> None:
+    def __init__(self, client: Any, collection: str, *, timeout: float = 5.0) -> None:
         self._collection = client.collection(collection)
+        self._timeout = timeout
 
     def get(self, shop: str) -> Switches:
         from google.api_core import exceptions
 
-        try:
-            snapshot = self._collection.document(shop).get(timeout=5.0)
-        except exceptions.GoogleAPICallError as exc:
+        from orderhub.stores import bounded_retry
+
+        try:  # retried, but given up within the timeout (the library's default is minutes)
+            snapshot = self._collection.document(shop).get(
+                retry=bounded_retry(self._timeout), timeout=self._timeout
+            )
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
             raise TransientError(f"sync settings unreadable: {exc.__class__.__name__}") from exc
         return Switches.from_document(snapshot.to_dict() if snapshot.exists else None)
 
