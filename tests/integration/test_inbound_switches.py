@@ -20,7 +20,7 @@ from google.cloud import firestore
 from devstack.shopify_sender import fixture, headers
 from orderhub.event import Event, decode
 from orderhub.outbound.cli import resync_main
-from orderhub.outbound.switches import FirestoreSwitches
+from orderhub.outbound.switches import FirestoreSwitches, Switches
 from orderhub.stores import FirestoreCursors
 from tests.conftest import ROOT, Crm, Topic, clear_caches, cloud_event, post_cloud_event, unique
 
@@ -205,3 +205,54 @@ def test_reconcile_runs_per_shop_with_its_own_token_and_cursor_and_all_shops_by_
 
     unknown = client.post("/?shop=stranger.myshopify.com")
     assert unknown.status_code == 400 and "SHOPIFY_ADMIN_TOKENS" in unknown.get_json()["error"]
+
+
+# ------------------------------------------------------------------ privacy
+class NoDocuments:
+    def null_fields_holding(self, needles: Any) -> int:
+        return 0
+
+
+def test_a_customers_redact_erases_the_held_copies_of_their_order_and_customer(
+    emulators: dict[str, str], crm: Crm
+) -> None:
+    from orderhub.privacy.erasure import REDACT, Request, erase_customer
+    from orderhub.privacy.warehouse import BigQueryWarehouse
+    from orderhub.sinks.bigquery import BigQueryInserter, write_event
+    from orderhub.sources import shopify
+    from orderhub.sync import inbound
+
+    email = f"held.{random.randrange(10**9)}@example.com"
+    order = {**recent_order(), "email": email}
+    order["customer"] = {**order["customer"], "id": 77001, "email": email}
+    customer = {**fixture("customer"), "id": 77001, "email": email}
+    switches = Switches().changed({"inbound.orders": "off", "inbound.customers": "off"})
+    inserter = BigQueryInserter(crm.client, crm.dataset)
+    for topic, payload in (("orders/create", order), ("customers/create", customer)):
+        body = json.dumps(payload).encode()
+        now = datetime.now(UTC)
+        delivery = shopify.Delivery(topic, SHOP, unique("wh"), None, None, now)
+        raw = {
+            "raw_id": unique("raw"),
+            "kind": "shopify_webhook",
+            "received_at": now.isoformat(),
+            "sha256": "0",
+            "body": body.decode(),
+            "meta": {"topic": topic},
+        }
+        event = inbound.hold(shopify.normalise(delivery, body, raw), switches)  # type: ignore[arg-type]
+        write_event(event, inserter=inserter, now=lambda: datetime.now(UTC))
+    held = "SELECT COUNT(*) AS n FROM {ds}.sync_log WHERE held_event IS NOT NULL"
+    assert crm.query(held) == [{"n": 2}]
+
+    request = Request("req-1", REDACT, SHOP, "77001", (str(order["id"]),), None)
+    outcome = erase_customer(
+        request, warehouse=BigQueryWarehouse(crm.client, crm.dataset), documents=NoDocuments()
+    )
+
+    assert outcome.erased.get("sync_log") == 2
+    assert crm.query(held) == [{"n": 0}]
+    assert outcome.erased.get("raw_events") == 2  # their payloads too
+    bodies = "SELECT COUNT(*) AS n FROM {ds}.raw_events WHERE STRPOS(body, @e) > 0"
+    assert crm.query(bodies, e=email) == [{"n": 0}]
+    assert outcome.not_erased == {}
