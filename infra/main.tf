@@ -38,6 +38,8 @@ locals {
         THREADS = "16"
         # a body over this, or of no stated length, is answered 413 unread (orders are KBs)
         WEBHOOK_MAX_BODY_BYTES = "1048576"
+        # the shops' inbound switches (sync_settings) are read at most this often per instance
+        SYNC_SETTINGS_CACHE_SECONDS = "30"
       }
       secrets     = ["SHOPIFY_WEBHOOK_SECRETS"]
       publishes   = ["order-events"] # one canonical event per accepted webhook
@@ -57,8 +59,9 @@ locals {
       env = {
         BIGQUERY_DATASET = google_bigquery_dataset.crm.dataset_id
       }
-      # insertAll into these tables only (orderhub.sinks.bigquery TABLE_OF_ENTITY + raw_events)
-      appends_to = ["raw_events", "order_events", "refund_events", "customer_events", "product_events", "quarantine", "privacy_requests", "contact_events"]
+      # insertAll into these tables only (orderhub.sinks.bigquery TABLE_OF_ENTITY + raw_events,
+      # + sync_log: Shopify facts held by an inbound switch, and their release)
+      appends_to = ["raw_events", "order_events", "refund_events", "customer_events", "product_events", "quarantine", "privacy_requests", "contact_events", "sync_log"]
     }
 
     gmail_ingest = {
@@ -148,10 +151,12 @@ locals {
         SHOPIFY_SHOP_DOMAIN = var.shop_domains[0]
         SHOPIFY_API_VERSION = var.shopify_api_version
         BIGQUERY_DATASET    = google_bigquery_dataset.crm.dataset_id
+        # the shops' inbound switches, read at most this often per run
+        SYNC_SETTINGS_CACHE_SECONDS = "30"
       }
-      secrets   = ["SHOPIFY_ADMIN_TOKEN"]
-      publishes = ["order-events"] # the same canonical events the webhook would have sent
-      firestore = true             # the updated_at cursor per shop and resource
+      secrets   = ["SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS"] # read_orders etc.; one per shop (a run without ?shop= does all)
+      publishes = ["order-events"]                                # the same canonical events the webhook would have sent
+      firestore = true                                            # the updated_at cursor per shop and resource; the shops' inbound switches
       timeout   = 540
       # which version of each entity the CRM already holds (orderhub.sinks.bigquery VERSION_TABLES)
       reads_tables = ["order_events", "customer_events", "product_events", "refund_events"]

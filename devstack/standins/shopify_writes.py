@@ -402,6 +402,51 @@ class Writes:
             "userErrors": [],
         }
 
+    def _order_for_write(self, name: str, gid: str) -> dict[str, Any] | dict[str, list[Any]]:
+        with self.lock:
+            rest = self.orders.get(gid)
+        if rest is None:
+            self._count(name, refused=True)
+            return {"userErrors": [_user_error(["id"], "Order does not exist", "NOT_FOUND")]}
+        return rest
+
+    def order_update(self, args: dict[str, Any], store: Any) -> Any:
+        """``orderUpdate``: note and tags overwrite; Shopify then sends ``orders/updated``."""
+        self.shop.charge(MUTATION_COST)
+        data = args.get("input") or {}
+        rest = self._order_for_write("orderUpdate", str(data.get("id")))
+        if "userErrors" in rest:
+            return {"order": None, **rest}
+        with self.lock:
+            if "note" in data:
+                rest["note"] = data["note"] or None
+            if "tags" in data:
+                rest["tags"] = ", ".join(str(t) for t in data["tags"] or [])
+            rest["updated_at"] = _now()
+        self.shop.put_order(rest)
+        self._count("orderUpdate")
+        self.send("orders/updated", rest)
+        return {"order": {"id": data["id"]}, "userErrors": []}
+
+    def order_mark_as_paid(self, args: dict[str, Any], store: Any) -> Any:
+        """``orderMarkAsPaid``: refused for an order already paid; else ``orders/paid``."""
+        self.shop.charge(MUTATION_COST)
+        gid = str((args.get("input") or {}).get("id"))
+        rest = self._order_for_write("orderMarkAsPaid", gid)
+        if "userErrors" in rest:
+            return {"order": None, **rest}
+        if rest.get("financial_status") == "paid":
+            self._count("orderMarkAsPaid", refused=True)
+            error = _user_error(["id"], "Order has already been paid", "INVALID")
+            return {"order": None, "userErrors": [error]}
+        with self.lock:
+            rest["financial_status"] = "paid"
+            rest["updated_at"] = _now()
+        self.shop.put_order(rest)
+        self._count("orderMarkAsPaid")
+        self.send("orders/paid", rest)
+        return {"order": {"id": gid, "displayFinancialStatus": "PAID"}, "userErrors": []}
+
     # -------------------------------------------------------------- customers
     def customer_set(self, args: dict[str, Any], store: Any) -> Any:
         self.shop.charge(MUTATION_COST)
@@ -597,6 +642,8 @@ def install(
     standin.register("productVariants", writes.product_variants)
     standin.register("orderCreate", writes.order_create)
     standin.register("orderCancel", writes.order_cancel)
+    standin.register("orderUpdate", writes.order_update)
+    standin.register("orderMarkAsPaid", writes.order_mark_as_paid)
     standin.register("customerSet", writes.customer_set)
     standin.register("customerEmailMarketingConsentUpdate", writes.consent("email"))
     standin.register("customerSmsMarketingConsentUpdate", writes.consent("sms"))
@@ -605,6 +652,8 @@ def install(
             "productVariants",
             "orderCreate",
             "orderCancel",
+            "orderUpdate",
+            "orderMarkAsPaid",
             "customerSet",
             "customerEmailMarketingConsentUpdate",
             "customerSmsMarketingConsentUpdate",

@@ -124,6 +124,9 @@ class Event(TypedDict):
     origin: NotRequired[str]
     #: With a "catch-up" origin: when the sync found the fact (ISO-8601).
     found_at: NotRequired[str]
+    #: A Shopify fact whose inbound switch is off: ``{"state": "held"|"released",
+    #: "switch", "reason"}`` (``orderhub.sync.inbound``).
+    hold: NotRequired[dict[str, Any]]
 
 
 def stable_id(*parts: object) -> str:

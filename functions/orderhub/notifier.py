@@ -217,7 +217,12 @@ def _append(inserter: Inserter, row: dict[str, Any]) -> None:
 
 def notifies(event: Event) -> bool:
     """New orders, cancellations and alerts do; history replayed by a backfill does not."""
-    return event["event_type"] in NOTIFIED_TYPES and event.get("origin") != "backfill"
+    return (
+        event["event_type"] in NOTIFIED_TYPES
+        and event.get("origin") != "backfill"
+        # held: its shop switched Shopify's orders off (orderhub.sync.inbound); not in the CRM
+        and (event.get("hold") or {}).get("state") != "held"
+    )
 
 
 def notify(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orderhub.errors import ConfigError
 from orderhub.shopify_admin import DEFAULT_API_VERSION
@@ -317,16 +317,22 @@ class ReconcileSettings:
     bigquery_endpoint: str | None
     admin: ShopifyAdminSettings
     firestore_prefix: str
+    #: Every shop reconciled, each with its own token and URL (``admin_shops``); a run
+    #: without a shop named goes through all of them.
+    shops: Mapping[str, ShopifyAdminSettings] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ReconcileSettings:
+        shops = admin_shops(env)
+        default = env.get("SHOPIFY_SHOP_DOMAIN", "").strip().lower()
         return cls(
             project=project_id(env),
             topic=env.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC),
             dataset=_required(env, "BIGQUERY_DATASET"),
             bigquery_endpoint=bigquery_endpoint(env),
-            admin=ShopifyAdminSettings.from_env(env),
+            admin=shops.get(default) or next(iter(shops.values())),
             firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
+            shops=shops,
         )
 
 
@@ -566,3 +572,50 @@ class ShopifySyncSettings:
             lease_seconds=max(1.0, lease),
             default_shop=single or None,
         )
+
+
+def settings_cache_seconds(env: Mapping[str, str] = os.environ) -> float:
+    """How long a hot path (the webhook, reconciliation) keeps a shop's ``sync_settings``
+    document: ``SYNC_SETTINGS_CACHE_SECONDS``, 30 by default, 0 to read it every time."""
+    raw = env.get("SYNC_SETTINGS_CACHE_SECONDS", "").strip()
+    try:
+        value = float(raw) if raw else 30.0
+    except ValueError as exc:
+        raise ConfigError(f"SYNC_SETTINGS_CACHE_SECONDS must be a number, got {raw!r}") from exc
+    return max(0.0, value)
+
+
+def admin_shops(env: Mapping[str, str] = os.environ) -> dict[str, ShopifyAdminSettings]:
+    """Each shop's Admin API, in the sync's shape: ``SHOPIFY_ADMIN_TOKENS`` (JSON, shop →
+    token, a secret) and ``SHOPIFY_ADMIN_URLS`` (JSON, shop → URL; else the shop itself),
+    plus ``SHOPIFY_ADMIN_TOKEN`` / ``SHOPIFY_ADMIN_URL`` for ``SHOPIFY_SHOP_DOMAIN``.
+    ``ConfigError`` when no shop has a token."""
+
+    def shop_map(name: str) -> dict[str, str]:
+        raw = env.get(name, "").strip()
+        try:
+            value = json.loads(raw) if raw else {}
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f'{name} must be JSON: {{"shop.myshopify.com": "..."}}') from exc
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name} must map each shop domain to a value")
+        return {str(k).strip().lower(): str(v) for k, v in value.items() if v}
+
+    tokens, urls = shop_map("SHOPIFY_ADMIN_TOKENS"), shop_map("SHOPIFY_ADMIN_URLS")
+    single = env.get("SHOPIFY_SHOP_DOMAIN", "").strip().lower()
+    if single and env.get("SHOPIFY_ADMIN_TOKEN", "").strip():
+        tokens.setdefault(single, env["SHOPIFY_ADMIN_TOKEN"].strip())
+    if single and env.get("SHOPIFY_ADMIN_URL", "").strip():
+        urls.setdefault(single, _admin_url(env, single))
+    if not tokens:
+        raise ConfigError(
+            "environment variable SHOPIFY_ADMIN_TOKENS (or SHOPIFY_ADMIN_TOKEN with"
+            " SHOPIFY_SHOP_DOMAIN) is required but not set"
+        )
+    version = _api_version(env)
+    return {
+        shop: ShopifyAdminSettings(
+            shop=shop, url=urls.get(shop) or f"https://{shop}", token=token, api_version=version
+        )
+        for shop, token in tokens.items()
+    }

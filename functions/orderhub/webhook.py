@@ -38,7 +38,7 @@ MAX_EVENT_BYTES = MAX_PUBLISH_BYTES
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # "accepted" | "quarantined" | "duplicate"
+    status: str  # "accepted" | "held" | "quarantined" | "duplicate"
     event_id: str | None
     reason: str | None = None
 
@@ -146,7 +146,11 @@ def receive(
     now: Callable[[], datetime],
     own_app_ids: frozenset[str] = frozenset(),
     max_event_bytes: int = MAX_EVENT_BYTES,
+    hold: Callable[[Event], Event] | None = None,
 ) -> Outcome:
+    """Authenticate, normalise, claim and publish one delivery. ``hold`` marks an event
+    whose inbound switch is off (``orderhub.sync.inbound``; its settings read is cached
+    by the caller): it is still claimed and published, and kept, never dropped."""
     shop = (header(headers, "Shop-Domain") or "").strip().lower()
     secret = shop_secrets.get(shop)
     if secret is None or not verify(secret, body, header(headers, "Hmac-Sha256")):
@@ -170,6 +174,10 @@ def receive(
     try:
         event = shopify.normalise(delivery, body, raw)
         status, reason = "accepted", None
+        if hold is not None:
+            event = hold(event)
+            if "hold" in event:
+                status, reason = "held", str(event["hold"].get("reason"))
     except PoisonMessage as poison:
         event = quarantine_event(
             source=shopify.SOURCE,

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import functools
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orderhub import gcp, logs
 from orderhub.bus import BatchedPublishOnce, PubSubBatchPublisher
 from orderhub.errors import BodyTooLarge, TransientError, Unauthenticated
-from orderhub.settings import WebhookSettings
+from orderhub.event import Event
+from orderhub.outbound.switches import CachedSwitches, FirestoreSwitches
+from orderhub.settings import WebhookSettings, settings_cache_seconds
 from orderhub.stores import FirestoreClaims
+from orderhub.sync.inbound import hold, switch_of
 from orderhub.webhook import admit, header, receive
 
 #: Shopify retries for 4 hours; keep claims well beyond that, then let the TTL policy go.
@@ -18,6 +22,11 @@ CLAIM_TTL = timedelta(days=3)
 
 #: Shopify waits 5 s for an answer; claim and publish must be done (or given up) by then.
 ACCEPT_DEADLINE_S = 4.0
+#: The most a (rare: once per shop per SYNC_SETTINGS_CACHE_SECONDS) read of a shop's inbound
+#: switches may take; then 503. Long enough for the client to reconnect after an outage
+#: (gRPC backs off about a second); a slow read plus a slow claim past Shopify's 5 s makes
+#: Shopify retry, which the claim answers "duplicate": nothing is lost.
+SETTINGS_READ_TIMEOUT_S = 2.0
 
 
 @functools.cache
@@ -31,6 +40,25 @@ def _wiring() -> tuple[WebhookSettings, BatchedPublishOnce]:
     topic = gcp.topic_path(settings.project, settings.topic)
     bus = PubSubBatchPublisher(gcp.batch_publisher(), topic)
     return settings, BatchedPublishOnce(claims, bus, deadline_s=ACCEPT_DEADLINE_S)
+
+
+@functools.cache
+def _switches() -> CachedSwitches:
+    """The shops' inbound switches, read at most once per shop every
+    ``SYNC_SETTINGS_CACHE_SECONDS`` (30) by this instance: a change is seen that late."""
+    settings = WebhookSettings.from_env()
+    store = FirestoreSwitches(  # within Shopify's 5 s, before the claim's own deadline
+        gcp.firestore_client(settings.project),
+        f"{settings.firestore_prefix}sync_settings",
+        timeout=SETTINGS_READ_TIMEOUT_S,
+    )
+    return CachedSwitches(store.get, ttl_s=settings_cache_seconds(), clock=time.monotonic)
+
+
+def _hold(event: Event) -> Event:
+    if switch_of(event) is None:  # no read for what no switch may stop
+        return event
+    return hold(event, _switches()(event["shop"]))
 
 
 def _now() -> datetime:
@@ -70,6 +98,7 @@ def handle(request: Any) -> tuple[str, int]:
             once=once,
             now=_now,
             own_app_ids=settings.own_app_ids,
+            hold=_hold,
         )
     except Unauthenticated:
         logs.warning("webhook rejected: bad signature", topic=topic, bytes=len(body))

@@ -6,6 +6,7 @@ Against the local stack with ``--dev`` (``.dev/endpoints.env``); otherwise the p
     scripts/sync_settings [--dev] [--shop S] show
     scripts/sync_settings [--dev] [--shop S] set outbound.orders=off sources.email:*=on ...
     scripts/resync [--dev] [--shop S] (--record ORDER_ID | --source SOURCE | --failed)
+    scripts/resync [--dev] [--shop S] --inbound [--entity orders] [--inbound-record ID]
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ import argparse
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from orderhub import gcp
 from orderhub.bus import PubSubBus
 from orderhub.outbound.resync import Selection, pending, resend
-from orderhub.outbound.switches import FirestoreSwitches
+from orderhub.outbound.switches import INBOUND_ENTITIES, FirestoreSwitches
 from orderhub.settings import DEFAULT_ORDER_EVENTS_TOPIC, bigquery_endpoint, project_id
+from orderhub.sync.inbound import SWITCH_OF_ENTITY, HeldSelection, bring_in, held_events
 
 
 def _load_dev_env() -> None:
@@ -72,7 +75,10 @@ def settings_main(argv: list[str]) -> int:
         except ValueError as exc:
             parser.error(str(exc))
         store.put(shop, switches)
-        print(f"saved the sync settings of {shop}; shopify_sync uses them from its next event")
+        print(
+            f"saved the sync settings of {shop}; shopify_sync uses them from its next event,"
+            " the webhook and reconciliation within SYNC_SETTINGS_CACHE_SECONDS (30 s)"
+        )
     print(json.dumps({"shop": shop, **switches.to_document()}, indent=2, sort_keys=True))
     return 0
 
@@ -84,6 +90,18 @@ def resync_main(argv: list[str]) -> int:
     which.add_argument("--record", help="one CRM order id")
     which.add_argument("--source", help="every order of a source not yet in Shopify")
     which.add_argument("--failed", action="store_true", help="every failed order")
+    which.add_argument(
+        "--inbound",
+        action="store_true",
+        help="Shopify -> CRM: bring in what was held while an inbound switch was off",
+    )
+    parser.add_argument(
+        "--entity",
+        choices=INBOUND_ENTITIES,
+        action="append",
+        help="with --inbound: only these (default: every entity switched on)",
+    )
+    parser.add_argument("--inbound-record", default="", help="with --inbound: one Shopify id")
     parser.add_argument("--dry-run", action="store_true", help="list, do not send")
     args = parser.parse_args(argv)
     if args.dev:
@@ -93,6 +111,8 @@ def resync_main(argv: list[str]) -> int:
     project = project_id(env)
     dataset = env.get("BIGQUERY_DATASET", "crm")
     client = gcp.bigquery_client(project, bigquery_endpoint(env))
+    if args.inbound:
+        return _resync_inbound(args, shop, project, dataset, client)
     selection = Selection(
         shop=shop,
         record_id=args.record or "",
@@ -108,6 +128,41 @@ def resync_main(argv: list[str]) -> int:
     topic = gcp.topic_path(project, env.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC))
     sent = resend(rows, PubSubBus(gcp.publisher(), topic))
     print(f"{len(sent)} order(s) sent again to shopify_sync")
+    return 0
+
+
+def _resync_inbound(
+    args: argparse.Namespace, shop: str, project: str, dataset: str, client: object
+) -> int:
+    """``scripts/resync --inbound``: the held Shopify facts of a shop, brought into the CRM
+    if their switch is on again (those still off are listed and left held)."""
+    env = os.environ
+    switches = FirestoreSwitches(
+        gcp.firestore_client(project), f"{env.get('FIRESTORE_PREFIX', '')}sync_settings"
+    ).get(shop)
+    selection = HeldSelection(
+        shop=shop,
+        entities=tuple(args.entity or INBOUND_ENTITIES),
+        record_id=args.inbound_record,
+    )
+    events = held_events(client, dataset, selection)
+    for event in events:
+        on = switches.inbound_on(SWITCH_OF_ENTITY[event["entity_type"]])
+        print(
+            f"  {event['event_type']:>18}  {event['entity_id']:<20} v{event['version']}"
+            f"  {'' if on else '(switch still off: stays held)'}"
+        )
+    if args.dry_run:
+        print(f"{len(events)} held event(s); none sent (--dry-run)")
+        return 0
+    topic = gcp.topic_path(project, env.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC))
+    sent, still_off = bring_in(
+        events,
+        switches=switches,
+        bus=PubSubBus(gcp.publisher(), topic),
+        now=lambda: datetime.now(UTC),
+    )
+    print(f"{len(sent)} held event(s) sent into the CRM; {len(still_off)} still switched off")
     return 0
 
 

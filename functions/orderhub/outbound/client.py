@@ -45,6 +45,9 @@ class ShopifyOrder:
     id: str  # gid://shopify/Order/N
     name: str | None = None
     cancelled: bool = False
+    note: str | None = None
+    tags: tuple[str, ...] = ()
+    financial_status: str | None = None  # displayFinancialStatus: PENDING, PAID, ...
 
     @property
     def legacy_id(self) -> str:
@@ -64,7 +67,24 @@ class ShopifyCustomer:
 
 FIND_ORDER = """
 query orderhubFindOrder($query: String!) {
-  orders(first: 1, query: $query) { nodes { id name cancelledAt } }
+  orders(first: 1, query: $query) {
+    nodes { id name cancelledAt note tags displayFinancialStatus }
+  }
+}
+"""
+
+ORDER_UPDATE = """
+mutation orderhubOrderUpdate($input: OrderInput!) {
+  orderUpdate(input: $input) { order { id } userErrors { field message } }
+}
+"""
+
+ORDER_MARK_AS_PAID = """
+mutation orderhubOrderMarkAsPaid($input: OrderMarkAsPaidInput!) {
+  orderMarkAsPaid(input: $input) {
+    order { id displayFinancialStatus }
+    userErrors { field message }
+  }
 }
 """
 
@@ -231,7 +251,28 @@ class ShopifyWriter:
         if not nodes:
             return None
         node = nodes[0]
-        return ShopifyOrder(str(node["id"]), node.get("name"), bool(node.get("cancelledAt")))
+        return ShopifyOrder(
+            str(node["id"]),
+            node.get("name"),
+            bool(node.get("cancelledAt")),
+            node.get("note"),
+            tuple(str(t) for t in node.get("tags") or ()),
+            node.get("displayFinancialStatus"),
+        )
+
+    def order_update(self, order_id: str, fields: dict[str, Any]) -> None:
+        """``orderUpdate``: note and tags (each overwrites Shopify's whole value)."""
+        data = self._call("orderUpdate", ORDER_UPDATE, {"input": {"id": order_id, **fields}})
+        errors = _user_errors(data.get("orderUpdate") or {})
+        if errors:
+            raise Refused("orderUpdate", errors)
+
+    def order_mark_as_paid(self, order_id: str) -> None:
+        """``orderMarkAsPaid``: a sale for the outstanding amount (not when already paid)."""
+        data = self._call("orderMarkAsPaid", ORDER_MARK_AS_PAID, {"input": {"id": order_id}})
+        errors = _user_errors(data.get("orderMarkAsPaid") or {})
+        if errors:
+            raise Refused("orderMarkAsPaid", errors)
 
     def variants_by_sku(self, skus: Sequence[str]) -> dict[str, str]:
         """SKU → variant gid for the SKUs Shopify knows (one query for all of them)."""

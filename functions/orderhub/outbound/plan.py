@@ -111,6 +111,56 @@ def shipping_address_input(address: Mapping[str, Any] | None) -> dict[str, Any] 
     return {k: v for k, v in wanted.items() if v}
 
 
+def order_tags(source: str, order: Mapping[str, Any]) -> list[str]:
+    """The tags our Shopify order carries: our markers, the CRM's tags, manager, channel."""
+    tags = [*markers.order_tags(source)]
+    for tag in order.get("tags") or []:
+        if tag not in tags:
+            tags.append(str(tag))
+    if order.get("manager") and not any(t.startswith("manager:") for t in tags):
+        tags.append(f"manager:{order['manager']}")
+    channel = (order.get("attribution") or {}).get("channel")
+    if channel and not any(t.startswith("channel:") for t in tags):
+        tags.append(f"channel:{channel}")
+    return tags
+
+
+@dataclass(frozen=True)
+class OrderUpdatePlan:
+    fields: dict[str, Any]  # orderUpdate input besides the id: note, tags
+    mark_paid: bool
+    notes: tuple[str, ...] = ()
+
+    @property
+    def changes_nothing(self) -> bool:
+        return not self.fields and not self.mark_paid
+
+
+def order_update_input(event: Event, current: Any) -> OrderUpdatePlan:
+    """What a CRM edit of an order already in Shopify changes there, against what Shopify
+    holds (``current``: a ``ShopifyOrder``): the note, the tags (compared as a set; Shopify
+    keeps them in its own order) and "paid" (``orderMarkAsPaid``; Shopify takes no other
+    financial status from an edit). Nothing that is already so is sent."""
+    order = event["entity"]
+    fields: dict[str, Any] = {}
+    note = order.get("note") or None
+    if (note or "") != (current.note or ""):
+        fields["note"] = note or ""
+    tags = order_tags(event["source"], order)
+    if {t.strip().lower() for t in tags} != {t.strip().lower() for t in current.tags}:
+        fields["tags"] = tags
+    wanted = FINANCIAL_STATUS.get(str(order.get("financial_status") or ""), None)
+    held = str(current.financial_status or "").upper()
+    mark_paid = wanted == "PAID" and held not in ("PAID", "PARTIALLY_REFUNDED", "REFUNDED")
+    notes: list[str] = []
+    if wanted and wanted not in ("PAID", held) and not mark_paid:
+        notes.append(
+            f"financial status {wanted.lower()} kept in the CRM only"
+            " (Shopify takes only 'paid' from an edit)"
+        )
+    return OrderUpdatePlan(fields, mark_paid, tuple(notes))
+
+
 def order_create_input(
     event: Event,
     *,
@@ -146,15 +196,7 @@ def order_create_input(
                 line["variantTitle"] = item["variant_title"]
         lines.append(line)
     customer = order.get("customer") or {}
-    tags = [*markers.order_tags(source)]
-    for tag in order.get("tags") or []:
-        if tag not in tags:
-            tags.append(str(tag))
-    if order.get("manager") and not any(t.startswith("manager:") for t in tags):
-        tags.append(f"manager:{order['manager']}")
-    channel = (order.get("attribution") or {}).get("channel")
-    if channel and not any(t.startswith("channel:") for t in tags):
-        tags.append(f"channel:{channel}")
+    tags = order_tags(source, order)
     created = order.get("created_at") or event["occurred_at"]
     status = FINANCIAL_STATUS.get(str(order.get("financial_status") or "pending"), "PENDING")
     result: dict[str, Any] = {

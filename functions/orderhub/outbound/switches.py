@@ -8,21 +8,27 @@
     consent_required: false     # only customers with marketing consent
     send_receipt: false         # Shopify e-mails the customer a receipt for our orders
     orders_per_minute: 0        # 5 for trial and development shops; 0: no cap of ours
+    inbound:   {orders: true, customers: true, products: true}  # Shopify -> CRM, per entity
 
 A missing document means the defaults above: nothing is written into a shop until its
-owner switches it on. A source not listed falls back to its family (``email:glovo`` →
-``email:*``), then to on.
+owner switches it on, and everything Shopify sends is taken in. A source not listed falls
+back to its family (``email:glovo`` → ``email:*``), then to on. An inbound entity switched
+off is *held*, never dropped (``orderhub.sync.inbound``). Readers on a latency path use
+``CachedSwitches`` (one read per shop per TTL and instance).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from orderhub.errors import TransientError
 
 ENTITIES = ("orders", "customers", "consent")
+#: What the inbound direction (Shopify -> CRM) switches, per shop; refunds go with orders.
+INBOUND_ENTITIES = ("orders", "customers", "products")
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,11 @@ class Switches:
     consent_required: bool = False
     send_receipt: bool = False
     orders_per_minute: float = 0.0
+    inbound: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(INBOUND_ENTITIES, True))
+
+    def inbound_on(self, entity: str) -> bool:
+        """Is this inbound entity (``orders``, ``customers``, ``products``) taken in?"""
+        return self.inbound.get(entity, True)
 
     @property
     def outbound_orders(self) -> bool:
@@ -63,6 +74,7 @@ class Switches:
         base = cls()
         outbound = {**base.outbound, **{k: bool(v) for k, v in (doc.get("outbound") or {}).items()}}
         sources = {**base.sources, **{k: bool(v) for k, v in (doc.get("sources") or {}).items()}}
+        inbound = {**base.inbound, **{k: bool(v) for k, v in (doc.get("inbound") or {}).items()}}
         return cls(
             outbound=outbound,
             sources=sources,
@@ -70,6 +82,7 @@ class Switches:
             consent_required=bool(doc.get("consent_required", False)),
             send_receipt=bool(doc.get("send_receipt", False)),
             orders_per_minute=float(doc.get("orders_per_minute") or 0),
+            inbound=inbound,
         )
 
     def changed(self, assignments: Mapping[str, str]) -> Switches:
@@ -79,8 +92,12 @@ class Switches:
         for path, text in assignments.items():
             head, _, rest = path.partition(".")
             value: Any = _value(text)
-            if head in ("outbound", "sources"):
-                if not rest or (head == "outbound" and rest not in ENTITIES):
+            if head in ("outbound", "sources", "inbound"):
+                if (
+                    not rest
+                    or (head == "outbound" and rest not in ENTITIES)
+                    or (head == "inbound" and rest not in INBOUND_ENTITIES)
+                ):
                     raise ValueError(f"unknown switch {path!r}")
                 if not isinstance(value, bool):
                     raise ValueError(f"{path} takes on or off")
@@ -115,17 +132,59 @@ def _value(text: str) -> Any:
 class FirestoreSwitches:
     """The settings documents, one per shop."""
 
-    def __init__(self, client: Any, collection: str) -> None:
+    def __init__(self, client: Any, collection: str, *, timeout: float = 5.0) -> None:
         self._collection = client.collection(collection)
+        self._timeout = timeout
 
     def get(self, shop: str) -> Switches:
         from google.api_core import exceptions
 
-        try:
-            snapshot = self._collection.document(shop).get(timeout=5.0)
-        except exceptions.GoogleAPICallError as exc:
+        from orderhub.stores import bounded_retry
+
+        try:  # retried, but given up within the timeout (the library's default is minutes)
+            snapshot = self._collection.document(shop).get(
+                retry=bounded_retry(self._timeout), timeout=self._timeout
+            )
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
             raise TransientError(f"sync settings unreadable: {exc.__class__.__name__}") from exc
         return Switches.from_document(snapshot.to_dict() if snapshot.exists else None)
 
     def put(self, shop: str, switches: Switches) -> None:
         self._collection.document(shop).set(switches.to_document(), timeout=5.0)
+
+
+class CachedSwitches:
+    """A shop's settings kept for ``ttl_s`` seconds per instance: what a hot path reads.
+
+    A change made with ``scripts/sync_settings`` is seen at most ``ttl_s`` seconds later by
+    each instance. When the document cannot be read, the last value is used for as long as
+    the outage lasts (and logged by the caller); with no value yet, the read's
+    ``TransientError`` propagates (the webhook answers 503 and Shopify retries).
+    """
+
+    def __init__(
+        self,
+        read: Callable[[str], Switches],
+        *,
+        ttl_s: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self._read, self._ttl, self._clock = read, ttl_s, clock
+        self._held: dict[str, tuple[float, Switches]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, shop: str) -> Switches:
+        now = self._clock()
+        with self._lock:
+            cached = self._held.get(shop)
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        try:
+            value = self._read(shop)
+        except TransientError:
+            if cached is None:
+                raise
+            return cached[1]
+        with self._lock:
+            self._held[shop] = (now, value)
+        return value

@@ -254,7 +254,9 @@ def push_order(ctx: _Ctx) -> None:
         lease=deps.lease,
     )
     if claim.kind == "done":
-        return  # already in Shopify: a redelivery or an update of the CRM order; nothing to send
+        if event["event_type"] == "order.updated" and claim.record.get("shopify_id"):
+            update_order(ctx, key, claim.record)  # a CRM edit of an order already in Shopify
+        return  # else a redelivery: already in Shopify, nothing to send
     if claim.kind == "busy":
         ctx.record(Outcome("order", order_id, "waiting", "another delivery is writing this order"))
         raise TransientError(f"order {order_id} is being written by another delivery")
@@ -333,13 +335,80 @@ def push_order(ctx: _Ctx) -> None:
         )
         raise
     deps.links.finish(
-        key, "sent", {"shopify_id": created.id, "shopify_name": created.name}, now=deps.now()
+        key,
+        "sent",
+        {
+            "shopify_id": created.id,
+            "shopify_name": created.name,
+            "crm_version": int(event["version"]),
+        },
+        now=deps.now(),
     )
     reason = "created in Shopify"
     if order_plan.notes:
         reason += "; " + "; ".join(order_plan.notes)
     ctx.record(
         Outcome("order", order_id, "synced", reason, created.id, created.name), claim.attempt
+    )
+
+
+def update_order(ctx: _Ctx, key: str, link: dict[str, Any]) -> None:
+    """Send a CRM edit (note, tags, paid) to the Shopify order written for it.
+
+    No loop and no stale overwrite: a version not newer than the last one sent is skipped
+    (``crm_version`` on the link); what Shopify already holds is not sent again; Shopify's
+    ``orders/updated`` for our write comes back as the CRM order's echo (it carries
+    ``shopify_order_id``), which only confirms the link."""
+    event, deps = ctx.event, ctx.deps
+    order_id = _order_id(event)
+    shopify_id = str(link["shopify_id"])
+    version = int(event["version"])
+    sent_version = int(link.get("crm_version") or 0)
+    if version <= sent_version:
+        ctx.record(
+            Outcome(
+                "order_update",
+                order_id,
+                "skipped",
+                f"an older version of the CRM order (Shopify has version {sent_version})",
+                shopify_id,
+            )
+        )
+        return
+    writer = deps.writer(ctx.shop)
+    try:
+        current = writer.find_order(markers.search_query(ctx.source, order_id))
+        if current is None:
+            raise TransientError("the order is not found in Shopify's search yet")
+        update = plan.order_update_input(event, current)
+        done: list[str] = []
+        if update.fields:
+            writer.order_update(shopify_id, update.fields)
+            done += sorted(update.fields)
+        if update.mark_paid:
+            writer.order_mark_as_paid(shopify_id)
+            done.append("marked paid")
+    except Refused as refused:
+        ctx.fail(_refusal(refused, "order_update", order_id))
+        return
+    except TransientError as exc:
+        ctx.record(
+            Outcome("order_update", order_id, "waiting", f"Shopify unreachable, retrying ({exc})")
+        )
+        raise
+    deps.links.finish(key, "sent", {"crm_version": version}, now=deps.now())
+    reason = f"updated in Shopify: {', '.join(done)}" if done else "Shopify already holds this"
+    if update.notes:
+        reason += "; " + "; ".join(update.notes)
+    ctx.record(
+        Outcome(
+            "order_update",
+            order_id,
+            "synced" if done else "skipped",
+            reason,
+            shopify_id,
+            current.name,
+        )
     )
 
 

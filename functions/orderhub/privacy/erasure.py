@@ -182,7 +182,10 @@ CUSTOMER_STATEMENTS: tuple[tuple[str, str], ...] = (
             UNION ALL SELECT raw_id FROM {{ds}}.refund_events
             WHERE shop = @shop AND order_id IN UNNEST(@orders) AND raw_id IS NOT NULL
             UNION ALL SELECT raw_id FROM {{ds}}.customer_events
-            WHERE raw_id IS NOT NULL AND ({CUSTOMER_ROWS}))
+            WHERE raw_id IS NOT NULL AND ({CUSTOMER_ROWS})
+            UNION ALL SELECT JSON_VALUE(held_event, '$.raw.raw_id') FROM {{ds}}.sync_log
+            WHERE held_event IS NOT NULL AND shop = @shop
+              AND (record_id IN UNNEST(@orders) OR record_id IN UNNEST(@customers)))
           OR EXISTS (SELECT 1 FROM UNNEST(@needles) AS n WHERE STRPOS(LOWER(body), n) > 0))""",  # noqa: S608
     ),
     (
@@ -204,6 +207,14 @@ CUSTOMER_STATEMENTS: tuple[tuple[str, str], ...] = (
         f"""UPDATE {{ds}}.customer_events
         SET name = NULL, email = NULL, phone = NULL, default_address = NULL, entity = NULL
         WHERE {CUSTOMER_ROWS}""",  # noqa: S608
+    ),
+    (  # Shopify facts held by an inbound switch keep the whole event (orderhub.sync.inbound)
+        "sync_log",
+        """UPDATE {ds}.sync_log SET held_event = NULL
+        WHERE held_event IS NOT NULL AND ((shop = @shop AND (record_id IN UNNEST(@orders)
+            OR record_id IN UNNEST(@customers)))
+          OR EXISTS (SELECT 1 FROM UNNEST(@needles) AS n
+            WHERE STRPOS(LOWER(TO_JSON_STRING(held_event)), n) > 0))""",
     ),
     (
         "quarantine",

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from orderhub.errors import PoisonMessage, TransientError
 from orderhub.event import Event, iso, parse_time
+from orderhub.sync import inbound
 
 #: entity_type → table of its versions.
 TABLE_OF_ENTITY = {
@@ -38,6 +39,8 @@ TABLE_OF_ENTITY = {
     "contact": "contact_events",
 }
 RAW_TABLE = "raw_events"
+#: Held and released inbound events are logged here (``orderhub.sync.inbound``).
+SYNC_LOG_TABLE = "sync_log"
 #: BigQuery's streaming limit is 10 MB per row and per request; stay well under it.
 MAX_ROW_BYTES = 9_000_000
 #: Raw bodies longer than this go in parts (see the module docstring).
@@ -150,17 +153,30 @@ def write_event(event: Event, *, inserter: Inserter, now: Callable[[], datetime]
     over BigQuery's size limit, raise ``PoisonMessage`` before anything is written; a row
     BigQuery refuses raises it from ``insert``.
     """
-    table = TABLE_OF_ENTITY[event["entity_type"]]
+    hold = inbound.state(event)
+    # Held (its inbound switch is off): the raw payload and a sync_log row, not the CRM's
+    # tables. Released (brought in later): the CRM's tables, its raw payload kept already.
+    table = SYNC_LOG_TABLE if hold == "held" else TABLE_OF_ENTITY[event["entity_type"]]
     inserts: list[tuple[str, dict[str, Any], str]] = []
     try:
-        raw = raw_values(event)
+        raw = raw_values(event) if hold != "released" else None
         if raw is not None:
             for values, row_id in raw_rows(inserter.schema(RAW_TABLE), raw):
                 _fits(RAW_TABLE, values)
                 inserts.append((RAW_TABLE, values, row_id))
-        row = build_row(inserter.schema(table), event_values(event, now()))
-        _fits(table, row)
-        inserts.append((table, row, event["event_id"]))
+        if hold == "held":
+            logged = inbound.log_row(event, at=now())
+            row = build_row(inserter.schema(table), logged)
+            _fits(table, row)
+            inserts.append((table, row, logged["log_id"]))
+        else:
+            row = build_row(inserter.schema(table), event_values(event, now()))
+            _fits(table, row)
+            inserts.append((table, row, event["event_id"]))
+        if hold == "released":
+            logged = inbound.log_row(event, at=now())
+            log_row = build_row(inserter.schema(SYNC_LOG_TABLE), logged)
+            inserts.append((SYNC_LOG_TABLE, log_row, logged["log_id"]))
     except (ValueError, TypeError, ArithmeticError) as exc:
         raise PoisonMessage(f"event {event['event_id']} does not fit {table}: {exc}") from exc
     for name, values, row_id in inserts:

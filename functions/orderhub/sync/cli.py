@@ -4,9 +4,12 @@ Runs Shopify bulk exports (orders, customers, products) and publishes every obje
 canonical event on ``ORDER_EVENTS_TOPIC``; crm_writer appends them as usual, the notifier
 skips them (``origin: backfill``). Safe to run again: the same versions are the same events.
 
-Settings come from the environment (GOOGLE_CLOUD_PROJECT, SHOPIFY_SHOP_DOMAIN,
-SHOPIFY_ADMIN_TOKEN, ORDER_EVENTS_TOPIC), or with ``--dev`` from the local stack's
-``.dev/endpoints.env``.
+Settings come from the environment (GOOGLE_CLOUD_PROJECT, ORDER_EVENTS_TOPIC, and the
+shops' Admin API as the sync has them: SHOPIFY_ADMIN_TOKENS / SHOPIFY_ADMIN_URLS, or
+SHOPIFY_ADMIN_TOKEN for SHOPIFY_SHOP_DOMAIN), or with ``--dev`` from the local stack's
+``.dev/endpoints.env``. ``--shop`` names the shop (default: SHOPIFY_SHOP_DOMAIN, or the one
+shop configured). What a shop's inbound switch holds is published held
+(``orderhub.sync.inbound``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -23,9 +27,12 @@ from typing import Any
 
 from orderhub import gcp
 from orderhub.bus import PubSubBus
-from orderhub.settings import DEFAULT_ORDER_EVENTS_TOPIC, ShopifyAdminSettings, project_id
+from orderhub.errors import ConfigError
+from orderhub.outbound.switches import CachedSwitches, FirestoreSwitches
+from orderhub.settings import DEFAULT_ORDER_EVENTS_TOPIC, admin_shops, project_id
 from orderhub.shopify_admin import ShopifyAdmin
 from orderhub.sync.backfill import backfill
+from orderhub.sync.inbound import HoldingBus
 from orderhub.sync.reconcile import RESOURCES
 
 
@@ -43,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Backfill a Shopify shop into the CRM.")
     parser.add_argument("--resource", choices=[*RESOURCES, "all"], default="all")
     parser.add_argument("--dev", action="store_true", help="use the local stack's endpoints")
+    parser.add_argument("--shop", help="shop domain (default: SHOPIFY_SHOP_DOMAIN)")
     args = parser.parse_args(argv)
     if args.dev:
         _load_dev_env(Path(os.environ.get("ORDERHUB_DEV_DIR", ".dev")))
@@ -50,7 +58,17 @@ def main(argv: list[str] | None = None) -> int:
     import requests
     from tqdm import tqdm
 
-    admin_settings = ShopifyAdminSettings.from_env()
+    try:
+        shops = admin_shops(os.environ)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    shop = (args.shop or os.environ.get("SHOPIFY_SHOP_DOMAIN", "")).strip().lower()
+    if not shop and len(shops) == 1:
+        shop = next(iter(shops))
+    if shop not in shops:
+        known = ", ".join(sorted(shops))
+        parser.error(f"no Admin API token for shop {shop or '(none named)'}; configured: {known}")
+    admin_settings = shops[shop]
     project = project_id(os.environ)
     session = requests.Session()
     admin = ShopifyAdmin(
@@ -61,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         timeout=60.0,
     )
     topic = os.environ.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC)
-    bus = PubSubBus(gcp.publisher(), gcp.topic_path(project, topic))
+    firestore_prefix = os.environ.get("FIRESTORE_PREFIX", "")
+    switches = FirestoreSwitches(gcp.firestore_client(project), f"{firestore_prefix}sync_settings")
+    cached = CachedSwitches(switches.get, ttl_s=30.0, clock=time.monotonic)
+    bus = HoldingBus(PubSubBus(gcp.publisher(), gcp.topic_path(project, topic)), cached)
 
     def download(url: str) -> Iterator[str]:
         with session.get(url, stream=True, timeout=60) as response:
