@@ -28,7 +28,7 @@ from typing import Any
 import requests
 
 from devstack import shopify_sender
-from devstack.bench import Instance, Load, lua_string, run_wrk
+from devstack.bench import WRK_SCRIPT, Instance, Load, lua_string, run_wrk
 from devstack.stack import ROOT, Stack, read_env_file
 
 CHATBOT_OFFSET = 63
@@ -121,7 +121,8 @@ def static_script(body: bytes, headers: dict[str, str]) -> str:
     contact: the endpoint's repeat path, as ManyChat's retries and re-entries are)."""
     lines = ['wrk.method = "POST"', f"wrk.body = {lua_string(body.decode())}"]
     lines += [f"wrk.headers[ {lua_string(k)} ] = {lua_string(v)}" for k, v in headers.items()]
-    return "\n".join(lines) + "\n"
+    report = WRK_SCRIPT[WRK_SCRIPT.index("function done(") :]  # the BENCH line run_wrk reads
+    return "\n".join(lines) + "\n" + report
 
 
 def measure(
