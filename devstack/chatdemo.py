@@ -6,7 +6,6 @@ attributed to the chat."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -102,7 +101,7 @@ def run(values: dict[str, str]) -> None:
         payload=order,
     )
     print(f"demo: order #1099 through the chat's Buy link → {response.status_code}")
-    wait_for_contacts(values, expected=len(DEMO_CONTACTS))
+    dataset.wait_for_rows(values, "contacts", timeout=20.0, expected=len(DEMO_CONTACTS))
 
 
 def _buy_link(pages: list[dict[str, Any]]) -> str | None:
@@ -115,20 +114,6 @@ def _buy_link(pages: list[dict[str, Any]]) -> str | None:
                     if button.get("caption") == "Buy now":
                         return str(button["url"])
     return None
-
-
-def wait_for_contacts(values: dict[str, str], *, expected: int, timeout: float = 20.0) -> None:
-    client = dataset.bigquery_client(
-        values["GOOGLE_CLOUD_PROJECT"], values["BIGQUERY_EMULATOR_HOST"]
-    )
-    table = f"{values['GOOGLE_CLOUD_PROJECT']}.{values['BIGQUERY_DATASET']}.contacts"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = list(client.query(f"SELECT COUNT(*) AS n FROM `{table}`").result())  # noqa: S608
-        if rows[0]["n"] >= expected:
-            return
-        time.sleep(0.25)
-    print(f"demo: the contacts did not all reach {table} in {timeout:.0f}s; see .dev/logs/")
 
 
 def show(values: dict[str, str]) -> None:

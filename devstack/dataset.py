@@ -6,6 +6,7 @@ Idempotent: existing tables are left alone, views are replaced.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -61,3 +62,17 @@ def create_dataset(client: Any, dataset: str) -> None:
         view.view_query = view_sql(name, project, dataset)
         client.delete_table(view, not_found_ok=True, timeout=30)
         client.create_table(view, timeout=30)
+
+
+def wait_for_rows(values: dict[str, str], view: str, *, expected: int, timeout: float) -> None:
+    """Wait until ``view`` of the local stack's dataset holds ``expected`` rows (the push
+    subscriptions carry the demo's data in); say so, and go on, if it does not in time."""
+    client = bigquery_client(values["GOOGLE_CLOUD_PROJECT"], values["BIGQUERY_EMULATOR_HOST"])
+    table = f"{values['GOOGLE_CLOUD_PROJECT']}.{values['BIGQUERY_DATASET']}.{view}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = list(client.query(f"SELECT COUNT(*) AS n FROM `{table}`").result())  # noqa: S608
+        if rows[0]["n"] >= expected:
+            return
+        time.sleep(0.25)
+    print(f"demo: the {view} did not all reach {table} in {timeout:.0f}s; see .dev/logs/")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -66,25 +65,15 @@ def replay(values: dict[str, str]) -> None:
     for sample in DEMO_EMAILS:
         delivered = deliver_and_notify(values, (EMAILS / sample).read_bytes())
         print(f"demo: mail {sample:36} → Gmail stand-in message {delivered['id']}")
-    wait_for_orders(values, expected=2 + sum(1 for s in DEMO_EMAILS if "broken" not in s))
+    dataset.wait_for_rows(
+        values,
+        "orders",
+        timeout=20.0,
+        expected=2 + sum(1 for s in DEMO_EMAILS if "broken" not in s),
+    )
     from devstack import chatdemo
 
     chatdemo.run(values)
-
-
-def wait_for_orders(values: dict[str, str], *, expected: int, timeout: float = 20.0) -> None:
-    """Wait until the push subscription has carried the demo orders into the CRM."""
-    client = dataset.bigquery_client(
-        values["GOOGLE_CLOUD_PROJECT"], values["BIGQUERY_EMULATOR_HOST"]
-    )
-    table = f"{values['GOOGLE_CLOUD_PROJECT']}.{values['BIGQUERY_DATASET']}.orders"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = list(client.query(f"SELECT COUNT(*) AS n FROM `{table}`").result())  # noqa: S608
-        if rows[0]["n"] >= expected:
-            return
-        time.sleep(0.25)
-    print(f"demo: the orders did not all reach {table} in {timeout:.0f}s; see .dev/logs/")
 
 
 def show(values: dict[str, str]) -> None:
