@@ -531,7 +531,7 @@ def measure(
                     cold[key].append(seconds)
         results["cold"] = {k: statistics.median(v) for k, v in cold.items()}
         results["import_webhook"] = import_seconds(
-            ROOT / "functions", ["main", "orderhub.entrypoints.shopify_webhook"]
+            ROOT / "functions", ["main", "orderhub.shopify_webhook.entry"]
         )
         results["import_hello"] = import_seconds(HELLO_SOURCE.parent, ["main"])
 

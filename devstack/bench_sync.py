@@ -26,12 +26,12 @@ import requests
 
 from devstack.standins.shopify_admin import ShopifyAdminStandIn
 from orderhub.ledger import FINAL_STATES, Begin
-from orderhub.outbound import sync
-from orderhub.outbound.client import PacedThrottle, ShopifyWriter
-from orderhub.outbound.links import NoRate
-from orderhub.outbound.switches import Switches
-from orderhub.shopify_admin import ShopifyAdmin
+from orderhub.shopify.admin import ShopifyAdmin
+from orderhub.shopify.writer import PacedThrottle, ShopifyWriter
+from orderhub.shopify_sync import sync
+from orderhub.shopify_sync.links import NoRate
 from orderhub.sources import manual
+from orderhub.switches import Switches
 
 SHOP = "bench.myshopify.com"
 TOKEN = "shpat_bench"  # noqa: S105 (the stand-in's, not a secret)

@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orderhub import gmail
+from orderhub.gmail_ingest import sync as gmail
 from orderhub.sources import email
 
 SAMPLES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "email"

@@ -21,7 +21,7 @@ from orderhub.managers import FirestoreManagers, current, parse
 def main(argv: list[str], project: str) -> int:
     from google.cloud import firestore
 
-    from orderhub.settings import managers_database
+    from orderhub.config import managers_database
 
     client = firestore.Client(project=project, database=managers_database(os.environ))
     store = FirestoreManagers(client, os.environ.get("FIRESTORE_PREFIX", ""))

@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from orderhub.webhook import signature
+from orderhub.shopify_webhook.receive import signature
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "shopify"
 

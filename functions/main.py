@@ -9,28 +9,28 @@ from typing import Any
 
 def shopify_webhook(request: Any) -> Any:
     """HTTP: Shopify webhooks → verified, de-duplicated canonical events on Pub/Sub."""
-    from orderhub.entrypoints import shopify_webhook
+    from orderhub.shopify_webhook import entry as shopify_webhook
 
     return shopify_webhook.handle(request)
 
 
 def crm_writer(cloud_event: Any) -> None:
     """Pub/Sub CloudEvent: canonical events → append-only rows in the BigQuery CRM."""
-    from orderhub.entrypoints import crm_writer
+    from orderhub.crm_writer import entry as crm_writer
 
     crm_writer.handle(cloud_event)
 
 
 def gmail_ingest(cloud_event: Any) -> None:
     """Pub/Sub CloudEvent (Gmail push): new order mail → canonical events on Pub/Sub."""
-    from orderhub.entrypoints import gmail_ingest
+    from orderhub.gmail_ingest import entry as gmail_ingest
 
     gmail_ingest.handle(cloud_event)
 
 
 def gmail_watch_renew(request: Any) -> Any:
     """HTTP (Cloud Scheduler): renew users.watch and run a catch-up history sync."""
-    from orderhub.entrypoints import gmail_watch_renew
+    from orderhub.gmail_ingest import watch_renew as gmail_watch_renew
 
     return gmail_watch_renew.handle(request)
 
@@ -44,34 +44,34 @@ def order_form(request: Any) -> Any:
 
 def shopify_reconcile(request: Any) -> Any:
     """HTTP (Cloud Scheduler): catch what Shopify's webhooks missed, via the Admin API."""
-    from orderhub.entrypoints import shopify_reconcile
+    from orderhub.shopify_reconcile import entry as shopify_reconcile
 
     return shopify_reconcile.handle(request)
 
 
 def notifier(cloud_event: Any) -> None:
     """Pub/Sub CloudEvent: new and cancelled orders, quarantine alerts → managers (ManyChat)."""
-    from orderhub.entrypoints import notifier
+    from orderhub.notifier.notify import entry as notifier
 
     notifier.handle(cloud_event)
 
 
 def chatbot(request: Any) -> Any:
     """HTTP: ManyChat's External Request / Dynamic Block → contacts in the CRM, the catalogue."""
-    from orderhub.entrypoints import chatbot
+    from orderhub.chatbot import entry as chatbot
 
     return chatbot.handle(request)
 
 
 def privacy_erase(request: Any) -> Any:
     """HTTP (Cloud Scheduler): carry out Shopify's customers/redact and shop/redact requests."""
-    from orderhub.entrypoints import privacy_erase
+    from orderhub.privacy_erase import entry as privacy_erase
 
     return privacy_erase.handle(request)
 
 
 def shopify_sync(cloud_event: Any) -> None:
     """Pub/Sub CloudEvent: orders and customers from other sources → Shopify (two-way sync)."""
-    from orderhub.entrypoints import shopify_sync
+    from orderhub.shopify_sync import entry as shopify_sync
 
     shopify_sync.handle(cloud_event)

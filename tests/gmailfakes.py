@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devstack.standins.gmail import ApiError, GmailStandIn
-from orderhub import gmail
 from orderhub.errors import TransientError
+from orderhub.gmail_ingest import sync as gmail
 from orderhub.sources import email
 from tests.conftest import FIXTURES
 

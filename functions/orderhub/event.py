@@ -125,7 +125,7 @@ class Event(TypedDict):
     #: With a "catch-up" origin: when the sync found the fact (ISO-8601).
     found_at: NotRequired[str]
     #: A Shopify fact whose inbound switch is off: ``{"state": "held"|"released",
-    #: "switch", "reason"}`` (``orderhub.sync.inbound``).
+    #: "switch", "reason"}`` (``orderhub.inbound``).
     hold: NotRequired[dict[str, Any]]
 
 

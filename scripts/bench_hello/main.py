@@ -23,7 +23,7 @@ def webhook_without_io(request: Any) -> tuple[str, int]:
 
     from orderhub import logs
     from orderhub.bus import message
-    from orderhub.webhook import header, receive
+    from orderhub.shopify_webhook.receive import header, receive
 
     def encode_only(event: Any, *, key: str, record: Any, at: Any) -> bool:
         return bool(message(event))
@@ -46,6 +46,6 @@ def webhook_without_io(request: Any) -> tuple[str, int]:
 
 @functools.cache
 def _shop_secrets() -> Any:  # read once per instance, as the real webhook does
-    from orderhub.settings import WebhookSettings
+    from orderhub.shopify_webhook.settings import WebhookSettings
 
     return WebhookSettings.from_env().shop_secrets

@@ -7,7 +7,7 @@ import requests
 
 from devstack import dataset
 from devstack.shopify_sender import fixture, send
-from orderhub.sync import cli
+from orderhub.shopify_reconcile import cli
 from tests.conftest import Crm
 
 

@@ -30,7 +30,7 @@ def sync_on(stack: dict[str, str]) -> Iterator[str]:
     os.environ["FIRESTORE_EMULATOR_HOST"] = stack["FIRESTORE_EMULATOR_HOST"]
     from google.cloud import firestore
 
-    from orderhub.outbound.switches import FirestoreSwitches, Switches
+    from orderhub.switches import FirestoreSwitches, Switches
 
     shop = stack["SHOPIFY_SHOP_DOMAIN"]
     store = FirestoreSwitches(

@@ -13,7 +13,7 @@ from typing import Any
 import requests
 
 from devstack.shopify_sender import fixture
-from orderhub.webhook import signature
+from orderhub.shopify_webhook.receive import signature
 from tests.conftest import Crm
 
 

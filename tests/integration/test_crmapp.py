@@ -183,7 +183,7 @@ def test_pages_need_a_session_and_posts_a_csrf_token(app: App) -> None:
 def test_a_manager_gets_403_on_settings_and_the_owner_changes_a_switch(app: App) -> None:
     from google.cloud import firestore
 
-    from orderhub.outbound.switches import FirestoreSwitches
+    from orderhub.switches import FirestoreSwitches
 
     app.sign_in("anna")
     csrf = app.csrf("/orders")
@@ -368,7 +368,7 @@ def _broken_rules() -> Any:
 def _quarantine_a_good_mail(app: App) -> dict[str, Any]:
     import base64
 
-    from orderhub import gmail
+    from orderhub.gmail_ingest import sync as gmail
 
     raw = (MAILS / "smakuy_one_item.eml").read_bytes()
     message = {

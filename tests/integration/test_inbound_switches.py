@@ -19,9 +19,9 @@ from google.cloud import firestore
 
 from devstack.shopify_sender import fixture, headers
 from orderhub.event import Event, decode
-from orderhub.outbound.cli import resync_main
-from orderhub.outbound.switches import FirestoreSwitches, Switches
+from orderhub.shopify_sync.cli import resync_main
 from orderhub.stores import FirestoreCursors
+from orderhub.switches import FirestoreSwitches, Switches
 from tests.conftest import ROOT, Crm, Topic, clear_caches, cloud_event, post_cloud_event, unique
 
 SHOP, OTHER_SHOP = "inbound-a.myshopify.com", "inbound-b.myshopify.com"
@@ -216,11 +216,11 @@ class NoDocuments:
 def test_a_customers_redact_erases_the_held_copies_of_their_order_and_customer(
     emulators: dict[str, str], crm: Crm
 ) -> None:
-    from orderhub.privacy.erasure import REDACT, Request, erase_customer
-    from orderhub.privacy.warehouse import BigQueryWarehouse
+    from orderhub import inbound
+    from orderhub.privacy_erase.erasure import REDACT, Request, erase_customer
+    from orderhub.privacy_erase.warehouse import BigQueryWarehouse
     from orderhub.sinks.bigquery import BigQueryInserter, write_event
     from orderhub.sources import shopify
-    from orderhub.sync import inbound
 
     email = f"held.{random.randrange(10**9)}@example.com"
     order = {**recent_order(), "email": email}

@@ -116,7 +116,7 @@ def test_notifier_reads_whom_to_tell_from_the_managers_database(managers_db: str
     os.environ.setdefault("BIGQUERY_DATASET", "unused")
     os.environ.setdefault("MANYCHAT_TOKEN", "t" * 16)
 
-    from orderhub.entrypoints import notifier
+    from orderhub.notifier import entry as notifier
 
     store = notifier._managers()
 

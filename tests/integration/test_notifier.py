@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from orderhub.event import encode, make_event
-from orderhub.notifier import announcement_id
+from orderhub.notifier.notify import announcement_id
 from tests.conftest import Crm, clear_caches, cloud_event, post_cloud_event, unique
 from tests.manychat import StandIn, new_subscriber_id
 

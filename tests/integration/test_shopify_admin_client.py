@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from orderhub.errors import ConfigError
-from orderhub.shopify_admin import ShopifyAdmin, ShopifyRejected, draft_order_input
+from orderhub.shopify.admin import ShopifyAdmin, ShopifyRejected, draft_order_input
 from orderhub.sources.manual import Line
 
 SHOP = "client-test.myshopify.com"

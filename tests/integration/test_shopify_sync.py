@@ -18,12 +18,12 @@ import requests
 from orderhub import gcp
 from orderhub.errors import TransientError
 from orderhub.event import Event, encode
-from orderhub.outbound import sync
-from orderhub.outbound.client import PacedThrottle, ShopifyWriter
-from orderhub.outbound.switches import FirestoreSwitches
-from orderhub.shopify_admin import ShopifyAdmin
+from orderhub.shopify.admin import ShopifyAdmin
+from orderhub.shopify.writer import PacedThrottle, ShopifyWriter
+from orderhub.shopify_sync import sync
 from orderhub.sinks.bigquery import BigQueryInserter, write_event
 from orderhub.sources import manual
+from orderhub.switches import FirestoreSwitches
 from tests.conftest import Crm, Topic, clear_caches, cloud_event, post_cloud_event, unique
 
 SHOP = "sync-a.myshopify.com"
@@ -82,7 +82,7 @@ class Env:
 
     def deps(self, *, timeout: float = 10.0, sleep: Any = None, now: Any = None) -> sync.Deps:
         """The function's own wiring, with a writer of our choosing (timeout, clock)."""
-        from orderhub.entrypoints import shopify_sync as entry
+        from orderhub.shopify_sync import entry as entry
 
         base = entry._deps()
 
@@ -406,7 +406,7 @@ def test_consent_goes_with_its_time_and_never_overrules_a_newer_decision(env: En
 
 # ---------------------------------------------------------- switches and resync
 def test_email_orders_switched_off_are_skipped_then_resync_catches_up(env: Env) -> None:
-    from orderhub.outbound.resync import Selection, pending, resend
+    from orderhub.shopify_sync.resync import Selection, pending, resend
 
     env.switches(SHOP, **{"sources.email:*": "off"})
     events = [email_order(unique("K")) for _ in range(2)]
@@ -553,7 +553,7 @@ def test_customer_filters_tag_and_consent(env: Env) -> None:
 def test_sync_settings_script_shows_and_changes_a_shops_switches(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from orderhub.outbound import cli
+    from orderhub.shopify_sync import cli
 
     assert (
         cli.settings_main(["--shop", SHOP, "set", "sources.email:*=off", "orders_per_minute=5"])

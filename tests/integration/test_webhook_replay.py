@@ -16,7 +16,7 @@ import pytest
 from functions_framework import create_app
 
 from devstack.shopify_sender import fixture
-from orderhub.webhook import signature
+from orderhub.shopify_webhook.receive import signature
 from tests.conftest import ROOT, cloud_event, post_cloud_event
 
 SHOP, SECRET = "replay-shop.myshopify.com", "replay-secret"

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orderhub.event import iso, make_event
-from orderhub.notifier import Policy, announcement_id, notify
+from orderhub.notifier.notify import Policy, announcement_id, notify
 from tests.unit.test_notifier_core import ANNA, BORIS, MemoryLedger, Rows, ScriptedSender
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ import pytest
 
 from orderhub.errors import ConfigError
 from orderhub.managers import Manager, parse
+from orderhub.notifier.templates import render, to_manychat
 from orderhub.sources import manychat
-from orderhub.templates import render, to_manychat
 from tests.conftest import load_json
 from tests.unit.test_notifier_core import ANNA, BORIS, MemoryLedger, Rows, ScriptedSender, run
 
@@ -75,7 +75,7 @@ def test_the_switch_is_read_from_settings():
 def test_a_contact_that_could_not_be_read_is_an_alert_naming_the_chat_bot():
     from datetime import UTC, datetime
 
-    from orderhub.webhook import quarantine_event
+    from orderhub.shopify_webhook.receive import quarantine_event
 
     at = datetime(2026, 11, 29, tzinfo=UTC)
     raw = manychat.raw_record(b"{}", shop=SHOP, route="contacts", received_at=at)

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from orderhub import gmail
 from orderhub.crmapp import admin, attention, queries
+from orderhub.gmail_ingest import sync as gmail
 from orderhub.managers import Manager, apply_preferences
-from orderhub.outbound.switches import Switches
 from orderhub.sources import email
+from orderhub.switches import Switches
 
 ROOT = Path(__file__).resolve().parents[2]
 MAILS = ROOT / "tests" / "fixtures" / "email"

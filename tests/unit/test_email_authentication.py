@@ -11,7 +11,8 @@ the local part holds ``=``, folded with seven spaces, ``header.i=@domain``).
 
 import pytest
 
-from orderhub import gmail, mime
+from orderhub import mime
+from orderhub.gmail_ingest import sync as gmail
 from orderhub.sources import email
 from tests.conftest import FIXTURES
 from tests.unit.test_email_rules import AT, gmail_b64

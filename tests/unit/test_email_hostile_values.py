@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orderhub import gmail, mime
+from orderhub import mime
 from orderhub.errors import ConfigError
+from orderhub.gmail_ingest import sync as gmail
 from orderhub.sources import email
 from tests.conftest import FIXTURES
 from tests.unit.test_email_rules import AT, gmail_b64

@@ -7,8 +7,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from orderhub import gmail, mime
+from orderhub import mime
 from orderhub.errors import ConfigError
+from orderhub.gmail_ingest import sync as gmail
 from orderhub.sources import email
 from tests.conftest import FIXTURES, load_json
 
@@ -247,7 +248,7 @@ def test_a_wrong_rules_file_fails_loudly_naming_the_problem(document, complaint)
 def test_real_gmail_full_format_and_push_payloads():
     """Gmail's own examples: the push data decodes to a mailbox and id; a full-format
     message's body is base64url of the decoded (iso-8859-1) text."""
-    from orderhub.entrypoints.gmail_ingest import notification
+    from orderhub.gmail_ingest.entry import notification
 
     push = load_json("gmail/gmail_pubsub_push_notification_example.json")
     import base64

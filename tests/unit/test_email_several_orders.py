@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from orderhub import gmail
+from orderhub.gmail_ingest import sync as gmail
 from orderhub.sources import email
 from tests.conftest import FIXTURES
 from tests.unit.test_email_rules import AT, SCHEMA, gmail_b64

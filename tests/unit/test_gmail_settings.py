@@ -3,7 +3,7 @@
 import pytest
 
 from orderhub.errors import ConfigError
-from orderhub.settings import GmailSettings
+from orderhub.gmail_ingest.settings import GmailSettings
 
 BASE = {"GOOGLE_CLOUD_PROJECT": "p"}
 SECRETS = {"GMAIL_CLIENT_ID": "id", "GMAIL_CLIENT_SECRET": "s", "GMAIL_REFRESH_TOKEN": "r"}

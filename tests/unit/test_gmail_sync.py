@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from orderhub import gmail
 from orderhub.errors import TransientError
+from orderhub.gmail_ingest import sync as gmail
 from tests.gmailfakes import BOX, NOW, World
 
 
@@ -107,7 +107,7 @@ def test_mail_no_rule_knows_is_not_matched_from_its_metadata():
 def test_the_notifications_publish_time_is_read_from_the_push():
     from cloudevents.http import CloudEvent
 
-    from orderhub.entrypoints import gmail_ingest
+    from orderhub.gmail_ingest import entry as gmail_ingest
 
     def pushed(message: dict[str, Any]) -> Any:
         attributes = {"type": "google.cloud.pubsub.topic.v1.messagePublished", "source": "//x"}

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from orderhub import gmail
 from orderhub.errors import TransientError
+from orderhub.gmail_ingest import sync as gmail
 from tests.gmailfakes import BOX, Bus, Killed, World, kiire, newsletter
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from orderhub.webhook import signature, verify
+from orderhub.shopify_webhook.receive import signature, verify
 from tests.conftest import load_json
 
 VECTORS = load_json("shopify/hmac_test_vectors.json")["webhook"]

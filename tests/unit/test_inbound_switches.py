@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
+from orderhub import inbound
 from orderhub.errors import ConfigError, TransientError
 from orderhub.event import Event, make_event
-from orderhub.notifier import notifies
-from orderhub.outbound.switches import CachedSwitches, Switches
-from orderhub.settings import admin_shops
+from orderhub.notifier.notify import notifies
+from orderhub.shopify.settings import admin_shops
+from orderhub.shopify_webhook.receive import receive, signature
 from orderhub.sinks.bigquery import write_event
-from orderhub.sync import inbound
-from orderhub.webhook import receive, signature
+from orderhub.switches import CachedSwitches, Switches
 from tests.conftest import ROOT
 
 SHOP = "in-a.myshopify.com"

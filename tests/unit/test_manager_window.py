@@ -13,8 +13,8 @@ import pytest
 
 from orderhub.errors import ConfigError, TransientError
 from orderhub.managers import Manager, parse
-from orderhub.notifier import FallbackFailed, Policy, notify
-from orderhub.sinks.email_fallback import GmailFallback
+from orderhub.notifier.email_fallback import GmailFallback
+from orderhub.notifier.notify import FallbackFailed, Policy, notify
 from tests.unit.test_notifier_core import AT, MemoryLedger, Rows, ScriptedSender, order_created
 
 ANNA = Manager("111", "Anna", email="anna@shop.example")
@@ -129,7 +129,7 @@ def test_gmail_fallback_sends_plain_text_to_the_manager_only():
 
 
 def test_the_fallback_needs_the_shops_gmail_credentials():
-    from orderhub.settings import NotifierSettings
+    from orderhub.notifier.settings import NotifierSettings
 
     env = {"GOOGLE_CLOUD_PROJECT": "p", "BIGQUERY_DATASET": "d", "MANYCHAT_TOKEN": "t"}
     assert NotifierSettings.from_env(env).fallback_from == ""  # off by default

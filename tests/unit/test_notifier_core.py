@@ -12,8 +12,8 @@ from orderhub.errors import ConfigError, TransientError
 from orderhub.event import make_event
 from orderhub.ledger import FINAL_STATES, Begin
 from orderhub.managers import Manager, parse
-from orderhub.notifier import Policy, announcement_id, notify
-from orderhub.settings import NotifierSettings
+from orderhub.notifier.notify import Policy, announcement_id, notify
+from orderhub.notifier.settings import NotifierSettings
 from orderhub.sinks.manychat import Outcome, SendFailed
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -11,7 +11,7 @@ from orderhub.errors import TransientError
 from orderhub.event import Event
 from orderhub.orderform import auth, pages, service
 from orderhub.orderform.stores import Manager, Taken
-from orderhub.shopify_admin import DraftOrder
+from orderhub.shopify.admin import DraftOrder
 from orderhub.sources import manual
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)

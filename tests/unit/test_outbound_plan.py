@@ -11,10 +11,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from orderhub.outbound import markers, plan
-from orderhub.outbound.switches import Switches
+from orderhub.shopify import markers
+from orderhub.shopify_sync import plan
 from orderhub.sources import manual
 from orderhub.sources.shopify import Delivery, normalise
+from orderhub.switches import Switches
 from tests.conftest import load_json
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "schemas" / "event.v1.json").read_text())

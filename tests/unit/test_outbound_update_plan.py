@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from orderhub.event import Event
-from orderhub.outbound.client import ShopifyOrder
-from orderhub.outbound.plan import order_update_input
+from orderhub.shopify.writer import ShopifyOrder
+from orderhub.shopify_sync.plan import order_update_input
 
 OURS = ("orderhub", "orderhub-source:manual", "manager:maria", "vip")
 

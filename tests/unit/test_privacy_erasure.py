@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from orderhub.privacy import erasure
-from orderhub.privacy.documents import _paths
+from orderhub.privacy_erase import erasure
+from orderhub.privacy_erase.documents import _paths
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from devstack.shopify_sender import fixture
 from devstack.standins.shopify_store import ShopifyStore
 from orderhub.event import version_of
+from orderhub.shopify_reconcile import backfill, reconcile
 from orderhub.sources.shopify import Delivery, normalise
-from orderhub.sync import backfill, reconcile
 
 SHOP = "sync.myshopify.com"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ import pytest
 from devstack.standins.shopify_query import MAX_QUERY_COST, parse_query
 from devstack.standins.shopify_store import ShopifyStore
 from orderhub.errors import TransientError
-from orderhub.sync import reconcile
+from orderhub.shopify_reconcile import reconcile
 from tests.unit.test_shopify_sync import NOW, SHOP, Clock, MemoryBus, MemoryCursors, orders
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from devstack.shopify_sender import fixture
 from devstack.standins.shopify_store import ShopifyStore
-from orderhub.sync import deletes
+from orderhub.shopify_reconcile import deletes
 from tests.unit.test_shopify_sync import NOW, SHOP, MemoryBus
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from devstack.shopify_sender import fixture
 from devstack.standins.shopify_store import ShopifyStore
+from orderhub.shopify_reconcile import backfill
 from orderhub.sources.shopify import Delivery, normalise
-from orderhub.sync import backfill
 from tests.unit.test_shopify_sync import NOW, SHOP, Clock, MemoryBus, MemoryCursors, orders, run
 
 RAW = {"raw_id": "r", "kind": "shopify_webhook", "received_at": "x", "sha256": "x"}

@@ -10,8 +10,7 @@ import pytest
 
 from devstack.standins.manychat import validate
 from orderhub.event import make_event
-from orderhub.sources.shopify import Delivery, normalise
-from orderhub.templates import (
+from orderhub.notifier.templates import (
     BUTTON_TEXT_LIMIT,
     TEXT_LIMIT,
     Button,
@@ -20,6 +19,7 @@ from orderhub.templates import (
     render,
     to_manychat,
 )
+from orderhub.sources.shopify import Delivery, normalise
 from tests.conftest import load_json
 
 RAW = {
@@ -164,7 +164,7 @@ def test_button_text_limit_is_respected_at_the_edge(length: int):
 
 
 def test_privacy_requests_reach_the_managers_without_personal_data():
-    from orderhub.templates import render
+    from orderhub.notifier.templates import render
 
     event = {
         "event_id": "0" * 32,

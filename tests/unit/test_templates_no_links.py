@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from orderhub.templates import inert, render, to_manychat
+from orderhub.notifier.templates import inert, render, to_manychat
 from tests.unit.test_templates import order_event, sendable, shopify_event
 
 LINKIFIER = [

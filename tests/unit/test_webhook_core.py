@@ -9,7 +9,7 @@ from werkzeug.datastructures import Headers
 
 from orderhub.bus import publish_once
 from orderhub.errors import TransientError, Unauthenticated
-from orderhub.webhook import receive, signature
+from orderhub.shopify_webhook.receive import receive, signature
 from tests.conftest import load_json
 
 SHOP, SECRET = "shop-a.myshopify.com", "s3cret"

@@ -13,8 +13,8 @@ from werkzeug.datastructures import Headers
 
 from orderhub.bus import publish_once
 from orderhub.errors import BodyTooLarge, PoisonMessage, Unauthenticated
+from orderhub.shopify_webhook.receive import admit, receive, signature
 from orderhub.sources.shopify import Delivery, normalise
-from orderhub.webhook import admit, receive, signature
 from tests.conftest import load_json
 from tests.unit.test_webhook_core import MemoryBus, MemoryClaims
 

@@ -1,7 +1,7 @@
 """The chat-bot leg: ManyChat → OrderHub, and the bot's catalogue from the CRM.
 
 ManyChat's External Request and Dynamic Block actions call the ``chatbot`` HTTP function
-(``orderhub.entrypoints.chatbot``) with a shared secret in a header (ManyChat signs
+(``orderhub.chatbot.entry``) with a shared secret in a header (ManyChat signs
 nothing). Two routes:
 
 * ``POST /contacts``: a contact, in either of ManyChat's shapes, becomes a

@@ -10,8 +10,8 @@ from typing import Any
 
 from orderhub.errors import PoisonMessage
 from orderhub.event import Event
+from orderhub.shopify_webhook.receive import quarantine_event
 from orderhub.sources import manychat
-from orderhub.webhook import quarantine_event
 
 
 @dataclass(frozen=True)

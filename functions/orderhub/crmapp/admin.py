@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from orderhub.errors import TransientError
 from orderhub.managers import NOTIFY_KINDS as NOTIFY_KINDS
-from orderhub.outbound.switches import Switches
+from orderhub.switches import Switches
 
 #: Settings the form offers, as ``Switches.changed`` paths.
 SWITCH_FIELDS = (

@@ -65,7 +65,7 @@ def _message(raw: dict[str, Any]) -> dict[str, Any]:
 
 def replay_mail(raw: dict[str, Any], *, rules: Sequence[Any], bus: Bus, now: datetime) -> Replay:
     """Read a stored e-mail again with ``rules`` and publish every order it yields."""
-    from orderhub import gmail
+    from orderhub.gmail_ingest import sync as gmail
 
     if raw.get("kind") != RAW_EMAIL_KIND:
         raise NotReplayable("only e-mails can be read again")

@@ -47,6 +47,7 @@ from orderhub.errors import ConfigError, TransientError
 from orderhub.orderform import auth, pages, service
 from orderhub.orderform.catalogue import BigQueryCatalogue
 from orderhub.orderform.client import client_address
+from orderhub.orderform.settings import OrderFormSettings
 from orderhub.orderform.stores import (
     FirestoreDraftLinks,
     FirestoreManagers,
@@ -54,8 +55,7 @@ from orderhub.orderform.stores import (
     LeasedFirestoreClaims,
     Manager,
 )
-from orderhub.settings import OrderFormSettings
-from orderhub.shopify_admin import ShopifyAdmin, ShopifyRejected
+from orderhub.shopify.admin import ShopifyAdmin, ShopifyRejected
 from orderhub.sources import manual
 
 SESSION_COOKIE = "oh_session"
@@ -172,7 +172,7 @@ class Wiring:
 
     @functools.cached_property
     def switches(self) -> Any:
-        from orderhub.outbound.switches import FirestoreSwitches
+        from orderhub.switches import FirestoreSwitches
 
         return FirestoreSwitches(self.firestore, self._collection("sync_settings"))
 

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("manager: set GOOGLE_CLOUD_PROJECT (or use --dev)")
     from google.cloud import firestore
 
-    from orderhub.settings import managers_database
+    from orderhub.config import managers_database
 
     database = managers_database(os.environ)  # MANAGERS_DATABASE, as the form reads it
     managers = FirestoreManagers(

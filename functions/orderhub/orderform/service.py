@@ -17,7 +17,7 @@ from orderhub.bus import Bus
 from orderhub.errors import TransientError
 from orderhub.orderform.auth import hash_password, needs_rehash, verify_password
 from orderhub.orderform.stores import Manager, Taken, throttle_keys
-from orderhub.shopify_admin import DraftOrder, draft_order_input
+from orderhub.shopify.admin import DraftOrder, draft_order_input
 from orderhub.sources import manual
 
 

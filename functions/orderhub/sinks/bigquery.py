@@ -24,9 +24,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from orderhub import inbound
 from orderhub.errors import PoisonMessage, TransientError
 from orderhub.event import Event, iso, parse_time
-from orderhub.sync import inbound
 
 #: entity_type → table of its versions.
 TABLE_OF_ENTITY = {
@@ -39,7 +39,7 @@ TABLE_OF_ENTITY = {
     "contact": "contact_events",
 }
 RAW_TABLE = "raw_events"
-#: Held and released inbound events are logged here (``orderhub.sync.inbound``).
+#: Held and released inbound events are logged here (``orderhub.inbound``).
 SYNC_LOG_TABLE = "sync_log"
 #: BigQuery's streaming limit is 10 MB per row and per request; stay well under it.
 MAX_ROW_BYTES = 9_000_000

@@ -501,8 +501,8 @@ def echo_of_crm_order(
     """A Shopify order that ``shopify_sync`` wrote from a CRM order, as a version of that
     CRM order: (its source, its shop key in the CRM, the entity under the CRM's id with the
     Shopify id and admin link added). None for every other order. Markers:
-    ``orderhub.outbound.markers``."""
-    from orderhub.outbound.markers import crm_ref
+    ``orderhub.shopify.markers``."""
+    from orderhub.shopify.markers import crm_ref
 
     ref = crm_ref(payload)
     if ref is None:

@@ -1,0 +1,345 @@
+"""The Admin GraphQL API calls ``shopify_sync`` makes, paced and with errors mapped.
+
+Every call goes through ``orderhub.shopify.graphql.call``: it waits while the cost bucket
+(``extensions.cost.throttleStatus``) cannot pay for the next call and retries answers that
+Shopify ``THROTTLED``. What comes back is told apart the way the consumer acts on it:
+
+* ``TransientError`` (from the transport, throttling that does not end, 5xx): raise, so
+  Pub/Sub redelivers;
+* ``Refused``: Shopify answered with ``userErrors``; each has a ``code`` (``TAKEN``,
+  ``INVALID``, ...) and a message fit for a manager. Permanent for this input.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from orderhub.errors import OrderHubError
+from orderhub.shopify.graphql import CostThrottle, GraphQL, call
+
+
+@dataclass(frozen=True)
+class UserError:
+    message: str
+    code: str | None = None
+    field: tuple[str, ...] = ()
+
+
+class Refused(OrderHubError):
+    """Shopify refused the write (``userErrors``); retrying the same input cannot help."""
+
+    def __init__(self, what: str, errors: Sequence[UserError]) -> None:
+        self.errors = list(errors)
+        super().__init__(f"{what}: " + "; ".join(e.message for e in self.errors))
+
+    @property
+    def codes(self) -> set[str]:
+        return {e.code for e in self.errors if e.code}
+
+
+@dataclass(frozen=True)
+class ShopifyOrder:
+    id: str  # gid://shopify/Order/N
+    name: str | None = None
+    cancelled: bool = False
+    note: str | None = None
+    tags: tuple[str, ...] = ()
+    financial_status: str | None = None  # displayFinancialStatus: PENDING, PAID, ...
+
+    @property
+    def legacy_id(self) -> str:
+        return self.id.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class ShopifyCustomer:
+    id: str
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email_consent: dict[str, Any] | None = None
+    sms_consent: dict[str, Any] | None = None
+
+
+FIND_ORDER = """
+query orderhubFindOrder($query: String!) {
+  orders(first: 1, query: $query) {
+    nodes { id name cancelledAt note tags displayFinancialStatus }
+  }
+}
+"""
+
+ORDER_UPDATE = """
+mutation orderhubOrderUpdate($input: OrderInput!) {
+  orderUpdate(input: $input) { order { id } userErrors { field message } }
+}
+"""
+
+ORDER_MARK_AS_PAID = """
+mutation orderhubOrderMarkAsPaid($input: OrderMarkAsPaidInput!) {
+  orderMarkAsPaid(input: $input) {
+    order { id displayFinancialStatus }
+    userErrors { field message }
+  }
+}
+"""
+
+FIND_VARIANTS = """
+query orderhubVariantsBySku($query: String!, $first: Int!) {
+  productVariants(first: $first, query: $query) { nodes { id sku } }
+}
+"""
+
+ORDER_CREATE = """
+mutation orderhubOrderCreate($order: OrderCreateOrderInput!, $options: OrderCreateOptionsInput) {
+  orderCreate(order: $order, options: $options) {
+    order { id name }
+    userErrors { field message code }
+  }
+}
+"""
+
+ORDER_CANCEL = """
+mutation orderhubOrderCancel($orderId: ID!, $reason: OrderCancelReason!, $restock: Boolean!,
+                             $notifyCustomer: Boolean, $staffNote: String) {
+  orderCancel(orderId: $orderId, reason: $reason, restock: $restock, refund: false,
+              notifyCustomer: $notifyCustomer, staffNote: $staffNote) {
+    job { id }
+    orderCancelUserErrors { field message code }
+  }
+}
+"""
+
+CUSTOMER_FIELDS = """
+  id firstName lastName
+  defaultEmailAddress { emailAddress }
+  defaultPhoneNumber { phoneNumber }
+  emailMarketingConsent { marketingState marketingOptInLevel consentUpdatedAt }
+  smsMarketingConsent { marketingState marketingOptInLevel consentUpdatedAt }
+"""
+
+FIND_CUSTOMER = """
+query orderhubFindCustomer($query: String!) {
+  customers(first: 1, query: $query) { nodes { FIELDS } }
+}
+""".replace("FIELDS", CUSTOMER_FIELDS)
+
+CUSTOMER_SET = """
+mutation orderhubCustomerSet($identifier: CustomerSetIdentifiers, $input: CustomerSetInput!) {
+  customerSet(identifier: $identifier, input: $input) {
+    customer { FIELDS }
+    userErrors { field message code }
+  }
+}
+""".replace("FIELDS", CUSTOMER_FIELDS)
+
+EMAIL_CONSENT = """
+mutation orderhubEmailConsent($input: CustomerEmailMarketingConsentUpdateInput!) {
+  customerEmailMarketingConsentUpdate(input: $input) {
+    customer { id }
+    userErrors { field message code }
+  }
+}
+"""
+
+SMS_CONSENT = """
+mutation orderhubSmsConsent($input: CustomerSmsMarketingConsentUpdateInput!) {
+  customerSmsMarketingConsentUpdate(input: $input) {
+    customer { id }
+    userErrors { field message code }
+  }
+}
+"""
+
+
+def _user_errors(payload: dict[str, Any], key: str = "userErrors") -> list[UserError]:
+    return [
+        UserError(
+            message=str(e.get("message") or "refused"),
+            code=str(e["code"]) if e.get("code") else None,
+            field=tuple(str(f) for f in e.get("field") or ()),
+        )
+        for e in payload.get(key) or []
+        if isinstance(e, dict)
+    ]
+
+
+def quoted(field_name: str, value: str) -> str:
+    """A search term with its value quoted (e-mails and spaced phones are otherwise split)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{field_name}:"{escaped}"'
+
+
+def _customer(node: dict[str, Any] | None) -> ShopifyCustomer | None:
+    if not node:
+        return None
+    return ShopifyCustomer(
+        id=str(node["id"]),
+        email=(node.get("defaultEmailAddress") or {}).get("emailAddress"),
+        phone=(node.get("defaultPhoneNumber") or {}).get("phoneNumber"),
+        first_name=node.get("firstName"),
+        last_name=node.get("lastName"),
+        email_consent=node.get("emailMarketingConsent"),
+        sms_consent=node.get("smsMarketingConsent"),
+    )
+
+
+@dataclass
+class PacedThrottle(CostThrottle):
+    """``CostThrottle`` that waits for the *next* call's cost (a mutation costs more than
+    the lookup before it) and counts what the bucket refilled since the last answer, so
+    a backlog is paced below the bucket instead of bouncing off it with THROTTLED."""
+
+    clock: Callable[[], float] = time.monotonic
+    answered_at: float | None = None
+    maximum: float | None = None
+    next_cost: float | None = None
+
+    def before_call(self) -> None:
+        if self.available is None:
+            return
+        need = self.next_cost if self.next_cost is not None else self.last_cost
+        elapsed = self.clock() - self.answered_at if self.answered_at is not None else 0.0
+        have = self.available + elapsed * self.restore_rate
+        if self.maximum is not None:
+            have = min(have, self.maximum)
+        if have >= need:
+            return
+        pause = (need - have) / max(self.restore_rate, 1.0)
+        self.waited += pause
+        self.sleep(pause)
+
+    def after_call(self, body: dict[str, Any]) -> None:
+        super().after_call(body)
+        self.answered_at = self.clock()
+        status = ((body.get("extensions") or {}).get("cost") or {}).get("throttleStatus") or {}
+        if status.get("maximumAvailable") is not None:
+            self.maximum = float(status["maximumAvailable"])
+
+
+#: What a call is expected to cost before Shopify has told us (mutations: ~10 points).
+DEFAULT_COST = 10.0
+
+
+@dataclass
+class ShopifyWriter:
+    """One shop's Admin API for writing; ``throttle`` remembers that shop's bucket."""
+
+    graphql: GraphQL
+    throttle: CostThrottle
+    calls: list[str] = field(default_factory=list)  # operation names, for the benchmark
+    #: requestedQueryCost Shopify last charged per operation: the next call's estimate.
+    costs: dict[str, float] = field(default_factory=dict)
+
+    def _call(self, name: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(name)
+        if isinstance(self.throttle, PacedThrottle):
+            self.throttle.next_cost = self.costs.get(name, DEFAULT_COST)
+        data: dict[str, Any] = call(self.graphql, self.throttle, query, variables)
+        self.costs[name] = self.throttle.last_cost
+        return data
+
+    # ----------------------------------------------------------------- orders
+    def find_order(self, search: str) -> ShopifyOrder | None:
+        nodes = (self._call("orders", FIND_ORDER, {"query": search}).get("orders") or {}).get(
+            "nodes"
+        ) or []
+        if not nodes:
+            return None
+        node = nodes[0]
+        return ShopifyOrder(
+            str(node["id"]),
+            node.get("name"),
+            bool(node.get("cancelledAt")),
+            node.get("note"),
+            tuple(str(t) for t in node.get("tags") or ()),
+            node.get("displayFinancialStatus"),
+        )
+
+    def order_update(self, order_id: str, fields: dict[str, Any]) -> None:
+        """``orderUpdate``: note and tags (each overwrites Shopify's whole value)."""
+        data = self._call("orderUpdate", ORDER_UPDATE, {"input": {"id": order_id, **fields}})
+        errors = _user_errors(data.get("orderUpdate") or {})
+        if errors:
+            raise Refused("orderUpdate", errors)
+
+    def order_mark_as_paid(self, order_id: str) -> None:
+        """``orderMarkAsPaid``: a sale for the outstanding amount (not when already paid)."""
+        data = self._call("orderMarkAsPaid", ORDER_MARK_AS_PAID, {"input": {"id": order_id}})
+        errors = _user_errors(data.get("orderMarkAsPaid") or {})
+        if errors:
+            raise Refused("orderMarkAsPaid", errors)
+
+    def variants_by_sku(self, skus: Sequence[str]) -> dict[str, str]:
+        """SKU → variant gid for the SKUs Shopify knows (one query for all of them)."""
+        wanted = sorted({s for s in skus if s})
+        if not wanted:
+            return {}
+        query = " OR ".join(quoted("sku", s) for s in wanted)
+        data = self._call(
+            "productVariants", FIND_VARIANTS, {"query": query, "first": min(250, 4 * len(wanted))}
+        )
+        found: dict[str, str] = {}
+        for node in (data.get("productVariants") or {}).get("nodes") or []:
+            sku = node.get("sku")
+            if sku in wanted and sku not in found:
+                found[sku] = str(node["id"])
+        return found
+
+    def order_create(self, order: dict[str, Any], options: dict[str, Any]) -> ShopifyOrder:
+        data = self._call("orderCreate", ORDER_CREATE, {"order": order, "options": options})
+        payload = data.get("orderCreate") or {}
+        errors = _user_errors(payload)
+        if errors:
+            raise Refused("orderCreate", errors)
+        created = payload.get("order")
+        if not created or not created.get("id"):
+            raise Refused("orderCreate", [UserError("Shopify created no order")])
+        return ShopifyOrder(str(created["id"]), created.get("name"))
+
+    def order_cancel(self, order_id: str, *, reason: str, restock: bool, note: str | None) -> None:
+        variables = {
+            "orderId": order_id,
+            "reason": reason,
+            "restock": restock,
+            "notifyCustomer": False,
+            "staffNote": note,
+        }
+        payload = self._call("orderCancel", ORDER_CANCEL, variables).get("orderCancel") or {}
+        errors = _user_errors(payload, "orderCancelUserErrors") or _user_errors(payload)
+        if errors:
+            raise Refused("orderCancel", errors)
+
+    # -------------------------------------------------------------- customers
+    def find_customer(self, search: str) -> ShopifyCustomer | None:
+        data = self._call("customers", FIND_CUSTOMER, {"query": search})
+        nodes = (data.get("customers") or {}).get("nodes") or []
+        return _customer(nodes[0]) if nodes else None
+
+    def customer_set(
+        self, identifier: dict[str, Any] | None, customer: dict[str, Any]
+    ) -> ShopifyCustomer:
+        variables = {"identifier": identifier, "input": customer}
+        payload = self._call("customerSet", CUSTOMER_SET, variables).get("customerSet") or {}
+        errors = _user_errors(payload)
+        if errors:
+            raise Refused("customerSet", errors)
+        found = _customer(payload.get("customer"))
+        if found is None:
+            raise Refused("customerSet", [UserError("Shopify returned no customer")])
+        return found
+
+    def consent_update(self, channel: str, customer_id: str, consent: dict[str, Any]) -> None:
+        if channel == "email":
+            name, query, key = "customerEmailMarketingConsentUpdate", EMAIL_CONSENT, "email"
+        else:
+            name, query, key = "customerSmsMarketingConsentUpdate", SMS_CONSENT, "sms"
+        variables = {"input": {"customerId": customer_id, f"{key}MarketingConsent": consent}}
+        payload = self._call(name, query, variables).get(name) or {}
+        errors = _user_errors(payload)
+        if errors:
+            raise Refused(name, errors)

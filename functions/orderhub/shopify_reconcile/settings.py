@@ -1,0 +1,44 @@
+"""What ``shopify_reconcile`` (and the backfill) need, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from orderhub.config import (
+    DEFAULT_ORDER_EVENTS_TOPIC,
+    bigquery_endpoint,
+    project_id,
+    required,
+)
+from orderhub.shopify.settings import ShopifyAdminSettings, admin_shops
+
+
+@dataclass(frozen=True)
+class ReconcileSettings:
+    """What ``shopify_reconcile`` needs."""
+
+    project: str
+    topic: str
+    dataset: str
+    bigquery_endpoint: str | None
+    admin: ShopifyAdminSettings
+    firestore_prefix: str
+    #: Every shop reconciled, each with its own token and URL (``admin_shops``); a run
+    #: without a shop named goes through all of them.
+    shops: Mapping[str, ShopifyAdminSettings] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ReconcileSettings:
+        shops = admin_shops(env)
+        default = env.get("SHOPIFY_SHOP_DOMAIN", "").strip().lower()
+        return cls(
+            project=project_id(env),
+            topic=env.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC),
+            dataset=required(env, "BIGQUERY_DATASET"),
+            bigquery_endpoint=bigquery_endpoint(env),
+            admin=shops.get(default) or next(iter(shops.values())),
+            firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
+            shops=shops,
+        )

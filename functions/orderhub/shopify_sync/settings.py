@@ -1,0 +1,102 @@
+"""What ``shopify_sync`` needs, read once from the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from orderhub.config import (
+    DEFAULT_ORDER_EVENTS_TOPIC,
+    bigquery_endpoint,
+    project_id,
+    required,
+)
+from orderhub.errors import ConfigError
+from orderhub.shopify.settings import ShopifyAdminSettings, admin_url, api_version
+
+
+@dataclass(frozen=True)
+class ShopifySyncSettings:
+    """What ``shopify_sync`` needs. One Admin API token per shop: ``SHOPIFY_ADMIN_TOKENS``
+    (JSON ``{"shop.myshopify.com": "shpat_..."}``, a secret), or ``SHOPIFY_ADMIN_TOKEN`` for
+    the one shop ``SHOPIFY_SHOP_DOMAIN``. ``SHOPIFY_ADMIN_URLS`` (JSON, shop → URL) points
+    shops at stand-ins; else ``SHOPIFY_ADMIN_URL`` or the shop itself."""
+
+    project: str
+    topic: str
+    dataset: str
+    bigquery_endpoint: str | None
+    firestore_prefix: str
+    tokens: Mapping[str, str]
+    urls: Mapping[str, str]
+    api_version: str
+    lease_seconds: float
+    #: Where orders keyed by something else than a shop (a mailbox) go: SHOPIFY_SHOP_DOMAIN.
+    default_shop: str | None = None
+
+    def shop_of(self, crm_shop: str) -> str | None:
+        """The Shopify shop for an event's shop key: itself when it has a token, else the
+        one shop of a single-shop setup (e-mail orders name the mailbox), else None."""
+        key = crm_shop.lower()
+        if key in self.tokens:
+            return key
+        if self.default_shop:
+            return self.default_shop
+        return next(iter(self.tokens)) if len(self.tokens) == 1 else None
+
+    def admin(self, shop: str) -> ShopifyAdminSettings:
+        """The Admin API of one shop; ``ConfigError`` for a shop without a token."""
+        token = self.tokens.get(shop)
+        if not token:
+            raise ConfigError(f"no Admin API token for shop {shop}: add it to SHOPIFY_ADMIN_TOKENS")
+        return ShopifyAdminSettings(
+            shop=shop,
+            url=self.urls.get(shop) or f"https://{shop}",
+            token=token,
+            api_version=self.api_version,
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ShopifySyncSettings:
+        def shop_map(name: str) -> dict[str, str]:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return {}
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f'{name} must be JSON: {{"shop.myshopify.com": "..."}}') from exc
+            if not isinstance(value, dict):
+                raise ConfigError(f"{name} must map each shop domain to a value")
+            return {str(k).lower(): str(v) for k, v in value.items() if v}
+
+        tokens = shop_map("SHOPIFY_ADMIN_TOKENS")
+        urls = shop_map("SHOPIFY_ADMIN_URLS")
+        single = env.get("SHOPIFY_SHOP_DOMAIN", "").strip().lower()
+        if single and env.get("SHOPIFY_ADMIN_TOKEN", "").strip():
+            tokens.setdefault(single, env["SHOPIFY_ADMIN_TOKEN"].strip())
+        if single and env.get("SHOPIFY_ADMIN_URL", "").strip():
+            urls.setdefault(single, admin_url(env, single))
+        if not tokens:
+            raise ConfigError(
+                "environment variable SHOPIFY_ADMIN_TOKENS (or SHOPIFY_ADMIN_TOKEN with"
+                " SHOPIFY_SHOP_DOMAIN) is required but not set"
+            )
+        try:
+            lease = float(env.get("SHOPIFY_SYNC_LEASE_SECONDS", "").strip() or "120")
+        except ValueError as exc:
+            raise ConfigError("SHOPIFY_SYNC_LEASE_SECONDS must be a number") from exc
+        return cls(
+            project=project_id(env),
+            topic=env.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC),
+            dataset=required(env, "BIGQUERY_DATASET"),
+            bigquery_endpoint=bigquery_endpoint(env),
+            firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
+            tokens=tokens,
+            urls=urls,
+            api_version=api_version(env),
+            lease_seconds=max(1.0, lease),
+            default_shop=single or None,
+        )

@@ -1,0 +1,592 @@
+"""The core of ``shopify_sync``: one canonical event → the Shopify writes it calls for.
+
+Which events: orders (``order.created``/``order.updated``/``order.cancelled``) and
+customers (``customer.upserted``) whose source is not Shopify. Shopify's own events are
+never written back (no loop); Shopify's echo of an order we wrote arrives as an
+``order.updated`` of the CRM order carrying ``shopify_order_id`` and only confirms the link.
+
+**Exactly one Shopify order per CRM order.** ``orderCreate`` has no idempotency key, so:
+the link (Firestore) is claimed first, which settles concurrent deliveries (one writes,
+the others raise and are redelivered); then Shopify is asked for an order with our
+``sourceIdentifier`` (it may have been created by an attempt that died before recording
+it); only then ``orderCreate``, and the link is recorded as soon as Shopify answers. A
+timeout leaves the claim open for the next attempt, which looks up before it creates.
+
+**Outcomes.** Each is a ``sync_log`` row (``synced``, ``skipped``, ``failed``, ``waiting``)
+with a reason in plain words. ``waiting`` raises ``TransientError`` so Pub/Sub redelivers
+(Shopify throttled or unreachable, the order rate of trial shops, another delivery busy);
+``failed`` is a refusal that retrying cannot change: it is logged, the managers are
+alerted once (a ``payload.quarantined`` event of kind ``shopify_sync``, which the notifier
+delivers exactly once), and the message is acknowledged. ``scripts/resync`` sends it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from orderhub import logs
+from orderhub.bus import Bus
+from orderhub.errors import ConfigError, TransientError
+from orderhub.event import Event, make_event, stable_id, version_of
+from orderhub.shopify import markers
+from orderhub.shopify.writer import Refused, ShopifyCustomer, ShopifyWriter, quoted
+from orderhub.shopify_sync import plan
+from orderhub.shopify_sync.links import Links, OrderRate, RateWait, link_key
+from orderhub.sinks.bigquery import Inserter, build_row
+from orderhub.switches import Switches
+
+SYNC_LOG_TABLE = "sync_log"
+DIRECTION = "outbound"
+
+
+class SyncLog(Protocol):
+    def record(self, row: dict[str, Any]) -> None: ...
+
+
+class BigQuerySyncLog:
+    """``sync_log`` rows through the CRM's inserter (insertId = the row's ``log_id``)."""
+
+    def __init__(self, inserter: Inserter) -> None:
+        self._inserter = inserter
+
+    def record(self, row: dict[str, Any]) -> None:
+        schema = self._inserter.schema(SYNC_LOG_TABLE)
+        self._inserter.insert(SYNC_LOG_TABLE, [build_row(schema, row)], [str(row["log_id"])])
+
+
+@dataclass
+class Deps:
+    writer: Callable[[str], ShopifyWriter]  # shop → its writer
+    links: Links
+    switches: Callable[[str], Switches]  # shop → its settings, read on every run
+    rate: OrderRate
+    log: SyncLog
+    alerts: Bus
+    now: Callable[[], datetime]
+    sleep: Callable[[float], None]
+    lease: timedelta = timedelta(seconds=120)
+    #: The longest one delivery waits for the shop's order rate before handing back.
+    max_rate_wait: float = 30.0
+    #: The event's shop key → the Shopify shop to write to (None: none is set up).
+    #: E-mail orders are keyed by the mailbox that received them.
+    shop_of: Callable[[str], str | None] = lambda shop: shop
+
+
+@dataclass
+class Outcome:
+    entity: str
+    record_id: str
+    status: str  # synced | skipped | failed | waiting
+    reason: str
+    shopify_id: str | None = None
+    shopify_name: str | None = None
+    error_code: str | None = None
+
+
+@dataclass
+class Result:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def status(self, entity: str) -> str | None:
+        found = [o.status for o in self.outcomes if o.entity == entity]
+        return found[-1] if found else None
+
+
+class _Ctx:
+    """One event's run: where outcomes go."""
+
+    def __init__(self, event: Event, deps: Deps, switches: Switches, shop: str) -> None:
+        self.event, self.deps, self.switches = event, deps, switches
+        self.shop, self.source = shop, event["source"]
+        self.crm_shop = event["shop"]
+        self.result = Result()
+
+    def record(self, outcome: Outcome, attempt: int | None = None) -> None:
+        self.result.outcomes.append(outcome)
+        at = self.deps.now()
+        # A final outcome of one event collapses on redelivery; waiting rows are all kept.
+        unique = version_of(at) if outcome.status == "waiting" else ""
+        row = {
+            "log_id": stable_id(
+                self.shop,
+                DIRECTION,
+                outcome.entity,
+                self.source,
+                outcome.record_id,
+                self.event["event_id"],
+                outcome.status,
+                unique,
+            ),
+            "shop": self.shop,
+            "crm_shop": self.crm_shop,
+            "direction": DIRECTION,
+            "entity": outcome.entity,
+            "source": self.source,
+            "record_id": outcome.record_id,
+            "event_id": self.event["event_id"],
+            "status": outcome.status,
+            "shopify_id": outcome.shopify_id,
+            "shopify_name": outcome.shopify_name,
+            "reason": outcome.reason,
+            "error_code": outcome.error_code,
+            "attempt": attempt,
+            "attempted_at": at,
+        }
+        self.deps.log.record(row)
+        log = logs.error if outcome.status == "failed" else logs.info
+        log(
+            f"shopify_sync {outcome.status}",
+            shop=self.shop,
+            entity=outcome.entity,
+            source=self.source,
+            record_id=outcome.record_id,
+            event_id=self.event["event_id"],
+            reason=outcome.reason,
+            code=outcome.error_code,
+        )
+
+    def alert(self, outcome: Outcome) -> None:
+        """Tell the managers once about a record that could not be written."""
+        alert_id = stable_id(
+            "shopify_sync", self.shop, outcome.entity, self.source, outcome.record_id
+        )
+        what = {"order": "order", "order_cancel": "cancellation", "customer": "customer"}
+        entity = {
+            "reason": f"Not written to Shopify: {outcome.reason}",
+            "kind": "shopify_sync",
+            "topic": f"{what.get(outcome.entity, outcome.entity)} {outcome.record_id}",
+            "ref": outcome.record_id,
+        }
+        self.deps.alerts.publish(
+            make_event(
+                event_type="payload.quarantined",
+                source=self.source,
+                shop=self.crm_shop,
+                occurred_at=self.deps.now(),
+                version=0,
+                entity_id=alert_id,
+                entity=entity,
+                id_parts=("shopify_sync",),
+            )
+        )
+
+    def fail(self, outcome: Outcome) -> None:
+        self.record(outcome)
+        self.alert(outcome)
+
+
+def _refusal(error: Refused, what: str, record_id: str) -> Outcome:
+    code = sorted(error.codes)[0] if error.codes else None
+    return Outcome(what, record_id, "failed", f"Shopify refused it: {error}", error_code=code)
+
+
+def handle(event: Event, deps: Deps) -> Result | None:
+    """Write what the event calls for; ``None`` when it is nothing of ours."""
+    if event["source"] == "shopify" or event["source"] == "pubsub":
+        return None
+    kind = event["event_type"]
+    if kind not in (*plan.ORDER_TYPES, "customer.upserted"):
+        return None
+    shop = deps.shop_of(event["shop"])
+    if shop is None:
+        ctx = _Ctx(event, deps, Switches(), event["shop"])
+        reason = f"no Shopify shop is set up for {event['shop']} (SHOPIFY_ADMIN_TOKENS)"
+        ctx.record(Outcome(event["entity_type"], event["entity_id"], "skipped", reason))
+        return ctx.result
+    ctx = _Ctx(event, deps, deps.switches(shop), shop)
+    if kind == "customer.upserted":
+        entity = event["entity"]
+        wish = plan.customer_wish(entity, entity.get("tags"))
+        if wish is not None:
+            sync_customer(ctx, wish, entity)
+        return ctx.result
+    order = event["entity"]
+    if order.get("shopify_order_id"):
+        _confirm_link(ctx, order)
+        return ctx.result
+    if kind == "order.cancelled" or order.get("cancelled_at"):
+        cancel_order(ctx)
+        return ctx.result
+    push_order(ctx)
+    return ctx.result
+
+
+def _order_id(event: Event) -> str:
+    return str(event["entity"].get("order_id") or event["entity_id"])
+
+
+def _confirm_link(ctx: _Ctx, order: dict[str, Any]) -> None:
+    """Shopify's echo of an order we wrote: record the link if our own record was lost."""
+    order_id = _order_id(ctx.event)
+    key = link_key(ctx.shop, "order", ctx.source, order_id)
+    gid = f"gid://shopify/Order/{order['shopify_order_id']}"
+    claim = ctx.deps.links.begin(key, {"shop": ctx.shop}, now=ctx.deps.now(), lease=ctx.deps.lease)
+    if claim.kind in ("done", "busy"):
+        return
+    ctx.deps.links.finish(key, "sent", {"shopify_id": gid}, now=ctx.deps.now())
+    ctx.record(
+        Outcome(
+            "order",
+            order_id,
+            "synced",
+            "link recorded from Shopify's webhook",
+            gid,
+            order.get("shopify_order_name"),
+        ),
+        claim.attempt,
+    )
+
+
+def push_order(ctx: _Ctx) -> None:
+    event, deps = ctx.event, ctx.deps
+    order_id = _order_id(event)
+    skip = plan.order_skip_reason(event, ctx.switches)
+    key = link_key(ctx.shop, "order", ctx.source, order_id)
+    if skip:
+        ctx.record(Outcome("order", order_id, "skipped", skip))
+        return
+    claim = deps.links.begin(
+        key,
+        {"shop": ctx.shop, "source": ctx.source, "order_id": order_id},
+        now=deps.now(),
+        lease=deps.lease,
+    )
+    if claim.kind == "done":
+        if event["event_type"] == "order.updated" and claim.record.get("shopify_id"):
+            update_order(ctx, key, claim.record)  # a CRM edit of an order already in Shopify
+        return  # else a redelivery: already in Shopify, nothing to send
+    if claim.kind == "busy":
+        ctx.record(Outcome("order", order_id, "waiting", "another delivery is writing this order"))
+        raise TransientError(f"order {order_id} is being written by another delivery")
+    writer = deps.writer(ctx.shop)
+    try:
+        found = writer.find_order(markers.search_query(ctx.source, order_id))
+        if found is not None:
+            deps.links.finish(
+                key, "sent", {"shopify_id": found.id, "shopify_name": found.name}, now=deps.now()
+            )
+            ctx.record(
+                Outcome(
+                    "order",
+                    order_id,
+                    "synced",
+                    "found in Shopify (written by an earlier attempt)",
+                    found.id,
+                    found.name,
+                ),
+                claim.attempt,
+            )
+            return
+        customer_id = None
+        wish = plan.customer_wish(event["entity"].get("customer"), ())
+        if wish is not None:
+            customer_id = sync_customer(ctx, wish, event["entity"].get("customer") or {})
+        variants = writer.variants_by_sku(
+            [str(i.get("sku")) for i in event["entity"].get("line_items") or [] if i.get("sku")]
+        )
+        order_plan = plan.order_create_input(
+            event,
+            variants=variants,
+            switches=ctx.switches,
+            customer_id=customer_id,
+            shop=ctx.shop,
+        )
+        pause = deps.rate.slot(
+            ctx.shop, ctx.switches.orders_per_minute, deps.now(), deps.max_rate_wait
+        )
+        if pause > 0:
+            deps.sleep(pause)
+        created = writer.order_create(order_plan.order, order_plan.options)
+    except Refused as refused:
+        deps.links.finish(key, "retrying", {"error": str(refused)}, now=deps.now())
+        outcome = _refusal(refused, "order", order_id)
+        ctx.fail(outcome)
+        return
+    except RateWait as wait:
+        deps.links.finish(key, "retrying", {"error": str(wait)}, now=deps.now())
+        ctx.record(
+            Outcome(
+                "order",
+                order_id,
+                "waiting",
+                f"waiting for Shopify's order rate ({ctx.switches.orders_per_minute:g} a minute)",
+                error_code="RATE",
+            )
+        )
+        raise
+    except ConfigError as exc:
+        # 401/403/404: the token, its scopes or the shop are wrong; fixed by an operator.
+        deps.links.finish(key, "retrying", {"error": str(exc)}, now=deps.now())
+        ctx.record(Outcome("order", order_id, "waiting", f"Shopify refused our access: {exc}"))
+        raise
+    except TransientError as exc:
+        # Shopify may or may not have created it: the next attempt looks it up first.
+        deps.links.finish(key, "retrying", {"error": str(exc)}, now=deps.now())
+        throttled = "throttl" in str(exc).lower()
+        reason = (
+            "Shopify throttled, retrying" if throttled else f"Shopify unreachable, retrying ({exc})"
+        )
+        ctx.record(
+            Outcome(
+                "order", order_id, "waiting", reason, error_code="THROTTLED" if throttled else None
+            )
+        )
+        raise
+    deps.links.finish(
+        key,
+        "sent",
+        {
+            "shopify_id": created.id,
+            "shopify_name": created.name,
+            "crm_version": int(event["version"]),
+        },
+        now=deps.now(),
+    )
+    reason = "created in Shopify"
+    if order_plan.notes:
+        reason += "; " + "; ".join(order_plan.notes)
+    ctx.record(
+        Outcome("order", order_id, "synced", reason, created.id, created.name), claim.attempt
+    )
+
+
+def update_order(ctx: _Ctx, key: str, link: dict[str, Any]) -> None:
+    """Send a CRM edit (note, tags, paid) to the Shopify order written for it.
+
+    No loop and no stale overwrite: a version not newer than the last one sent is skipped
+    (``crm_version`` on the link); what Shopify already holds is not sent again; Shopify's
+    ``orders/updated`` for our write comes back as the CRM order's echo (it carries
+    ``shopify_order_id``), which only confirms the link."""
+    event, deps = ctx.event, ctx.deps
+    order_id = _order_id(event)
+    shopify_id = str(link["shopify_id"])
+    version = int(event["version"])
+    sent_version = int(link.get("crm_version") or 0)
+    if version <= sent_version:
+        ctx.record(
+            Outcome(
+                "order_update",
+                order_id,
+                "skipped",
+                f"an older version of the CRM order (Shopify has version {sent_version})",
+                shopify_id,
+            )
+        )
+        return
+    writer = deps.writer(ctx.shop)
+    try:
+        current = writer.find_order(markers.search_query(ctx.source, order_id))
+        if current is None:
+            raise TransientError("the order is not found in Shopify's search yet")
+        update = plan.order_update_input(event, current)
+        done: list[str] = []
+        if update.fields:
+            writer.order_update(shopify_id, update.fields)
+            done += sorted(update.fields)
+        if update.mark_paid:
+            writer.order_mark_as_paid(shopify_id)
+            done.append("marked paid")
+    except Refused as refused:
+        ctx.fail(_refusal(refused, "order_update", order_id))
+        return
+    except TransientError as exc:
+        ctx.record(
+            Outcome("order_update", order_id, "waiting", f"Shopify unreachable, retrying ({exc})")
+        )
+        raise
+    deps.links.finish(key, "sent", {"crm_version": version}, now=deps.now())
+    reason = f"updated in Shopify: {', '.join(done)}" if done else "Shopify already holds this"
+    if update.notes:
+        reason += "; " + "; ".join(update.notes)
+    ctx.record(
+        Outcome(
+            "order_update",
+            order_id,
+            "synced" if done else "skipped",
+            reason,
+            shopify_id,
+            current.name,
+        )
+    )
+
+
+def cancel_order(ctx: _Ctx) -> None:
+    event, deps = ctx.event, ctx.deps
+    order_id = _order_id(event)
+    if not ctx.switches.outbound_orders or not ctx.switches.source_on(ctx.source):
+        ctx.record(
+            Outcome(
+                "order_cancel",
+                order_id,
+                "skipped",
+                plan.order_skip_reason(event, ctx.switches) or "switched off",
+            )
+        )
+        return
+    link = deps.links.get(link_key(ctx.shop, "order", ctx.source, order_id))
+    shopify_id = (link or {}).get("shopify_id") if (link or {}).get("state") == "sent" else None
+    if not shopify_id:
+        ctx.record(
+            Outcome(
+                "order_cancel",
+                order_id,
+                "skipped",
+                "the order is not in Shopify, nothing to cancel",
+            )
+        )
+        return
+    key = link_key(ctx.shop, "order_cancel", ctx.source, order_id)
+    claim = deps.links.begin(
+        key, {"shop": ctx.shop, "shopify_id": shopify_id}, now=deps.now(), lease=deps.lease
+    )
+    if claim.kind == "done":
+        return
+    if claim.kind == "busy":
+        raise TransientError(f"cancellation of {order_id} is being written by another delivery")
+    writer = deps.writer(ctx.shop)
+    try:
+        found = writer.find_order(markers.search_query(ctx.source, order_id))
+        if found is None or not found.cancelled:
+            reason = str(event["entity"].get("cancel_reason") or "other").upper()
+            if reason not in ("CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "STAFF", "OTHER"):
+                reason = "OTHER"
+            writer.order_cancel(
+                shopify_id, reason=reason, restock=True, note="cancelled in the CRM"
+            )
+    except Refused as refused:
+        deps.links.finish(key, "retrying", {"error": str(refused)}, now=deps.now())
+        outcome = _refusal(refused, "order_cancel", order_id)
+        ctx.fail(outcome)
+        return
+    except TransientError as exc:
+        deps.links.finish(key, "retrying", {"error": str(exc)}, now=deps.now())
+        ctx.record(
+            Outcome(
+                "order_cancel",
+                order_id,
+                "waiting",
+                f"Shopify unreachable or throttled, retrying ({exc})",
+            )
+        )
+        raise
+    deps.links.finish(key, "sent", {"shopify_id": shopify_id}, now=deps.now())
+    ctx.record(
+        Outcome(
+            "order_cancel", order_id, "synced", "cancelled in Shopify (stock restocked)", shopify_id
+        ),
+        claim.attempt,
+    )
+
+
+# -------------------------------------------------------------------- customers
+def _search(wish: plan.CustomerWish) -> str:
+    return quoted("email", wish.email) if wish.email else quoted("phone", str(wish.phone))
+
+
+def sync_customer(ctx: _Ctx, wish: plan.CustomerWish, party: dict[str, Any]) -> str | None:
+    """Upsert the customer (and consent); their Shopify id, or None if not written."""
+    decisions = {c: party.get(f"{c}_marketing_consent") for c in ("email", "sms")}
+    consented = any(
+        str((d or {}).get("state") or "").lower() == "subscribed" for d in decisions.values()
+    )
+    skip = plan.customer_skip_reason(wish, ctx.switches, consented)
+    if skip:
+        ctx.record(Outcome("customer", wish.record_id, "skipped", skip))
+        return None
+    writer = ctx.deps.writer(ctx.shop)
+    current = writer.find_customer(_search(wish))
+    customer: ShopifyCustomer | None = current
+    if current is not None and plan.customer_unchanged(current, wish):
+        pass  # a write that changes nothing is never sent
+    else:
+        identifier = plan.customer_identifier(wish)
+        try:
+            customer = writer.customer_set(identifier, plan.customer_set_input(wish))
+            ctx.record(
+                Outcome(
+                    "customer",
+                    wish.record_id,
+                    "synced",
+                    "updated in Shopify" if current else "created in Shopify",
+                    customer.id,
+                )
+            )
+        except Refused as refused:
+            if "TAKEN" not in refused.codes:
+                outcome = _refusal(refused, "customer", wish.record_id)
+                ctx.fail(outcome)
+                return None
+            customer = _merge_taken(ctx, wish, refused)
+            if customer is None:
+                return None
+    if customer is not None and ctx.switches.outbound_consent:
+        for channel, decision in decisions.items():
+            current_consent = customer.email_consent if channel == "email" else customer.sms_consent
+            wanted = plan.consent_to_send(decision, current_consent)
+            if wanted is None:
+                continue
+            entity = f"{channel}_consent"
+            try:
+                writer.consent_update(channel, customer.id, wanted)
+            except Refused as refused:
+                outcome = _refusal(refused, entity, wish.record_id)
+                ctx.record(outcome)
+                continue
+            ctx.record(
+                Outcome(
+                    entity,
+                    wish.record_id,
+                    "synced",
+                    f"{wanted['marketingState'].lower()} as of {wanted['consentUpdatedAt']}",
+                    customer.id,
+                )
+            )
+    return customer.id if customer else None
+
+
+def _merge_taken(ctx: _Ctx, wish: plan.CustomerWish, refused: Refused) -> ShopifyCustomer | None:
+    writer = ctx.deps.writer(ctx.shop)
+    taken_fields = {f for e in refused.errors if e.code == "TAKEN" for f in e.field}
+    by_phone = (
+        "phone" in taken_fields or (wish.phone and not wish.email) or not taken_fields - {"email"}
+    )
+    if by_phone and wish.phone:
+        what, value = "phone", wish.phone
+    else:
+        what, value = "e-mail", str(wish.email)
+    other = writer.find_customer(quoted("phone" if what == "phone" else "email", value))
+    if other is not None and plan.may_merge(other, wish):
+        merged = writer.customer_set(
+            {"id": other.id},
+            {
+                k: v
+                for k, v in plan.customer_set_input(wish).items()
+                if k != ("phone" if what == "phone" else "email")
+            },
+        )
+        ctx.record(
+            Outcome(
+                "customer",
+                wish.record_id,
+                "synced",
+                f"merged into customer {other.id.rsplit('/', 1)[-1]} (same name and {what})",
+                merged.id,
+            )
+        )
+        return merged
+    owner = other.id.rsplit("/", 1)[-1] if other else "another customer"
+    ctx.fail(
+        Outcome(
+            "customer",
+            wish.record_id,
+            "failed",
+            f"{what} {value} already belongs to customer {owner}"
+            " (another name or contact): not merged",
+            other.id if other else None,
+            error_code="TAKEN",
+        )
+    )
+    return None

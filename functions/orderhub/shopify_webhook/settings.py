@@ -1,0 +1,61 @@
+"""What ``shopify_webhook`` needs, read once from the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from orderhub.config import (
+    DEFAULT_ORDER_EVENTS_TOPIC,
+    positive,
+    project_id,
+    required,
+)
+from orderhub.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """What ``shopify_webhook`` needs."""
+
+    project: str
+    topic: str
+    shop_secrets: Mapping[str, str]
+    firestore_prefix: str
+    #: Our app's ids (``SHOPIFY_APP_IDS``, comma-separated; ``currentAppInstallation``):
+    #: only orders created by them can be echoes of shopify_sync's writes.
+    own_app_ids: frozenset[str] = frozenset()
+    #: A body over this (or of unknown length) is answered 413 unread.
+    max_body_bytes: int = 1024 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> WebhookSettings:
+        raw = required(env, "SHOPIFY_WEBHOOK_SECRETS")
+        try:
+            secrets = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                'SHOPIFY_WEBHOOK_SECRETS must be JSON: {"shop.myshopify.com": "secret"}'
+            ) from exc
+        if (
+            not isinstance(secrets, dict)
+            or not secrets
+            or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in secrets.items())
+        ):
+            raise ConfigError(
+                "SHOPIFY_WEBHOOK_SECRETS must map each shop domain to a non-empty secret"
+            )
+        return cls(
+            project=project_id(env),
+            topic=env.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC),
+            shop_secrets={k.lower(): v for k, v in secrets.items()},
+            firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
+            own_app_ids=frozenset(
+                part.strip().rsplit("/", 1)[-1]
+                for part in env.get("SHOPIFY_APP_IDS", "").split(",")
+                if part.strip()
+            ),
+            max_body_bytes=positive(env, "WEBHOOK_MAX_BODY_BYTES", 1024 * 1024),
+        )
