@@ -15,8 +15,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orderhub.gmail_ingest import sync as gmail
-from orderhub.sources import email
+from orderhub.sources import email, mail
 
 SAMPLES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "email"
 
@@ -39,13 +38,11 @@ def parse_rate(rounds: int = 50, samples: Path = SAMPLES, *, cpu: bool = False) 
     ]
     now = datetime.now(UTC)
     for message in messages:  # warm-up: imports, compiled selectors
-        gmail.message_events(mailbox="bench@shop.example", message=message, rules=rules, now=now)
+        mail.message_events(mailbox="bench@shop.example", message=message, rules=rules, now=now)
     started = clock()
     for _ in range(rounds):
         for message in messages:
-            gmail.message_events(
-                mailbox="bench@shop.example", message=message, rules=rules, now=now
-            )
+            mail.message_events(mailbox="bench@shop.example", message=message, rules=rules, now=now)
     elapsed = clock() - started
     return rounds * len(messages) / elapsed
 

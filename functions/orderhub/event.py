@@ -211,3 +211,19 @@ def decode(data: bytes) -> Event:
     if event.get("schema_version", SCHEMA_VERSION) > SCHEMA_VERSION:
         raise PoisonMessage(f"schema_version {event['schema_version']} is newer than this code")
     return event  # type: ignore[return-value]
+
+
+def quarantine_event(
+    *, source: str, shop: str, raw: Raw, reason: str, ref: str, topic: str | None, at: datetime
+) -> Event:
+    """The event that carries an unreadable payload, verbatim, to the quarantine table."""
+    return make_event(
+        event_type="payload.quarantined",
+        source=source,
+        shop=shop,
+        occurred_at=at,
+        version=version_of(at),
+        entity_id=raw["raw_id"],
+        entity={"reason": reason, "kind": raw["kind"], "topic": topic, "ref": ref},
+        raw=raw,
+    )

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from orderhub.errors import PoisonMessage
-from orderhub.event import Event, iso, make_event, parse_time, stable_id, version_of
+from orderhub.event import Event, decode, iso, make_event, parse_time, stable_id, version_of
 
 
 def pubsub_message(cloud_event: Any) -> dict[str, Any]:
@@ -63,3 +63,17 @@ def quarantine_event(message: dict[str, Any], reason: str, *, received_at: datet
             "meta": {"encoding": "base64"},
         },
     )
+
+
+def event_or_quarantine(
+    cloud_event: Any, *, received_at: datetime
+) -> tuple[Event, str, str | None]:
+    """``(event, message id, None)`` for a message that carries an event; for one that does
+    not, ``(its payload.quarantined event, message id, the reason)``."""
+    message = pubsub_message(cloud_event)
+    try:
+        data, pubsub_id = message_data(cloud_event)
+        return decode(data), pubsub_id, None
+    except PoisonMessage as poison:
+        event = quarantine_event(message, poison.reason, received_at=received_at)
+        return event, message_id(message), poison.reason

@@ -368,7 +368,7 @@ def _broken_rules() -> Any:
 def _quarantine_a_good_mail(app: App) -> dict[str, Any]:
     import base64
 
-    from orderhub.gmail_ingest import sync as gmail
+    from orderhub.sources import mail
 
     raw = (MAILS / "smakuy_one_item.eml").read_bytes()
     message = {
@@ -377,7 +377,7 @@ def _quarantine_a_good_mail(app: App) -> dict[str, Any]:
         "internalDate": str(int(NOW.timestamp() * 1000)),
         "raw": base64.urlsafe_b64encode(raw).decode().rstrip("="),
     }
-    [(outcome, event, _reason)] = gmail.message_events(
+    [(outcome, event, _reason)] = mail.message_events(
         mailbox=MAILBOX, message=message, rules=[_broken_rules()], now=NOW
     )
     assert outcome == "quarantined" and event is not None

@@ -226,7 +226,7 @@ def test_the_stand_in_answers_format_full_in_gmails_own_shape(stack, mailbox):
     """What gmail_ingest does not use but Gmail documents: the parsed MIME tree, each
     part's body decoded from its transfer encoding and sent as base64url."""
     from orderhub import mime
-    from orderhub.gmail_ingest import entry as gmail_ingest
+    from orderhub.gmail_ingest import wiring as gmail_ingest
 
     delivered = deliver(stack, mailbox, "kiire_two_items_fee_discount.eml")
     users = gmail_ingest.gmail_service().users()

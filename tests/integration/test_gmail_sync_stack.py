@@ -153,7 +153,7 @@ def test_the_stand_in_answers_metadata_and_label_history_as_gmail_documents(stac
     """What the sync relies on, through the real client: ``format=metadata`` with only the
     requested headers and ``sizeEstimate``; ``minimal``; ``labelAdded`` history records
     with the labels added; ``getProfile``; ``after:`` in ``messages.list``, Spam left out."""
-    from orderhub.gmail_ingest import entry as gmail_ingest
+    from orderhub.gmail_ingest import wiring as gmail_ingest
 
     api = stack["GMAIL_API_URL"]
     users = gmail_ingest.gmail_service().users()

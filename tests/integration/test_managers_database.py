@@ -116,8 +116,8 @@ def test_notifier_reads_whom_to_tell_from_the_managers_database(managers_db: str
     os.environ.setdefault("BIGQUERY_DATASET", "unused")
     os.environ.setdefault("MANYCHAT_TOKEN", "t" * 16)
 
-    from orderhub.notifier import entry as notifier
+    from orderhub.notifier import wiring as notifier
 
-    store = notifier._managers()
+    store = notifier.managers()
 
     assert [m.subscriber_id for m in current(store, "")] == ["1000777"]

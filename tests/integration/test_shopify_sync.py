@@ -82,9 +82,9 @@ class Env:
 
     def deps(self, *, timeout: float = 10.0, sleep: Any = None, now: Any = None) -> sync.Deps:
         """The function's own wiring, with a writer of our choosing (timeout, clock)."""
-        from orderhub.shopify_sync import entry as entry
+        from orderhub.shopify_sync import wiring
 
-        base = entry._deps()
+        base = wiring.deps()
 
         def writer(shop: str) -> ShopifyWriter:
             admin = ShopifyAdmin(

@@ -12,9 +12,8 @@ import pytest
 import yaml
 
 from orderhub.crmapp import admin, attention, queries
-from orderhub.gmail_ingest import sync as gmail
 from orderhub.managers import Manager, apply_preferences
-from orderhub.sources import email
+from orderhub.sources import email, mail
 from orderhub.switches import Switches
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,7 +156,7 @@ def _stored_mail(name: str) -> dict[str, Any]:
     }
     rules = yaml.safe_load((email.RULES_DIR / "smakuy.yaml").read_text())
     rules["fields"]["phone"] = [{"css": ".no-such-phone"}]
-    [(outcome, event, _)] = gmail.message_events(
+    [(outcome, event, _)] = mail.message_events(
         mailbox="m@x.example", message=message, rules=[email.load_rules(rules)], now=AT
     )
     assert outcome == "quarantined" and event is not None

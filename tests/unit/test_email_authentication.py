@@ -12,8 +12,7 @@ the local part holds ``=``, folded with seven spaces, ``header.i=@domain``).
 import pytest
 
 from orderhub import mime
-from orderhub.gmail_ingest import sync as gmail
-from orderhub.sources import email
+from orderhub.sources import email, mail
 from tests.conftest import FIXTURES
 from tests.unit.test_email_rules import AT, gmail_b64
 
@@ -47,7 +46,7 @@ def gmail_header(*clauses: bytes, authserv: bytes = b"mx.google.com") -> bytes:
 
 
 def outcome_of(headers: bytes) -> tuple[str, str | None]:
-    [(outcome, _, reason)] = gmail.message_events(
+    [(outcome, _, reason)] = mail.message_events(
         mailbox="owner@shop.example",
         message={
             "id": "18c0ffee0000f00d",

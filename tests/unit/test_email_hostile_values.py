@@ -12,8 +12,7 @@ import pytest
 
 from orderhub import mime
 from orderhub.errors import ConfigError
-from orderhub.gmail_ingest import sync as gmail
-from orderhub.sources import email
+from orderhub.sources import email, mail
 from tests.conftest import FIXTURES
 from tests.unit.test_email_rules import AT, gmail_b64
 
@@ -22,7 +21,7 @@ GENUINE = (FIXTURES / "email" / "kiire_plain_text.eml").read_bytes()
 
 
 def outcome_of(raw: bytes) -> tuple[str, str | None]:
-    [(outcome, _, reason)] = gmail.message_events(
+    [(outcome, _, reason)] = mail.message_events(
         mailbox="owner@shop.example",
         message={"id": "18c0ffee0000dead", "internalDate": "1764158400000", "raw": gmail_b64(raw)},
         rules=RULES,
@@ -194,7 +193,7 @@ def test_an_impossible_date_header_is_no_date_and_the_order_keeps_its_own_time(d
         b"Date: Wed, 25 Nov 2026 19:30:02 +0000", b"Date: " + date
     )
     assert mime.parse(raw).date is None
-    [(outcome, event, _)] = gmail.message_events(
+    [(outcome, event, _)] = mail.message_events(
         mailbox="owner@shop.example",
         message={"id": "18c0ffee0000da7e", "internalDate": "1764158400000", "raw": gmail_b64(raw)},
         rules=RULES,

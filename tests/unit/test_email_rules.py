@@ -9,8 +9,7 @@ import pytest
 
 from orderhub import mime
 from orderhub.errors import ConfigError
-from orderhub.gmail_ingest import sync as gmail
-from orderhub.sources import email
+from orderhub.sources import email, mail
 from tests.conftest import FIXTURES, load_json
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "schemas" / "event.v1.json").read_text())
@@ -84,7 +83,7 @@ def gmail_b64(raw: bytes) -> str:
 def test_each_sample_becomes_a_valid_order_event(name):
     service, order_id, total, currency, phone, lines, fee, discount = EXPECTED[name]
 
-    [(outcome, event, reason)] = gmail.message_events(
+    [(outcome, event, reason)] = mail.message_events(
         mailbox="owner@shop.example", message=message(name), rules=RULES, now=AT
     )
 
@@ -116,13 +115,13 @@ def test_non_utf8_quoted_printable_mail_reads_correctly():
 
 
 def test_the_same_order_mailed_twice_is_the_same_event():
-    [(_, first, _)] = gmail.message_events(
+    [(_, first, _)] = mail.message_events(
         mailbox="owner@shop.example",
         message=message("kiire_plain_text.eml", "a1"),
         rules=RULES,
         now=AT,
     )
-    [(_, second, _)] = gmail.message_events(
+    [(_, second, _)] = mail.message_events(
         mailbox="owner@shop.example",
         message=message("kiire_plain_text.eml", "b2"),
         rules=RULES,
@@ -132,7 +131,7 @@ def test_the_same_order_mailed_twice_is_the_same_event():
 
 
 def test_a_recognised_but_broken_mail_is_quarantined_with_its_reasons():
-    [(outcome, event, reason)] = gmail.message_events(
+    [(outcome, event, reason)] = mail.message_events(
         mailbox="owner@shop.example", message=message("smakuy_broken.eml"), rules=RULES, now=AT
     )
 
@@ -146,7 +145,7 @@ def test_a_recognised_but_broken_mail_is_quarantined_with_its_reasons():
 
 
 def test_mail_from_an_unknown_sender_is_not_an_order():
-    [(outcome, event, _)] = gmail.message_events(
+    [(outcome, event, _)] = mail.message_events(
         mailbox="owner@shop.example",
         message=message("unrelated_newsletter.eml"),
         rules=RULES,
@@ -248,7 +247,7 @@ def test_a_wrong_rules_file_fails_loudly_naming_the_problem(document, complaint)
 def test_real_gmail_full_format_and_push_payloads():
     """Gmail's own examples: the push data decodes to a mailbox and id; a full-format
     message's body is base64url of the decoded (iso-8859-1) text."""
-    from orderhub.gmail_ingest.entry import notification
+    from orderhub.gmail_ingest.push import notification
 
     push = load_json("gmail/gmail_pubsub_push_notification_example.json")
     import base64
@@ -309,7 +308,7 @@ def test_a_from_with_two_addresses_names_no_sender():
 )
 def test_an_order_mail_gmail_did_not_authenticate_is_quarantined(verdict):
     forged = verdict + GENUINE[len(GMAIL_VERDICT) :]
-    [(outcome, event, reason)] = gmail.message_events(
+    [(outcome, event, reason)] = mail.message_events(
         mailbox="owner@shop.example",
         message={
             "id": "18c0ffee0000f00d",
@@ -334,7 +333,7 @@ def test_an_absurd_quantity_is_quarantined_not_a_crash():
     """int() of thousands of digits raises; one such mail must not stall the mailbox."""
     huge = GENUINE.replace(b"1x Bifana", b"9" * 5000 + b"x Bifana")
     assert huge != GENUINE
-    [(outcome, _, reason)] = gmail.message_events(
+    [(outcome, _, reason)] = mail.message_events(
         mailbox="owner@shop.example",
         message={"id": "18c0ffee0000beef", "internalDate": "1764158400000", "raw": gmail_b64(huge)},
         rules=RULES,

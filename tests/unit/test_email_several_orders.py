@@ -11,8 +11,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from orderhub.gmail_ingest import sync as gmail
-from orderhub.sources import email
+from orderhub.sources import email, mail
 from tests.conftest import FIXTURES
 from tests.unit.test_email_rules import AT, SCHEMA, gmail_b64
 
@@ -21,7 +20,7 @@ TWO = (FIXTURES / "email" / "kiire_two_orders_nested_tables.eml").read_bytes()
 
 
 def events(raw: bytes, rules=None, message_id: str = "18c0ffee0000a002"):
-    return gmail.message_events(
+    return mail.message_events(
         mailbox="owner@shop.example",
         message={"id": message_id, "internalDate": "1764186150000", "raw": gmail_b64(raw)},
         rules=rules or email.shipped_rules(),

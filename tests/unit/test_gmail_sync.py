@@ -8,6 +8,7 @@ import pytest
 
 from orderhub.errors import TransientError
 from orderhub.gmail_ingest import sync as gmail
+from orderhub.sources import mail
 from tests.gmailfakes import BOX, NOW, World
 
 
@@ -90,7 +91,7 @@ def metadata(sender: str, subject: str) -> dict[str, Any]:
 def test_a_rule_is_found_from_the_metadata_however_gmail_gives_the_headers(sender, subject):
     from orderhub.sources import email
 
-    found = gmail.prematch(email.shipped_rules(), metadata(sender, subject))
+    found = mail.prematch(email.shipped_rules(), metadata(sender, subject))
 
     assert found is not None and found.source == "email:smakuy"
 
@@ -98,7 +99,7 @@ def test_a_rule_is_found_from_the_metadata_however_gmail_gives_the_headers(sende
 def test_mail_no_rule_knows_is_not_matched_from_its_metadata():
     from orderhub.sources import email
 
-    found = gmail.prematch(
+    found = mail.prematch(
         email.shipped_rules(), metadata("News <news@supplier.example>", "Нове замовлення № SM-1")
     )
     assert found is None
@@ -107,7 +108,7 @@ def test_mail_no_rule_knows_is_not_matched_from_its_metadata():
 def test_the_notifications_publish_time_is_read_from_the_push():
     from cloudevents.http import CloudEvent
 
-    from orderhub.gmail_ingest import entry as gmail_ingest
+    from orderhub.gmail_ingest import push as gmail_ingest
 
     def pushed(message: dict[str, Any]) -> Any:
         attributes = {"type": "google.cloud.pubsub.topic.v1.messagePublished", "source": "//x"}

@@ -9,8 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from orderhub.errors import PoisonMessage
-from orderhub.event import Event
-from orderhub.shopify_webhook.receive import quarantine_event
+from orderhub.event import Event, quarantine_event
 from orderhub.sources import manychat
 
 

@@ -1,4 +1,4 @@
-"""CloudEvent adapter: one canonical event → rows in the BigQuery CRM.
+"""CloudEvent adapter: one canonical event → rows in the BigQuery CRM (``sinks.bigquery``).
 
 A message that is not an event, or an event whose values do not fit the tables, is
 written to ``quarantine`` (bytes kept in ``raw_events``) and acknowledged: retrying
@@ -7,39 +7,25 @@ cannot help. BigQuery being away raises, so Pub/Sub redelivers.
 
 from __future__ import annotations
 
-import functools
-from datetime import UTC, datetime
 from typing import Any
 
-from orderhub import gcp, logs
-from orderhub.crm_writer.settings import CrmSettings
+from orderhub import logs
+from orderhub.crm_writer import wiring
 from orderhub.errors import PoisonMessage
-from orderhub.event import decode
-from orderhub.pubsub import message_data, pubsub_message, quarantine_event
-from orderhub.sinks.bigquery import BigQueryInserter, write_event
-
-
-@functools.cache
-def _inserter() -> BigQueryInserter:
-    settings = CrmSettings.from_env()
-    client = gcp.bigquery_client(settings.project, settings.bigquery_endpoint)
-    return BigQueryInserter(client, settings.dataset)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+from orderhub.pubsub import event_or_quarantine, pubsub_message, quarantine_event
+from orderhub.sinks.bigquery import write_event
 
 
 def handle(cloud_event: Any) -> None:
-    inserter = _inserter()
+    event, message_id, poison = event_or_quarantine(cloud_event, received_at=wiring.now())
     try:
-        data, message_id = message_data(cloud_event)
-        event = decode(data)
-        tables = write_event(event, inserter=inserter, now=_now)
-    except PoisonMessage as poison:
-        logs.warning("crm_writer quarantined a message", reason=poison.reason)
-        event = quarantine_event(pubsub_message(cloud_event), poison.reason, received_at=_now())
-        write_event(event, inserter=inserter, now=_now)
+        tables = write_event(event, inserter=wiring.inserter(), now=wiring.now)
+    except PoisonMessage as refused:  # values that do not fit, or a row refused for good
+        poison = refused.reason
+        event = quarantine_event(pubsub_message(cloud_event), poison, received_at=wiring.now())
+        write_event(event, inserter=wiring.inserter(), now=wiring.now)
+    if poison:
+        logs.warning("crm_writer quarantined a message", reason=poison)
         return
     logs.info(
         "event written",

@@ -4,7 +4,7 @@
   ``by`` whom, ``at`` when, and any ``note``; a replay records what it published. The
   quarantine itself (BigQuery, append-only) is never changed.
 * A quarantined e-mail is read again from its verbatim copy in ``raw_events`` through the
-  rules shipped today (``gmail.message_events``, the very path ``gmail_ingest`` takes),
+  rules shipped today (``sources.mail.message_events``, the very path ``gmail_ingest`` takes),
   and each order it now yields is published. An order's event id derives from the mail's
   service, mailbox, order number and time, never from the clock, so reading a mail again
   twice (or racing the mailbox's own catch-up) publishes the same event, which the
@@ -65,7 +65,7 @@ def _message(raw: dict[str, Any]) -> dict[str, Any]:
 
 def replay_mail(raw: dict[str, Any], *, rules: Sequence[Any], bus: Bus, now: datetime) -> Replay:
     """Read a stored e-mail again with ``rules`` and publish every order it yields."""
-    from orderhub.gmail_ingest import sync as gmail
+    from orderhub.sources import mail as gmail
 
     if raw.get("kind") != RAW_EMAIL_KIND:
         raise NotReplayable("only e-mails can be read again")

@@ -8,172 +8,14 @@ all the same. Transient faults raise, so Pub/Sub redelivers.
 
 from __future__ import annotations
 
-import functools
-import json
-from datetime import UTC, datetime
 from typing import Any
 
-from orderhub import gcp, logs
-from orderhub.bus import PubSubBus
+from orderhub import logs
 from orderhub.errors import PoisonMessage, TransientError
 from orderhub.gmail_ingest import sync as gmail
-from orderhub.gmail_ingest.settings import GmailSettings
-from orderhub.pubsub import message_data, pubsub_message
-from orderhub.sources import email
-
-#: Per message read: attempts and "published". Gmail may re-list a message for as long as
-#: it keeps history (about a week): keep them well beyond that; a TTL policy on
-#: ``expires_at`` removes them.
-ATTEMPT_TTL_DAYS = 30
-GMAIL_SCOPES = ("https://www.googleapis.com/auth/gmail.readonly",)
-TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a public endpoint
-
-
-@functools.cache
-def settings() -> GmailSettings:
-    return GmailSettings.from_env()
-
-
-@functools.cache
-def _credentials() -> Any:
-    """OAuth user credentials from the stored refresh token; anonymous for the stand-in.
-
-    Cached so that the access token is refreshed once an hour, not once a call.
-    """
-    s = settings()
-    if s.refresh_token is None:
-        from google.auth.credentials import AnonymousCredentials
-
-        return AnonymousCredentials()  # type: ignore[no-untyped-call]
-    from google.oauth2.credentials import Credentials
-
-    return Credentials(  # type: ignore[no-untyped-call]
-        token=None,
-        refresh_token=s.refresh_token,
-        client_id=s.client_id,
-        client_secret=s.client_secret,
-        token_uri=TOKEN_URI,
-        scopes=list(GMAIL_SCOPES),
-    )
-
-
-def gmail_service() -> Any:
-    """A fresh Gmail API resource (static discovery: no network call to build it)."""
-    from googleapiclient.discovery import build
-
-    s = settings()
-    options = {"api_endpoint": s.api_url.rstrip("/") + "/"} if s.api_url else None
-    return build(
-        "gmail",
-        "v1",
-        credentials=_credentials(),
-        static_discovery=True,
-        cache_discovery=False,
-        client_options=options,
-    )
-
-
-@functools.cache
-def _stores() -> tuple[gmail.FirestoreCheckpoints, gmail.FirestoreAttempts, PubSubBus]:
-    from datetime import timedelta
-
-    s = settings()
-    client = gcp.firestore_client(s.project)
-    checkpoints = gmail.FirestoreCheckpoints(client, f"{s.firestore_prefix}gmail_mailboxes")
-    attempts = gmail.FirestoreAttempts(
-        client, f"{s.firestore_prefix}gmail_attempts", timedelta(days=ATTEMPT_TTL_DAYS)
-    )
-    bus = PubSubBus(gcp.publisher(), gcp.topic_path(s.project, s.topic))
-    return checkpoints, attempts, bus
-
-
-def limits(s: GmailSettings) -> gmail.SyncLimits:
-    from datetime import timedelta
-
-    return gmail.SyncLimits(
-        page_size=s.page_size,
-        full_sync_days=s.full_sync_days,
-        full_sync_margin=timedelta(hours=s.full_sync_margin_hours),
-        max_messages=s.max_messages_per_run,
-        max_seconds=float(s.max_seconds_per_run),
-        lease=timedelta(seconds=3 * s.max_seconds_per_run),
-        max_message_bytes=s.max_message_bytes,
-        max_attempts=s.max_attempts,
-    )
-
-
-def continue_later(mailbox: str) -> None:
-    """Ask for another run: a notification without ``historyId`` on the push topic."""
-    s = settings()
-    data = json.dumps({"emailAddress": mailbox}).encode()
-    try:
-        gcp.publisher().publish(s.push_topic, data).result(timeout=10.0)
-    except Exception as exc:  # the future re-raises whatever the RPC raised
-        raise TransientError(f"publish to {s.push_topic} failed: {exc}") from exc
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def run_sync(
-    mailbox: str, history_id: int | None, published_at: datetime | None = None
-) -> gmail.SyncResult:
-    """One sync of the mailbox with the real collaborators (used by both entry points)."""
-    checkpoints, attempts, bus = _stores()
-    result = gmail.sync(
-        mailbox=mailbox,
-        notified_history_id=history_id,
-        gmail=gmail.GmailApi(gmail_service),
-        checkpoints=checkpoints,
-        attempts=attempts,
-        bus=bus,
-        rules=email.shipped_rules(),
-        now=now,
-        limits=limits(settings()),
-        notified_at=published_at,
-    )
-    logs.info(
-        "gmail sync done",
-        mode=result.mode,
-        checkpoint=result.checkpoint,
-        seen=result.seen,
-        published=len(result.published),
-        quarantined=len(result.quarantined),
-        ignored=result.ignored,
-        more=result.more,
-    )
-    if result.more:
-        continue_later(mailbox.lower())
-    return result
-
-
-def notification(data: bytes) -> tuple[str, int | None]:
-    """``(emailAddress, historyId)`` from a push message; ``PoisonMessage`` if not one."""
-    try:
-        payload = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PoisonMessage("Gmail notification is not JSON") from exc
-    if not isinstance(payload, dict) or not isinstance(payload.get("emailAddress"), str):
-        raise PoisonMessage("Gmail notification has no emailAddress")
-    raw_id = payload.get("historyId")
-    try:
-        history_id = int(raw_id) if raw_id not in (None, "") else None
-    except (TypeError, ValueError) as exc:
-        raise PoisonMessage("Gmail notification historyId is not a number") from exc
-    return payload["emailAddress"].strip().lower(), history_id
-
-
-def published_at(cloud_event: Any) -> datetime | None:
-    """When Pub/Sub accepted the notification (``publishTime``), if it says."""
-    from orderhub.event import parse_time
-
-    message = pubsub_message(cloud_event)
-    published = message.get("publishTime") or message.get("publish_time")
-    try:
-        return parse_time(str(published)) if published else None
-    except ValueError:
-        return None
+from orderhub.gmail_ingest import wiring
+from orderhub.gmail_ingest.push import notification, published_at
+from orderhub.pubsub import message_data
 
 
 def handle(cloud_event: Any) -> None:
@@ -185,12 +27,12 @@ def handle(cloud_event: Any) -> None:
         # scheduled catch-up) syncs from the checkpoint anyway.
         logs.warning("gmail notification dropped", reason=poison.reason)
         return
-    s = settings()
+    s = wiring.settings()
     if s.only_mailbox and mailbox != s.only_mailbox:
         logs.warning("gmail notification for a mailbox we do not read", message_id=message_id)
         return
     try:
-        run_sync(mailbox, history_id, published_at(cloud_event))
+        wiring.run_sync(mailbox, history_id, published_at(cloud_event))
     except gmail.MailboxBusy:
         logs.info("gmail mailbox busy with another run; Pub/Sub will redeliver")
         raise

@@ -13,14 +13,14 @@ from typing import Any
 
 from orderhub import logs
 from orderhub.errors import ConfigError, TransientError
-from orderhub.gmail_ingest import entry as gmail_ingest
 from orderhub.gmail_ingest import sync as gmail
+from orderhub.gmail_ingest import wiring
 
 
 def handle(request: Any) -> tuple[dict[str, Any], int]:
     if request.method not in ("POST", "GET"):
         return {"error": "POST only"}, 405
-    settings = gmail_ingest.settings()
+    settings = wiring.settings()
     if not settings.mailbox:
         raise ConfigError("environment variable GMAIL_MAILBOX is required but not set")
     mode = request.args.get("mode", "renew")
@@ -29,17 +29,17 @@ def handle(request: Any) -> tuple[dict[str, Any], int]:
     answer: dict[str, Any] = {"mode": mode}
     try:
         if mode == "renew":
-            checkpoints, _attempts, _bus = gmail_ingest._stores()
+            checkpoints, _attempts, _bus = wiring.stores()
             expiration = gmail.renew_watch(
                 mailbox=settings.mailbox,
                 topic=settings.push_topic,
-                gmail=gmail.GmailApi(gmail_ingest.gmail_service),
+                gmail=gmail.GmailApi(wiring.gmail_service),
                 checkpoints=checkpoints,
-                now=gmail_ingest.now(),
+                now=wiring.now(),
             )
             answer["watch_expiration"] = expiration.isoformat()
             logs.info("gmail watch renewed", expiration=answer["watch_expiration"])
-        result = gmail_ingest.run_sync(settings.mailbox, None)
+        result = wiring.run_sync(settings.mailbox, None)
     except TransientError as exc:
         logs.error("gmail scheduled run failed; the next run retries", error=str(exc))
         return {"error": "temporarily unavailable"}, 503

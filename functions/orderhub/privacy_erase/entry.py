@@ -8,35 +8,19 @@ done on a later run; BigQuery or Firestore away answers 503 so the scheduler ret
 
 from __future__ import annotations
 
-import functools
-from datetime import UTC, datetime
 from typing import Any
 
-from orderhub import gcp, logs
+from orderhub import logs
 from orderhub.errors import ConfigError, TransientError
-from orderhub.privacy_erase import erasure
-from orderhub.privacy_erase.documents import FirestoreDocuments
-from orderhub.privacy_erase.settings import PrivacySettings
-from orderhub.privacy_erase.warehouse import BigQueryWarehouse
-
-
-@functools.cache
-def _wiring() -> tuple[BigQueryWarehouse, FirestoreDocuments]:
-    settings = PrivacySettings.from_env()
-    client = gcp.bigquery_client(settings.project, settings.bigquery_endpoint)
-    documents = FirestoreDocuments(
-        gcp.firestore_client(settings.project), prefix=settings.firestore_prefix
-    )
-    return BigQueryWarehouse(client, settings.dataset), documents
+from orderhub.privacy_erase import erasure, wiring
 
 
 def handle(request: Any) -> tuple[dict[str, Any], int]:
     if request.method != "POST":
         return {"error": "POST only"}, 405
     try:
-        warehouse, documents = _wiring()
         outcomes = erasure.run(
-            warehouse=warehouse, documents=documents, now=lambda: datetime.now(UTC)
+            warehouse=wiring.warehouse(), documents=wiring.documents(), now=wiring.now
         )
     except ConfigError as exc:
         logs.error("privacy job misconfigured", error=str(exc))

@@ -25,7 +25,14 @@ from datetime import datetime
 
 from orderhub.bus import MAX_PUBLISH_BYTES, PublishOnce
 from orderhub.errors import BodyTooLarge, PoisonMessage, Unauthenticated
-from orderhub.event import Event, Raw, encode, iso, make_event, stable_id, version_of
+from orderhub.event import (
+    Event,
+    Raw,
+    encode,
+    iso,
+    quarantine_event,
+    stable_id,
+)
 from orderhub.sources import shopify
 
 #: The default most a webhook body may be (``WEBHOOK_MAX_BODY_BYTES``). Shopify's order
@@ -119,22 +126,6 @@ def _raw(delivery: shopify.Delivery, body: bytes, api_version: str | None) -> Ra
         "body": text,
         "meta": meta,
     }
-
-
-def quarantine_event(
-    *, source: str, shop: str, raw: Raw, reason: str, ref: str, topic: str | None, at: datetime
-) -> Event:
-    """The event that carries an unreadable payload, verbatim, to the quarantine table."""
-    return make_event(
-        event_type="payload.quarantined",
-        source=source,
-        shop=shop,
-        occurred_at=at,
-        version=version_of(at),
-        entity_id=raw["raw_id"],
-        entity={"reason": reason, "kind": raw["kind"], "topic": topic, "ref": ref},
-        raw=raw,
-    )
 
 
 def receive(

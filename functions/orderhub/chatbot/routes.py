@@ -1,0 +1,62 @@
+"""The chatbot's two routes, with the real collaborators from ``wiring``: a contact
+(``contacts.receive``) and the catalogue's Dynamic Block (``catalogue.reply``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from orderhub import logs
+from orderhub.chatbot import catalogue, contacts, wiring
+from orderhub.chatbot.settings import ChatbotSettings
+from orderhub.errors import PoisonMessage, TransientError
+
+
+def contact(settings: ChatbotSettings, body: bytes) -> tuple[Any, int]:
+    try:
+        answer = contacts.receive(
+            body,
+            shop=settings.shop,
+            publish=wiring.bus(),
+            now=wiring.now,
+            default_country=settings.default_country,
+            attribution_days=settings.attribution_days,
+        )
+    except TransientError as exc:
+        logs.error("contact not accepted: publish failed", error=str(exc))
+        return {"status": "error", "reason": "temporarily unavailable"}, 503
+    logs.info(
+        "contact " + str(answer.body.get("status")),
+        contact_id=answer.body.get("contact_id"),
+        event_id=answer.body.get("event_id"),
+        reason=answer.body.get("reason"),
+    )
+    return answer.body, answer.status
+
+
+def catalogue_page(settings: ChatbotSettings, body: bytes, url_root: str) -> tuple[Any, int]:
+    started = time.monotonic()
+    try:
+        asked = catalogue.parse_request(body)
+    except PoisonMessage as poison:
+        return {"status": "error", "reason": poison.reason}, 400
+    links = catalogue.Links(
+        store_url=settings.store_url,
+        currency=settings.currency,
+        callback_url=(settings.public_url or wiring.public_url(url_root)) + "/catalogue",
+        secret_header=settings.secret_header,
+        secret=settings.secret,
+    )
+    try:
+        products = wiring.products().get()
+    except TransientError as exc:
+        logs.error("catalogue unavailable", error=str(exc))
+        return catalogue.unavailable(), 200
+    answer = catalogue.reply(products, asked, links)
+    logs.info(
+        "catalogue served",
+        page=asked.page,
+        messages=len(answer["content"]["messages"]),
+        ms=round((time.monotonic() - started) * 1000, 1),
+    )
+    return answer, 200

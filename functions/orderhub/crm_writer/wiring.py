@@ -1,0 +1,25 @@
+"""The real collaborators of ``crm_writer``, built on first use and kept for the instance."""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+
+from orderhub import gcp
+from orderhub.crm_writer.settings import CrmSettings
+from orderhub.sinks.bigquery import BigQueryInserter
+
+
+@functools.cache
+def settings() -> CrmSettings:
+    return CrmSettings.from_env()
+
+
+@functools.cache
+def inserter() -> BigQueryInserter:
+    s = settings()
+    return BigQueryInserter(gcp.bigquery_client(s.project, s.bigquery_endpoint), s.dataset)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,32 @@
+"""The real collaborators of ``privacy_erase``, built on first use and kept for the instance."""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+
+from orderhub import gcp
+from orderhub.privacy_erase.documents import FirestoreDocuments
+from orderhub.privacy_erase.settings import PrivacySettings
+from orderhub.privacy_erase.warehouse import BigQueryWarehouse
+
+
+@functools.cache
+def settings() -> PrivacySettings:
+    return PrivacySettings.from_env()
+
+
+@functools.cache
+def warehouse() -> BigQueryWarehouse:
+    s = settings()
+    return BigQueryWarehouse(gcp.bigquery_client(s.project, s.bigquery_endpoint), s.dataset)
+
+
+@functools.cache
+def documents() -> FirestoreDocuments:
+    s = settings()
+    return FirestoreDocuments(gcp.firestore_client(s.project), prefix=s.firestore_prefix)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,70 @@
+"""The real collaborators of ``shopify_reconcile``, built on first use and kept for the
+instance: each shop's Admin API client, the cursors, the CRM's known versions and the bus
+that holds what a shop's inbound switch holds."""
+
+from __future__ import annotations
+
+import functools
+import time
+from datetime import UTC, datetime
+
+from orderhub import gcp
+from orderhub.bus import PubSubBus
+from orderhub.config import settings_cache_seconds
+from orderhub.inbound import HoldingBus
+from orderhub.shopify.admin import ShopifyAdmin
+from orderhub.shopify_reconcile.settings import ReconcileSettings
+from orderhub.sinks.bigquery import BigQueryExisting, BigQueryVersions
+from orderhub.stores import FirestoreCursors
+from orderhub.switches import CachedSwitches, FirestoreSwitches
+
+
+@functools.cache
+def settings() -> ReconcileSettings:
+    return ReconcileSettings.from_env()
+
+
+@functools.cache
+def cursors() -> FirestoreCursors:
+    s = settings()
+    return FirestoreCursors(gcp.firestore_client(s.project), f"{s.firestore_prefix}sync_cursors")
+
+
+@functools.cache
+def versions() -> BigQueryVersions:
+    s = settings()
+    return BigQueryVersions(gcp.bigquery_client(s.project, s.bigquery_endpoint), s.dataset)
+
+
+@functools.cache
+def existing() -> BigQueryExisting:
+    return BigQueryExisting(versions().client, settings().dataset)
+
+
+@functools.cache
+def bus() -> HoldingBus:
+    s = settings()
+    switches = FirestoreSwitches(
+        gcp.firestore_client(s.project), f"{s.firestore_prefix}sync_settings"
+    )
+    cached = CachedSwitches(switches.get, ttl_s=settings_cache_seconds(), clock=time.monotonic)
+    return HoldingBus(PubSubBus(gcp.publisher(), gcp.topic_path(s.project, s.topic)), cached)
+
+
+@functools.cache
+def admin(shop: str) -> ShopifyAdmin:
+    """The Admin API client of one shop (its own token, URL and session)."""
+    import requests
+
+    shop_settings = settings().shops[shop]
+    return ShopifyAdmin(
+        base_url=shop_settings.url,
+        access_token=shop_settings.token,
+        api_version=shop_settings.api_version,
+        session=requests.Session(),
+        timeout=30.0,
+    )
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
