@@ -1,6 +1,8 @@
 """Cloud Functions entry points. Each one imports only what it uses, on first call.
 
-The adapters live in ``orderhub.entrypoints``; the core in the rest of ``orderhub``.
+Each function's code is the package of its name, ``orderhub/<function>/`` (``entry.py``
+the adapter, ``wiring.py`` its clients, ``settings.py`` its settings); the Gmail watch
+renewal lives in ``gmail_ingest``. Shared code is the rest of ``orderhub``.
 Deploy with ``--entry-point`` set to one of the names below (see ``infra/``).
 """
 
@@ -37,7 +39,7 @@ def gmail_watch_renew(request: Any) -> Any:
 
 def order_form(request: Any) -> Any:
     """HTTP: the managers' order form → ``order.created`` events, or Shopify payment links."""
-    from orderhub.entrypoints import order_form
+    from orderhub.order_form import entry as order_form
 
     return order_form.handle(request)
 
@@ -51,7 +53,7 @@ def shopify_reconcile(request: Any) -> Any:
 
 def notifier(cloud_event: Any) -> None:
     """Pub/Sub CloudEvent: new and cancelled orders, quarantine alerts → managers (ManyChat)."""
-    from orderhub.notifier.notify import entry as notifier
+    from orderhub.notifier import entry as notifier
 
     notifier.handle(cloud_event)
 

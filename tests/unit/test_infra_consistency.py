@@ -157,7 +157,7 @@ def common_env(infra: Infra) -> set[str]:
 class EntryPoint:
     name: str
     kind: str  # "http" | "event"
-    adapter: str | None  # orderhub.entrypoints.<module>
+    adapter: str | None  # orderhub.<function>.entry (gmail_watch_renew: gmail_ingest.watch_renew)
 
 
 def entry_points(root: Path) -> dict[str, EntryPoint]:
@@ -173,10 +173,8 @@ def entry_points(root: Path) -> dict[str, EntryPoint]:
         for inner in ast.walk(node):
             if not isinstance(inner, ast.ImportFrom) or not inner.module:
                 continue
-            if inner.module == "orderhub.entrypoints":  # from orderhub.entrypoints import x
-                adapter = f"orderhub.entrypoints.{inner.names[0].name}"
-            elif inner.module.startswith("orderhub.entrypoints."):  # from ...entrypoints.x import
-                adapter = inner.module
+            if inner.module.startswith("orderhub."):  # from orderhub.<package> import entry
+                adapter = f"{inner.module}.{inner.names[0].name}"
         found[node.name] = EntryPoint(node.name, kind, adapter)
     return found
 
@@ -277,7 +275,7 @@ def _env_literals(node: ast.AST) -> tuple[set[str], set[str]]:
                 calls.add(func.value.id)  # OtherSettings.from_env(env)
             if isinstance(func, ast.Name):
                 calls.add(func.id)
-                if func.id in {"_required", "getenv"}:
+                if func.id in {"required", "_required", "getenv"}:
                     for arg in inner.args:
                         if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                             found.add(arg.value)
@@ -303,8 +301,17 @@ def _module_name(root: Path, path: Path) -> str:
     return ".".join(parts)
 
 
+def is_settings_module(module: str) -> bool:
+    """The modules that hold settings: each function's ``settings`` and the shared readers.
+    What a function reads is counted by the names it imports from them, not whole."""
+    return module in ("orderhub.config", "orderhub.shopify.settings") or (
+        module.startswith("orderhub.") and module.endswith(".settings")
+    )
+
+
 def env_reads(root: Path) -> EnvReads:
     reads = EnvReads()
+    funcs: dict[str, tuple[set[str], set[str]]] = {}
     for path in sorted((root / "functions" / "orderhub").rglob("*.py")):
         module = _module_name(root, path)
         package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
@@ -317,16 +324,8 @@ def env_reads(root: Path) -> EnvReads:
                 if node.level:
                     base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
                     base = f"{base}.{node.module}" if node.module else base
-                if base == "orderhub.settings":
+                if is_settings_module(base):
                     used |= {a.name for a in node.names}
-                if base == "orderhub" and any(a.name == "settings" for a in node.names):
-                    used |= {
-                        n.attr
-                        for n in ast.walk(tree)
-                        if isinstance(n, ast.Attribute)
-                        and isinstance(n.value, ast.Name)
-                        and n.value.id == "settings"
-                    }
                 if base.startswith("orderhub"):
                     imported.add(base)
                     imported |= {f"{base}.{a.name}" for a in node.names}
@@ -334,23 +333,24 @@ def env_reads(root: Path) -> EnvReads:
                 imported |= {a.name for a in node.names if a.name.startswith("orderhub")}
         reads.imports[module] = imported
         reads.settings_used[module] = used
-        if module == "orderhub.settings":
-            funcs: dict[str, tuple[set[str], set[str]]] = {}
+        if is_settings_module(module):
             for node in tree.body:
                 if isinstance(node, ast.FunctionDef | ast.ClassDef):
                     funcs[node.name] = _env_literals(node)
-            for name, (direct, calls) in funcs.items():  # one level of helpers is enough here,
-                total = set(direct)  # but follow chains to a fixed point anyway
-                seen, todo = set(), set(calls)
-                while todo:
-                    called = todo.pop()
-                    if called in funcs and called not in seen:
-                        seen.add(called)
-                        total |= funcs[called][0]
-                        todo |= funcs[called][1]
-                reads.by_settings_name[name] = total
         else:
             reads.by_module[module] = _env_literals(tree)[0]
+    # The settings modules' helpers call one another (a function's settings class calls
+    # config.project_id): follow the calls to a fixed point, across the settings modules.
+    for name, (direct, calls) in funcs.items():
+        total = set(direct)
+        seen, todo = set(), set(calls)
+        while todo:
+            called = todo.pop()
+            if called in funcs and called not in seen:
+                seen.add(called)
+                total |= funcs[called][0]
+                todo |= funcs[called][1]
+        reads.by_settings_name[name] = total
     return reads
 
 
@@ -363,7 +363,7 @@ def function_env_needs(root: Path, entry: EntryPoint, reads: EnvReads) -> set[st
     todo = [entry.adapter]
     while todo:
         module = todo.pop()
-        if module in seen or module == "orderhub.settings":
+        if module in seen or is_settings_module(module):
             continue
         seen.add(module)
         needs |= reads.by_module.get(module, set())
@@ -523,9 +523,7 @@ def check_env(root: Path) -> list[str]:
         for var in sorted(both):
             problems.append(f"variable {var}: both plain and secret on {name}")
         if name in code and code[name].adapter is None:
-            problems.append(
-                f"function {name}: main.py does not import an orderhub.entrypoints adapter"
-            )
+            problems.append(f"function {name}: main.py does not import its package's adapter")
         if name in code:
             for var in sorted(function_env_needs(root, code[name], reads) - provided - LOCAL_ONLY):
                 problems.append(f"variable {var}: read by {name}, not set on it in infra")
@@ -985,9 +983,9 @@ MUTATIONS: list[tuple[str, Callable[[Path], None], str, str]] = [
     (
         "variable added in code only",
         lambda r: _edit(
-            r / "functions/orderhub/settings.py",
-            'dataset=_required(env, "BIGQUERY_DATASET")',
-            'dataset=_required(env, "BIGQUERY_DATASET") + _required(env, "CRM_TABLE_PREFIX")',
+            r / "functions/orderhub/crm_writer/settings.py",
+            'dataset=required(env, "BIGQUERY_DATASET")',
+            'dataset=required(env, "BIGQUERY_DATASET") + required(env, "CRM_TABLE_PREFIX")',
         ),
         "env",
         "CRM_TABLE_PREFIX",
@@ -1025,9 +1023,9 @@ MUTATIONS: list[tuple[str, Callable[[Path], None], str, str]] = [
     (
         "claim collection without TTL",
         lambda r: _edit(
-            r / "functions/orderhub/entrypoints/shopify_webhook.py",
-            'f"{settings.firestore_prefix}webhook_claims"',
-            'f"{settings.firestore_prefix}webhook_claims_v2"',
+            r / "functions/orderhub/shopify_webhook/wiring.py",
+            'f"{s.firestore_prefix}webhook_claims"',
+            'f"{s.firestore_prefix}webhook_claims_v2"',
         ),
         "firestore",
         "webhook_claims_v2",
@@ -1035,7 +1033,7 @@ MUTATIONS: list[tuple[str, Callable[[Path], None], str, str]] = [
     (
         "collection written with expires_at but without TTL",
         lambda r: _edit(
-            r / "functions/orderhub/entrypoints/order_form.py",
+            r / "functions/orderhub/order_form/entry.py",
             'self._collection("signin_throttle")',
             'self._collection("signin_throttle_v2")',
         ),

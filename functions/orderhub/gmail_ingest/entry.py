@@ -1,10 +1,4 @@
-"""CloudEvent adapter for Gmail push notifications (topic ``gmail-push``).
-
-The message data is Gmail's ``{"emailAddress": ..., "historyId": ...}``. A message with
-only ``emailAddress`` (what the Cloud Scheduler catch-up job publishes, and what a run
-that stopped at its per-run limit publishes to continue) syncs from the stored checkpoint
-all the same. Transient faults raise, so Pub/Sub redelivers.
-"""
+"""CloudEvent adapter for Gmail push notifications (see the package's docstring)."""
 
 from __future__ import annotations
 

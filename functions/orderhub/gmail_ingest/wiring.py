@@ -136,3 +136,15 @@ def run_sync(
     if result.more:
         continue_later(mailbox.lower())
     return result
+
+
+def renew_watch(mailbox: str) -> datetime:
+    """Renew the mailbox's ``users.watch`` and record when it expires; the expiry."""
+    checkpoints, _attempts, _bus = stores()
+    return gmail.renew_watch(
+        mailbox=mailbox,
+        topic=settings().push_topic,
+        gmail=gmail.GmailApi(gmail_service),
+        checkpoints=checkpoints,
+        now=now(),
+    )

@@ -219,7 +219,7 @@ def order_cancelled(event: Event, links: Links) -> Rendered:
 def payload_quarantined(event: Event, links: Links) -> Rendered:
     entity = event["entity"]
     kind = str(entity.get("kind") or "payload")
-    if kind == "shopify_sync":  # a CRM record that Shopify refused (orderhub.outbound)
+    if kind == "shopify_sync":  # a CRM record that Shopify refused (orderhub.shopify_sync)
         return Rendered(
             f"⚠️ Not in Shopify: {entity.get('topic') or event['entity_id']}"
             f" from {_source_label(event['source'])}\n"

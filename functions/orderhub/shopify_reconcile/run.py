@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -12,9 +12,18 @@ from orderhub.shopify_reconcile.deletes import checked_resources, find_deleted
 from orderhub.shopify_reconcile.reconcile import RESOURCES, reconcile
 
 
+@dataclass
+class Progress:
+    """What a run has found so far, shop by shop (kept when a later shop fails)."""
+
+    reconciled: list[dict[str, Any]] = field(default_factory=list)
+    deletes: list[dict[str, Any]] = field(default_factory=list)
+
+
 def reconcile_shop(
     *,
     shop: str,
+    into: Progress,
     graphql: Any,
     cursors: Any,
     versions: Any,
@@ -22,10 +31,9 @@ def reconcile_shop(
     bus: Any,
     now: Callable[[], datetime],
     sleep: Callable[[float], None],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """What reconciling ``shop`` found, resource by resource, and what its id check found."""
-    summaries: list[dict[str, Any]] = []
-    deletes: list[dict[str, Any]] = []
+) -> None:
+    """Reconcile ``shop``, resource by resource, then its id check; each finding is added
+    to ``into`` as soon as it is made."""
     for resource in RESOURCES:
         summary = reconcile(
             shop=shop,
@@ -37,7 +45,7 @@ def reconcile_shop(
             now=now,
             sleep=sleep,
         )
-        summaries.append({"shop": shop, **asdict(summary)})
+        into.reconciled.append({"shop": shop, **asdict(summary)})
         logs.info("reconciled", shop=shop, **asdict(summary))
     for resource in checked_resources():
         found = find_deleted(
@@ -49,6 +57,5 @@ def reconcile_shop(
             now=now,
             sleep=sleep,
         )
-        deletes.append({"shop": shop, **asdict(found)})
+        into.deletes.append({"shop": shop, **asdict(found)})
         logs.info("id check", shop=shop, **asdict(found))
-    return summaries, deletes

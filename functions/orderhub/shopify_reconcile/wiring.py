@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from orderhub import gcp
 from orderhub.bus import PubSubBus
@@ -68,3 +69,16 @@ def admin(shop: str) -> ShopifyAdmin:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def collaborators(shop: str) -> dict[str, Any]:
+    """The real collaborators of ``run.reconcile_shop`` for one shop."""
+    return {
+        "graphql": admin(shop).response,
+        "cursors": cursors(),
+        "versions": versions(),
+        "existing": existing(),
+        "bus": bus(),
+        "now": now,
+        "sleep": time.sleep,
+    }

@@ -18,22 +18,14 @@ def handle(request: Any) -> tuple[str, int]:
     s, headers = wiring.settings(), request.headers
     about = {"topic": header(headers, "Topic"), "webhook_id": header(headers, "Webhook-Id")}
     try:
-        # Before a byte of the body is read: an unknown shop, or no or too large a length.
-        admit(
+        admit(  # before a byte of the body is read
             headers,
             shop_secrets=s.shop_secrets,
             content_length=request.content_length,
             max_body_bytes=s.max_body_bytes,
         )
-        outcome = receive(
-            headers=headers,
-            body=request.get_data(cache=False),
-            shop_secrets=s.shop_secrets,
-            once=wiring.once(),
-            now=wiring.now,
-            own_app_ids=s.own_app_ids,
-            hold=wiring.hold,
-        )
+        body = request.get_data(cache=False)
+        outcome = receive(headers=headers, body=body, **wiring.collaborators())
     except (Unauthenticated, BodyTooLarge) as exc:
         logs.warning("webhook refused", **about, error=str(exc))
         return REFUSED[type(exc)]

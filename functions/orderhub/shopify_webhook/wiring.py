@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from orderhub import gcp
 from orderhub.bus import BatchedPublishOnce, PubSubBatchPublisher
@@ -68,3 +69,16 @@ def hold(event: Event) -> Event:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def collaborators() -> dict[str, Any]:
+    """What ``receive`` takes besides the request: secrets, claim-once, clock, our app ids,
+    and the inbound switches' hold."""
+    s = settings()
+    return {
+        "shop_secrets": s.shop_secrets,
+        "once": once(),
+        "now": now,
+        "own_app_ids": s.own_app_ids,
+        "hold": hold,
+    }
