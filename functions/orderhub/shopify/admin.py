@@ -140,7 +140,7 @@ class ShopifyAdmin:
     def response(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """The whole GraphQL answer (``data``, ``errors``, ``extensions``) of a 200.
 
-        For callers that pace themselves by the cost figures (``orderhub.shopify_reconcile``); transport
+        For callers that pace themselves by the cost figures (reconciliation); transport
         failures, 429 and 5xx raise ``TransientError``, 401/403/404 ``ConfigError``.
         """
         import requests
