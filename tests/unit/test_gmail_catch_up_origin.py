@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from orderhub.event import parse_time
-from orderhub.notifier.notify import notify as notifier
+from orderhub.notifier import notify as notifier
 from tests.gmailfakes import NOW, World
 
 DAY = timedelta(hours=24)

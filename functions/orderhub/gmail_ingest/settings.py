@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from orderhub.config import (
     DEFAULT_ORDER_EVENTS_TOPIC,
+    positive,
     project_id,
     required,
 )
-from orderhub.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -65,16 +65,6 @@ class GmailSettings:
         if not push_topic.startswith("projects/"):
             push_topic = f"projects/{project}/topics/{push_topic}"
 
-        def number(name: str, default: int) -> int:
-            raw = env.get(name, "").strip()
-            try:
-                value = int(raw) if raw else default
-            except ValueError as exc:
-                raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
-            if value < 1:
-                raise ConfigError(f"{name} must be at least 1")
-            return value
-
         return cls(
             project=project,
             topic=env.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC),
@@ -85,11 +75,11 @@ class GmailSettings:
             refresh_token=refresh,
             mailbox=env.get("GMAIL_MAILBOX", "").strip().lower() or None,
             push_topic=push_topic,
-            page_size=number("GMAIL_PAGE_SIZE", 100),
-            full_sync_days=number("GMAIL_FULL_SYNC_DAYS", 3),
-            full_sync_margin_hours=number("GMAIL_FULL_SYNC_MARGIN_HOURS", 24),
-            max_messages_per_run=number("GMAIL_MAX_MESSAGES_PER_RUN", 500),
-            max_seconds_per_run=number("GMAIL_MAX_SECONDS_PER_RUN", 60),
-            max_message_bytes=number("GMAIL_MAX_MESSAGE_BYTES", 5_000_000),
-            max_attempts=number("GMAIL_MAX_ATTEMPTS", 3),
+            page_size=positive(env, "GMAIL_PAGE_SIZE", 100),
+            full_sync_days=positive(env, "GMAIL_FULL_SYNC_DAYS", 3),
+            full_sync_margin_hours=positive(env, "GMAIL_FULL_SYNC_MARGIN_HOURS", 24),
+            max_messages_per_run=positive(env, "GMAIL_MAX_MESSAGES_PER_RUN", 500),
+            max_seconds_per_run=positive(env, "GMAIL_MAX_SECONDS_PER_RUN", 60),
+            max_message_bytes=positive(env, "GMAIL_MAX_MESSAGE_BYTES", 5_000_000),
+            max_attempts=positive(env, "GMAIL_MAX_ATTEMPTS", 3),
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from orderhub.config import (
     required,
 )
 from orderhub.errors import ConfigError
-from orderhub.shopify.settings import ShopifyAdminSettings, admin_url, api_version
+from orderhub.shopify.settings import ShopifyAdminSettings, admin_shops, api_version
 
 
 @dataclass(frozen=True)
@@ -60,30 +59,8 @@ class ShopifySyncSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ShopifySyncSettings:
-        def shop_map(name: str) -> dict[str, str]:
-            raw = env.get(name, "").strip()
-            if not raw:
-                return {}
-            try:
-                value = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f'{name} must be JSON: {{"shop.myshopify.com": "..."}}') from exc
-            if not isinstance(value, dict):
-                raise ConfigError(f"{name} must map each shop domain to a value")
-            return {str(k).lower(): str(v) for k, v in value.items() if v}
-
-        tokens = shop_map("SHOPIFY_ADMIN_TOKENS")
-        urls = shop_map("SHOPIFY_ADMIN_URLS")
+        shops = admin_shops(env)  # ConfigError when no shop has a token
         single = env.get("SHOPIFY_SHOP_DOMAIN", "").strip().lower()
-        if single and env.get("SHOPIFY_ADMIN_TOKEN", "").strip():
-            tokens.setdefault(single, env["SHOPIFY_ADMIN_TOKEN"].strip())
-        if single and env.get("SHOPIFY_ADMIN_URL", "").strip():
-            urls.setdefault(single, admin_url(env, single))
-        if not tokens:
-            raise ConfigError(
-                "environment variable SHOPIFY_ADMIN_TOKENS (or SHOPIFY_ADMIN_TOKEN with"
-                " SHOPIFY_SHOP_DOMAIN) is required but not set"
-            )
         try:
             lease = float(env.get("SHOPIFY_SYNC_LEASE_SECONDS", "").strip() or "120")
         except ValueError as exc:
@@ -94,8 +71,8 @@ class ShopifySyncSettings:
             dataset=required(env, "BIGQUERY_DATASET"),
             bigquery_endpoint=bigquery_endpoint(env),
             firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
-            tokens=tokens,
-            urls=urls,
+            tokens={shop: admin.token for shop, admin in shops.items()},
+            urls={shop: admin.url for shop, admin in shops.items()},
             api_version=api_version(env),
             lease_seconds=max(1.0, lease),
             default_shop=single or None,
