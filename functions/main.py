@@ -36,10 +36,10 @@ def gmail_watch_renew(request: Any) -> Any:
 
 
 def order_form(request: Any) -> Any:
-    """HTTP: the managers' order form → ``order.created`` events, or Shopify payment links."""
-    from orderhub.entrypoints import order_form
+    """HTTP: the managers' CRM app and order form → ``order.created`` events, payment links."""
+    from orderhub.order_form import entry
 
-    return order_form.handle(request)
+    return entry.handle(request)
 
 
 def shopify_reconcile(request: Any) -> Any:

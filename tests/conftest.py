@@ -59,8 +59,12 @@ def clear_caches() -> None:
 
     for cached in (gcp.publisher, gcp.batch_publisher, gcp.firestore_client, gcp.bigquery_client):
         cached.cache_clear()
-    for info in pkgutil.iter_modules(orderhub.entrypoints.__path__):
-        module = importlib.import_module(f"orderhub.entrypoints.{info.name}")
+    modules = [
+        f"orderhub.entrypoints.{i.name}"
+        for i in pkgutil.iter_modules(orderhub.entrypoints.__path__)
+    ]
+    for name in [*modules, "orderhub.order_form.wiring"]:
+        module = importlib.import_module(name)
         for value in vars(module).values():
             if callable(value) and hasattr(value, "cache_clear"):
                 value.cache_clear()

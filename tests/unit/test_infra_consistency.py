@@ -177,6 +177,8 @@ def entry_points(root: Path) -> dict[str, EntryPoint]:
                 adapter = f"orderhub.entrypoints.{inner.names[0].name}"
             elif inner.module.startswith("orderhub.entrypoints."):  # from ...entrypoints.x import
                 adapter = inner.module
+            elif inner.module.startswith("orderhub.") and inner.names[0].name == "entry":
+                adapter = f"{inner.module}.entry"  # from orderhub.<function> import entry
         found[node.name] = EntryPoint(node.name, kind, adapter)
     return found
 
@@ -840,7 +842,7 @@ def check_least_privilege(root: Path) -> list[str]:
     if not form.get("catalogue") or form.get("erases") or form.get("appends_to"):
         problems.append("function order_form: must read the catalogue, nothing else of BigQuery")
     # The CRM app (served by order_form) reads exactly the tables its queries name.
-    app_reads = set(_code_tuple(root / "functions/orderhub/crmapp/queries.py", "TABLES_READ"))
+    app_reads = set(_code_tuple(root / "functions/orderhub/order_form/queries.py", "TABLES_READ"))
     if _entry_list(infra, "order_form", "reads_tables") != app_reads:
         problems.append(
             "function order_form: reads_tables must be what the CRM app queries: "
@@ -1035,7 +1037,7 @@ MUTATIONS: list[tuple[str, Callable[[Path], None], str, str]] = [
     (
         "collection written with expires_at but without TTL",
         lambda r: _edit(
-            r / "functions/orderhub/entrypoints/order_form.py",
+            r / "functions/orderhub/order_form/wiring.py",
             'self._collection("signin_throttle")',
             'self._collection("signin_throttle_v2")',
         ),

@@ -9,8 +9,9 @@ from bs4 import BeautifulSoup
 
 from orderhub.errors import TransientError
 from orderhub.event import Event
-from orderhub.orderform import auth, pages, service
-from orderhub.orderform.stores import Manager, Taken
+from orderhub.order_form import pages, service
+from orderhub.order_form import sessions as auth
+from orderhub.order_form.stores import Manager, Taken
 from orderhub.shopify_admin import DraftOrder
 from orderhub.sources import manual
 

@@ -1,158 +1,35 @@
-"""The CRM app as a Flask application: ``create_app`` and one blueprint per area.
+"""The CRM's pages, one blueprint each: ``orders``, ``customers``, ``attention`` and
+``settings`` (owners only).
 
-The blueprints hold routing and templates only. Sign-in, sessions, CSRF and the order
-form are the hardened code of ``entrypoints/order_form.py`` (passed in as ``Hooks``); the
-reads and writes are the plain functions of ``queries``, ``attention`` and ``admin``.
-
-Access: without a session, pages (GET) redirect to ``/signin`` and everything else answers
-401; every POST needs the session's CSRF token (403); ``/settings`` is for owners only
-(403 for a manager).
+The views hold routing and templates; the reads and writes are the plain functions of
+``queries`` (bounded BigQuery reads), ``attention`` (marks, "read again") and ``admin``
+(the owner's settings, audited).
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, render_template, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from orderhub import logs
-from orderhub.crmapp import admin, queries
-from orderhub.crmapp import attention as attn
-from orderhub.errors import TransientError
-
-HERE = Path(__file__).resolve().parent
-ASSETS = {"crm.css": "text/css", "crm.js": "text/javascript"}
-
-View = Callable[..., Any]
-
-
-@dataclass(frozen=True)
-class Hooks:
-    """What the app takes from the function's adapter: its wiring and its hardened views."""
-
-    wiring: Any
-    current: Callable[[Any], Any]  # request → (session, manager) or None
-    signin: Callable[[Any], Response]
-    signout: Callable[[Any], Response]
-    form: Callable[[Any], Response]
-    products: Callable[[Any], Response]
-    static: Callable[[str], Response]
-    now: Callable[[], datetime]
-
-
-def hooks() -> Hooks:
-    found: Hooks = current_app.extensions["orderhub"]
-    return found
-
-
-def _base() -> str:
-    return str(hooks().wiring.settings.base_path)
-
-
-def _redirect(path: str) -> Response:
-    response = Response("", status=303)
-    response.headers["Location"] = _base() + path
-    return response
-
-
-def _page(template: str, status: int = 200, **context: Any) -> Response:
-    response = Response(render_template(template, **context), status=status, mimetype="text/html")
-    return response
-
-
-def _message(heading: str, text: str, status: int) -> Response:
-    return _page("message.html", status, heading=heading, text=text)
-
-
-def signed_in(*, owner: bool = False, json: bool = False) -> Callable[[View], View]:
-    """A view for signed-in managers (``owner``: owners only); POSTs need the CSRF token."""
-
-    def decorate(view: View) -> View:
-        @functools.wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            h = hooks()
-            current = h.current(request)
-            if current is None:
-                if json:
-                    return Response('{"error": "sign in first"}', 401, mimetype="application/json")
-                if request.method == "GET":
-                    return _redirect("/signin")
-                return Response("sign in first\n", status=401, mimetype="text/plain")
-            g.session, g.manager = current
-            if owner and not g.manager.is_owner:
-                logs.warning("owner page refused", manager=g.manager.id, path=request.path)
-                return _message("Owners only", "Only the shop's owner can change settings.", 403)
-            if request.method == "POST" and not h.wiring.signer.check_csrf(
-                "form", g.session.sid, request.form.get("csrf_token")
-            ):
-                return _message("Form expired", "Reload the page and try again.", 403)
-            return view(*args, **kwargs)
-
-        return wrapper
-
-    return decorate
+from orderhub.order_form import admin, queries
+from orderhub.order_form import attention as attn
+from orderhub.order_form.auth import login_required
+from orderhub.order_form.pages import message, money, page, redirect, when
+from orderhub.order_form.wiring import now, wiring
 
 
 def _window() -> queries.Window:
-    h = hooks()
-    return queries.Window(now=h.now(), history_days=h.wiring.settings.history_days)
+    return queries.Window(now=now(), history_days=wiring().settings.history_days)
 
 
 def _country() -> str:
-    return str(hooks().wiring.settings.default_country)
+    return wiring().settings.default_country
 
 
 def _parallel(*jobs: tuple[str, list[queries.Param]]) -> list[queries.Rows]:
-    found: list[queries.Rows] = hooks().wiring.parallel(*jobs)
-    return found
-
-
-# ------------------------------------------------------------------- auth and the form
-auth_bp = Blueprint("auth", __name__)
-form_bp = Blueprint("form", __name__)
-
-
-@auth_bp.route("/signin", methods=["GET", "POST"])
-def signin() -> Response:
-    return hooks().signin(request)
-
-
-@auth_bp.post("/signout")
-def signout() -> Response:
-    return hooks().signout(request)
-
-
-@form_bp.route("/", methods=["GET", "POST"])
-def order_form() -> Response:
-    return hooks().form(request)
-
-
-@form_bp.get("/new")
-def new_order() -> Response:
-    """The form, for an old link or a bookmark: ``/new`` → ``/`` (query kept)."""
-    query = request.query_string.decode("ascii", "replace")
-    return _redirect("/" + (f"?{query}" if query else ""))
-
-
-@form_bp.get("/products")
-def products() -> Response:
-    return hooks().products(request)
-
-
-@form_bp.get("/assets/<name>")
-def assets(name: str) -> Response:
-    # Not /static/: functions-framework's Flask app keeps that path for itself.
-    if name in ASSETS:
-        response = Response((HERE / "static" / name).read_bytes(), mimetype=ASSETS[name])
-        response.headers["Cache-Control"] = "public, max-age=300"
-        return response
-    return hooks().static(name)
+    return wiring().parallel(*jobs)
 
 
 # ------------------------------------------------------------------- orders
@@ -160,13 +37,11 @@ orders_bp = Blueprint("orders", __name__)
 
 
 @orders_bp.get("/orders")
-@signed_in()
+@login_required
 def orders() -> Response:
     flt = queries.OrderFilter.from_args(request.args)
-    rows, more = queries.list_orders(
-        hooks().wiring.runner, flt, _window(), default_country=_country()
-    )
-    return _page(
+    rows, more = queries.list_orders(wiring().runner, flt, _window(), default_country=_country())
+    return page(
         "orders.html",
         flt=flt,
         rows=rows,
@@ -177,13 +52,11 @@ def orders() -> Response:
 
 
 @orders_bp.get("/orders.json")
-@signed_in(json=True)
+@login_required(json=True)
 def orders_json() -> Response:
     """The list's first page as JSON: the page polls it, so new orders appear by themselves."""
     flt = queries.OrderFilter.from_args(request.args)
-    rows, more = queries.list_orders(
-        hooks().wiring.runner, flt, _window(), default_country=_country()
-    )
+    rows, more = queries.list_orders(wiring().runner, flt, _window(), default_country=_country())
     return jsonify(
         {
             "orders": [
@@ -204,12 +77,12 @@ def orders_json() -> Response:
 
 
 @orders_bp.get("/orders/<order_id>")
-@signed_in()
+@login_required
 def order(order_id: str) -> Response:
-    found = queries.order_page(hooks().wiring.runner, order_id[:128], _window(), parallel=_parallel)
+    found = queries.order_page(wiring().runner, order_id[:128], _window(), parallel=_parallel)
     if found is None:
-        return _message("No such order", "No order with this number in the CRM.", 404)
-    return _page(
+        return message("No such order", "No order with this number in the CRM.", 404)
+    return page(
         "order.html",
         p=found,
         o=found.order,
@@ -219,14 +92,14 @@ def order(order_id: str) -> Response:
 
 
 @orders_bp.get("/orders/<order_id>/mail")
-@signed_in()
+@login_required
 def order_mail(order_id: str) -> Response:
-    found = queries.order_page(hooks().wiring.runner, order_id[:128], _window(), parallel=_parallel)
+    found = queries.order_page(wiring().runner, order_id[:128], _window(), parallel=_parallel)
     raw_id = found.order.get("raw_id") if found else None
-    raw = queries.raw_event(hooks().wiring.runner, raw_id, _window()) if raw_id else None
+    raw = queries.raw_event(wiring().runner, raw_id, _window()) if raw_id else None
     if found is None or raw is None or raw.get("kind") != attn.RAW_EMAIL_KIND:
-        return _message("No mail", "This order did not come from an e-mail we kept.", 404)
-    return _page("mail.html", mail=queries.mail_text(raw), back=f"/orders/{order_id}")
+        return message("No mail", "This order did not come from an e-mail we kept.", 404)
+    return page("mail.html", mail=queries.mail_text(raw), back=f"/orders/{order_id}")
 
 
 # ------------------------------------------------------------------- customers
@@ -234,25 +107,25 @@ customers_bp = Blueprint("customers", __name__)
 
 
 @customers_bp.get("/customers")
-@signed_in()
+@login_required
 def customers() -> Response:
     q = (request.args.get("q") or "").strip()[:100]
     hits = (
         queries.search_customers(
-            hooks().wiring.runner, q, _window(), default_country=_country(), parallel=_parallel
+            wiring().runner, q, _window(), default_country=_country(), parallel=_parallel
         )
         if q
         else []
     )
-    return _page("customers.html", q=q, hits=hits)
+    return page("customers.html", q=q, hits=hits)
 
 
 @customers_bp.get("/customers/lookup.json")
-@signed_in(json=True)
+@login_required(json=True)
 def customer_lookup() -> Response:
     """The form asks while a phone is typed: the customer it belongs to, if any."""
     found = queries.lookup_phone(
-        hooks().wiring.runner,
+        wiring().runner,
         (request.args.get("phone") or "")[:40],
         _window(),
         default_country=_country(),
@@ -261,11 +134,11 @@ def customer_lookup() -> Response:
 
 
 @customers_bp.get("/customers/<key>")
-@signed_in()
+@login_required
 def customer(key: str) -> Response:
-    found = queries.customer_page(hooks().wiring.runner, key[:300], _window(), parallel=_parallel)
+    found = queries.customer_page(wiring().runner, key[:300], _window(), parallel=_parallel)
     if found is None:
-        return _message("No such customer", "Nobody with this phone or e-mail in the CRM.", 404)
+        return message("No such customer", "Nobody with this phone or e-mail in the CRM.", 404)
     address = found.address or {}
     prefill = {
         "customer_name": found.name,
@@ -275,7 +148,7 @@ def customer(key: str) -> Response:
             str(address[k]) for k in ("address1", "address2", "city", "zip") if address.get(k)
         ),
     }
-    return _page("customer.html", c=found, prefill={k: v for k, v in prefill.items() if v})
+    return page("customer.html", c=found, prefill={k: v for k, v in prefill.items() if v})
 
 
 # ------------------------------------------------------------------- needs attention
@@ -283,9 +156,9 @@ attention_bp = Blueprint("attention", __name__)
 
 
 @attention_bp.get("/attention")
-@signed_in()
+@login_required
 def attention() -> Response:
-    w = hooks().wiring
+    w = wiring()
     lists = queries.attention(w.runner, _window(), parallel=_parallel)
     marks = w.marks.get_many([row["event_id"] for row in lists["quarantine"]])
     show = request.args.get("show") == "all"
@@ -295,8 +168,8 @@ def attention() -> Response:
     except Exception as exc:  # noqa: BLE001 - the page still shows what needs attention
         logs.warning("managers list unreadable", error=str(exc))
         told = []
-    windows = queries.messenger_windows(w.runner, told, now=hooks().now())
-    return _page(
+    windows = queries.messenger_windows(w.runner, told, now=now())
+    return page(
         "attention.html",
         windows=windows,
         quarantine=lists["quarantine"] if show else open_items,
@@ -309,7 +182,7 @@ def attention() -> Response:
 
 
 def _item(event_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    w = hooks().wiring
+    w = wiring()
     item = queries.quarantined(w.runner, event_id[:128], _window())
     raw = None
     if item and item["raw_id"]:
@@ -318,53 +191,53 @@ def _item(event_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
 
 
 @attention_bp.get("/attention/<event_id>")
-@signed_in()
+@login_required
 def attention_item(event_id: str) -> Response:
     item, raw = _item(event_id)
     if item is None:
-        return _message("Not found", "Nothing with this id is in the quarantine.", 404)
+        return message("Not found", "Nothing with this id is in the quarantine.", 404)
     mail = queries.mail_text(raw) if raw and raw.get("kind") == attn.RAW_EMAIL_KIND else None
     payload = None if mail or raw is None else str(raw.get("body") or "")[:20000]
-    mark = hooks().wiring.marks.get_many([item["event_id"]]).get(item["event_id"], {})
-    return _page("attention_item.html", item=item, mail=mail, payload=payload, mark=mark)
+    mark = wiring().marks.get_many([item["event_id"]]).get(item["event_id"], {})
+    return page("attention_item.html", item=item, mail=mail, payload=payload, mark=mark)
 
 
 @attention_bp.post("/attention/<event_id>/handled")
-@signed_in()
+@login_required
 def attention_handled(event_id: str) -> Response:
     item, _raw = _item(event_id)
     if item is None:
-        return _message("Not found", "Nothing with this id is in the quarantine.", 404)
+        return message("Not found", "Nothing with this id is in the quarantine.", 404)
     attn.mark_handled(
-        hooks().wiring.marks,
+        wiring().marks,
         item["event_id"],
         by=g.manager.id,
-        now=hooks().now(),
+        now=now(),
         note=(request.form.get("note") or "").strip(),
     )
     logs.info("quarantine item handled", manager=g.manager.id, event_id=item["event_id"])
-    return _redirect("/attention")
+    return redirect("/attention")
 
 
 @attention_bp.post("/attention/<event_id>/replay")
-@signed_in()
+@login_required
 def attention_replay(event_id: str) -> Response:
-    w = hooks().wiring
+    w = wiring()
     item, raw = _item(event_id)
     if item is None or raw is None:
-        return _message("Not found", "The mail is not in the CRM's raw store.", 404)
+        return message("Not found", "The mail is not in the CRM's raw store.", 404)
     try:
-        replay = attn.replay_mail(raw, rules=w.rules, bus=w.bus, now=hooks().now())
+        replay = attn.replay_mail(raw, rules=w.rules, bus=w.bus, now=now())
     except attn.NotReplayable as exc:
-        return _message("Cannot read again", str(exc).capitalize() + ".", 400)
-    attn.record_replay(w.marks, item["event_id"], replay, by=g.manager.id, now=hooks().now())
+        return message("Cannot read again", str(exc).capitalize() + ".", 400)
+    attn.record_replay(w.marks, item["event_id"], replay, by=g.manager.id, now=now())
     logs.info(
         "quarantined mail read again",
         manager=g.manager.id,
         event_id=item["event_id"],
         orders=list(replay.published),
     )
-    return _page("replayed.html", replay=replay, item=item)
+    return page("replayed.html", replay=replay, item=item)
 
 
 # ------------------------------------------------------------------- settings (owner)
@@ -378,7 +251,7 @@ def _saved(changes: list[admin.Change]) -> str:
 def _settings_page(
     errors: dict[str, str] | None = None, saved: str = "", status: int = 200
 ) -> Response:
-    w = hooks().wiring
+    w = wiring()
     switches = w.switches.get(w.settings.shop)
     try:
         told = w.notify_list.load() or ()
@@ -386,7 +259,7 @@ def _settings_page(
         logs.warning("managers list unreadable", error=str(exc))
         told = ()
     prefs = w.preferences.all()
-    return _page(
+    return page(
         "settings.html",
         status,
         switches=switches,
@@ -401,15 +274,15 @@ def _settings_page(
 
 
 @settings_bp.get("/settings")
-@signed_in(owner=True)
+@login_required(owner=True)
 def settings() -> Response:
     return _settings_page()
 
 
 @settings_bp.post("/settings/sync")
-@signed_in(owner=True)
+@login_required(owner=True)
 def settings_sync() -> Response:
-    w = hooks().wiring
+    w = wiring()
     current = w.switches.get(w.settings.shop)
     try:
         changes = admin.change_switches(
@@ -418,7 +291,7 @@ def settings_sync() -> Response:
             shop=w.settings.shop,
             assignments=admin.form_assignments(request.form, current),
             by=g.manager.id,
-            now=hooks().now(),
+            now=now(),
         )
     except ValueError as exc:
         return _settings_page({"sync": str(exc)}, status=422)
@@ -427,9 +300,9 @@ def settings_sync() -> Response:
 
 
 @settings_bp.post("/settings/notify")
-@signed_in(owner=True)
+@login_required(owner=True)
 def settings_notify() -> Response:
-    w = hooks().wiring
+    w = wiring()
     subscriber = (request.form.get("subscriber_id") or "").strip()
     listed = {m.subscriber_id for m in (w.notify_list.load() or ())}
     if subscriber not in listed:
@@ -440,66 +313,6 @@ def settings_notify() -> Response:
         subscriber_id=subscriber,
         wanted={k: request.form.get(k) == "on" for k in admin.NOTIFY_KINDS},
         by=g.manager.id,
-        now=hooks().now(),
+        now=now(),
     )
     return _settings_page(saved=_saved(changes))
-
-
-# ------------------------------------------------------------------- the app
-def money(value: Any, currency: Any = "") -> str:
-    try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return ""
-    text = f"{amount:,.2f}"
-    return f"{text} {currency}".strip() if currency else text
-
-
-def when(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M UTC")
-    return str(value or "")
-
-
-def create_app(h: Hooks) -> Flask:
-    """The CRM app, created once per instance."""
-    app = Flask(__name__, static_folder=None, template_folder=str(HERE / "templates"))
-    app.extensions["orderhub"] = h
-    app.jinja_env.autoescape = True  # every template, whatever its file name
-    app.jinja_env.filters["money"] = money
-    app.jinja_env.filters["when"] = when
-    for bp in (auth_bp, form_bp, orders_bp, customers_bp, attention_bp, settings_bp):
-        app.register_blueprint(bp)
-
-    @app.context_processor
-    def _context() -> dict[str, Any]:
-        manager = g.get("manager")
-        session = g.get("session")
-        return {
-            "base": _base(),
-            "me": manager,
-            "csrf": h.wiring.signer.csrf("form", session.sid) if session else "",
-        }
-
-    @app.errorhandler(TransientError)
-    def _transient(exc: TransientError) -> Response:
-        logs.error("CRM app: a store did not answer", path=request.path, error=str(exc))
-        response = _message("Please try again", "Something we rely on did not answer.", 503)
-        response.headers["Retry-After"] = "5"
-        return response
-
-    @app.errorhandler(404)
-    def _not_found(_exc: Any) -> Response:
-        return Response("not found\n", status=404, mimetype="text/plain")
-
-    @app.errorhandler(405)
-    def _not_allowed(_exc: Any) -> Response:
-        return Response("not found\n", status=404, mimetype="text/plain")
-
-    @app.after_request
-    def _no_store(response: Response) -> Response:
-        if response.mimetype in ("text/html", "application/json"):
-            response.headers["Cache-Control"] = "no-store"
-        return response
-
-    return app
