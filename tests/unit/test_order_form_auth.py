@@ -284,6 +284,22 @@ def test_pages_escape_what_managers_type() -> None:
     assert soup.find(id="customer_name")["aria-describedby"] == "customer_name-error"
 
 
+def test_the_one_layout_escapes_the_managers_name_and_marks_the_form_tab() -> None:
+    from orderhub.order_form.app import create_app
+
+    anna = Manager("anna", "<i>Anna</i>", ANNA.password_hash)
+    with create_app().test_request_context("/"):
+        html = pages.render(
+            "message.html", base="/crm", me=anna, csrf="c", heading="H", text="T", back="/"
+        )
+    assert "<i>Anna</i>" not in html
+    soup = BeautifulSoup(html, "html.parser")
+    assert soup.find(class_="who").get_text() == "<i>Anna</i>"
+    assert soup.find("a", attrs={"aria-current": "page"})["href"] == "/crm/"
+    assert soup.find("main").get("class") is None  # the form's width, not the lists'
+    assert soup.find(class_="button")["href"] == "/crm/"
+
+
 def test_a_session_signed_in_before_a_sign_out_is_over_and_a_later_one_is_not() -> None:
     signer = auth.Signer("k" * 32)
     _, before = signer.issue("anna", ANNA.password_hash, now=NOW)
