@@ -421,16 +421,18 @@ class Stack:
         os.environ["FIRESTORE_EMULATOR_HOST"] = values["FIRESTORE_EMULATOR_HOST"]
         from google.cloud import firestore
 
-        from orderhub.orderform import auth
-        from orderhub.orderform.stores import FirestoreManagers, Manager
+        from orderhub.order_form import sessions
+        from orderhub.order_form.stores import FirestoreManagers, Manager
 
         client = firestore.Client(project=PROJECT, database=MANAGERS_DATABASE)
         managers = FirestoreManagers(client, "managers")
         name, password = values["ORDER_FORM_DEMO_MANAGER"], values["ORDER_FORM_DEMO_PASSWORD"]
         existing = managers.get(name)
-        if existing is None or not auth.verify_password(password, existing.password_hash):
+        if existing is None or not sessions.verify_password(password, existing.password_hash):
             managers.put(
-                Manager(id=name, name="Demo manager", password_hash=auth.hash_password(password)),
+                Manager(
+                    id=name, name="Demo manager", password_hash=sessions.hash_password(password)
+                ),
                 now=datetime.now(UTC),
             )
         owner, owner_password = values["CRM_OWNER_NAME"], values["CRM_OWNER_PASSWORD"]
@@ -438,13 +440,13 @@ class Stack:
         if (
             existing is None
             or not existing.is_owner
-            or not auth.verify_password(owner_password, existing.password_hash)
+            or not sessions.verify_password(owner_password, existing.password_hash)
         ):
             managers.put(
                 Manager(
                     id=owner,
                     name="Demo owner",
-                    password_hash=auth.hash_password(owner_password),
+                    password_hash=sessions.hash_password(owner_password),
                     role="owner",
                 ),
                 now=datetime.now(UTC),

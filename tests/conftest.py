@@ -62,13 +62,12 @@ def clear_caches() -> None:
     for cached in (gcp.publisher, gcp.batch_publisher, gcp.firestore_client, gcp.bigquery_client):
         cached.cache_clear()
     for info in pkgutil.iter_modules(orderhub.__path__):
-        for part in ("wiring", "entry"):  # TEMP(layout): entry until order_form is merged
-            name = f"orderhub.{info.name}.{part}"
-            if not info.ispkg or importlib.util.find_spec(name) is None:
-                continue
-            for value in vars(importlib.import_module(name)).values():
-                if callable(value) and hasattr(value, "cache_clear"):
-                    value.cache_clear()
+        name = f"orderhub.{info.name}.wiring"
+        if not info.ispkg or importlib.util.find_spec(name) is None:
+            continue
+        for value in vars(importlib.import_module(name)).values():
+            if callable(value) and hasattr(value, "cache_clear"):
+                value.cache_clear()
 
 
 def unique(prefix: str) -> str:

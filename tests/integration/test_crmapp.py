@@ -88,8 +88,8 @@ def app(emulators: dict[str, str], topic: Topic, crm: Crm) -> Iterator[App]:
     clear_caches()
     from google.cloud import firestore
 
-    from orderhub.orderform import auth
-    from orderhub.orderform.stores import FirestoreManagers, Manager
+    from orderhub.order_form import sessions as auth
+    from orderhub.order_form.stores import FirestoreManagers, Manager
 
     managers = FirestoreManagers(
         firestore.Client(project=emulators["GOOGLE_CLOUD_PROJECT"]), prefix + "managers"

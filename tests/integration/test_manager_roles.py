@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from orderhub.orderform import manage
-from orderhub.orderform.stores import FirestoreManagers
+from orderhub.order_form import manage
+from orderhub.order_form.stores import FirestoreManagers
 from tests.conftest import unique
 
 

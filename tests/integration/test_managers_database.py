@@ -49,8 +49,8 @@ def _client(database: str | None = None) -> Any:
 def test_order_form_signs_in_against_the_managers_database_and_never_writes_it(
     managers_db: str, topic: Topic
 ) -> None:
-    from orderhub.orderform import auth
-    from orderhub.orderform.stores import FirestoreManagers, Manager
+    from orderhub.order_form import sessions as auth
+    from orderhub.order_form.stores import FirestoreManagers, Manager
 
     prefix = unique("mdb") + "-"
     os.environ.update(

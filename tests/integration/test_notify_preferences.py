@@ -16,7 +16,7 @@ def test_a_manager_switched_off_for_orders_is_not_told_the_other_is(
 
     quiet, told = notifier.managers
     prefs = firestore.Client().collection(os.environ["FIRESTORE_PREFIX"] + PREFERENCES_COLLECTION)
-    # What the app's settings page writes for this manager (crmapp.admin.change_preferences).
+    # What the app's settings page writes for this manager (order_form.admin.change_preferences).
     prefs.document(quiet).set({"orders": False, "alerts": True, "contacts": True})
 
     event = order()

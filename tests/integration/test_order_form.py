@@ -54,8 +54,8 @@ def form(emulators: dict[str, str], topic: Topic, crm: Crm, shopify_admin: Any) 
     clear_caches()
     from google.cloud import firestore
 
-    from orderhub.orderform import auth
-    from orderhub.orderform.stores import FirestoreManagers, Manager
+    from orderhub.order_form import sessions as auth
+    from orderhub.order_form.stores import FirestoreManagers, Manager
 
     managers = FirestoreManagers(
         firestore.Client(project=emulators["GOOGLE_CLOUD_PROJECT"]), prefix + "managers"
@@ -298,8 +298,8 @@ def test_sign_in_without_its_csrf_token_is_refused(form: Form) -> None:
 
 
 def test_a_new_password_or_removal_ends_the_managers_sessions(form: Form) -> None:
-    from orderhub.orderform import auth
-    from orderhub.orderform.stores import Manager
+    from orderhub.order_form import sessions as auth
+    from orderhub.order_form.stores import Manager
 
     form.sign_in()
     form.open()
@@ -405,7 +405,7 @@ def test_a_strangers_failed_sign_ins_do_not_lock_the_manager_out(emulators) -> N
 
     from google.cloud import firestore
 
-    from orderhub.orderform.stores import FirestoreThrottle, throttle_keys
+    from orderhub.order_form.stores import FirestoreThrottle, throttle_keys
 
     throttle = FirestoreThrottle(
         firestore.Client(project=emulators["GOOGLE_CLOUD_PROJECT"]), unique("throttle")
@@ -427,8 +427,8 @@ def test_parallel_guesses_get_no_more_tries_than_sequential_ones(emulators) -> N
     from google.cloud import firestore
 
     from orderhub.errors import TransientError
-    from orderhub.orderform.auth import FREE_FAILURES
-    from orderhub.orderform.stores import FirestoreThrottle, throttle_keys
+    from orderhub.order_form.sessions import FREE_FAILURES
+    from orderhub.order_form.stores import FirestoreThrottle, throttle_keys
 
     throttle = FirestoreThrottle(
         firestore.Client(project=emulators["GOOGLE_CLOUD_PROJECT"]), unique("throttle")
@@ -460,8 +460,8 @@ def test_a_successful_sign_in_is_not_counted_against_the_address(emulators) -> N
 
     from google.cloud import firestore
 
-    from orderhub.orderform.auth import FREE_FAILURES
-    from orderhub.orderform.stores import FirestoreThrottle, throttle_keys
+    from orderhub.order_form.sessions import FREE_FAILURES
+    from orderhub.order_form.stores import FirestoreThrottle, throttle_keys
 
     throttle = FirestoreThrottle(
         firestore.Client(project=emulators["GOOGLE_CLOUD_PROJECT"]), unique("throttle")

@@ -83,7 +83,7 @@ def test_naming_the_managers_address_cannot_lock_her_out(form: Form) -> None:
     # Say guesses at her name came from a thousand addresses too: her name is slowed down.
     from google.cloud import firestore
 
-    from orderhub.orderform.stores import throttle_keys
+    from orderhub.order_form.stores import throttle_keys
 
     db = firestore.Client(project=os.environ["GOOGLE_CLOUD_PROJECT"])
     now = datetime.now(UTC)

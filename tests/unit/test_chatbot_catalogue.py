@@ -293,7 +293,7 @@ def test_the_shared_secret(headers, ok, monkeypatch):
 
 
 def test_a_payment_link_carries_the_contact_the_manager_named():
-    from orderhub.orderform import service
+    from orderhub.order_form import service
     from tests.unit.test_order_form_auth import NOW, TOKEN, FakeLinks, FakeShopify
 
     form = {

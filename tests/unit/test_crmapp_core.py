@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from orderhub.crmapp import admin, attention, queries
 from orderhub.managers import Manager, apply_preferences
+from orderhub.order_form import admin, attention, queries
 from orderhub.sources import email, mail
 from orderhub.switches import Switches
 
@@ -194,7 +194,7 @@ def test_what_to_do_for_a_manager_outside_messengers_24_hours() -> None:
 
 
 def test_the_tables_infra_grants_the_app_are_the_tables_its_queries_name() -> None:
-    source = (ROOT / "functions" / "orderhub" / "crmapp" / "queries.py").read_text()
+    source = (ROOT / "functions" / "orderhub" / "order_form" / "queries.py").read_text()
     import re
 
     named = set(re.findall(r"`\{t\}\.(\w+)`", source))

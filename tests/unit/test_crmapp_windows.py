@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from orderhub.crmapp.queries import window_state
+from orderhub.order_form.queries import window_state
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

@@ -838,7 +838,7 @@ def check_least_privilege(root: Path) -> list[str]:
     if not form.get("catalogue") or form.get("erases") or form.get("appends_to"):
         problems.append("function order_form: must read the catalogue, nothing else of BigQuery")
     # The CRM app (served by order_form) reads exactly the tables its queries name.
-    app_reads = set(_code_tuple(root / "functions/orderhub/crmapp/queries.py", "TABLES_READ"))
+    app_reads = set(_code_tuple(root / "functions/orderhub/order_form/queries.py", "TABLES_READ"))
     if _entry_list(infra, "order_form", "reads_tables") != app_reads:
         problems.append(
             "function order_form: reads_tables must be what the CRM app queries: "
@@ -1033,7 +1033,7 @@ MUTATIONS: list[tuple[str, Callable[[Path], None], str, str]] = [
     (
         "collection written with expires_at but without TTL",
         lambda r: _edit(
-            r / "functions/orderhub/order_form/entry.py",
+            r / "functions/orderhub/order_form/wiring.py",
             'self._collection("signin_throttle")',
             'self._collection("signin_throttle_v2")',
         ),

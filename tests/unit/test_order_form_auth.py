@@ -9,8 +9,9 @@ from bs4 import BeautifulSoup
 
 from orderhub.errors import TransientError
 from orderhub.event import Event
-from orderhub.orderform import auth, pages, service
-from orderhub.orderform.stores import Manager, Taken
+from orderhub.order_form import pages, service
+from orderhub.order_form import sessions as auth
+from orderhub.order_form.stores import Manager, Taken
 from orderhub.shopify.admin import DraftOrder
 from orderhub.sources import manual
 
@@ -281,6 +282,22 @@ def test_pages_escape_what_managers_type() -> None:
     assert soup.find(id="customer_name")["value"] == '<script>alert("x")</script>'
     assert soup.find(id="customer_name-error").get_text() == "<b>bad</b>"
     assert soup.find(id="customer_name")["aria-describedby"] == "customer_name-error"
+
+
+def test_the_one_layout_escapes_the_managers_name_and_marks_the_form_tab() -> None:
+    from orderhub.order_form.app import create_app
+
+    anna = Manager("anna", "<i>Anna</i>", ANNA.password_hash)
+    with create_app().test_request_context("/"):
+        html = pages.render(
+            "message.html", base="/crm", me=anna, csrf="c", heading="H", text="T", back="/"
+        )
+    assert "<i>Anna</i>" not in html
+    soup = BeautifulSoup(html, "html.parser")
+    assert soup.find(class_="who").get_text() == "<i>Anna</i>"
+    assert soup.find("a", attrs={"aria-current": "page"})["href"] == "/crm/"
+    assert soup.find("main").get("class") is None  # the form's width, not the lists'
+    assert soup.find(class_="button")["href"] == "/crm/"
 
 
 def test_a_session_signed_in_before_a_sign_out_is_over_and_a_later_one_is_not() -> None:

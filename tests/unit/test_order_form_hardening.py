@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from orderhub.errors import TransientError
-from orderhub.orderform import auth, service
-from orderhub.orderform.client import client_address
-from orderhub.orderform.stores import Manager, throttle_keys
+from orderhub.order_form import service
+from orderhub.order_form import sessions as auth
+from orderhub.order_form.client import client_address
+from orderhub.order_form.stores import Manager, throttle_keys
 from orderhub.sources import manual
 from tests.unit.test_order_form_auth import (
     ORDER,

@@ -3,7 +3,7 @@
 import pytest
 
 from orderhub.errors import ConfigError
-from orderhub.orderform.settings import OrderFormSettings
+from orderhub.order_form.settings import OrderFormSettings
 
 ENV = {
     "GOOGLE_CLOUD_PROJECT": "p",

@@ -1,4 +1,4 @@
-"""The pure parts of the outbound sync (orderhub.outbound): what goes into Shopify, the
+"""The pure parts of the outbound sync (orderhub.shopify_sync): what goes into Shopify, the
 markers on it, how Shopify's echo of it joins the CRM order, the switches."""
 
 from __future__ import annotations

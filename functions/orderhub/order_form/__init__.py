@@ -1,0 +1,42 @@
+"""``order_form``: the managers' CRM app and its order form, one Flask application.
+
+``entry.handle`` dispatches every request to the app of ``app.create_app``, which registers
+one blueprint per area. Blueprints hold routing and templates (one Jinja environment, one
+layout: ``templates/layout.html``); the work is in plain modules.
+
+=========  ======================  =================================================
+GET        /                       the order form (signed-in; ``?customer_name=&phone=
+                                   &email=&address=`` fill it in) or a redirect to /signin
+POST       /                       save the order, or make a payment link (``action=link``)
+GET        /new                    redirects to / (query kept)
+GET/POST   /signin                 the sign-in page; signs in
+POST       /signout                ends the session (on every device)
+GET        /products               the picker's search, JSON: ``?q=`` name or SKU
+GET        /orders, /orders.json   the orders list (filters, search, pages); its JSON
+GET        /orders/<id>[/mail]     an order's page; the e-mail it came from, as text
+GET        /customers?q=           customers by phone, e-mail or name
+GET        /customers/<key>        a customer's page; /customers/lookup.json?phone=
+GET        /attention[/<id>]       what needs attention; one quarantined item
+POST       /attention/<id>/handled mark handled; ``/replay`` reads a mail again
+GET        /settings               owners only (403 otherwise); POST /settings/sync|notify
+GET        /assets/...             the pages' scripts and stylesheets
+=========  ======================  =================================================
+
+Without a valid session nothing but the sign-in page and its assets is served: pages
+redirect to /signin, everything else answers 401. Every POST carries a CSRF token (an
+HMAC of the session id, or of a nonce cookie before sign-in); a missing or wrong one is
+answered 403.
+
+Modules:
+
+* ``settings``, ``wiring`` (the real clients, cached), ``entry`` (dispatch only);
+* ``app`` (``create_app``), ``pages`` (how a view answers: a page, a message, a redirect);
+* blueprints: ``auth`` (sign-in, sign-out, the current manager, ``login_required``),
+  ``form`` (the order form, the product search, payment links), ``views`` (orders,
+  customers, attention, settings);
+* core, no Flask: ``sessions`` (passwords, signed sessions, CSRF tokens, backoff),
+  ``client`` (the client address behind our proxies), ``stores`` (the form's Firestore
+  state), ``service`` (sign in, record an order, make a payment link), ``catalogue`` (the
+  product picker), ``queries`` (bounded BigQuery reads), ``attention`` (marks, replay),
+  ``admin`` (the owner's settings, audited), ``manage`` (``scripts/manager``).
+"""

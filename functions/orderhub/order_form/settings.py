@@ -1,4 +1,4 @@
-"""What ``order_form`` needs, read once from the environment."""
+"""``order_form``'s settings, read once from the environment (``OrderFormSettings.from_env``)."""
 
 from __future__ import annotations
 

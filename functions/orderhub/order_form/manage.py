@@ -24,8 +24,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orderhub.orderform import auth
-from orderhub.orderform.stores import FirestoreManagers, Manager
+from orderhub.order_form import sessions
+from orderhub.order_form.stores import FirestoreManagers, Manager
 
 
 def _dev_environment(state_dir: Path) -> None:
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{manager.id:20} {manager.name:30} {state:8} {manager.role}")
         return 0
     try:
-        ident = auth.manager_id(args.name)
+        ident = sessions.manager_id(args.name)
     except ValueError as exc:
         raise SystemExit(f"manager: {exc}") from exc
     if args.command == "remove":
@@ -98,11 +98,11 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("manager: a password needs at least 10 characters")
         generated = False
     else:
-        password, generated = auth.new_password(), True
+        password, generated = sessions.new_password(), True
     name = args.display_name or (existing.name if existing else args.name)
     role = "owner" if args.owner else (existing.role if existing else "manager")
     managers.put(
-        Manager(id=ident, name=name, password_hash=auth.hash_password(password), role=role),
+        Manager(id=ident, name=name, password_hash=sessions.hash_password(password), role=role),
         now=datetime.now(UTC),
     )
     print(f"manager: {ident} {'updated' if existing else 'added'}")

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from orderhub.errors import TransientError
-from orderhub.orderform.auth import delay_after
+from orderhub.order_form.sessions import delay_after
 from orderhub.stores import bounded_retry
 
 #: A pending form claim older than this is someone's failed or dead attempt: taken again.
@@ -177,7 +177,7 @@ def throttle_keys(
 ) -> list[tuple[str, str]]:
     """(kind, document id) pairs counted for one sign-in attempt.
 
-    ``client_ip`` is the bucket from ``orderform.client`` (an address, or an IPv6 /64).
+    ``client_ip`` is the bucket from ``order_form.client`` (an address, or an IPv6 /64).
     A name is counted per client address (``manager``: locks that address out of that
     name), each address on its own (``ip``), and, from a browser without the manager's
     device cookie, the name from everywhere (``name``: slows guessing spread over many

@@ -1,6 +1,6 @@
 """The order form's flows: sign in, record an order, make a payment link. No Flask here.
 
-Collaborators (stores, bus, Shopify client, clock) are parameters; the HTTP adapter wires
+Collaborators (stores, bus, Shopify client, clock) are parameters; ``wiring`` builds
 the real ones.
 """
 
@@ -15,8 +15,8 @@ from typing import Protocol
 from orderhub import logs
 from orderhub.bus import Bus
 from orderhub.errors import TransientError
-from orderhub.orderform.auth import hash_password, needs_rehash, verify_password
-from orderhub.orderform.stores import Manager, Taken, throttle_keys
+from orderhub.order_form.sessions import hash_password, needs_rehash, verify_password
+from orderhub.order_form.stores import Manager, Taken, throttle_keys
 from orderhub.shopify.admin import DraftOrder, draft_order_input
 from orderhub.sources import manual
 

@@ -1,0 +1,63 @@
+"""How a view answers: a page of the one layout, a short message, a redirect.
+
+Every template in ``templates/`` extends ``layout.html`` and is rendered by Flask's Jinja
+environment, which escapes every value: whatever a manager, a customer or the catalogue
+typed is shown as text, never as markup. ``app``'s context processor gives each page
+``base`` (the app's path prefix), ``me`` (the signed-in manager) and ``csrf`` (their
+session's token).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask import Response, render_template
+
+from orderhub.order_form.wiring import wiring
+
+
+def base() -> str:
+    """The path the app is served below (``ORDER_FORM_BASE_PATH``), or ``""``."""
+    return wiring().settings.base_path
+
+
+def page(template: str, status: int = 200, **context: Any) -> Response:
+    return Response(render_template(template, **context), status=status, mimetype="text/html")
+
+
+def message(heading: str, text: str, status: int, *, back: str = "/orders") -> Response:
+    """What happened and what to do; its button leads ``back`` (``/``: to the form)."""
+    return page("message.html", status, heading=heading, text=text, back=back)
+
+
+def redirect(path: str) -> Response:
+    """303 to ``path`` below the app's base path."""
+    response = Response("", status=303)
+    response.headers["Location"] = base() + path
+    return response
+
+
+def render(template: str, **context: Any) -> str:
+    """A template's HTML for exactly ``context``, outside any request (a preview; a check
+    that what was typed comes out escaped): the app's own Jinja environment."""
+    from orderhub.order_form.app import create_app
+
+    return str(create_app().jinja_env.get_template(template).render(**context))
+
+
+# ------------------------------------------------------------------ the templates' filters
+def money(value: Any, currency: Any = "") -> str:
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return ""
+    text = f"{amount:,.2f}"
+    return f"{text} {currency}".strip() if currency else text
+
+
+def when(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    return str(value or "")

@@ -1,0 +1,318 @@
+"""The CRM's pages, one blueprint each: ``orders``, ``customers``, ``attention`` and
+``settings`` (owners only).
+
+The views hold routing and templates; the reads and writes are the plain functions of
+``queries`` (bounded BigQuery reads), ``attention`` (marks, "read again") and ``admin``
+(the owner's settings, audited).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from orderhub import logs
+from orderhub.order_form import admin, queries
+from orderhub.order_form import attention as attn
+from orderhub.order_form.auth import login_required
+from orderhub.order_form.pages import message, money, page, redirect, when
+from orderhub.order_form.wiring import now, wiring
+
+
+def _window() -> queries.Window:
+    return queries.Window(now=now(), history_days=wiring().settings.history_days)
+
+
+def _country() -> str:
+    return wiring().settings.default_country
+
+
+def _parallel(*jobs: tuple[str, list[queries.Param]]) -> list[queries.Rows]:
+    return wiring().parallel(*jobs)
+
+
+# ------------------------------------------------------------------- orders
+orders_bp = Blueprint("orders", __name__)
+
+
+@orders_bp.get("/orders")
+@login_required
+def orders() -> Response:
+    flt = queries.OrderFilter.from_args(request.args)
+    rows, more = queries.list_orders(wiring().runner, flt, _window(), default_country=_country())
+    return page(
+        "orders.html",
+        flt=flt,
+        rows=rows,
+        more=more,
+        sources=queries.SOURCES,
+        statuses=queries.STATUSES,
+    )
+
+
+@orders_bp.get("/orders.json")
+@login_required(json=True)
+def orders_json() -> Response:
+    """The list's first page as JSON: the page polls it, so new orders appear by themselves."""
+    flt = queries.OrderFilter.from_args(request.args)
+    rows, more = queries.list_orders(wiring().runner, flt, _window(), default_country=_country())
+    return jsonify(
+        {
+            "orders": [
+                {
+                    "order_id": r["order_id"],
+                    "name": r["name"] or r["number"] or r["order_id"],
+                    "source": r["source"],
+                    "status": r["status"],
+                    "customer": r["customer_name"] or "",
+                    "total": money(r["total"], r["currency"]),
+                    "created_at": when(r["created_at"] or r["updated_at"]),
+                }
+                for r in rows
+            ],
+            "more": more,
+        }
+    )
+
+
+@orders_bp.get("/orders/<order_id>")
+@login_required
+def order(order_id: str) -> Response:
+    found = queries.order_page(wiring().runner, order_id[:128], _window(), parallel=_parallel)
+    if found is None:
+        return message("No such order", "No order with this number in the CRM.", 404)
+    return page(
+        "order.html",
+        p=found,
+        o=found.order,
+        admin_url=queries.admin_link(found.order),
+        customer_key=queries.customer_key(found.order.get("customer")),
+    )
+
+
+@orders_bp.get("/orders/<order_id>/mail")
+@login_required
+def order_mail(order_id: str) -> Response:
+    found = queries.order_page(wiring().runner, order_id[:128], _window(), parallel=_parallel)
+    raw_id = found.order.get("raw_id") if found else None
+    raw = queries.raw_event(wiring().runner, raw_id, _window()) if raw_id else None
+    if found is None or raw is None or raw.get("kind") != attn.RAW_EMAIL_KIND:
+        return message("No mail", "This order did not come from an e-mail we kept.", 404)
+    return page("mail.html", mail=queries.mail_text(raw), back=f"/orders/{order_id}")
+
+
+# ------------------------------------------------------------------- customers
+customers_bp = Blueprint("customers", __name__)
+
+
+@customers_bp.get("/customers")
+@login_required
+def customers() -> Response:
+    q = (request.args.get("q") or "").strip()[:100]
+    hits = (
+        queries.search_customers(
+            wiring().runner, q, _window(), default_country=_country(), parallel=_parallel
+        )
+        if q
+        else []
+    )
+    return page("customers.html", q=q, hits=hits)
+
+
+@customers_bp.get("/customers/lookup.json")
+@login_required(json=True)
+def customer_lookup() -> Response:
+    """The form asks while a phone is typed: the customer it belongs to, if any."""
+    found = queries.lookup_phone(
+        wiring().runner,
+        (request.args.get("phone") or "")[:40],
+        _window(),
+        default_country=_country(),
+    )
+    return jsonify({"customer": found})
+
+
+@customers_bp.get("/customers/<key>")
+@login_required
+def customer(key: str) -> Response:
+    found = queries.customer_page(wiring().runner, key[:300], _window(), parallel=_parallel)
+    if found is None:
+        return message("No such customer", "Nobody with this phone or e-mail in the CRM.", 404)
+    address = found.address or {}
+    prefill = {
+        "customer_name": found.name,
+        "phone": found.phone,
+        "email": found.email,
+        "address": ", ".join(
+            str(address[k]) for k in ("address1", "address2", "city", "zip") if address.get(k)
+        ),
+    }
+    return page("customer.html", c=found, prefill={k: v for k, v in prefill.items() if v})
+
+
+# ------------------------------------------------------------------- needs attention
+attention_bp = Blueprint("attention", __name__)
+
+
+@attention_bp.get("/attention")
+@login_required
+def attention() -> Response:
+    w = wiring()
+    lists = queries.attention(w.runner, _window(), parallel=_parallel)
+    marks = w.marks.get_many([row["event_id"] for row in lists["quarantine"]])
+    show = request.args.get("show") == "all"
+    open_items = [r for r in lists["quarantine"] if not marks.get(r["event_id"], {}).get("handled")]
+    try:
+        told = [(m.subscriber_id, m.name) for m in (w.notify_list.load() or ())]
+    except Exception as exc:  # noqa: BLE001 - the page still shows what needs attention
+        logs.warning("managers list unreadable", error=str(exc))
+        told = []
+    windows = queries.messenger_windows(w.runner, told, now=now())
+    return page(
+        "attention.html",
+        windows=windows,
+        quarantine=lists["quarantine"] if show else open_items,
+        handled_count=len(lists["quarantine"]) - len(open_items),
+        show_all=show,
+        marks=marks,
+        sync=lists["sync"],
+        notifications=lists["notifications"],
+    )
+
+
+def _item(event_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    w = wiring()
+    item = queries.quarantined(w.runner, event_id[:128], _window())
+    raw = None
+    if item and item["raw_id"]:
+        raw = queries.raw_event(w.runner, item["raw_id"], _window())
+    return item, raw
+
+
+@attention_bp.get("/attention/<event_id>")
+@login_required
+def attention_item(event_id: str) -> Response:
+    item, raw = _item(event_id)
+    if item is None:
+        return message("Not found", "Nothing with this id is in the quarantine.", 404)
+    mail = queries.mail_text(raw) if raw and raw.get("kind") == attn.RAW_EMAIL_KIND else None
+    payload = None if mail or raw is None else str(raw.get("body") or "")[:20000]
+    mark = wiring().marks.get_many([item["event_id"]]).get(item["event_id"], {})
+    return page("attention_item.html", item=item, mail=mail, payload=payload, mark=mark)
+
+
+@attention_bp.post("/attention/<event_id>/handled")
+@login_required
+def attention_handled(event_id: str) -> Response:
+    item, _raw = _item(event_id)
+    if item is None:
+        return message("Not found", "Nothing with this id is in the quarantine.", 404)
+    attn.mark_handled(
+        wiring().marks,
+        item["event_id"],
+        by=g.manager.id,
+        now=now(),
+        note=(request.form.get("note") or "").strip(),
+    )
+    logs.info("quarantine item handled", manager=g.manager.id, event_id=item["event_id"])
+    return redirect("/attention")
+
+
+@attention_bp.post("/attention/<event_id>/replay")
+@login_required
+def attention_replay(event_id: str) -> Response:
+    w = wiring()
+    item, raw = _item(event_id)
+    if item is None or raw is None:
+        return message("Not found", "The mail is not in the CRM's raw store.", 404)
+    try:
+        replay = attn.replay_mail(raw, rules=w.rules, bus=w.bus, now=now())
+    except attn.NotReplayable as exc:
+        return message("Cannot read again", str(exc).capitalize() + ".", 400)
+    attn.record_replay(w.marks, item["event_id"], replay, by=g.manager.id, now=now())
+    logs.info(
+        "quarantined mail read again",
+        manager=g.manager.id,
+        event_id=item["event_id"],
+        orders=list(replay.published),
+    )
+    return page("replayed.html", replay=replay, item=item)
+
+
+# ------------------------------------------------------------------- settings (owner)
+settings_bp = Blueprint("settings", __name__)
+
+
+def _saved(changes: list[admin.Change]) -> str:
+    return f"Saved: {len(changes)} change(s)." if changes else "Nothing changed."
+
+
+def _settings_page(
+    errors: dict[str, str] | None = None, saved: str = "", status: int = 200
+) -> Response:
+    w = wiring()
+    switches = w.switches.get(w.settings.shop)
+    try:
+        told = w.notify_list.load() or ()
+    except Exception as exc:  # noqa: BLE001 - the page still shows the sync settings
+        logs.warning("managers list unreadable", error=str(exc))
+        told = ()
+    prefs = w.preferences.all()
+    return page(
+        "settings.html",
+        status,
+        switches=switches,
+        switch_fields=admin.SWITCH_FIELDS,
+        told=told,
+        prefs=prefs,
+        kinds=admin.NOTIFY_KINDS,
+        audit=w.audit.recent(30),
+        errors=errors or {},
+        saved=saved,
+    )
+
+
+@settings_bp.get("/settings")
+@login_required(owner=True)
+def settings() -> Response:
+    return _settings_page()
+
+
+@settings_bp.post("/settings/sync")
+@login_required(owner=True)
+def settings_sync() -> Response:
+    w = wiring()
+    current = w.switches.get(w.settings.shop)
+    try:
+        changes = admin.change_switches(
+            w.switches,
+            w.audit,
+            shop=w.settings.shop,
+            assignments=admin.form_assignments(request.form, current),
+            by=g.manager.id,
+            now=now(),
+        )
+    except ValueError as exc:
+        return _settings_page({"sync": str(exc)}, status=422)
+    logs.info("sync settings changed", manager=g.manager.id, changed=[c.setting for c in changes])
+    return _settings_page(saved=_saved(changes))
+
+
+@settings_bp.post("/settings/notify")
+@login_required(owner=True)
+def settings_notify() -> Response:
+    w = wiring()
+    subscriber = (request.form.get("subscriber_id") or "").strip()
+    listed = {m.subscriber_id for m in (w.notify_list.load() or ())}
+    if subscriber not in listed:
+        return _settings_page({"notify": "Choose a manager from the list."}, status=422)
+    changes = admin.change_preferences(
+        w.preferences,
+        w.audit,
+        subscriber_id=subscriber,
+        wanted={k: request.form.get(k) == "on" for k in admin.NOTIFY_KINDS},
+        by=g.manager.id,
+        now=now(),
+    )
+    return _settings_page(saved=_saved(changes))

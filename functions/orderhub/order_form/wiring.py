@@ -1,0 +1,161 @@
+"""``order_form``'s real collaborators, built on first use and kept for the instance.
+
+``wiring()`` reads the settings once; each client or store is made when a view first
+needs it (a sign-in never loads BigQuery). Tests forget them with ``wiring.cache_clear()``.
+"""
+
+from __future__ import annotations
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from orderhub import gcp
+from orderhub.bus import PubSubBus
+from orderhub.order_form.catalogue import BigQueryCatalogue
+from orderhub.order_form.sessions import Signer
+from orderhub.order_form.settings import OrderFormSettings
+from orderhub.order_form.stores import (
+    FirestoreDraftLinks,
+    FirestoreManagers,
+    FirestoreThrottle,
+    LeasedFirestoreClaims,
+)
+from orderhub.shopify.admin import ShopifyAdmin
+
+if TYPE_CHECKING:  # the CRM's pages' modules load on first use (phonenumbers, rules)
+    from orderhub.managers import FirestoreManagers as NotifyList
+    from orderhub.order_form.admin import FirestoreAudit, FirestorePreferences
+    from orderhub.order_form.attention import FirestoreMarks
+    from orderhub.order_form.queries import BigQueryRunner, Param, Rows
+    from orderhub.sources.email import Rules
+    from orderhub.switches import FirestoreSwitches
+
+#: A resubmitted page is recognised for this long (the form token's claim lifetime).
+CLAIM_TTL = timedelta(days=7)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Wiring:
+    """Real collaborators, each created on first use."""
+
+    def __init__(self, settings: OrderFormSettings) -> None:
+        self.settings = settings
+        self.signer = Signer(settings.session_secret)
+
+    def _collection(self, name: str) -> str:
+        return f"{self.settings.firestore_prefix}{name}"
+
+    @functools.cached_property
+    def firestore(self) -> Any:
+        return gcp.firestore_client(self.settings.project)
+
+    @functools.cached_property
+    def managers(self) -> FirestoreManagers:
+        # Managers and their password hashes live in a database this function may only
+        # read; sign-outs are written beside the form's other state.
+        database = gcp.firestore_client(self.settings.project, self.settings.managers_database)
+        return FirestoreManagers(
+            database,
+            self._collection("managers"),
+            signouts=self.firestore.collection(self._collection("manager_signouts")),
+        )
+
+    @functools.cached_property
+    def throttle(self) -> FirestoreThrottle:
+        return FirestoreThrottle(self.firestore, self._collection("signin_throttle"))
+
+    @functools.cached_property
+    def claims(self) -> LeasedFirestoreClaims:
+        return LeasedFirestoreClaims(
+            self.firestore, self._collection("order_form_claims"), CLAIM_TTL
+        )
+
+    @functools.cached_property
+    def links(self) -> FirestoreDraftLinks:
+        return FirestoreDraftLinks(self.firestore, self._collection("draft_links"), CLAIM_TTL)
+
+    @functools.cached_property
+    def bus(self) -> PubSubBus:
+        topic = gcp.topic_path(self.settings.project, self.settings.topic)
+        return PubSubBus(gcp.publisher(), topic)
+
+    @functools.cached_property
+    def catalogue(self) -> BigQueryCatalogue:
+        client = gcp.bigquery_client(self.settings.project, self.settings.bigquery_endpoint)
+        return BigQueryCatalogue(client, self.settings.dataset)
+
+    @functools.cached_property
+    def shopify(self) -> ShopifyAdmin:
+        import requests
+
+        return ShopifyAdmin(
+            base_url=self.settings.shopify_admin_url,
+            access_token=self.settings.shopify_admin_token,
+            api_version=self.settings.shopify_api_version,
+            session=requests.Session(),
+        )
+
+    # ------------------------------------------------------------- the CRM's pages
+    @functools.cached_property
+    def runner(self) -> BigQueryRunner:
+        from orderhub.order_form.queries import BigQueryRunner
+
+        client = gcp.bigquery_client(self.settings.project, self.settings.bigquery_endpoint)
+        return BigQueryRunner(client, self.settings.crm_dataset)
+
+    @functools.cached_property
+    def _pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=4, thread_name_prefix="crm-query")
+
+    def parallel(self, *jobs: tuple[str, list[Param]]) -> list[Rows]:
+        """Run independent queries at once (a page's reads): their rows, in order."""
+        futures = [self._pool.submit(self.runner, sql, params) for sql, params in jobs]
+        return [f.result() for f in futures]
+
+    @functools.cached_property
+    def marks(self) -> FirestoreMarks:
+        from orderhub.order_form.attention import FirestoreMarks
+
+        return FirestoreMarks(self.firestore, self._collection("attention_marks"))
+
+    @functools.cached_property
+    def audit(self) -> FirestoreAudit:
+        from orderhub.order_form.admin import FirestoreAudit
+
+        return FirestoreAudit(self.firestore, self._collection("settings_audit"))
+
+    @functools.cached_property
+    def preferences(self) -> FirestorePreferences:
+        from orderhub.order_form.admin import FirestorePreferences
+
+        return FirestorePreferences(self.firestore, self._collection("notify_preferences"))
+
+    @functools.cached_property
+    def switches(self) -> FirestoreSwitches:
+        from orderhub.switches import FirestoreSwitches
+
+        return FirestoreSwitches(self.firestore, self._collection("sync_settings"))
+
+    @functools.cached_property
+    def notify_list(self) -> NotifyList:
+        """Who the notifier tells (settings/managers, in the managers database: read only)."""
+        from orderhub.managers import FirestoreManagers as NotifyList
+
+        database = gcp.firestore_client(self.settings.project, self.settings.managers_database)
+        return NotifyList(database, self.settings.firestore_prefix)
+
+    @functools.cached_property
+    def rules(self) -> tuple[Rules, ...]:
+        from orderhub.sources import email
+
+        return email.shipped_rules()
+
+
+@functools.cache
+def wiring() -> Wiring:
+    return Wiring(OrderFormSettings.from_env())
