@@ -377,6 +377,19 @@ def test_one_customer_is_found_by_every_form_of_her_phone_in_a_us_shop(app: App)
     assert "No order matches" in text(app.client.get("/orders?q=345678"))
 
 
+def test_yen_is_shown_without_decimals(app: App) -> None:
+    yen = {"currency": "JPY", "total_price": "1200", "subtotal_price": "1200"}
+    app.deliver(shopify_order(8201, "+12015550123", **yen))
+    app.sign_in()
+
+    page = soup(app.client.get("/orders/8201"))
+    assert page.find(id="order-total").get_text() == "1,200 JPY"
+    prices = [td.get_text() for td in page.select("table.items td.num")[1::2]]
+    assert prices and all(p == "199" for p in prices), prices
+    listed = soup(app.client.get("/orders")).select_one("#order-list a.row .amount")
+    assert listed is not None and listed.get_text() == "1,200 JPY"
+
+
 # ---------------------------------------------------------------------- needs attention
 def _broken_rules() -> Any:
     """The shipped Smakuy rules with the phone looked for where the mail has none: what a

@@ -15,7 +15,6 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from orderhub import logs
 from orderhub.crmapp import admin, queries
 from orderhub.crmapp import attention as attn
 from orderhub.errors import TransientError
+from orderhub.money import amount, format_money
 
 HERE = Path(__file__).resolve().parent
 ASSETS = {"crm.css": "text/css", "crm.js": "text/javascript"}
@@ -447,12 +447,13 @@ def settings_notify() -> Response:
 
 # ------------------------------------------------------------------- the app
 def money(value: Any, currency: Any = "") -> str:
-    try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return ""
-    text = f"{amount:,.2f}"
-    return f"{text} {currency}".strip() if currency else text
+    """``1,234.50 USD``, ``1,200 JPY`` (``orderhub.money``); ``""`` when not a number."""
+    return format_money(value, currency) if amount(value, currency) is not None else ""
+
+
+def number(value: Any, currency: Any = "") -> str:
+    """The amount alone in the currency's decimals (``1,200`` for yen); ``""`` if none."""
+    return amount(value, currency) or ""
 
 
 def when(value: Any) -> str:
@@ -467,6 +468,7 @@ def create_app(h: Hooks) -> Flask:
     app.extensions["orderhub"] = h
     app.jinja_env.autoescape = True  # every template, whatever its file name
     app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["amount"] = number
     app.jinja_env.filters["when"] = when
     for bp in (auth_bp, form_bp, orders_bp, customers_bp, attention_bp, settings_bp):
         app.register_blueprint(bp)
