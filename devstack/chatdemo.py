@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from devstack import dataset
-from devstack.money import format_money
 from devstack.shopify_sender import fixture, send
+from orderhub.money import format_money
 
 #: Invented demo contacts of the bot, in the API's shape (the stand-in renders the other).
 DEMO_CONTACTS: tuple[dict[str, Any], ...] = (

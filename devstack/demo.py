@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from devstack import dataset
-from devstack.money import format_money
 from devstack.shopify_sender import fixture, send
+from orderhub.money import format_money
 
 EMAILS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "email"
 #: Delivery-service order e-mails (one broken: it lands in quarantine and alerts the managers).

@@ -354,6 +354,42 @@ def test_a_customer_is_found_and_shown_with_orders_from_every_source(app: App) -
     assert app.client.get("/customers/lookup.json?phone=12").get_json() == {"customer": None}
 
 
+def test_one_customer_is_found_by_every_form_of_her_phone_in_a_us_shop(app: App) -> None:
+    """Issue 18: one phone parser (orderhub.phones). In a shop whose default region is US,
+    a Portuguese number typed internationally, with 00, nationally or as its last six
+    digits finds the one customer it belongs to, and nobody else."""
+    app.deliver(shopify_order(8101, "+351912345678", minutes_ago=30))
+    app.deliver(shopify_order(8102, "+12015545678", minutes_ago=20))  # ends in 45678 too
+    app.deliver(shopify_order(8103, "+442079460958", minutes_ago=10))
+    app.sign_in()
+
+    for typed in ("+351 912 345 678", "00351912345678", "912 345 678", "345678"):
+        hits = soup(app.client.get("/customers", query_string={"q": typed}))
+        keys = [a["href"] for a in hits.select("#customer-list a.row")]
+        assert keys == ["/customers/p351912345678"], typed
+    london = soup(app.client.get("/customers", query_string={"q": "0044 20 7946 0958"}))
+    assert [a["href"] for a in london.select("#customer-list a.row")] == [
+        "/customers/p442079460958"
+    ]
+    # The orders list finds her by a national number too; a bare six digits is an order number.
+    found = soup(app.client.get("/orders", query_string={"q": "912 345 678"}))
+    assert [a.find("strong").get_text() for a in found.select("#order-list a.row")] == ["#8101"]
+    assert "No order matches" in text(app.client.get("/orders?q=345678"))
+
+
+def test_yen_is_shown_without_decimals(app: App) -> None:
+    yen = {"currency": "JPY", "total_price": "1200", "subtotal_price": "1200"}
+    app.deliver(shopify_order(8201, "+12015550123", **yen))
+    app.sign_in()
+
+    page = soup(app.client.get("/orders/8201"))
+    assert page.find(id="order-total").get_text() == "1,200 JPY"
+    prices = [td.get_text() for td in page.select("table.items td.num")[1::2]]
+    assert prices and all(p == "199" for p in prices), prices
+    listed = soup(app.client.get("/orders")).select_one("#order-list a.row .amount")
+    assert listed is not None and listed.get_text() == "1,200 JPY"
+
+
 # ---------------------------------------------------------------------- needs attention
 def _broken_rules() -> Any:
     """The shipped Smakuy rules with the phone looked for where the mail has none: what a

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from devstack.money import format_money
+from orderhub.money import format_money
 
 
 @pytest.mark.parametrize(

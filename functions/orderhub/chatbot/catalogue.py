@@ -28,6 +28,7 @@ from urllib.parse import quote, urlencode
 
 from orderhub import logs
 from orderhub.errors import PoisonMessage, TransientError
+from orderhub.money import format_money
 from orderhub.sources.shopify import CONTACT_PARAMETER
 
 MAX_CARDS = 10
@@ -266,7 +267,7 @@ def _price(product: Product, currency: str) -> str | None:
     prices = sorted({v.price for v in pool if v.price is not None})
     if not prices:
         return None
-    text = f"{prices[0]:,.2f} {currency}"
+    text = format_money(prices[0], currency)
     return f"from {text}" if len(prices) > 1 else text
 
 

@@ -29,10 +29,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from orderhub.event import Event
+from orderhub.money import format_money
 
 TEXT_LIMIT = 2000
 BUTTON_TEXT_LIMIT = 640
@@ -109,13 +109,7 @@ def _money(value: Any, currency: str | None = None) -> str:
     if isinstance(value, Mapping):
         currency = str(value.get("currency") or currency or "")
         value = value.get("amount")
-    if value in (None, ""):
-        return "?"
-    try:
-        amount = f"{Decimal(str(value)):,.2f}"
-    except InvalidOperation:
-        amount = str(value)
-    return f"{amount} {currency}".strip()
+    return format_money(value, currency, missing="?")
 
 
 def _address(value: Any) -> str | None:

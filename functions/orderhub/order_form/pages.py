@@ -10,11 +10,11 @@ session's token).
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import Response, render_template
 
+from orderhub.money import amount, format_money
 from orderhub.order_form.wiring import wiring
 
 
@@ -49,12 +49,13 @@ def render(template: str, **context: Any) -> str:
 
 # ------------------------------------------------------------------ the templates' filters
 def money(value: Any, currency: Any = "") -> str:
-    try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return ""
-    text = f"{amount:,.2f}"
-    return f"{text} {currency}".strip() if currency else text
+    """``1,234.50 USD``, ``1,200 JPY`` (``orderhub.money``); ``""`` when not a number."""
+    return format_money(value, currency) if amount(value, currency) is not None else ""
+
+
+def number(value: Any, currency: Any = "") -> str:
+    """The amount alone in the currency's decimals (``1,200`` for yen); ``""`` if none."""
+    return amount(value, currency) or ""
 
 
 def when(value: Any) -> str:

@@ -16,8 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import phonenumbers
-
+from orderhub import phones
 from orderhub.errors import TransientError
 
 #: (name, BigQuery type, value) of one query parameter.
@@ -73,23 +72,8 @@ class BigQueryRunner:
 def phone_digits(text: str, default_country: str) -> str | None:
     """The E.164 digits of a phone typed in any format (``(201) 555-0123``,
     ``+1 201 555 0123``, ``00 1 201...``), or ``None`` if it does not read as one."""
-    raw = text.strip()
-    if sum(c.isdigit() for c in raw) < 6 or re.search(r"[A-Za-z@]", raw):
-        return None
-    if raw.startswith("00"):
-        raw = "+" + raw[2:]
-    try:
-        number = phonenumbers.parse(raw, None if raw.startswith("+") else default_country)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
-
-
-def e164(text: str, default_country: str) -> str | None:
-    digits = phone_digits(text, default_country)
-    return "+" + digits if digits else None
+    term = phones.search_term(text, default_country)
+    return term.digits or None if term else None
 
 
 @dataclass(frozen=True)
@@ -168,6 +152,8 @@ WHERE (@source = '' OR source = @source OR STARTS_WITH(source, CONCAT(@source, '
     OR LOWER(COALESCE(name, '')) = @q OR LOWER(COALESCE(number, '')) = @q
     OR LOWER(order_id) = @q OR LOWER(COALESCE(name, '')) = CONCAT('#', @q)
     OR (@digits != '' AND REGEXP_REPLACE(COALESCE(customer.phone, ''), '[^0-9]', '') = @digits)
+    OR (@suffix != ''
+        AND ENDS_WITH(REGEXP_REPLACE(COALESCE(customer.phone, ''), '[^0-9]', ''), @suffix))
     OR (@digits = '' AND STRPOS(LOWER(COALESCE(customer.name, '')), @q) > 0)
   )
 ORDER BY COALESCE(created_at, occurred_at) DESC, order_id DESC
@@ -192,9 +178,10 @@ def list_orders(
 ) -> tuple[Rows, bool]:
     """One page of orders, newest first, and whether there is a next page."""
     q = flt.q.lower()
-    digits = phone_digits(flt.q, default_country) or "" if flt.q else ""
-    if digits and q.lstrip("#").isdigit() and len(q.lstrip("#")) < 7:
-        digits = ""  # a short number is an order number, not a phone
+    term = phones.search_term(flt.q, default_country) if flt.q else None
+    if term and q.lstrip("#").isdigit() and len(q.lstrip("#")) < 7:
+        term = None  # a short number is an order number, not a phone
+    term = term or phones.SearchTerm()
     rows = run(
         ORDERS_SQL,
         [
@@ -203,7 +190,8 @@ def list_orders(
             ("status", "STRING", flt.status),
             ("manager", "STRING", flt.manager),
             ("q", "STRING", q),
-            ("digits", "STRING", digits),
+            ("digits", "STRING", term.digits),
+            ("suffix", "STRING", term.suffix),
             ("limit", "INT64", PAGE_SIZE + 1),
             ("offset", "INT64", (flt.page - 1) * PAGE_SIZE),
         ],
@@ -413,6 +401,8 @@ WITH latest AS (
   WHERE occurred_at >= @since
     AND (
       (@digits != '' AND REGEXP_REPLACE(COALESCE(customer.phone, ''), '[^0-9]', '') = @digits)
+      OR (@suffix != ''
+          AND ENDS_WITH(REGEXP_REPLACE(COALESCE(customer.phone, ''), '[^0-9]', ''), @suffix))
       OR (@email != '' AND LOWER(customer.email) = @email)
       OR (@name != '' AND STRPOS(LOWER(COALESCE(customer.name, '')), @name) > 0)
       OR (@customer_id != '' AND customer.id = @customer_id)
@@ -440,6 +430,7 @@ FROM `{t}.customer_events`
 WHERE occurred_at >= @since
   AND (
     (@digits != '' AND REGEXP_REPLACE(COALESCE(phone, ''), '[^0-9]', '') = @digits)
+    OR (@suffix != '' AND ENDS_WITH(REGEXP_REPLACE(COALESCE(phone, ''), '[^0-9]', ''), @suffix))
     OR (@email != '' AND LOWER(email) = @email)
     OR (@name != '' AND STRPOS(LOWER(COALESCE(name, '')), @name) > 0)
     OR (@customer_id != '' AND customer_id = @customer_id)
@@ -463,12 +454,14 @@ LIMIT 50
 
 @dataclass(frozen=True)
 class Who:
-    """What identifies a customer across sources: phone digits, e-mail, or a record id."""
+    """What identifies a customer across sources: phone digits, e-mail, or a record id.
+    A search may also look for phones that end in ``suffix`` (see ``orderhub.phones``)."""
 
     digits: str = ""
     email: str = ""
     name: str = ""
     customer_id: str = ""
+    suffix: str = ""
 
     def key(self) -> str:
         """The customer's id in the app's URLs: ``p<digits>``, ``e:<email>`` or ``c:<id>``."""
@@ -492,6 +485,7 @@ class Who:
         return [
             ("since", "TIMESTAMP", window.since),
             ("digits", "STRING", self.digits),
+            ("suffix", "STRING", self.suffix),
             ("email", "STRING", self.email),
             ("name", "STRING", self.name),
             ("customer_id", "STRING", self.customer_id),
@@ -505,9 +499,9 @@ def who_from_search(q: str, default_country: str) -> Who | None:
         return None
     if "@" in q:
         return Who(email=q.lower())
-    digits = phone_digits(q, default_country)
-    if digits:
-        return Who(digits=digits)
+    term = phones.search_term(q, default_country)
+    if term:
+        return Who(digits=term.digits, suffix=term.suffix)
     if len(q) < 2:
         return None
     return Who(name=q.lower())

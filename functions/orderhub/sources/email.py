@@ -137,16 +137,14 @@ def parse_money(text: str, default_currency: str | None = None) -> Money:
 
 
 def parse_phone(text: str, region: str | None) -> str:
-    """A phone number in E.164 (``+380671234567``); ``Unreadable`` if it is not a valid one."""
-    import phonenumbers
+    """A phone number in E.164 (``+380671234567``); ``Unreadable`` if it is not a valid one.
+    Read by ``orderhub.phones``: international, national (in ``region``) and ``00`` forms."""
+    from orderhub import phones  # phonenumbers only once a mail has a phone (cold starts)
 
     try:
-        number = phonenumbers.parse(text[:MAX_FIELD_CHARS], region)
-    except phonenumbers.NumberParseException as exc:
-        raise Unreadable("not a phone number") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise Unreadable("not a valid phone number")
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+        return phones.to_e164(text[:MAX_FIELD_CHARS], region)
+    except phones.InvalidPhone as exc:
+        raise Unreadable(str(exc)) from exc
 
 
 # ------------------------------------------------------------------------ rules

@@ -22,8 +22,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import phonenumbers
-
+from orderhub import phones
 from orderhub.event import Event, LineItem, Raw, iso, make_event, stable_id, version_of
 
 SOURCE = "manual"
@@ -133,23 +132,20 @@ def read_form(values: Mapping[str, str]) -> FormInput:
 
 
 def parse_phone(raw: str, default_country: str) -> str:
-    """The number in E.164, or ``ValueError`` with a message for the manager."""
+    """The number in E.164 (read by ``orderhub.phones``), or ``ValueError`` with a message
+    for the manager."""
     try:
-        number = phonenumbers.parse(raw, default_country.upper())
-    except phonenumbers.NumberParseException as exc:
+        return phones.to_e164(raw, default_country)
+    except phones.NotAPhone as exc:
         raise ValueError("Enter a phone number, e.g. " + example_phone(default_country)) from exc
-    if not phonenumbers.is_valid_number(number):
+    except phones.InvalidPhone as exc:
         raise ValueError(
             "This is not a valid phone number; add the country code if it is from abroad"
-        )
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        ) from exc
 
 
 def example_phone(country: str) -> str:
-    example = phonenumbers.example_number(country.upper())
-    if example is None:
-        return "+1 201 555 0123"
-    return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return phones.example(country)
 
 
 def parse_price(raw: str) -> Decimal:

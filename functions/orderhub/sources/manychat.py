@@ -10,7 +10,7 @@ The bot posts a contact in one of two shapes, both accepted:
 
 Where the contact came from is read from custom fields that the bot's entry points set
 (``SOURCE_FIELDS``: e.g. ``source``, ``campaign``, ``ad_id``, ``ref``), falling back to
-ManyChat's ``last_growth_tool``. The phone is stored in E.164 when ``phonenumbers`` can
+ManyChat's ``last_growth_tool``. The phone is stored in E.164 when ``orderhub.phones`` can
 read it (the bot's default country for numbers typed without ``+``); otherwise it is kept
 exactly as typed with ``phone_valid`` false and the ``phone_invalid`` flag: the contact is
 never lost for a typo.
@@ -28,8 +28,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import phonenumbers
-
+from orderhub import phones
 from orderhub.errors import PoisonMessage
 from orderhub.event import Event, Raw, iso, make_event, parse_time, stable_id, version_of
 
@@ -124,16 +123,9 @@ def _field(fields: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
 
 
 def phone_e164(raw: str | None, default_country: str) -> tuple[str | None, bool]:
-    """(E.164, True) when the number reads as valid; else (as typed, False)."""
-    if not raw:
-        return None, False
-    try:
-        number = phonenumbers.parse(raw, None if raw.startswith("+") else default_country)
-    except phonenumbers.NumberParseException:
-        return raw, False
-    if not phonenumbers.is_valid_number(number):
-        return raw, False
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), True
+    """(E.164, True) when the number reads as valid (``orderhub.phones``); else (as typed,
+    False)."""
+    return phones.e164_or_typed(raw, default_country)
 
 
 def _growth_tool(value: Any) -> str | None:
