@@ -1,7 +1,7 @@
 """Money as people read it: ``409.94 USD``, ``1,200 JPY``, ``1.500 KWD``.
 
 The one place that formats an amount for display: the managers' messages
-(``orderhub.templates``), the CRM app's pages, the chat-bot's product cards and the local
+(``notifier.templates``), the CRM app's pages, the chat-bot's product cards and the local
 demo's tables. BigQuery's NUMERIC gives ``409.940000000``; the currency's minor unit (ISO
 4217) says how many decimals to show: two for most, none for the yen or the won, three for
 the Gulf dinars. Thousands are grouped with commas; halves round up.

@@ -7,10 +7,10 @@ import dataclasses
 from decimal import Decimal
 
 import pytest
-from orderhub.templates import render
 
 from orderhub import money
 from orderhub.chatbot import catalogue
+from orderhub.notifier.templates import render
 from orderhub.order_form import pages as web
 from tests.unit.test_chatbot_catalogue import LINKS, ask, cards, product
 from tests.unit.test_templates import shopify_event
