@@ -91,7 +91,8 @@ def apply_preferences(
 
 
 class FirestorePreferences:
-    """``notify_preferences`` (default database): one document per subscriber id."""
+    """``notify_preferences`` (default database): one document per subscriber id. The
+    notifier reads them; the CRM app's settings page (owners only) writes them."""
 
     def __init__(self, client: Any, prefix: str = "") -> None:
         self._collection = client.collection(f"{prefix}{PREFERENCES_COLLECTION}")
@@ -103,6 +104,10 @@ class FirestorePreferences:
             return {s.id: s.to_dict() or {} for s in self._collection.stream(timeout=5.0)}
         except exceptions.GoogleAPICallError as exc:
             raise TransientError(f"Firestore read failed: {exc.__class__.__name__}") from exc
+
+    def put(self, subscriber_id: str, prefs: dict[str, bool]) -> None:
+        """Replace one manager's choices."""
+        self._collection.document(subscriber_id).set(prefs, timeout=5.0)
 
 
 def parse(value: Any, *, where: str) -> tuple[Manager, ...]:

@@ -46,7 +46,7 @@ class Audit(Protocol):
 
 
 class Preferences(Protocol):
-    def all(self) -> dict[str, dict[str, bool]]: ...
+    def load(self) -> dict[str, dict[str, Any]]: ...
 
     def put(self, subscriber_id: str, prefs: dict[str, bool]) -> None: ...
 
@@ -122,7 +122,7 @@ def change_preferences(
     by: str,
     now: datetime,
 ) -> list[Change]:
-    current = prefs.all().get(subscriber_id, {})
+    current = prefs.load().get(subscriber_id, {})
     full = {kind: bool(wanted.get(kind, False)) for kind in NOTIFY_KINDS}
     changes = [
         Change(kind, current.get(kind, True), value)
@@ -163,14 +163,3 @@ class FirestoreAudit:
 
         query = self._collection.order_by("at", direction=firestore.Query.DESCENDING).limit(limit)
         return [s.to_dict() or {} for s in query.stream(timeout=5.0)]
-
-
-class FirestorePreferences:
-    def __init__(self, client: Any, collection: str) -> None:
-        self._collection = client.collection(collection)
-
-    def all(self) -> dict[str, dict[str, bool]]:
-        return {s.id: s.to_dict() or {} for s in self._collection.stream(timeout=5.0)}
-
-    def put(self, subscriber_id: str, prefs: dict[str, bool]) -> None:
-        self._collection.document(subscriber_id).set(prefs, timeout=5.0)

@@ -258,7 +258,7 @@ def _settings_page(
     except Exception as exc:  # noqa: BLE001 - the page still shows the sync settings
         logs.warning("managers list unreadable", error=str(exc))
         told = ()
-    prefs = w.preferences.all()
+    prefs = w.preferences.load()
     return page(
         "settings.html",
         status,

@@ -26,7 +26,8 @@ from orderhub.shopify.admin import ShopifyAdmin
 
 if TYPE_CHECKING:  # the CRM's pages' modules load on first use (phonenumbers, rules)
     from orderhub.managers import FirestoreManagers as NotifyList
-    from orderhub.order_form.admin import FirestoreAudit, FirestorePreferences
+    from orderhub.managers import FirestorePreferences
+    from orderhub.order_form.admin import FirestoreAudit
     from orderhub.order_form.attention import FirestoreMarks
     from orderhub.order_form.queries import BigQueryRunner, Param, Rows
     from orderhub.sources.email import Rules
@@ -131,9 +132,10 @@ class Wiring:
 
     @functools.cached_property
     def preferences(self) -> FirestorePreferences:
-        from orderhub.order_form.admin import FirestorePreferences
+        """Who is told of what: written here, read by the notifier (one class for both)."""
+        from orderhub.managers import FirestorePreferences
 
-        return FirestorePreferences(self.firestore, self._collection("notify_preferences"))
+        return FirestorePreferences(self.firestore, self.settings.firestore_prefix)
 
     @functools.cached_property
     def switches(self) -> FirestoreSwitches:
