@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from orderhub.errors import ConfigError
 
@@ -63,3 +64,16 @@ def settings_cache_seconds(env: Mapping[str, str] = os.environ) -> float:
     except ValueError as exc:
         raise ConfigError(f"SYNC_SETTINGS_CACHE_SECONDS must be a number, got {raw!r}") from exc
     return max(0.0, value)
+
+
+def load_dev_env(state_dir: Path | None = None) -> None:
+    """Put the local stack's ``endpoints.env`` into ``os.environ`` (the operator scripts'
+    ``--dev``): ``ORDERHUB_DEV_DIR``, else ``.dev`` in the working directory."""
+    state = state_dir or Path(os.environ.get("ORDERHUB_DEV_DIR", ".dev"))
+    path = state / "endpoints.env"
+    if not path.exists():
+        raise SystemExit(f"{path} not found: start the stack with scripts/dev up")
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            os.environ[key] = value[1:-1] if value[:1] == value[-1:] == "'" else value

@@ -22,12 +22,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from orderhub import gcp
 from orderhub.bus import PubSubBus
-from orderhub.config import DEFAULT_ORDER_EVENTS_TOPIC, project_id
+from orderhub.config import DEFAULT_ORDER_EVENTS_TOPIC, load_dev_env, project_id
 from orderhub.errors import ConfigError
 from orderhub.inbound import HoldingBus
 from orderhub.shopify.admin import ShopifyAdmin
@@ -37,16 +36,6 @@ from orderhub.shopify_reconcile.reconcile import RESOURCES
 from orderhub.switches import CachedSwitches, FirestoreSwitches
 
 
-def _load_dev_env(state_dir: Path) -> None:
-    path = state_dir / "endpoints.env"
-    if not path.exists():
-        raise SystemExit(f"{path} not found: start the stack with scripts/dev up")
-    for line in path.read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            os.environ[key] = value[1:-1] if value[:1] == value[-1:] == "'" else value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Backfill a Shopify shop into the CRM.")
     parser.add_argument("--resource", choices=[*RESOURCES, "all"], default="all")
@@ -54,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shop", help="shop domain (default: SHOPIFY_SHOP_DOMAIN)")
     args = parser.parse_args(argv)
     if args.dev:
-        _load_dev_env(Path(os.environ.get("ORDERHUB_DEV_DIR", ".dev")))
+        load_dev_env()
 
     import requests
     from tqdm import tqdm

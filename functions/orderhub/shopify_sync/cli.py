@@ -16,25 +16,13 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 from orderhub import gcp
 from orderhub.bus import PubSubBus
-from orderhub.config import DEFAULT_ORDER_EVENTS_TOPIC, bigquery_endpoint, project_id
+from orderhub.config import DEFAULT_ORDER_EVENTS_TOPIC, bigquery_endpoint, load_dev_env, project_id
 from orderhub.inbound import SWITCH_OF_ENTITY, HeldSelection, bring_in, held_events
 from orderhub.shopify_sync.resync import Selection, pending, resend
 from orderhub.switches import INBOUND_ENTITIES, FirestoreSwitches
-
-
-def _load_dev_env() -> None:
-    state = Path(os.environ.get("ORDERHUB_DEV_DIR", Path(__file__).parents[3] / ".dev"))
-    path = state / "endpoints.env"
-    if not path.exists():
-        raise SystemExit(f"{path} not found: start the stack with scripts/dev up")
-    for line in path.read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            os.environ[key] = value[1:-1] if value[:1] == value[-1:] == "'" else value
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +44,7 @@ def settings_main(argv: list[str]) -> int:
     parser.add_argument("assignments", nargs="*", help="path=value, e.g. sources.email:*=off")
     args = parser.parse_args(argv)
     if args.dev:
-        _load_dev_env()
+        load_dev_env()
     shop = _shop(args)
     project = project_id(os.environ)
     store = FirestoreSwitches(
@@ -105,7 +93,7 @@ def resync_main(argv: list[str]) -> int:
     parser.add_argument("--dry-run", action="store_true", help="list, do not send")
     args = parser.parse_args(argv)
     if args.dev:
-        _load_dev_env()
+        load_dev_env()
     shop = _shop(args)
     env = os.environ
     project = project_id(env)
