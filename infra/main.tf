@@ -114,12 +114,15 @@ locals {
         # many days back (partition filter); the catalogue stays its only other dataset.
         CRM_DATASET      = google_bigquery_dataset.crm.dataset_id
         CRM_HISTORY_DAYS = "400"
+        # /health (owners): the mailbox whose watch it shows, and ManyChat to tell the owners
+        GMAIL_MAILBOX    = var.gmail_mailbox
+        MANYCHAT_API_URL = var.manychat_api_url
       }
-      secrets       = ["ORDER_FORM_SESSION_SECRET", "ORDER_FORM_SHOPIFY_TOKEN"] # write_draft_orders only
-      publishes     = ["order-events"]                                          # one canonical event per submitted order
-      firestore     = true                                                      # sign-in throttle, sign-outs, claim-once per submission
-      managers_read = true                                                      # managers and password hashes: read, never written
-      catalogue     = true                                                      # the product picker searches the catalogue's products view
+      secrets       = ["ORDER_FORM_SESSION_SECRET", "ORDER_FORM_SHOPIFY_TOKEN", "MANYCHAT_TOKEN"] # draft orders; /health's alerts to owners
+      publishes     = ["order-events"]                                                            # one canonical event per submitted order
+      firestore     = true                                                                        # sign-in throttle, sign-outs, claim-once per submission
+      managers_read = true                                                                        # managers and password hashes: read, never written
+      catalogue     = true                                                                        # the product picker searches the catalogue's products view
       # The CRM app (orderhub.order_form.queries.TABLES_READ): dataViewer on each, nothing more
       reads_tables = ["order_events", "refund_events", "customer_events", "contact_events", "notifications", "quarantine", "sync_log", "raw_events"]
       memory       = "512M" # scrypt at OWASP's cost (N=2^17, r=8) takes 128 MiB per sign-in

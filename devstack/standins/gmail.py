@@ -40,7 +40,8 @@ removeLabelIds}`` moves it (recorded as ``labelAdded``/``labelRemoved`` history,
 user's move from Spam to Inbox is);
 ``POST /_standin/users/{userId}/forget-history`` makes every earlier ``historyId`` too
 old (404), as Gmail does after about a week; ``GET /_standin/users/{userId}/watch``
-shows the last ``watch`` request.
+shows the last ``watch`` request; ``POST /_standin/users/{userId}/watch-lifetime`` with
+``{"seconds": N}`` makes the next watch last N seconds (7 days otherwise), so it lapses.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class Mailbox:
     messages: list[StoredMessage] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     watch: dict[str, Any] | None = None
+    watch_seconds: int = WATCH_DAYS * 86_400  # how long the next watch lasts
 
 
 class ApiError(Exception):
@@ -191,6 +193,11 @@ class GmailStandIn:
         sent = self.deliver(user, raw, ["SENT"])
         return {"id": sent["id"], "threadId": sent["threadId"], "labelIds": ["SENT"]}
 
+    def watch_lifetime(self, user: str, seconds: int) -> dict[str, Any]:
+        with self.lock:
+            self.box(user).watch_seconds = seconds
+            return {"watch_seconds": seconds}
+
     def forget_history(self, user: str) -> dict[str, Any]:
         with self.lock:
             box = self.box(user)
@@ -204,7 +211,7 @@ class GmailStandIn:
             raise ApiError(400, "Invalid topicName")
         with self.lock:
             box = self.box(user)
-            expiration = int(time.time() * 1000) + WATCH_DAYS * 86_400_000
+            expiration = int(time.time() * 1000) + box.watch_seconds * 1000
             box.watch = {**body, "expiration": str(expiration)}
             return {"historyId": str(box.history_id), "expiration": str(expiration)}
 
@@ -508,6 +515,8 @@ def make_handler(state: GmailStandIn) -> type[BaseHTTPRequestHandler]:
                     list(body.get("addLabelIds") or []),
                     list(body.get("removeLabelIds") or []),
                 )
+            if rest == "watch-lifetime" and method == "POST":
+                return state.watch_lifetime(user, int(json.loads(self._body())["seconds"]))
             if rest == "forget-history" and method == "POST":
                 return state.forget_history(user)
             if rest == "watch" and method == "GET":
@@ -578,6 +587,13 @@ def modify(
 def forget_history(api_url: str, user: str) -> dict[str, Any]:
     quoted = urllib.parse.quote(user, safe="@")
     return _post(f"{api_url.rstrip('/')}/_standin/users/{quoted}/forget-history")
+
+
+def watch_lifetime(api_url: str, user: str, seconds: int) -> dict[str, Any]:
+    """The next ``watch`` of ``user`` lasts ``seconds`` (a watch that lapses in a test)."""
+    quoted = urllib.parse.quote(user, safe="@")
+    url = f"{api_url.rstrip('/')}/_standin/users/{quoted}/watch-lifetime"
+    return _post(url, json.dumps({"seconds": seconds}).encode(), "application/json")
 
 
 def watch_state(api_url: str, user: str) -> dict[str, Any] | None:

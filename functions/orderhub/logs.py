@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from typing import Any
 
 
@@ -26,3 +27,15 @@ def warning(message: str, **fields: Any) -> None:
 
 def error(message: str, **fields: Any) -> None:
     log("ERROR", message, **fields)
+
+
+def seconds_since(moment: str | datetime | None, now: datetime) -> float | None:
+    """Seconds from ``moment`` (ISO-8601 or aware datetime) to ``now``, for the lag fields the
+    log-based distributions read (``lag_s``); None when the moment is unknown or unreadable."""
+    if moment is None or moment == "":
+        return None
+    try:
+        at = moment if isinstance(moment, datetime) else datetime.fromisoformat(moment)
+        return round((now - at).total_seconds(), 3)
+    except (TypeError, ValueError):
+        return None

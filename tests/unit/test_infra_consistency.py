@@ -874,6 +874,123 @@ def check_least_privilege(root: Path) -> list[str]:
     return problems
 
 
+# ------------------------------------------------------------- log-based metrics vs log calls
+LOG_FUNCTIONS = frozenset({"info", "warning", "error", "log"})
+#: Fields every log entry has, whatever the call passes (logs.log writes them).
+LOG_ENTRY_FIELDS = frozenset({"message", "severity"})
+
+
+@dataclass
+class LogCall:
+    """One ``logs.info|warning|error|log(message, **fields)`` call in the functions' code."""
+
+    where: str
+    message: re.Pattern[str]  # f-string and concatenated parts match any text
+    fields: frozenset[str]
+    open_fields: bool  # passes ``**something``: any field may be there
+
+
+def _message_regex(node: ast.expr) -> str:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return re.escape(node.value)
+    if isinstance(node, ast.JoinedStr):
+        return "".join(_message_regex(part) for part in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _message_regex(node.left) + _message_regex(node.right)
+    return ".+"  # a formatted or computed part
+
+
+def _is_logs_attr(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "logs"
+        and node.attr in LOG_FUNCTIONS
+    )
+
+
+def log_calls(root: Path) -> list[LogCall]:
+    """Every log call of the functions' code, found with ast: ``logs.info(...)`` and a name
+    bound to one of them (``log = logs.error if failed else logs.info; log(...)``)."""
+    calls: list[LogCall] = []
+    package = root / "functions" / "orderhub"
+    for path in sorted(package.rglob("*.py")):
+        if path == package / "logs.py":
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        aliases = {
+            target.id
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Assign) and any(_is_logs_attr(n) for n in ast.walk(node.value))
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if _is_logs_attr(func):
+                position = 1 if isinstance(func, ast.Attribute) and func.attr == "log" else 0
+            elif isinstance(func, ast.Name) and func.id in aliases:
+                position = 0
+            else:
+                continue
+            if len(node.args) <= position:
+                continue
+            calls.append(
+                LogCall(
+                    where=f"{path.relative_to(root)}:{node.lineno}",
+                    message=re.compile(_message_regex(node.args[position])),
+                    fields=frozenset(k.arg for k in node.keywords if k.arg is not None),
+                    open_fields=any(k.arg is None for k in node.keywords),
+                )
+            )
+    return calls
+
+
+_MESSAGE_TERM = re.compile(r'jsonPayload\.message\s*=\s*"([^"]*)"')
+_PAYLOAD_FIELD = re.compile(r"jsonPayload\.(\w+)")
+
+
+def check_log_metrics(root: Path) -> list[str]:
+    """Each log-based metric's filter names ``jsonPayload.message`` values the code logs, and
+    every ``jsonPayload.<field>`` it filters or extracts is written by those log calls."""
+    problems: list[str] = []
+    calls = log_calls(root)
+    metrics = load_infra(root).of_type("google_logging_metric")
+    if not metrics:
+        problems.append("log metrics: infra declares no google_logging_metric")
+    for name, body in sorted(metrics.items()):
+        text = str(body.get("filter", ""))
+        messages = _MESSAGE_TERM.findall(text)
+        if not messages:
+            problems.append(f"log metric {name}: its filter names no jsonPayload.message")
+        unreadable = len(re.findall(r"jsonPayload\.message", text)) - len(messages)
+        if unreadable:
+            problems.append(f'log metric {name}: write jsonPayload.message="..." terms only')
+        matched: list[LogCall] = []
+        for message in messages:
+            found = [c for c in calls if c.message.fullmatch(message)]
+            if not found:
+                problems.append(
+                    f"log metric {name}: no log call emits message {message!r} "
+                    "(renamed or removed in the code?)"
+                )
+            matched += found
+        if not matched:
+            continue
+        extractors = [str(v) for v in dict(body.get("label_extractors") or {}).values()]
+        extractors.append(str(body.get("value_extractor") or ""))
+        used = set(_PAYLOAD_FIELD.findall(" ".join([text, *extractors]))) - LOG_ENTRY_FIELDS
+        for field_name in sorted(used):
+            if not any(field_name in c.fields or c.open_fields for c in matched):
+                problems.append(
+                    f"log metric {name}: jsonPayload.{field_name} is written by none of the "
+                    f"log calls it counts ({', '.join(sorted({c.where for c in matched}))})"
+                )
+    return problems
+
+
 CHECKS: dict[str, Callable[[Path], list[str]]] = {
     "functions": check_functions,
     "env": check_env,
@@ -884,6 +1001,7 @@ CHECKS: dict[str, Callable[[Path], list[str]]] = {
     "iam": check_iam_reasons,
     "cloudbuild": check_cloudbuild,
     "bundle": check_bundle,
+    "log_metrics": check_log_metrics,
 }
 
 
@@ -911,6 +1029,10 @@ def test_the_checks_see_the_code_they_guard() -> None:
     tables, views = infra_tables(ROOT, load_infra(ROOT))
     assert {"order_events", "raw_events"} <= tables
     assert "orders" in views
+    messages = log_calls(ROOT)
+    assert any(c.message.fullmatch("event written") for c in messages)
+    assert any(c.message.fullmatch("shopify_sync failed") for c in messages)  # via an alias
+    assert len(load_infra(ROOT).of_type("google_logging_metric")) >= 2
 
 
 def _copy_repo(tmp_path: Path) -> Path:
@@ -1137,6 +1259,36 @@ MUTATIONS: list[tuple[str, Callable[[Path], None], str, str]] = [
         lambda r: (r / "functions/orderhub/logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\xff"),
         "bundle",
         "logo.png",
+    ),
+    (
+        "a log line the metric counts is renamed in the code",
+        lambda r: _edit(
+            r / "functions/orderhub/gmail_ingest/watch_renew.py",
+            'logs.info("gmail watch renewed"',
+            'logs.info("gmail watch refreshed"',
+        ),
+        "log_metrics",
+        "no log call emits message 'gmail watch renewed'",
+    ),
+    (
+        "a metric's filter names a message nobody logs",
+        lambda r: _edit(
+            r / "infra/monitoring.tf",
+            'jsonPayload.message="gmail sync done"',
+            'jsonPayload.message="gmail sync complete"',
+        ),
+        "log_metrics",
+        "no log call emits message 'gmail sync complete'",
+    ),
+    (
+        "a field a metric extracts is no longer logged",
+        lambda r: _edit(
+            r / "functions/orderhub/crm_writer/entry.py",
+            "        lag_s=logs.seconds_since(",
+            "        delay_s=logs.seconds_since(",
+        ),
+        "log_metrics",
+        "jsonPayload.lag_s is written by none",
     ),
 ]
 

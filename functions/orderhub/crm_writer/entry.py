@@ -31,6 +31,9 @@ def handle(cloud_event: Any) -> None:
         "event written",
         event_id=event["event_id"],
         event_type=event["event_type"],
+        source=event["source"],
+        shop=event["shop"],
         message_id=message_id,
         tables=tables,
+        lag_s=logs.seconds_since(event.get("raw", {}).get("received_at"), wiring.now()),
     )

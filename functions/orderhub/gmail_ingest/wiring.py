@@ -132,6 +132,7 @@ def run_sync(
         quarantined=len(result.quarantined),
         ignored=result.ignored,
         more=result.more,
+        lag_s=logs.seconds_since(published_at, now()),
     )
     if result.more:
         continue_later(mailbox.lower())

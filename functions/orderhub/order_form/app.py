@@ -16,7 +16,7 @@ from flask import Flask, Response, g, request
 
 from orderhub import logs
 from orderhub.errors import TransientError
-from orderhub.order_form import auth, form, pages, views
+from orderhub.order_form import auth, form, health, pages, views
 from orderhub.order_form.wiring import wiring
 from orderhub.sources import manual
 
@@ -53,6 +53,7 @@ def create_app() -> Flask:
         views.customers_bp,
         views.attention_bp,
         views.settings_bp,
+        health.bp,
     ):
         app.register_blueprint(bp)
     # Not /static/: functions-framework's Flask app keeps that path for itself.
