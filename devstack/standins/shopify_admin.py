@@ -8,7 +8,7 @@ variables against Shopify's published schema (``devstack.standins.shopify_schema
 unknown field at any depth, a wrong argument name, a bad enum value, an unknown input field
 or a missing required variable is refused with Shopify's errors, as Shopify does. It answers
 with the one version it has the schema of, and says so in ``X-Shopify-API-Version``.
-Then it answers (aliases honoured, nested connections paged
+Valid requests are then answered by handlers (aliases honoured, nested connections paged
 by their own ``first``/``after``), charged Shopify's calculated query cost
 (``devstack.standins.shopify_query``: connection sizes multiply; a query over 1,000
 points is refused with ``MAX_COST_EXCEEDED``). A field it does not
@@ -197,6 +197,7 @@ class ShopifyAdminStandIn:
         self.oauth = shopify_oauth.OAuth(client_id, client_secret, token_ttl)
         #: The one version it answers (its schema's); older versions fall forward to it.
         self.api_version = shopify_schema.schema_version()
+        shopify_schema.schema()  # loaded (a few seconds, once per process) before serving
         self.token = token
         self.store = Store(shop)
         self.handlers: dict[str, Handler] = {}
