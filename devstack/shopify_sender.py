@@ -9,6 +9,7 @@ from typing import Any
 
 import requests
 
+from orderhub.shopify.versions import DEFAULT_API_VERSION
 from orderhub.shopify_webhook.receive import signature
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "shopify"
@@ -30,7 +31,7 @@ def headers(
         "X-Shopify-Hmac-Sha256": signature(secret, body),
         "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
         "X-Shopify-Event-Id": str(uuid.uuid4()),
-        "X-Shopify-API-Version": "2025-10",
+        "X-Shopify-API-Version": DEFAULT_API_VERSION,
         "X-Shopify-Triggered-At": "2026-01-01T00:00:00.000000000Z",
     }
 

@@ -133,6 +133,7 @@ class Stack:
             return previous.get(name) or make()
 
         admin_token = kept("SHOPIFY_ADMIN_TOKEN", lambda: "shpat_" + secrets.token_hex(16))
+        client_id = kept("SHOPIFY_CLIENT_ID", lambda: secrets.token_hex(16))
 
         values = {
             "GOOGLE_CLOUD_PROJECT": PROJECT,
@@ -148,10 +149,18 @@ class Stack:
             "GMAIL_MAILBOX": DEMO_MAILBOX,
             "GMAIL_PUSH_TOPIC": GMAIL_PUSH_TOPIC,
             "SHOPIFY_ADMIN_URL": f"http://127.0.0.1:{self.port(STANDINS['shopify_admin'])}",
+            # The demo Dev Dashboard app: every function gets client-credentials tokens
+            # from the stand-in's /admin/oauth/access_token, and its webhooks are signed
+            # with the app's client secret (so SHOPIFY_API_SECRET is the same value).
+            "SHOPIFY_CLIENT_ID": client_id,
+            "SHOPIFY_CLIENT_SECRET": secret,
+            # A legacy static token, still accepted (tests and the old custom-app path).
             "SHOPIFY_ADMIN_TOKEN": admin_token,
-            # The stand-in accepts one token; in production the form's is a separate,
-            # write_draft_orders-only token (see OrderFormSettings).
+            # The stand-in knows one app; in production the CRM app has its own,
+            # write_draft_orders-only app (see OrderFormSettings and docs/deploy.md).
             "ORDER_FORM_SHOPIFY_TOKEN": admin_token,
+            "ORDER_FORM_SHOPIFY_CLIENT_ID": client_id,
+            "ORDER_FORM_SHOPIFY_CLIENT_SECRET": secret,
             "ORDER_FORM_SESSION_SECRET": kept(
                 "ORDER_FORM_SESSION_SECRET", lambda: secrets.token_urlsafe(32)
             ),

@@ -118,11 +118,14 @@ locals {
         GMAIL_MAILBOX    = var.gmail_mailbox
         MANYCHAT_API_URL = var.manychat_api_url
       }
-      secrets       = ["ORDER_FORM_SESSION_SECRET", "ORDER_FORM_SHOPIFY_TOKEN", "MANYCHAT_TOKEN"] # draft orders; /health's alerts to owners
-      publishes     = ["order-events"]                                                            # one canonical event per submitted order
-      firestore     = true                                                                        # sign-in throttle, sign-outs, claim-once per submission
-      managers_read = true                                                                        # managers and password hashes: read, never written
-      catalogue     = true                                                                        # the product picker searches the catalogue's products view
+      # The CRM's own Dev Dashboard app, scope write_draft_orders only (docs/deploy.md);
+      # ORDER_FORM_SHOPIFY_TOKEN is the legacy static token of an old custom app.
+      # MANYCHAT_TOKEN: /health's alerts to the owners.
+      secrets       = ["ORDER_FORM_SESSION_SECRET", "ORDER_FORM_SHOPIFY_CLIENT_ID", "ORDER_FORM_SHOPIFY_CLIENT_SECRET", "ORDER_FORM_SHOPIFY_TOKEN", "MANYCHAT_TOKEN"]
+      publishes     = ["order-events"] # one canonical event per submitted order
+      firestore     = true             # sign-in throttle, sign-outs, claim-once per submission
+      managers_read = true             # managers and password hashes: read, never written
+      catalogue     = true             # the product picker searches the catalogue's products view
       # The CRM app (orderhub.order_form.queries.TABLES_READ): dataViewer on each, nothing more
       reads_tables = ["order_events", "refund_events", "customer_events", "contact_events", "notifications", "quarantine", "sync_log", "raw_events"]
       memory       = "512M" # scrypt at OWASP's cost (N=2^17, r=8) takes 128 MiB per sign-in
@@ -156,10 +159,12 @@ locals {
         BIGQUERY_DATASET    = google_bigquery_dataset.crm.dataset_id
         # the shops' inbound switches, read at most this often per run
         SYNC_SETTINGS_CACHE_SECONDS = "30"
+        SHOPIFY_SHOPS               = join(",", var.shop_domains) # client credentials on each
       }
-      secrets   = ["SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS"] # read_orders etc.; one per shop (a run without ?shop= does all)
-      publishes = ["order-events"]                                # the same canonical events the webhook would have sent
-      firestore = true                                            # the updated_at cursor per shop and resource; the shops' inbound switches
+      # The Dev Dashboard app (client credentials, the default), else legacy static tokens
+      secrets   = ["SHOPIFY_CLIENT_ID", "SHOPIFY_CLIENT_SECRET", "SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS"]
+      publishes = ["order-events"] # the same canonical events the webhook would have sent
+      firestore = true             # the updated_at cursor per shop and resource; the shops' inbound switches
       timeout   = 540
       # which version of each entity the CRM already holds (orderhub.sinks.bigquery VERSION_TABLES)
       reads_tables = ["order_events", "customer_events", "product_events", "refund_events"]
@@ -212,11 +217,13 @@ locals {
         # A write claim older than this belongs to a delivery that died; the next one
         # takes it over (and looks the order up in Shopify before creating it).
         SHOPIFY_SYNC_LEASE_SECONDS = "120"
+        SHOPIFY_SHOPS              = join(",", var.shop_domains) # client credentials on each
       }
-      secrets    = ["SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS"] # write_orders, write_customers; one per shop
-      publishes  = ["order-events"]                                # one alert per record Shopify refused for good
-      firestore  = true                                            # links CRM id -> Shopify id; per-shop settings and order rate
-      appends_to = ["sync_log"]                                    # every outcome of the sync
+      # The Dev Dashboard app (client credentials, the default), else legacy static tokens
+      secrets    = ["SHOPIFY_CLIENT_ID", "SHOPIFY_CLIENT_SECRET", "SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS"]
+      publishes  = ["order-events"] # one alert per record Shopify refused for good
+      firestore  = true             # links CRM id -> Shopify id; per-shop settings and order rate
+      appends_to = ["sync_log"]     # every outcome of the sync
       # One instance at a time: the shop's cost bucket and order rate are paced, not raced.
       max_instances = 1
       timeout       = 120

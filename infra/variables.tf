@@ -95,7 +95,7 @@ variable "deletion_protection" {
 variable "shopify_api_version" {
   description = "Shopify Admin API version the functions call (YYYY-MM)."
   type        = string
-  default     = "2025-10"
+  default     = "2026-10"
 }
 
 variable "shopify_app_ids" {

@@ -3,7 +3,12 @@
 It answers ``POST /admin/api/{version}/graphql.json`` as Shopify documents: the access
 token in ``X-Shopify-Access-Token`` (401 with Shopify's message otherwise), a JSON body
 ``{query, variables, operationName}``, and ``{"data": ..., "extensions": {"cost": ...}}``
-back, with only the fields the query selected (aliases honoured, nested connections paged
+back, with only the fields the query selected. Every request is first validated with its
+variables against Shopify's published schema (``devstack.standins.shopify_schema``): an
+unknown field at any depth, a wrong argument name, a bad enum value, an unknown input field
+or a missing required variable is refused with Shopify's errors, as Shopify does. It answers
+with the one version it has the schema of, and says so in ``X-Shopify-API-Version``.
+Valid requests are then answered by handlers (aliases honoured, nested connections paged
 by their own ``first``/``after``), charged Shopify's calculated query cost
 (``devstack.standins.shopify_query``: connection sizes multiply; a query over 1,000
 points is refused with ``MAX_COST_EXCEEDED``). A field it does not
@@ -41,7 +46,7 @@ from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from devstack.standins import shopify_writes
+from devstack.standins import shopify_oauth, shopify_schema, shopify_writes
 from devstack.standins.shopify_query import parse_query
 from devstack.standins.shopify_store import THROTTLED, ShopifyStore, Throttled
 
@@ -183,7 +188,16 @@ class ShopifyAdminStandIn:
         port: int = 0,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        token_ttl: float = 86_399.0,
     ):
+        #: The Dev Dashboard app: ``POST /admin/oauth/access_token`` issues tokens that
+        #: expire after ``token_ttl`` seconds (``POST /_standin/token_ttl`` changes it).
+        self.oauth = shopify_oauth.OAuth(client_id, client_secret, token_ttl)
+        #: The one version it answers (its schema's); older versions fall forward to it.
+        self.api_version = shopify_schema.schema_version()
+        shopify_schema.schema()  # loaded (a few seconds, once per process) before serving
         self.token = token
         self.store = Store(shop)
         self.handlers: dict[str, Handler] = {}
@@ -214,6 +228,11 @@ class ShopifyAdminStandIn:
         (``shopify_query``): refused with ``MAX_COST_EXCEEDED`` over 1,000 points,
         ``THROTTLED`` when the bucket cannot pay, else the actual cost is charged.
         """
+        invalid = shopify_schema.check(
+            str(body.get("query") or ""), body.get("variables"), body.get("operationName")
+        )
+        if invalid:  # Shopify's schema refuses it: nothing runs, nothing is charged
+            return {"errors": invalid}
         query = parse_query(
             str(body.get("query") or ""), body.get("variables") or {}, body.get("operationName")
         )
@@ -272,6 +291,7 @@ class ShopifyAdminStandIn:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
+                self.send_header("X-Shopify-API-Version", standin.api_version)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -301,6 +321,8 @@ class ShopifyAdminStandIn:
                         )
                 elif self.path.startswith("/_standin/"):
                     self._send(200, standin.store.all(self.path[len("/_standin/") :]))
+                elif self.path == "/_standin/oauth":
+                    self._send(200, standin.oauth.counts())
                 elif self.path == "/":
                     self._send(200, {"standin": "shopify_admin"})
                 else:
@@ -333,6 +355,14 @@ class ShopifyAdminStandIn:
                         standin.writes.faults.setdefault(spec["field"], []).append(spec["fault"])
                     self._send(201, {"ok": True})
                     return
+                if self.path == shopify_oauth.TOKEN_PATH:
+                    status, answer = standin.oauth.grant(raw, self.headers.get("Content-Type"))
+                    self._send(status, answer)
+                    return
+                if self.path == "/_standin/token_ttl":
+                    standin.oauth.ttl = float(json.loads(raw)["value"])
+                    self._send(200, {"ok": True})
+                    return
                 if self.path == "/_standin/orders_per_minute":
                     standin.writes.orders_per_minute = float(json.loads(raw)["value"])
                     self._send(200, {"ok": True})
@@ -340,7 +370,8 @@ class ShopifyAdminStandIn:
                 if not PATH.match(self.path):
                     self._send(404, {"errors": "Not Found"})
                     return
-                if self.headers.get("X-Shopify-Access-Token") != standin.token:
+                given = self.headers.get("X-Shopify-Access-Token") or ""
+                if given != standin.token and not standin.oauth.valid(given):
                     self._send(401, UNAUTHORIZED)
                     return
                 try:
@@ -388,6 +419,10 @@ def main() -> None:
         # Where Shopify's webhooks for our own writes go (the local shopify_webhook).
         webhook_url=os.environ.get("SHOPIFY_WEBHOOK_URL") or None,
         webhook_secret=os.environ.get("SHOPIFY_API_SECRET") or None,
+        # The Dev Dashboard app whose client-credentials tokens it issues.
+        client_id=os.environ.get("SHOPIFY_CLIENT_ID") or None,
+        client_secret=os.environ.get("SHOPIFY_CLIENT_SECRET") or None,
+        token_ttl=float(os.environ.get("SHOPIFY_TOKEN_TTL") or 86_399),
     )
     print(f"shopify_admin stand-in on {server.url}", flush=True)
     server.serve_forever()

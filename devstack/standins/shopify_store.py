@@ -105,6 +105,38 @@ def refund_node(rest: dict[str, Any], currency: str) -> dict[str, Any]:
     }
 
 
+def contact_fields(
+    email: Any,
+    phone: Any,
+    email_consent: dict[str, Any] | None = None,
+    sms_consent: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A customer's ``defaultEmailAddress`` and ``defaultPhoneNumber`` (2026-10), with the
+    consent they carry, from the stored ``{marketingState, marketingOptInLevel,
+    consentUpdatedAt}`` of each channel."""
+    email_consent, sms_consent = email_consent or {}, sms_consent or {}
+    return {
+        "defaultEmailAddress": {
+            "emailAddress": email,
+            "marketingState": email_consent.get("marketingState") or "NOT_SUBSCRIBED",
+            "marketingOptInLevel": email_consent.get("marketingOptInLevel"),
+            "marketingUpdatedAt": email_consent.get("consentUpdatedAt"),
+        }
+        if email
+        else None,
+        "defaultPhoneNumber": {
+            "phoneNumber": phone,
+            "smsMarketingConsent": {
+                "state": sms_consent.get("marketingState") or "NOT_SUBSCRIBED",
+                "optInLevel": sms_consent.get("marketingOptInLevel"),
+                "updatedAt": sms_consent.get("consentUpdatedAt"),
+            },
+        }
+        if phone
+        else None,
+    }
+
+
 def order_node(rest: dict[str, Any]) -> dict[str, Any]:
     """A Shopify REST order (fixture shape) as the GraphQL ``Order`` node."""
     currency = rest.get("currency") or "USD"
@@ -144,6 +176,7 @@ def order_node(rest: dict[str, Any]) -> dict[str, Any]:
             "lastName": customer.get("last_name"),
             "email": customer.get("email"),
             "phone": customer.get("phone"),
+            **contact_fields(customer.get("email"), customer.get("phone")),
         }
         if customer
         else None,
@@ -197,6 +230,7 @@ def customer_node(rest: dict[str, Any]) -> dict[str, Any]:
         "lastName": rest.get("last_name"),
         "email": rest.get("email"),
         "phone": rest.get("phone"),
+        **contact_fields(rest.get("email"), rest.get("phone")),
         "tags": [t.strip() for t in str(rest.get("tags") or "").split(",") if t.strip()],
         "numberOfOrders": str(rest.get("orders_count") or 0),
         "createdAt": rest.get("created_at"),

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from devstack.standins.shopify_store import Throttled
+from devstack.standins.shopify_store import Throttled, contact_fields
 
 APP_ID = 9876543  # our app's id here (``app_id`` of orders we create); devstack.stack knows it
 MUTATION_COST = 10.0
@@ -75,6 +75,7 @@ class Writes:
         self.domain = standin.store.shop
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
+        self.api_version = standin.api_version  # what webhooks say in X-Shopify-API-Version
         self.lock = threading.RLock()
         self.orders: dict[str, dict[str, Any]] = {}  # gid → REST payload
         self.customers: dict[str, dict[str, Any]] = {}  # gid → node
@@ -499,11 +500,13 @@ class Writes:
 
     def _store_customer(self, node: dict[str, Any], stamp: str) -> None:
         node["updatedAt"] = stamp
-        node["defaultEmailAddress"] = (
-            {"emailAddress": node.get("email")} if node.get("email") else None
-        )
-        node["defaultPhoneNumber"] = (
-            {"phoneNumber": node.get("phone")} if node.get("phone") else None
+        node.update(
+            contact_fields(
+                node.get("email"),
+                node.get("phone"),
+                node.get("emailMarketingConsent"),
+                node.get("smsMarketingConsent"),
+            )
         )
         with self.lock:
             self.customers[node["id"]] = node
@@ -604,7 +607,7 @@ class Writes:
             "X-Shopify-Webhook-Id": str(uuid.uuid4()),
             "X-Shopify-Event-Id": str(uuid.uuid4()),
             "X-Shopify-Triggered-At": _now(),
-            "X-Shopify-API-Version": "2025-10",
+            "X-Shopify-API-Version": self.api_version,
         }
         record: dict[str, Any] = {"topic": topic, "id": payload.get("id"), "status": None}
         with self.lock:

@@ -65,7 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         request = json.loads(self.rfile.read(length))
-        if self.path != "/admin/api/2025-10/graphql.json":
+        if self.path != "/admin/api/2026-10/graphql.json":
             self._send(404, {"errors": "Not Found"})
             return
         if self.headers.get("X-Shopify-Access-Token") != TOKEN:

@@ -70,7 +70,7 @@ def _form_page(
         currency=settings.currency,
         total=str(manual.typed_total(form.lines)),
         delivery_methods=[(m, delivery_label(m)) for m in settings.delivery_methods],
-        link_enabled=bool(settings.shopify_admin_token),
+        link_enabled=settings.shopify_link_enabled,
         phone_example=manual.example_phone(settings.default_country),
     )
 
@@ -124,7 +124,7 @@ def send_form() -> Response:
     w = wiring()
     settings = w.settings
     form = manual.read_form({key: request.form.get(key) or "" for key in request.form})
-    link_mode = request.form.get("action") == "link" and bool(settings.shopify_admin_token)
+    link_mode = request.form.get("action") == "link" and settings.shopify_link_enabled
     order, errors = manual.validate(
         form,
         link_mode=link_mode,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orderhub.config import (
     DEFAULT_DATABASE,
@@ -49,10 +49,26 @@ class OrderFormSettings:
     #: The CRM dataset the app's pages read (``CRM_DATASET``; default ``BIGQUERY_DATASET``,
     #: which in production is the catalogue: the form's picker reads only that).
     crm_dataset: str = ""
+    #: The CRM's own Dev Dashboard app (scope ``write_draft_orders`` only):
+    #: ``ORDER_FORM_SHOPIFY_CLIENT_ID`` / ``_SECRET``; client credentials win over the
+    #: legacy ``ORDER_FORM_SHOPIFY_TOKEN``.
+    shopify_client_id: str = ""
+    shopify_client_secret: str = field(default="", repr=False)
+
+    @property
+    def shopify_link_enabled(self) -> bool:
+        """Draft-order links are offered when the app has credentials for the shop."""
+        return bool(self.shopify_admin_token or self.shopify_client_id)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> OrderFormSettings:
         secret = required(env, "ORDER_FORM_SESSION_SECRET")
+        client_id = env.get("ORDER_FORM_SHOPIFY_CLIENT_ID", "").strip()
+        client_secret = env.get("ORDER_FORM_SHOPIFY_CLIENT_SECRET", "").strip()
+        if bool(client_id) != bool(client_secret):
+            raise ConfigError(
+                "ORDER_FORM_SHOPIFY_CLIENT_ID and ORDER_FORM_SHOPIFY_CLIENT_SECRET go together"
+            )
         if len(secret) < 32:
             raise ConfigError("ORDER_FORM_SESSION_SECRET must be at least 32 characters")
         country = env.get("ORDER_FORM_DEFAULT_COUNTRY", "US").strip().upper()
@@ -95,4 +111,6 @@ class OrderFormSettings:
             trusted_hops=positive(env, "ORDER_FORM_TRUSTED_HOPS", 1),
             history_days=positive(env, "CRM_HISTORY_DAYS", 400),
             crm_dataset=env.get("CRM_DATASET", "").strip() or required(env, "BIGQUERY_DATASET"),
+            shopify_client_id=client_id,
+            shopify_client_secret=client_secret,
         )

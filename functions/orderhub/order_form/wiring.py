@@ -23,6 +23,7 @@ from orderhub.order_form.stores import (
     LeasedFirestoreClaims,
 )
 from orderhub.shopify.admin import ShopifyAdmin
+from orderhub.shopify.tokens import ClientCredentials, StaticToken, TokenSource, token_url
 
 if TYPE_CHECKING:  # the CRM's pages' modules load on first use (phonenumbers, rules)
     from orderhub.managers import FirestoreManagers as NotifyList
@@ -94,11 +95,21 @@ class Wiring:
     def shopify(self) -> ShopifyAdmin:
         import requests
 
+        s = self.settings
+        session = requests.Session()
+        tokens: TokenSource = StaticToken(s.shopify_admin_token)
+        if s.shopify_client_id:
+            tokens = ClientCredentials(
+                token_url(s.shopify_admin_url),
+                s.shopify_client_id,
+                s.shopify_client_secret,
+                session=session,
+            )
         return ShopifyAdmin(
-            base_url=self.settings.shopify_admin_url,
-            access_token=self.settings.shopify_admin_token,
-            api_version=self.settings.shopify_api_version,
-            session=requests.Session(),
+            base_url=s.shopify_admin_url,
+            tokens=tokens,
+            api_version=s.shopify_api_version,
+            session=session,
         )
 
     # ------------------------------------------------------------- the CRM's pages

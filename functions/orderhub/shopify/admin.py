@@ -1,9 +1,11 @@
 """A small client for Shopify's GraphQL Admin API (``POST /admin/api/{version}/graphql.json``).
 
 Only what OrderHub calls: ``graphql`` for any document, and ``draft_order_create`` for the
-order form's "send the customer a link" mode. Authentication is the app's Admin API
-access token in ``X-Shopify-Access-Token``. Failures are told apart the way callers act
-on them:
+order form's "send the customer a link" mode. Authentication is an Admin API access
+token in ``X-Shopify-Access-Token`` from a ``tokens.TokenSource`` (client credentials,
+an expiring offline token, or a legacy static token); a 401 makes the source drop the
+token and the request is sent once more with a new one. Failures are told apart the way
+callers act on them:
 
 * ``TransientError``: network trouble, 429 (throttled) or 5xx; try again later.
 * ``ConfigError``: 401/403/404: the token, scopes or shop are wrong; fix the settings.
@@ -19,8 +21,9 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from orderhub.errors import ConfigError, OrderHubError, TransientError
-
-DEFAULT_API_VERSION = "2025-10"
+from orderhub.shopify import versions
+from orderhub.shopify.tokens import StaticToken, TokenSource
+from orderhub.shopify.versions import DEFAULT_API_VERSION as DEFAULT_API_VERSION
 
 DRAFT_ORDER_CREATE = """
 mutation orderhubDraftOrderCreate($input: DraftOrderInput!) {
@@ -127,13 +130,17 @@ class ShopifyAdmin:
         self,
         *,
         base_url: str,
-        access_token: str,
+        access_token: str = "",
         session: Any,
+        tokens: TokenSource | None = None,
         api_version: str = DEFAULT_API_VERSION,
         timeout: float = 10.0,
     ) -> None:
         self.url = f"{base_url.rstrip('/')}/admin/api/{api_version}/graphql.json"
-        self._token = access_token
+        self.api_version = api_version
+        #: The version Shopify says answered the last request (``X-Shopify-Api-Version``).
+        self.answered_version: str | None = None
+        self._tokens: TokenSource = tokens or StaticToken(access_token)
         self._session = session
         self._timeout = timeout
 
@@ -143,23 +150,16 @@ class ShopifyAdmin:
         For callers that pace themselves by the cost figures (reconciliation); transport
         failures, 429 and 5xx raise ``TransientError``, 401/403/404 ``ConfigError``.
         """
-        import requests
-
-        try:
-            response = self._session.post(
-                self.url,
-                json={"query": query, "variables": variables or {}},
-                headers={"X-Shopify-Access-Token": self._token, "Accept": "application/json"},
-                timeout=self._timeout,
-            )
-        except requests.RequestException as exc:
-            raise TransientError(
-                f"Shopify Admin API unreachable: {exc.__class__.__name__}"
-            ) from exc
+        response = self._post(query, variables)
+        answered = (getattr(response, "headers", None) or {}).get("X-Shopify-Api-Version")
+        if answered and answered != self.answered_version:
+            versions.answered(self.api_version, answered)
+        self.answered_version = answered or self.answered_version
         if response.status_code in (401, 403, 404):
             raise ConfigError(
-                f"Shopify Admin API answered {response.status_code}: check SHOPIFY_ADMIN_TOKEN,"
-                " its scopes and the shop domain"
+                f"Shopify Admin API answered {response.status_code}: check the app's"
+                " credentials (SHOPIFY_CLIENT_ID/SECRET or SHOPIFY_ADMIN_TOKEN), its scopes"
+                " and the shop domain"
             )
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientError(f"Shopify Admin API answered {response.status_code}")
@@ -170,6 +170,27 @@ class ShopifyAdmin:
         if not isinstance(body, dict):
             raise TransientError("Shopify Admin API answered with something not an object")
         return body
+
+    def _post(self, query: str, variables: dict[str, Any] | None) -> Any:
+        """POST once; on 401, once more with a new token if the source can get one."""
+        import requests
+
+        for attempt in range(2):
+            token = self._tokens.token()
+            try:
+                response = self._session.post(
+                    self.url,
+                    json={"query": query, "variables": variables or {}},
+                    headers={"X-Shopify-Access-Token": token, "Accept": "application/json"},
+                    timeout=self._timeout,
+                )
+            except requests.RequestException as exc:
+                raise TransientError(
+                    f"Shopify Admin API unreachable: {exc.__class__.__name__}"
+                ) from exc
+            if response.status_code != 401 or attempt or not self._tokens.rejected(token):
+                return response
+        raise AssertionError("unreachable")
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """The ``data`` of a GraphQL answer; raises as the module docstring says."""

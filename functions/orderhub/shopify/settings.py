@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from orderhub.config import required
 from orderhub.errors import ConfigError
-from orderhub.shopify.admin import DEFAULT_API_VERSION
+from orderhub.shopify.tokens import ClientCredentials, StaticToken, TokenSource, token_url
+from orderhub.shopify.versions import DEFAULT_API_VERSION
 
 
 def admin_url(env: Mapping[str, str], shop: str) -> str:
@@ -23,29 +25,64 @@ def api_version(env: Mapping[str, str]) -> str:
 
 @dataclass(frozen=True)
 class ShopifyAdminSettings:
-    """Where and how to call one shop's Admin API (reconciliation, backfill)."""
+    """Where and how to call one shop's Admin API, and with which app's credentials:
+    the Dev Dashboard app's client id and secret (client credentials, the default), else a
+    legacy static token."""
 
     shop: str
     url: str
     token: str
     api_version: str
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+
+    def token_source(self, session: Any = None) -> TokenSource:
+        """Client credentials when the app's id and secret are set, else the static token."""
+        if self.client_id and self.client_secret:
+            return ClientCredentials(
+                token_url(self.url), self.client_id, self.client_secret, session=session
+            )
+        if self.token:
+            return StaticToken(self.token)
+        raise ConfigError(
+            f"shop {self.shop} has no credentials: set SHOPIFY_CLIENT_ID and"
+            " SHOPIFY_CLIENT_SECRET (or a legacy SHOPIFY_ADMIN_TOKENS entry)"
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ShopifyAdminSettings:
         shop = required(env, "SHOPIFY_SHOP_DOMAIN").lower()
+        client_id, client_secret = client_credentials(env)
         return cls(
             shop=shop,
             url=admin_url(env, shop),
-            token=required(env, "SHOPIFY_ADMIN_TOKEN"),
+            token=env.get("SHOPIFY_ADMIN_TOKEN", "").strip()
+            if client_id
+            else required(env, "SHOPIFY_ADMIN_TOKEN"),
             api_version=api_version(env),
+            client_id=client_id,
+            client_secret=client_secret,
         )
 
 
+def client_credentials(env: Mapping[str, str]) -> tuple[str, str]:
+    """The Dev Dashboard app's ``SHOPIFY_CLIENT_ID`` and ``SHOPIFY_CLIENT_SECRET`` (a
+    secret); both or neither."""
+    client_id = env.get("SHOPIFY_CLIENT_ID", "").strip()
+    secret = env.get("SHOPIFY_CLIENT_SECRET", "").strip()
+    if bool(client_id) != bool(secret):
+        raise ConfigError("SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET go together: set both")
+    return client_id, secret
+
+
 def admin_shops(env: Mapping[str, str] = os.environ) -> dict[str, ShopifyAdminSettings]:
-    """Each shop's Admin API, in the sync's shape: ``SHOPIFY_ADMIN_TOKENS`` (JSON, shop →
-    token, a secret) and ``SHOPIFY_ADMIN_URLS`` (JSON, shop → URL; else the shop itself),
-    plus ``SHOPIFY_ADMIN_TOKEN`` / ``SHOPIFY_ADMIN_URL`` for ``SHOPIFY_SHOP_DOMAIN``.
-    ``ConfigError`` when no shop has a token."""
+    """Each shop's Admin API. The shops: ``SHOPIFY_SHOPS`` (comma-separated),
+    ``SHOPIFY_SHOP_DOMAIN``, and the keys of ``SHOPIFY_ADMIN_TOKENS`` (JSON, shop → legacy
+    token, a secret) and ``SHOPIFY_ADMIN_URLS`` (JSON, shop → URL; else the shop itself;
+    ``SHOPIFY_ADMIN_URL`` for ``SHOPIFY_SHOP_DOMAIN``). With ``SHOPIFY_CLIENT_ID`` and
+    ``SHOPIFY_CLIENT_SECRET`` every shop uses the app's client credentials (the default);
+    without them, only shops with a legacy token are called. ``ConfigError`` when no shop
+    has credentials."""
 
     def shop_map(name: str) -> dict[str, str]:
         raw = env.get(name, "").strip()
@@ -63,15 +100,26 @@ def admin_shops(env: Mapping[str, str] = os.environ) -> dict[str, ShopifyAdminSe
         tokens.setdefault(single, env["SHOPIFY_ADMIN_TOKEN"].strip())
     if single and env.get("SHOPIFY_ADMIN_URL", "").strip():
         urls.setdefault(single, admin_url(env, single))
-    if not tokens:
+    client_id, client_secret = client_credentials(env)
+    shops = dict.fromkeys(tokens)
+    if client_id:
+        listed = [s.strip().lower() for s in env.get("SHOPIFY_SHOPS", "").split(",")]
+        shops.update(dict.fromkeys(s for s in [*listed, single, *urls] if s))
+    if not shops:
         raise ConfigError(
-            "environment variable SHOPIFY_ADMIN_TOKENS (or SHOPIFY_ADMIN_TOKEN with"
-            " SHOPIFY_SHOP_DOMAIN) is required but not set"
+            "no shop to call: set SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET with"
+            " SHOPIFY_SHOP_DOMAIN (or SHOPIFY_SHOPS), or the legacy SHOPIFY_ADMIN_TOKENS"
+            " (or SHOPIFY_ADMIN_TOKEN with SHOPIFY_SHOP_DOMAIN)"
         )
     version = api_version(env)
     return {
         shop: ShopifyAdminSettings(
-            shop=shop, url=urls.get(shop) or f"https://{shop}", token=token, api_version=version
+            shop=shop,
+            url=urls.get(shop) or f"https://{shop}",
+            token=tokens.get(shop, ""),
+            api_version=version,
+            client_id=client_id,
+            client_secret=client_secret,
         )
-        for shop, token in tokens.items()
+        for shop in shops
     }

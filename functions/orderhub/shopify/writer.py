@@ -106,7 +106,8 @@ mutation orderhubOrderCreate($order: OrderCreateOrderInput!, $options: OrderCrea
 ORDER_CANCEL = """
 mutation orderhubOrderCancel($orderId: ID!, $reason: OrderCancelReason!, $restock: Boolean!,
                              $notifyCustomer: Boolean, $staffNote: String) {
-  orderCancel(orderId: $orderId, reason: $reason, restock: $restock, refund: false,
+  orderCancel(orderId: $orderId, reason: $reason, restock: $restock,
+              refundMethod: {originalPaymentMethodsRefund: false},
               notifyCustomer: $notifyCustomer, staffNote: $staffNote) {
     job { id }
     orderCancelUserErrors { field message code }
@@ -116,10 +117,8 @@ mutation orderhubOrderCancel($orderId: ID!, $reason: OrderCancelReason!, $restoc
 
 CUSTOMER_FIELDS = """
   id firstName lastName
-  defaultEmailAddress { emailAddress }
-  defaultPhoneNumber { phoneNumber }
-  emailMarketingConsent { marketingState marketingOptInLevel consentUpdatedAt }
-  smsMarketingConsent { marketingState marketingOptInLevel consentUpdatedAt }
+  defaultEmailAddress { emailAddress marketingState marketingOptInLevel marketingUpdatedAt }
+  defaultPhoneNumber { phoneNumber smsMarketingConsent { state optInLevel updatedAt } }
 """
 
 FIND_CUSTOMER = """
@@ -183,9 +182,33 @@ def _customer(node: dict[str, Any] | None) -> ShopifyCustomer | None:
         phone=(node.get("defaultPhoneNumber") or {}).get("phoneNumber"),
         first_name=node.get("firstName"),
         last_name=node.get("lastName"),
-        email_consent=node.get("emailMarketingConsent"),
-        sms_consent=node.get("smsMarketingConsent"),
+        email_consent=_email_consent(node.get("defaultEmailAddress")),
+        sms_consent=_sms_consent(node.get("defaultPhoneNumber")),
     )
+
+
+def _email_consent(address: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The e-mail's consent (2026-10: on ``defaultEmailAddress``), in the shape the consent
+    mutations take: ``consentUpdatedAt`` is Shopify's ``marketingUpdatedAt``."""
+    if not address or not address.get("marketingState"):
+        return None
+    return {
+        "marketingState": address["marketingState"],
+        "marketingOptInLevel": address.get("marketingOptInLevel"),
+        "consentUpdatedAt": address.get("marketingUpdatedAt"),
+    }
+
+
+def _sms_consent(phone: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The phone's SMS consent (2026-10: ``defaultPhoneNumber.smsMarketingConsent``)."""
+    consent = (phone or {}).get("smsMarketingConsent") or {}
+    if not consent.get("state"):
+        return None
+    return {
+        "marketingState": consent["state"],
+        "marketingOptInLevel": consent.get("optInLevel"),
+        "consentUpdatedAt": consent.get("updatedAt"),
+    }
 
 
 @dataclass

@@ -14,6 +14,7 @@ from orderhub.bus import PubSubBus
 from orderhub.config import settings_cache_seconds
 from orderhub.inbound import HoldingBus
 from orderhub.shopify.admin import ShopifyAdmin
+from orderhub.shopify.versions import warn_if_ending
 from orderhub.shopify_reconcile.settings import ReconcileSettings
 from orderhub.sinks.bigquery import BigQueryExisting, BigQueryVersions
 from orderhub.stores import FirestoreCursors
@@ -58,11 +59,12 @@ def admin(shop: str) -> ShopifyAdmin:
     import requests
 
     shop_settings = settings().shops[shop]
+    session = requests.Session()
     return ShopifyAdmin(
         base_url=shop_settings.url,
-        access_token=shop_settings.token,
+        tokens=shop_settings.token_source(session),
         api_version=shop_settings.api_version,
-        session=requests.Session(),
+        session=session,
         timeout=30.0,
     )
 
@@ -72,7 +74,9 @@ def now() -> datetime:
 
 
 def collaborators(shop: str) -> dict[str, Any]:
-    """The real collaborators of ``run.reconcile_shop`` for one shop."""
+    """The real collaborators of ``run.reconcile_shop`` for one shop. Each run warns when
+    the pinned Admin API version is within 90 days of leaving support."""
+    warn_if_ending(settings().shops[shop].api_version, now(), shop)
     return {
         "graphql": admin(shop).response,
         "cursors": cursors(),

@@ -103,7 +103,7 @@ def shipping_address_input(address: Mapping[str, Any] | None) -> dict[str, Any] 
         "address1": address.get("address1"),
         "address2": address.get("address2"),
         "city": address.get("city"),
-        "province": address.get("province"),
+        "provinceCode": address.get("province_code"),
         "zip": address.get("zip"),
         "countryCode": (address.get("country_code") or "").upper() or None,
         "phone": address.get("phone"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orderhub.config import (
     DEFAULT_ORDER_EVENTS_TOPIC,
@@ -34,6 +34,8 @@ class ShopifySyncSettings:
     lease_seconds: float
     #: Where orders keyed by something else than a shop (a mailbox) go: SHOPIFY_SHOP_DOMAIN.
     default_shop: str | None = None
+    #: Each shop's Admin API with its app's credentials (``admin_shops``).
+    admins: Mapping[str, ShopifyAdminSettings] = field(default_factory=dict)
 
     def shop_of(self, crm_shop: str) -> str | None:
         """The Shopify shop for an event's shop key: itself when it has a token, else the
@@ -47,6 +49,8 @@ class ShopifySyncSettings:
 
     def admin(self, shop: str) -> ShopifyAdminSettings:
         """The Admin API of one shop; ``ConfigError`` for a shop without a token."""
+        if shop in self.admins:
+            return self.admins[shop]
         token = self.tokens.get(shop)
         if not token:
             raise ConfigError(f"no Admin API token for shop {shop}: add it to SHOPIFY_ADMIN_TOKENS")
@@ -76,4 +80,5 @@ class ShopifySyncSettings:
             api_version=api_version(env),
             lease_seconds=max(1.0, lease),
             default_shop=single or None,
+            admins=shops,
         )

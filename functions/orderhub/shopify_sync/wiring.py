@@ -28,10 +28,11 @@ def writer(shop: str) -> ShopifyWriter:
     import requests
 
     admin = settings().admin(shop)
+    session = requests.Session()
     client = ShopifyAdmin(
         base_url=admin.url,
-        access_token=admin.token,
-        session=requests.Session(),
+        tokens=admin.token_source(session),
+        session=session,
         api_version=admin.api_version,
         timeout=10.0,
     )

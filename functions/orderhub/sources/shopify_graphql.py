@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+#: A customer's e-mail and phone (``Customer.email``/``.phone`` are deprecated in 2026-10).
+CONTACT_FIELDS = "defaultEmailAddress { emailAddress } defaultPhoneNumber { phoneNumber }"
 #: The fields reconciliation and backfill ask for; ``order_node_to_rest`` reads them.
 ORDER_FIELDS = """
 id legacyResourceId name createdAt updatedAt processedAt cancelledAt cancelReason closedAt
@@ -20,9 +22,9 @@ totalTaxSet { shopMoney { amount } }
 totalDiscountsSet { shopMoney { amount } }
 totalShippingPriceSet { shopMoney { amount } }
 totalPriceSet { shopMoney { amount } presentmentMoney { amount currencyCode } }
-customer { legacyResourceId firstName lastName email phone }
+customer { legacyResourceId firstName lastName CONTACT }
 shippingAddress { name company address1 address2 city province zip country countryCodeV2 phone }
-"""
+""".replace("CONTACT", CONTACT_FIELDS)
 LINE_ITEM_FIELDS = """
 id sku title variantTitle quantity
 originalUnitPriceSet { shopMoney { amount } }
@@ -31,9 +33,9 @@ variant { legacyResourceId }
 product { legacyResourceId }
 """
 CUSTOMER_FIELDS = """
-id legacyResourceId firstName lastName email phone tags numberOfOrders createdAt updatedAt
+id legacyResourceId firstName lastName CONTACT tags numberOfOrders createdAt updatedAt
 defaultAddress { name company address1 address2 city province zip country countryCodeV2 phone }
-"""
+""".replace("CONTACT", CONTACT_FIELDS)
 #: A refund as reconcile and backfill read it: the total in the shop's currency
 #: (``shopMoney``) and in the customer's (``presentmentMoney``). Its line items are read
 #: by their own paged query (``REFUND_LINE_ITEM_FIELDS``).
@@ -79,6 +81,14 @@ FULFILLMENT_STATUS = {
 
 def fulfillment_status(value: Any) -> str | None:
     return FULFILLMENT_STATUS.get(str(value or "").upper())
+
+
+def _email(customer: dict[str, Any]) -> Any:
+    return (customer.get("defaultEmailAddress") or {}).get("emailAddress")
+
+
+def _phone(customer: dict[str, Any]) -> Any:
+    return (customer.get("defaultPhoneNumber") or {}).get("phoneNumber")
 
 
 def _address(node: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -130,8 +140,8 @@ def order_node_to_rest(node: dict[str, Any]) -> dict[str, Any]:
             "id": legacy_id(customer),
             "first_name": customer.get("firstName"),
             "last_name": customer.get("lastName"),
-            "email": customer.get("email"),
-            "phone": customer.get("phone"),
+            "email": _email(customer),
+            "phone": _phone(customer),
         }
         if customer
         else None,
@@ -194,8 +204,8 @@ def customer_node_to_rest(node: dict[str, Any]) -> dict[str, Any]:
         "id": legacy_id(node),
         "first_name": node.get("firstName"),
         "last_name": node.get("lastName"),
-        "email": node.get("email"),
-        "phone": node.get("phone"),
+        "email": _email(node),
+        "phone": _phone(node),
         "tags": node.get("tags") or [],
         "orders_count": int(node["numberOfOrders"]) if node.get("numberOfOrders") else None,
         "default_address": _address(node.get("defaultAddress")),

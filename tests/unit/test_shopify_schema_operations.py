@@ -1,0 +1,227 @@
+"""Every GraphQL operation OrderHub can send, with the variables it sends, is valid against
+Shopify's published Admin schema for the pinned version (``devstack/shopify_schema``) and
+names no deprecated field, argument, input field or enum value (in the document or in the
+variables). The operations are recorded from the real code paths, not copied."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from devstack.standins import shopify_schema
+from orderhub.shopify import admin as admin_module
+from orderhub.shopify import markers, versions, writer
+from orderhub.shopify_reconcile import backfill, deletes, reconcile
+from orderhub.shopify_sync import plan
+from orderhub.sources import manual
+from orderhub.switches import Switches
+from tests.conftest import ROOT
+
+AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+ON = Switches().changed({"outbound.orders": "on", "outbound.customers": "on"})
+
+
+@dataclass(frozen=True)
+class DraftLine:
+    title: str
+    quantity: int
+    unit_price: Decimal
+    variant_id: str | None = None
+    sku: str | None = None
+
+
+def _event() -> dict[str, Any]:
+    order = manual.ManualOrder(
+        lines=(
+            manual.Line("Ceramic mug", 2, Decimal("11.50"), sku="MUG-1"),
+            manual.Line("Gift wrap", 1, Decimal("2.00"), sku="WRAP"),
+        ),
+        currency="EUR",
+        customer_name="Ana Maria Silva",
+        phone="+351912345678",
+        email="ana@example.com",
+        address="Rua Augusta 10",
+        delivery_method="courier",
+        note="ring twice",
+        channel="phone",
+    )
+    event = dict(
+        manual.order_event(
+            order, manager="maria", form_token="t" * 20, shop="s.myshopify.com", at=AT
+        )
+    )
+    entity = dict(event["entity"])
+    entity["shipping_address"] = {
+        "name": "Ana Silva",
+        "address1": "Rua Augusta 10",
+        "city": "Lisboa",
+        "province": "Lisboa",
+        "province_code": "11",
+        "zip": "1100-048",
+        "country_code": "pt",
+        "phone": "+351912345678",
+    }
+    entity["shipping"] = "4.00"
+    entity["discounts"] = "1.00"
+    event["entity"] = entity
+    return event
+
+
+def _writer_operations() -> list[tuple[str, dict[str, Any]]]:
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    def graphql(query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        sent.append((query, variables))
+        return {"data": {}}
+
+    shop = writer.ShopifyWriter(graphql, writer.CostThrottle(sleep=lambda _s: None))
+    gid = "gid://shopify/Order/1"
+    shop.find_order(writer.quoted("source_identifier", markers.source_identifier("form", "x")))
+    shop.order_update(gid, {"note": "n", "tags": ["a"]})
+    shop.order_mark_as_paid(gid)
+    shop.variants_by_sku(["MUG-1", "WRAP"])
+    planned = plan.order_create_input(
+        _event(),
+        variants={"MUG-1": "gid://shopify/ProductVariant/8"},
+        switches=ON,
+        customer_id="gid://shopify/Customer/5",
+    )
+    with pytest.raises(writer.Refused):  # the fake answers no order
+        shop.order_create(planned.order, planned.options)
+    shop.order_cancel(gid, reason="CUSTOMER", restock=True, note="asked by phone")
+    shop.find_customer(writer.quoted("email", "ana@example.com"))
+    wish = plan.customer_wish({"email": "ana@example.com", "phone": "+351912345678", "name": "Ana"})
+    assert wish is not None
+    with pytest.raises(writer.Refused):  # the fake answers no customer
+        shop.customer_set(plan.customer_identifier(wish), plan.customer_set_input(wish))
+    for channel in ("email", "sms"):
+        decision = {"state": "subscribed", "consent_updated_at": "2026-11-20T09:29:00Z"}
+        consent = plan.consent_to_send(decision, None)
+        assert consent is not None
+        shop.consent_update(channel, "gid://shopify/Customer/5", consent)
+    return sent
+
+
+def _register_webhooks_module() -> Any:
+    path = ROOT / "scripts" / "shopify_register_webhooks"
+    loader = importlib.machinery.SourceFileLoader("shopify_register_webhooks", str(path))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def operations() -> list[tuple[str, str, dict[str, Any]]]:
+    """(name, document, variables) of everything the code sends to the Admin API."""
+    ops: list[tuple[str, str, dict[str, Any]]] = []
+    draft = admin_module.draft_order_input(
+        [
+            DraftLine("Mug", 2, Decimal("11.50"), variant_id="8"),
+            DraftLine("Wrap", 1, Decimal("2.00"), sku="WRAP"),
+        ],
+        currency="EUR",
+        note="n",
+        email="ana@example.com",
+        phone="+351912345678",
+        tags=["orderhub"],
+        attributes={"orderhub_form": "x"},
+    )
+    ops.append(("draftOrderCreate", admin_module.DRAFT_ORDER_CREATE, {"input": draft}))
+    for number, (query, variables) in enumerate(_writer_operations()):
+        ops.append((f"writer#{number}", query, variables))
+    since = {"first": 7, "after": None, "query": "updated_at:>='2026-11-01T00:00:00Z'"}
+    for name, resource in reconcile.RESOURCES.items():
+        ops.append((f"reconcile {name}", reconcile.page_query(resource), since))
+        if resource.nested is not None:
+            query = reconcile.NESTED_QUERY % {
+                "type": resource.nested.type_name,
+                "field": resource.nested.field,
+                "fields": resource.nested.fields,
+            }
+            ops.append(
+                (f"reconcile {name} nested", query, {"id": "gid://x/1", "first": 100, "after": "c"})
+            )
+    refund = reconcile.REFUND_LINES
+    query = reconcile.NESTED_QUERY % {
+        "type": refund.type_name,
+        "field": refund.field,
+        "fields": refund.fields,
+    }
+    ops.append(
+        (
+            "reconcile refund lines",
+            query,
+            {"id": "gid://shopify/Refund/1", "first": 100, "after": None},
+        )
+    )
+    for name, bulk in backfill.BULK_QUERIES.items():
+        ops.append((f"backfill {name} (bulk query)", bulk, {}))
+        ops.append((f"backfill {name}", backfill.RUN, {"query": bulk}))
+    ops.append(("backfill poll", backfill.POLL, {"id": "gid://shopify/BulkOperation/1"}))
+    ops.append(("id check", deletes.NODES_QUERY, {"ids": ["gid://shopify/Order/1"]}))
+    hooks = _register_webhooks_module()
+    ops.append(("webhooks existing", hooks.EXISTING, {"after": None}))
+    for topic in sorted(
+        {hooks.graphql_topic(t) for t in hooks.TOPICS if t not in hooks.COMPLIANCE_TOPICS}
+    ):
+        sub = {"uri": "https://example.com/hook", "format": "JSON"}
+        ops.append((f"webhook {topic}", hooks.CREATE, {"topic": topic, "sub": sub}))
+    return ops
+
+
+def test_the_vendored_schema_is_the_pinned_version() -> None:
+    assert shopify_schema.schema_version() == versions.DEFAULT_API_VERSION
+
+
+def test_the_schema_check_is_skipped_only_for_shopifys_six_known_problems() -> None:
+    schema = shopify_schema.schema()  # raises on any other problem
+    assert schema.query_type is not None and schema.query_type.name == "QueryRoot"
+
+
+@pytest.mark.parametrize(
+    "name,query,variables",
+    operations(),
+    ids=lambda v: v if isinstance(v, str) and len(v) < 60 else "",
+)
+def test_every_operation_is_valid_and_uses_nothing_deprecated(
+    name: str, query: str, variables: dict[str, Any]
+) -> None:
+    assert shopify_schema.check(query, variables) is None
+    assert shopify_schema.deprecated_uses(query) == []
+    assert shopify_schema.deprecated_in_variables(query, variables) == []
+
+
+def test_the_checks_catch_what_the_old_code_sent() -> None:
+    """The deprecated forms the issue listed are caught, so the test above means something."""
+    old_customer = (
+        "query { customers(first: 1) { nodes {"
+        " id email phone emailMarketingConsent { marketingState } } } }"
+    )
+    assert len(shopify_schema.deprecated_uses(old_customer)) == 3
+    cancel = (
+        'mutation { orderCancel(orderId: "gid://shopify/Order/1", reason: CUSTOMER,'
+        " restock: true, refund: false) { job { id } } }"
+    )
+    assert shopify_schema.deprecated_uses(cancel) == [
+        "argument refund: Use `refundMethod` instead."
+    ]
+    address = {"address1": "x", "province": "Lisboa", "countryCode": "PT"}
+    order = {
+        "currency": "EUR",
+        "lineItems": [{"title": "x", "quantity": 1}],
+        "shippingAddress": address,
+    }
+    found = shopify_schema.deprecated_in_variables(writer.ORDER_CREATE, {"order": order})
+    assert found and "MailingAddressInput.province" in found[0]
+
+
+def test_the_operations_are_found() -> None:
+    names = {name for name, _q, _v in operations()}
+    assert len(names) >= 25 and "draftOrderCreate" in names
