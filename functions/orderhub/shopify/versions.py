@@ -47,7 +47,11 @@ def warn_if_ending(version: str, now: datetime, shop: str | None = None) -> str 
     message = support_warning(version, now.date())
     if message:
         logs.warning(
-            message, api_version=version, support_ends=str(support_ends(version)), shop=shop
+            "shopify api version near its end of support",
+            detail=message,
+            api_version=version,
+            support_ends=str(support_ends(version)),
+            shop=shop,
         )
     return message
 
