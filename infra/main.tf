@@ -153,6 +153,8 @@ locals {
         BIGQUERY_DATASET    = google_bigquery_dataset.crm.dataset_id
         # the shops' inbound switches, read at most this often per run
         SYNC_SETTINGS_CACHE_SECONDS = "30"
+        # orders our app created: the CRM's own orders, never imported a second time
+        SHOPIFY_APP_IDS = join(",", var.shopify_app_ids)
       }
       secrets   = ["SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS"] # read_orders etc.; one per shop (a run without ?shop= does all)
       publishes = ["order-events"]                                # the same canonical events the webhook would have sent
@@ -209,6 +211,9 @@ locals {
         # A write claim older than this belongs to a delivery that died; the next one
         # takes it over (and looks the order up in Shopify before creating it).
         SHOPIFY_SYNC_LEASE_SECONDS = "120"
+        # A create that got no answer stays claimed this long (longer than Shopify's search
+        # index lags), so no redelivery creates a second order; the echo confirms it sooner.
+        SHOPIFY_SYNC_SETTLE_SECONDS = "120"
       }
       secrets    = ["SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS"] # write_orders, write_customers; one per shop
       publishes  = ["order-events"]                                # one alert per record Shopify refused for good

@@ -1,5 +1,7 @@
 -- One row per order: its newest version, with refunds summed and one status word;
--- orders deleted in Shopify (orders/delete) left out.
+-- orders deleted in Shopify (orders/delete) left out. An order the CRM wrote into Shopify
+-- (shopify_sync) is one row under its CRM key: Shopify's echo, refunds and delete of its
+-- Shopify order are its own.
 -- Equal versions (two webhooks with the same updated_at) are told apart by kind
 -- (cancelled, then updated, then created), then by Shopify's trigger time
 -- (X-Shopify-Triggered-At, kept in raw_events.meta), the later winning.
@@ -28,11 +30,23 @@ shopify_links AS (
   SELECT source, shop, order_id,
          MAX(shopify_order_id) AS shopify_order_id,
          MAX(shopify_order_name) AS shopify_order_name,
-         MAX(shopify_admin_url) AS shopify_admin_url
+         MAX(shopify_admin_url) AS shopify_admin_url,
+         -- The Shopify shop, from the admin link (https://{shop}/admin/orders/{id}): the
+         -- CRM keys e-mail orders by their mailbox.
+         MAX(REGEXP_EXTRACT(shopify_admin_url, r'^https://([^/]+)/')) AS shopify_shop
   FROM `${project}.${dataset}.order_events`
-  WHERE shopify_order_id IS NOT NULL
+  WHERE shopify_order_id IS NOT NULL AND source != 'shopify'
   GROUP BY source, shop, order_id
 ),
+-- Shopify orders deleted in Shopify (orders/delete, or found gone by the id check).
+shopify_deleted AS (
+  SELECT shop, order_id
+  FROM `${project}.${dataset}.order_events`
+  WHERE source = 'shopify' AND COALESCE(deleted, FALSE)
+  GROUP BY shop, order_id
+),
+-- Refunds are Shopify's facts, keyed by the Shopify shop and order; a CRM order that the
+-- sync wrote into Shopify takes the refunds of its Shopify order (below).
 refunds AS (
   SELECT shop, order_id, SUM(amount) AS refunded, COUNT(*) AS refund_count
   FROM (
@@ -136,11 +150,17 @@ SELECT
   shopify_links.shopify_order_name,
   shopify_links.shopify_admin_url
 FROM latest
-LEFT JOIN refunds
-  ON refunds.shop = latest.shop AND refunds.order_id = latest.order_id
-LEFT JOIN chat
-  ON chat.source = latest.source AND chat.shop = latest.shop AND chat.order_id = latest.order_id
 LEFT JOIN shopify_links
   ON shopify_links.source = latest.source AND shopify_links.shop = latest.shop
   AND shopify_links.order_id = latest.order_id
+LEFT JOIN refunds
+  ON refunds.shop = IF(latest.source = 'shopify', latest.shop, shopify_links.shopify_shop)
+  AND refunds.order_id = IF(latest.source = 'shopify', latest.order_id, shopify_links.shopify_order_id)
+LEFT JOIN chat
+  ON chat.source = latest.source AND chat.shop = latest.shop AND chat.order_id = latest.order_id
+LEFT JOIN shopify_deleted
+  ON shopify_deleted.shop = shopify_links.shopify_shop
+  AND shopify_deleted.order_id = shopify_links.shopify_order_id
 WHERE COALESCE(latest.deleted, FALSE) = FALSE
+  -- A CRM order whose Shopify order was deleted in Shopify is deleted with it: one order.
+  AND shopify_deleted.order_id IS NULL
