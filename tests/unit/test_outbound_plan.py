@@ -252,7 +252,7 @@ def test_echo_of_an_email_order_keeps_its_mailbox_as_shop() -> None:
             {"name": "orderhub_source", "value": "email:kiire"},
             {"name": "orderhub_order_id", "value": "K-1"},
             {"name": "orderhub_shop", "value": "owner@gmail.example"},
-        ]
+        ],
     )
     event = normalise(delivery("orders/updated"), body, RAW)
     assert (event["shop"], event["source"], event["entity_id"]) == (
