@@ -160,6 +160,8 @@ locals {
         # the shops' inbound switches, read at most this often per run
         SYNC_SETTINGS_CACHE_SECONDS = "30"
         SHOPIFY_SHOPS               = join(",", var.shop_domains) # client credentials on each
+        # orders our app created: the CRM's own orders, never imported a second time
+        SHOPIFY_APP_IDS = join(",", var.shopify_app_ids)
       }
       # The Dev Dashboard app (client credentials, the default), else legacy static tokens
       secrets   = ["SHOPIFY_CLIENT_ID", "SHOPIFY_CLIENT_SECRET", "SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS"]
@@ -218,6 +220,9 @@ locals {
         # takes it over (and looks the order up in Shopify before creating it).
         SHOPIFY_SYNC_LEASE_SECONDS = "120"
         SHOPIFY_SHOPS              = join(",", var.shop_domains) # client credentials on each
+        # A create that got no answer stays claimed this long (longer than Shopify's search
+        # index lags), so no redelivery creates a second order; the echo confirms it sooner.
+        SHOPIFY_SYNC_SETTLE_SECONDS = "120"
       }
       # The Dev Dashboard app (client credentials, the default), else legacy static tokens
       secrets    = ["SHOPIFY_CLIENT_ID", "SHOPIFY_CLIENT_SECRET", "SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS"]

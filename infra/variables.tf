@@ -99,9 +99,13 @@ variable "shopify_api_version" {
 }
 
 variable "shopify_app_ids" {
-  description = "Our Shopify app's id(s) (GraphQL currentAppInstallation { app { id } }): only orders these created are taken for echoes of shopify_sync's writes. Empty: the markers alone decide."
+  description = "Our Shopify app's id(s) (GraphQL currentAppInstallation { app { id } }, the number): only orders these created with our sourceIdentifier are the CRM's own orders. Required: the webhook and reconciliation refuse to start without it."
   type        = list(string)
-  default     = []
+
+  validation {
+    condition     = length(var.shopify_app_ids) > 0 && alltrue([for id in var.shopify_app_ids : can(regex("^([0-9]+|gid://shopify/App/[0-9]+)$", id))])
+    error_message = "Set shopify_app_ids to our Shopify app's id(s): without them every echo of the sync's orders would be taken for a new order."
+  }
 }
 
 variable "order_form" {

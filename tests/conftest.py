@@ -45,6 +45,8 @@ def emulators(stack: dict[str, str]) -> dict[str, str]:
     for key in ("GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST"):
         os.environ[key] = stack[key]
     os.environ["BIGQUERY_EMULATOR_HOST"] = stack["BIGQUERY_EMULATOR_HOST"]
+    # Required by every function that reads Shopify's orders (issue 19), as in the stack.
+    os.environ["SHOPIFY_APP_IDS"] = stack["SHOPIFY_APP_IDS"]
     clear_caches()
     return dict(stack)
 

@@ -164,6 +164,12 @@ def order_node(rest: dict[str, Any]) -> dict[str, Any]:
         "email": rest.get("email"),
         "phone": rest.get("phone"),
         "sourceName": rest.get("source_name"),
+        "sourceIdentifier": rest.get("source_identifier"),
+        "customAttributes": [
+            {"key": a.get("name"), "value": a.get("value")}
+            for a in rest.get("note_attributes") or []
+        ],
+        "app": {"id": f"gid://shopify/App/{rest['app_id']}"} if rest.get("app_id") else None,
         "subtotalPriceSet": _money(rest.get("subtotal_price"), currency),
         "totalTaxSet": _money(rest.get("total_tax"), currency),
         "totalDiscountsSet": _money(rest.get("total_discounts"), currency),

@@ -8,7 +8,8 @@ Installed on a ``ShopifyAdminStandIn`` by ``install``. It answers, as Shopify do
   unless ``inventoryBehaviour`` is ``BYPASS`` (Shopify's default), and sends the
   ``orders/create`` webhook Shopify would send;
 * ``orderCancel``: cancels, restocks, sends ``orders/cancelled``;
-* ``orders(query: "source_identifier:\\"…\\"")`` and ``customers(query: "email:\\"…\\"")``:
+* ``orders(query: "source_identifier:\\"…\\"")`` (as late as the index lag the fault
+  ``lag:<seconds>`` on ``orders`` sets) and ``customers(query: "email:\\"…\\"")``:
   quoted-value search (other queries go to the shop's paging as before);
 * ``productVariants(query: "sku:\\"…\\" OR …")``;
 * ``customerSet(identifier:, input:)``: upsert by e-mail, phone or id; a phone or e-mail of
@@ -87,6 +88,8 @@ class Writes:
         #: field → list of pending faults: "slow:<seconds>" (answer late, after the write)
         self.faults: dict[str, list[str]] = {}
         self._next = 5000
+        #: gid → when the order was created (monotonic): searches see it ``search_lag`` later
+        self.indexed_at: dict[str, float] = {}
 
     # ------------------------------------------------------------------ helpers
     def _id(self) -> int:
@@ -108,6 +111,13 @@ class Writes:
             fault = pending.pop(0)
         return float(fault.split(":", 1)[1]) if fault.startswith("slow:") else 0.0
 
+    def search_lag(self) -> float:
+        """Seconds Shopify's search index lags behind a new order: the fault
+        ``{"field": "orders", "fault": "lag:30"}`` (kept, not used up; ``lag:0`` ends it)."""
+        with self.lock:
+            lags = [f for f in self.faults.get("orders") or [] if f.startswith("lag:")]
+        return float(lags[-1].split(":", 1)[1]) if lags else 0.0
+
     def _variant(self, gid: str) -> dict[str, Any] | None:
         for product in self.shop.nodes["products"].values():
             for variant in product.get("variants") or []:
@@ -121,11 +131,13 @@ class Writes:
         wanted = dict(_terms(query)).get("source_identifier")
         if wanted is None:
             return self.shop.field("orders", args)
+        lag = self.search_lag()
         with self.lock:
             nodes = [
                 self.shop.nodes["orders"][gid]
                 for gid, rest in self.orders.items()
                 if rest.get("source_identifier") == wanted
+                and time.monotonic() - self.indexed_at.get(gid, 0.0) >= lag
             ]
         return {"nodes": nodes, "pageInfo": {"hasNextPage": False, "endCursor": None}}
 
@@ -336,6 +348,7 @@ class Writes:
         }
         with self.lock:
             self.orders[rest["admin_graphql_api_id"]] = rest
+            self.indexed_at[rest["admin_graphql_api_id"]] = time.monotonic()
         self.shop.put_order(rest)
         self._count("orderCreate")
         self.send("orders/create", rest)

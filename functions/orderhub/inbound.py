@@ -128,20 +128,29 @@ class HoldingBus:
 
 
 # ------------------------------------------------------------------ bringing them in
+#: Held events not brought in yet. A held event is released when a ``synced`` inbound row
+#: of **the same event id** exists (``log_row`` of its release); never because some other
+#: version of the record was released after it: a release that stopped after v1 (a Pub/Sub
+#: error, Ctrl-C, a dead letter) leaves v2 held, and the next run brings it in.
 HELD = """
 WITH released AS (
-  SELECT shop, entity, record_id, MAX(attempted_at) AS at
+  SELECT DISTINCT event_id
   FROM `{ds}.sync_log`
-  WHERE direction = 'inbound' AND status = 'synced' AND shop = @shop
-  GROUP BY shop, entity, record_id
+  WHERE direction = 'inbound' AND status = 'synced'
+),
+bodies AS (
+  SELECT raw_id, ANY_VALUE(body) AS body
+  FROM `{ds}.raw_events`
+  WHERE shop = @shop AND body IS NOT NULL
+  GROUP BY raw_id
 )
-SELECT TO_JSON_STRING(l.held_event) AS event_json, l.entity, l.record_id
+SELECT TO_JSON_STRING(l.held_event) AS event_json, l.entity, l.record_id, b.body
 FROM `{ds}.sync_log` AS l
-LEFT JOIN released AS r
-  ON r.shop = l.shop AND r.entity = l.entity AND r.record_id = l.record_id
+LEFT JOIN released AS r ON r.event_id = l.event_id
+LEFT JOIN bodies AS b ON b.raw_id = JSON_VALUE(l.held_event, '$.raw.raw_id')
 WHERE l.direction = 'inbound' AND l.status = 'skipped' AND l.shop = @shop
   AND l.held_event IS NOT NULL
-  AND (r.at IS NULL OR l.attempted_at > r.at)
+  AND r.event_id IS NULL
   AND (@record_id = '' OR l.record_id = @record_id)
 QUALIFY ROW_NUMBER() OVER (PARTITION BY l.event_id ORDER BY l.attempted_at) = 1
 ORDER BY l.attempted_at, l.record_id
@@ -155,8 +164,53 @@ class HeldSelection:
     record_id: str = ""
 
 
-def held_events(client: Any, dataset: str, selection: HeldSelection) -> list[Event]:
-    """The held events of a shop not yet brought in, oldest first."""
+def recognise(event: Event, body: str | None, own_app_ids: frozenset[str]) -> Event:
+    """A held Shopify order that is in fact an order the CRM wrote (held before its
+    producer could recognise it): the same event as a version of that CRM order, exactly
+    as the webhook makes it today (``orderhub.sources.shopify.echo_of_crm_order``). The
+    identity is read from the raw payload (``sourceIdentifier`` and app id), never from
+    the held entity."""
+    import json
+
+    from orderhub.sources import shopify
+
+    if (
+        event["source"] != shopify.SOURCE
+        or event["entity_type"] != "order"
+        or event["event_type"] not in ("order.created", "order.updated", "order.cancelled")
+        or not body
+    ):
+        return event
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return event
+    if not isinstance(payload, dict):
+        return event
+    joined = shopify.echo_of_crm_order(event["shop"], payload, event["entity"], own_app_ids)
+    if joined is None:
+        return event
+    source, shop, entity = joined
+    kind = "order.updated" if event["event_type"] == "order.created" else event["event_type"]
+    recognised: dict[str, Any] = {
+        **event,
+        "event_type": kind,
+        "source": source,
+        "shop": shop,
+        "entity_id": entity["order_id"],
+        "entity": entity,
+    }
+    return recognised  # type: ignore[return-value]
+
+
+def held_events(
+    client: Any,
+    dataset: str,
+    selection: HeldSelection,
+    own_app_ids: frozenset[str] = frozenset(),
+) -> list[Event]:
+    """The held events of a shop not yet brought in, oldest first; orders the CRM wrote
+    (``own_app_ids``) come back as versions of their CRM orders (``recognise``)."""
     import json
 
     from google.cloud import bigquery
@@ -174,7 +228,7 @@ def held_events(client: Any, dataset: str, selection: HeldSelection) -> list[Eve
         while isinstance(value, str):  # JSON columns come back as text, sometimes twice
             value = json.loads(value)
         if isinstance(value, dict) and SWITCH_OF_ENTITY.get(row["entity"]) in selection.entities:
-            events.append(value)  # type: ignore[arg-type]
+            events.append(recognise(value, row.get("body"), own_app_ids))  # type: ignore[arg-type]
     return events
 
 

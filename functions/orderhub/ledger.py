@@ -14,8 +14,10 @@ A record moves through these states::
   recording an outcome) takes it over with a precondition on the document's
   ``update_time``, so two racing redeliveries cannot both take it. A ``sending`` within
   its lease belongs to a live sender: the caller reports ``busy`` and retries later.
-* ``finish`` records the outcome; ``mark_logged`` notes that the outcome row reached
-  BigQuery, so a redelivery after a failed row insert writes the row (and only that).
+* ``finish`` records the outcome (``finish(key, "sending", {"busy_until": t})`` keeps the
+  claim busy until ``t`` whatever the lease: an outcome that is not known yet);
+  ``mark_logged`` notes that the outcome row reached BigQuery, so a redelivery after a
+  failed row insert writes the row (and only that).
 
 A crash between ManyChat's 200 and ``finish`` is the one window where a manager can get
 a second message (after the lease); ManyChat offers no idempotency key to close it.
@@ -95,6 +97,9 @@ class FirestoreLedger:
             return Begin("done", attempt, current)
         started = current.get("started_at")
         if state == "sending" and started is not None and started + lease > now:
+            return Begin("busy", attempt, current)
+        held_until = current.get("busy_until")  # a holder asked for longer than the lease
+        if state == "sending" and held_until is not None and held_until > now:
             return Begin("busy", attempt, current)
         attempt += 1
         change = {"state": "sending", "attempt": attempt, "started_at": now}

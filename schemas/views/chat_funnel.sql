@@ -29,10 +29,19 @@ ordered AS (
   )
   GROUP BY day, source, currency
 )
+-- A day and source with orders in several currencies has a row per currency; its contacts
+-- are counted on the first of them only, so summing the column never counts them twice.
 SELECT
   COALESCE(touched.day, ordered.day) AS day,
   COALESCE(touched.source, ordered.source) AS source,
-  COALESCE(touched.contacts_touched, 0) AS contacts_touched,
+  IF(
+    ROW_NUMBER() OVER (
+      PARTITION BY COALESCE(touched.day, ordered.day), COALESCE(touched.source, ordered.source)
+      ORDER BY ordered.currency
+    ) = 1,
+    COALESCE(touched.contacts_touched, 0),
+    0
+  ) AS contacts_touched,
   ordered.currency,
   COALESCE(ordered.orders, 0) AS orders,
   COALESCE(ordered.orders_kept, 0) AS orders_kept,

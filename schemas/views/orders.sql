@@ -1,5 +1,7 @@
 -- One row per order: its newest version, with refunds summed and one status word;
--- orders deleted in Shopify (orders/delete) left out.
+-- orders deleted in Shopify (orders/delete) left out. An order the CRM wrote into Shopify
+-- (shopify_sync) is one row under its CRM key: Shopify's echo, refunds and delete of its
+-- Shopify order are its own.
 -- Equal versions (two webhooks with the same updated_at) are told apart by kind
 -- (cancelled, then updated, then created), then by Shopify's trigger time
 -- (X-Shopify-Triggered-At, kept in raw_events.meta), the later winning.
@@ -28,12 +30,24 @@ shopify_links AS (
   SELECT source, shop, order_id,
          MAX(shopify_order_id) AS shopify_order_id,
          MAX(shopify_order_name) AS shopify_order_name,
-         MAX(shopify_admin_url) AS shopify_admin_url
+         MAX(shopify_admin_url) AS shopify_admin_url,
+         -- The Shopify shop: the host of the admin link (the CRM keys e-mail orders by
+         -- their mailbox).
+         MAX(SPLIT(shopify_admin_url, '/')[SAFE_OFFSET(2)]) AS shopify_shop
   FROM `${project}.${dataset}.order_events`
-  WHERE shopify_order_id IS NOT NULL
+  WHERE shopify_order_id IS NOT NULL AND source != 'shopify'
   GROUP BY source, shop, order_id
 ),
-refunds AS (
+-- Shopify orders deleted in Shopify (orders/delete, or found gone by the id check).
+shopify_deleted AS (
+  SELECT shop, order_id
+  FROM `${project}.${dataset}.order_events`
+  WHERE source = 'shopify' AND COALESCE(deleted, FALSE)
+  GROUP BY shop, order_id
+),
+-- Refunds are Shopify's facts, keyed by the Shopify shop and order; a CRM order that the
+-- sync wrote into Shopify takes the refunds of its Shopify order.
+shopify_refunds AS (
   SELECT shop, order_id, SUM(amount) AS refunded, COUNT(*) AS refund_count
   FROM (
     SELECT shop, order_id, amount
@@ -42,6 +56,19 @@ refunds AS (
     QUALIFY ROW_NUMBER() OVER (PARTITION BY shop, refund_id ORDER BY version DESC) = 1
   )
   GROUP BY shop, order_id
+),
+refunds AS (
+  SELECT 'shopify' AS source, shop, order_id, refunded, refund_count FROM shopify_refunds
+  UNION ALL
+  SELECT l.source, l.shop, l.order_id, r.refunded, r.refund_count
+  FROM shopify_links AS l
+  JOIN shopify_refunds AS r ON r.shop = l.shopify_shop AND r.order_id = l.shopify_order_id
+),
+-- CRM orders whose Shopify order was deleted in Shopify: deleted with it (one order).
+crm_deleted AS (
+  SELECT DISTINCT l.source, l.shop, l.order_id
+  FROM shopify_links AS l
+  JOIN shopify_deleted AS d ON d.shop = l.shopify_shop AND d.order_id = l.shopify_order_id
 ),
 -- Attribution to a chat contact, strongest evidence first: the contact id the order carries
 -- (product link, or chosen in the order form); else a touch by a contact with the order's
@@ -137,10 +164,14 @@ SELECT
   shopify_links.shopify_admin_url
 FROM latest
 LEFT JOIN refunds
-  ON refunds.shop = latest.shop AND refunds.order_id = latest.order_id
+  ON refunds.source = latest.source AND refunds.shop = latest.shop
+  AND refunds.order_id = latest.order_id
 LEFT JOIN chat
   ON chat.source = latest.source AND chat.shop = latest.shop AND chat.order_id = latest.order_id
 LEFT JOIN shopify_links
   ON shopify_links.source = latest.source AND shopify_links.shop = latest.shop
   AND shopify_links.order_id = latest.order_id
-WHERE COALESCE(latest.deleted, FALSE) = FALSE
+LEFT JOIN crm_deleted
+  ON crm_deleted.source = latest.source AND crm_deleted.shop = latest.shop
+  AND crm_deleted.order_id = latest.order_id
+WHERE COALESCE(latest.deleted, FALSE) = FALSE AND crm_deleted.order_id IS NULL

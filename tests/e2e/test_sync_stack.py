@@ -149,8 +149,8 @@ def test_email_order_becomes_one_shopify_order_under_its_mailbox(
     dev_mail(mailbox, "kiire_plain_text.eml")
     rows = joined(stack_crm, mailbox, "K-3F8LX")
     assert len(rows) == 1 and rows[0]["source"] == "email:kiire"
-    [created] = shopify_orders(stack, "orderhub:email:kiire:K-3F8LX")
+    [created] = shopify_orders(stack, f"orderhub@{mailbox}:email:kiire:K-3F8LX")
     assert rows[0]["shopify_order_id"] == str(created["id"])
     assert {"name": "orderhub_shop", "value": mailbox} in created["note_attributes"]
     assert created["total_price"] == "5.00"
-    assert stays(lambda: len(shopify_orders(stack, "orderhub:email:kiire:K-3F8LX")) == 1)
+    assert stays(lambda: len(shopify_orders(stack, f"orderhub@{mailbox}:email:kiire:K-3F8LX")) == 1)

@@ -204,6 +204,10 @@ def echo_payload(**extra: object) -> bytes:
     return json.dumps(order).encode()
 
 
+#: Our app's id (SHOPIFY_APP_IDS): only orders it created can be the CRM's (issue 19).
+OUR_APP = 9876543
+
+
 def delivery(topic: str) -> Delivery:
     return Delivery(
         topic=topic,
@@ -212,12 +216,14 @@ def delivery(topic: str) -> Delivery:
         event_id="e1",
         triggered_at=None,
         received_at=datetime(2026, 1, 2, tzinfo=UTC),
+        own_app_ids=frozenset({str(OUR_APP)}),
     )
 
 
 def test_shopify_echo_of_our_order_is_an_update_of_the_crm_order() -> None:
     body = echo_payload(
         source_identifier="orderhub:manual:M-ABCDE12345",
+        app_id=OUR_APP,
         processed_at="2026-11-20T09:30:00Z",
         note_attributes=[
             {"name": "orderhub_source", "value": "manual"},
@@ -240,11 +246,13 @@ def test_shopify_echo_of_our_order_is_an_update_of_the_crm_order() -> None:
 
 def test_echo_of_an_email_order_keeps_its_mailbox_as_shop() -> None:
     body = echo_payload(
+        source_identifier="orderhub@owner@gmail.example:email:kiire:K-1",
+        app_id=OUR_APP,
         note_attributes=[
             {"name": "orderhub_source", "value": "email:kiire"},
             {"name": "orderhub_order_id", "value": "K-1"},
             {"name": "orderhub_shop", "value": "owner@gmail.example"},
-        ]
+        ],
     )
     event = normalise(delivery("orders/updated"), body, RAW)
     assert (event["shop"], event["source"], event["entity_id"]) == (

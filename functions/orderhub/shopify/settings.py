@@ -19,6 +19,25 @@ def admin_url(env: Mapping[str, str], shop: str) -> str:
     return env.get("SHOPIFY_ADMIN_URL", "").strip() or f"https://{shop}"
 
 
+def own_app_ids(env: Mapping[str, str] = os.environ) -> frozenset[str]:
+    """Our app's ids (``SHOPIFY_APP_IDS``, comma-separated numbers or ``gid://shopify/App/N``;
+    ``currentAppInstallation { app { id } }`` tells it). Only orders created by them can
+    be the sync's own; without it every order would be foreign and every echo a second
+    order, so a deployment refuses to start: ``ConfigError``."""
+    from orderhub.shopify.markers import normalise_app_ids
+
+    ids = normalise_app_ids(env.get("SHOPIFY_APP_IDS", "").split(","))
+    if not ids:
+        raise ConfigError(
+            "environment variable SHOPIFY_APP_IDS is required but not set: our Shopify app's"
+            " id (currentAppInstallation { app { id } }), so the sync's own orders are known"
+        )
+    bad = sorted(i for i in ids if not i.isdigit())
+    if bad:
+        raise ConfigError(f"SHOPIFY_APP_IDS must be app ids (numbers): {', '.join(bad)}")
+    return ids
+
+
 def api_version(env: Mapping[str, str]) -> str:
     return env.get("SHOPIFY_API_VERSION", "").strip() or DEFAULT_API_VERSION
 

@@ -164,7 +164,10 @@ def publish_all(
     bus: Bus,
     now: Callable[[], datetime],
     progress: Callable[[int], None] = lambda _: None,
+    own_app_ids: frozenset[str] = frozenset(),
 ) -> Summary:
+    """``own_app_ids``: orders our app created with our ``sourceIdentifier`` are published
+    as versions of their CRM orders (``orderhub.shopify.markers``), never as new orders."""
     spec = RESOURCES[resource]
     summary = Summary(resource=resource)
     received = now()
@@ -173,7 +176,9 @@ def publish_all(
         rest = spec.to_rest(node)
         topic = "orders/cancelled" if rest.get("cancelled_at") else spec.update_topic
         body = json.dumps(rest, separators=(",", ":")).encode()
-        delivery = shopify.Delivery(topic, shop, f"backfill:{node.get('id')}", None, None, received)
+        delivery = shopify.Delivery(
+            topic, shop, f"backfill:{node.get('id')}", None, None, received, own_app_ids
+        )
         raw: Raw = {
             "raw_id": shopify.stable_reconcile_id(shop, str(node.get("id")), rest["updated_at"]),
             "kind": "shopify_backfill",
@@ -214,6 +219,7 @@ def backfill(
     sleep: Sleep = time.sleep,
     on_status: Callable[[dict[str, Any]], None] = lambda _: None,
     progress: Callable[[int], None] = lambda _: None,
+    own_app_ids: frozenset[str] = frozenset(),
 ) -> Summary:
     """Run the export, then publish every object; ``download(url)`` yields JSONL lines."""
     started = time.monotonic()
@@ -230,6 +236,7 @@ def backfill(
             bus=bus,
             now=now,
             progress=progress,
+            own_app_ids=own_app_ids,
         )
     summary.seconds = round(time.monotonic() - started, 3)
     return summary

@@ -30,7 +30,7 @@ from orderhub.config import DEFAULT_ORDER_EVENTS_TOPIC, load_dev_env, project_id
 from orderhub.errors import ConfigError
 from orderhub.inbound import HoldingBus
 from orderhub.shopify.admin import ShopifyAdmin
-from orderhub.shopify.settings import admin_shops
+from orderhub.shopify.settings import admin_shops, own_app_ids
 from orderhub.shopify_reconcile.backfill import backfill
 from orderhub.shopify_reconcile.reconcile import RESOURCES
 from orderhub.switches import CachedSwitches, FirestoreSwitches
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         shops = admin_shops(os.environ)
+        app_ids = own_app_ids(os.environ)
     except ConfigError as exc:
         parser.error(str(exc))
     shop = (args.shop or os.environ.get("SHOPIFY_SHOP_DOMAIN", "")).strip().lower()
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             now=lambda: datetime.now(UTC),
             on_status=on_status,
             progress=bar.update,
+            own_app_ids=app_ids,
         )
         bar.close()
         print(json.dumps({"shop": admin_settings.shop, **asdict(summary)}))

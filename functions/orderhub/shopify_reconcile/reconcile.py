@@ -62,7 +62,7 @@ RESOURCES: dict[str, Resource] = {
         shopify_graphql.order_node_to_rest,
         "orders/create",
         "orders/updated",
-        page_size=7,  # 2 + 1 + 7 x (14 + 3 + 10 x 7 + 10 x 4) = 892 points: test_sync_costs.py
+        page_size=7,  # 2 + 1 + 7 x (16 + 3 + 10 x 7 + 10 x 4) = 906 points: test_sync_costs.py
         nested=Nested("lineItems", "Order", shopify_graphql.LINE_ITEM_FIELDS, 10, 100),
     ),
     "customers": Resource(
@@ -283,7 +283,11 @@ def reconcile(
     overlap: timedelta = timedelta(minutes=15),
     first_lookback: timedelta = timedelta(days=7),
     page_size: int | None = None,
+    own_app_ids: frozenset[str] = frozenset(),
 ) -> Summary:
+    """``own_app_ids``: our app's ids (``SHOPIFY_APP_IDS``); an order they created with our
+    ``sourceIdentifier`` is published as a version of the CRM order it was written from,
+    exactly as its webhook would be, never as a new Shopify order."""
     spec = RESOURCES[resource]
     started = now()
     cursor = cursors.get(shop, resource)
@@ -322,6 +326,7 @@ def reconcile(
                 event_id=None,
                 triggered_at=None,
                 received_at=started,
+                own_app_ids=own_app_ids,
             )
             raw: Raw = {
                 "raw_id": shopify.stable_reconcile_id(

@@ -31,6 +31,7 @@ def reconcile_shop(
     bus: Any,
     now: Callable[[], datetime],
     sleep: Callable[[float], None],
+    own_app_ids: frozenset[str] = frozenset(),
 ) -> None:
     """Reconcile ``shop``, resource by resource, then its id check; each finding is added
     to ``into`` as soon as it is made."""
@@ -44,6 +45,7 @@ def reconcile_shop(
             bus=bus,
             now=now,
             sleep=sleep,
+            own_app_ids=own_app_ids,
         )
         into.reconciled.append({"shop": shop, **asdict(summary)})
         logs.info("reconciled", shop=shop, **asdict(summary))

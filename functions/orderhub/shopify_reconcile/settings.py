@@ -13,6 +13,7 @@ from orderhub.config import (
     required,
 )
 from orderhub.shopify.settings import ShopifyAdminSettings, admin_shops
+from orderhub.shopify.settings import own_app_ids as read_app_ids
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class ReconcileSettings:
     #: Every shop reconciled, each with its own token and URL (``admin_shops``); a run
     #: without a shop named goes through all of them.
     shops: Mapping[str, ShopifyAdminSettings] = field(default_factory=dict)
+    #: Our app's ids (``SHOPIFY_APP_IDS``, required): orders they created with our
+    #: ``sourceIdentifier`` are the CRM's orders, not new Shopify orders.
+    own_app_ids: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ReconcileSettings:
@@ -41,4 +45,5 @@ class ReconcileSettings:
             admin=shops.get(default) or next(iter(shops.values())),
             firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
             shops=shops,
+            own_app_ids=read_app_ids(env),
         )

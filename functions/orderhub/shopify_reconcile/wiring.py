@@ -85,4 +85,5 @@ def collaborators(shop: str) -> dict[str, Any]:
         "bus": bus(),
         "now": now,
         "sleep": time.sleep,
+        "own_app_ids": settings().own_app_ids,
     }

@@ -20,7 +20,9 @@ from datetime import UTC, datetime
 from orderhub import gcp
 from orderhub.bus import PubSubBus
 from orderhub.config import DEFAULT_ORDER_EVENTS_TOPIC, bigquery_endpoint, load_dev_env, project_id
-from orderhub.inbound import SWITCH_OF_ENTITY, HeldSelection, bring_in, held_events
+from orderhub.errors import ConfigError
+from orderhub.inbound import SWITCH_OF_ENTITY, HeldSelection, bring_in, held_events, switch_of
+from orderhub.shopify.settings import own_app_ids
 from orderhub.shopify_sync.resync import Selection, pending, resend
 from orderhub.switches import INBOUND_ENTITIES, FirestoreSwitches
 
@@ -133,9 +135,13 @@ def _resync_inbound(
         entities=tuple(args.entity or INBOUND_ENTITIES),
         record_id=args.inbound_record,
     )
-    events = held_events(client, dataset, selection)
+    try:
+        app_ids = own_app_ids(env)
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from exc
+    events = held_events(client, dataset, selection, app_ids)
     for event in events:
-        on = switches.inbound_on(SWITCH_OF_ENTITY[event["entity_type"]])
+        on = switch_of(event) is None or switches.inbound_on(SWITCH_OF_ENTITY[event["entity_type"]])
         print(
             f"  {event['event_type']:>18}  {event['entity_id']:<20} v{event['version']}"
             f"  {'' if on else '(switch still off: stays held)'}"

@@ -30,7 +30,12 @@ class Links(Ledger, Protocol):
     def get(self, key: str) -> dict[str, Any] | None: ...
 
 
-def link_key(shop: str, kind: str, source: str, record_id: str) -> str:
+def link_key(shop: str, kind: str, source: str, record_id: str, crm_shop: str | None = None) -> str:
+    """The link of one CRM record in one Shopify shop. ``crm_shop``: the CRM's shop key
+    when it is not the Shopify shop (e-mail orders are keyed by their mailbox, and two
+    mailboxes may both have an order K-1)."""
+    if crm_shop:
+        return f"{shop}|{kind}|{crm_shop}|{source}|{record_id}"
     return f"{shop}|{kind}|{source}|{record_id}"
 
 

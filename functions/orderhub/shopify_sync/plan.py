@@ -161,6 +161,33 @@ def order_update_input(event: Event, current: Any) -> OrderUpdatePlan:
     return OrderUpdatePlan(fields, mark_paid, tuple(notes))
 
 
+def crm_shop_of(event: Event, shop: str | None) -> str | None:
+    """The CRM's shop key of the order when it is not the Shopify shop (a mailbox), else
+    None: it goes into the ``sourceIdentifier`` and the link key."""
+    return event["shop"] if shop is not None and event["shop"] != shop else None
+
+
+def contact_attributes(order: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The chat contact the CRM attributed the order to, as custom attributes of our
+    Shopify order, so Shopify's copy (echo, reconcile, backfill) keeps the attribution.
+    Read back only from an order proven ours (``markers.crm_ref``)."""
+    attribution = order.get("attribution") or {}
+    contact = attribution.get("contact_id")
+    if not contact:
+        return []
+    attributes = [{"key": CONTACT_ATTRIBUTE, "value": str(contact)}]
+    if attribution.get("contact_evidence"):
+        attributes.append(
+            {"key": f"{CONTACT_ATTRIBUTE}_evidence", "value": str(attribution["contact_evidence"])}
+        )
+    return attributes
+
+
+#: The attribute the webhook normaliser reads a chat contact from
+#: (``orderhub.sources.shopify.CONTACT_PARAMETER``).
+CONTACT_ATTRIBUTE = "orderhub_contact"
+
+
 def order_create_input(
     event: Event,
     *,
@@ -173,6 +200,7 @@ def order_create_input(
     order = event["entity"]
     currency = str(order.get("currency") or "USD")
     source, order_id = event["source"], str(order.get("order_id") or event["entity_id"])
+    crm_shop = crm_shop_of(event, shop)
     notes: list[str] = []
     lines: list[dict[str, Any]] = []
     for item in order.get("line_items") or []:
@@ -204,12 +232,11 @@ def order_create_input(
         "lineItems": lines,
         "financialStatus": status,
         "processedAt": created,
-        "sourceIdentifier": markers.source_identifier(source, order_id),
+        "sourceIdentifier": markers.source_identifier(source, order_id, crm_shop),
         "sourceName": "orderhub",
         "tags": tags,
-        "customAttributes": markers.order_attributes(
-            source, order_id, order.get("name"), event["shop"] if shop != event["shop"] else None
-        ),
+        "customAttributes": markers.order_attributes(source, order_id, order.get("name"), crm_shop)
+        + contact_attributes(order),
     }
     if order.get("note"):
         result["note"] = order["note"]
@@ -282,6 +309,13 @@ def customer_skip_reason(wish: CustomerWish, switches: Switches, consented: bool
     if switches.consent_required and not consented:
         return "filtered: only customers with marketing consent are sent"
     return None
+
+
+def protects_existing(source: str) -> bool:
+    """Customers from e-mail and chat are typed by whoever wrote the order (a marketplace
+    form, a chat): they never change an existing Shopify customer, whose phone or e-mail
+    they may share by mistake or on purpose. The order form's are a manager's."""
+    return source.startswith("email:") or source in ("chatbot", "manychat")
 
 
 def customer_identifier(wish: CustomerWish) -> dict[str, str]:

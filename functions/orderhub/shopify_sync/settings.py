@@ -32,6 +32,9 @@ class ShopifySyncSettings:
     urls: Mapping[str, str]
     api_version: str
     lease_seconds: float
+    #: How long a create without an answer stays ``sending`` (longer than Shopify's search
+    #: index lags): ``SHOPIFY_SYNC_SETTLE_SECONDS``, 120.
+    settle_seconds: float = 120.0
     #: Where orders keyed by something else than a shop (a mailbox) go: SHOPIFY_SHOP_DOMAIN.
     default_shop: str | None = None
     #: Each shop's Admin API with its app's credentials (``admin_shops``).
@@ -69,6 +72,10 @@ class ShopifySyncSettings:
             lease = float(env.get("SHOPIFY_SYNC_LEASE_SECONDS", "").strip() or "120")
         except ValueError as exc:
             raise ConfigError("SHOPIFY_SYNC_LEASE_SECONDS must be a number") from exc
+        try:
+            settle = float(env.get("SHOPIFY_SYNC_SETTLE_SECONDS", "").strip() or "120")
+        except ValueError as exc:
+            raise ConfigError("SHOPIFY_SYNC_SETTLE_SECONDS must be a number") from exc
         return cls(
             project=project_id(env),
             topic=env.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC),
@@ -79,6 +86,7 @@ class ShopifySyncSettings:
             urls={shop: admin.url for shop, admin in shops.items()},
             api_version=api_version(env),
             lease_seconds=max(1.0, lease),
+            settle_seconds=max(1.0, settle),
             default_shop=single or None,
             admins=shops,
         )

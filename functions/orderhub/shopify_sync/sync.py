@@ -68,6 +68,10 @@ class Deps:
     now: Callable[[], datetime]
     sleep: Callable[[float], None]
     lease: timedelta = timedelta(seconds=120)
+    #: How long a create whose outcome is unknown (a timeout, a 5xx after sending) stays
+    #: ``sending``: longer than Shopify's search index lags, so that no redelivery creates
+    #: again before the order can be found; Shopify's echo webhook confirms it sooner.
+    settle: timedelta = timedelta(seconds=120)
     #: The longest one delivery waits for the shop's order rate before handing back.
     max_rate_wait: float = 30.0
     #: The event's shop key → the Shopify shop to write to (None: none is set up).
@@ -102,7 +106,16 @@ class _Ctx:
         self.event, self.deps, self.switches = event, deps, switches
         self.shop, self.source = shop, event["source"]
         self.crm_shop = event["shop"]
+        #: The CRM's shop key when it is not the Shopify shop (a mailbox): part of the
+        #: link key and the sourceIdentifier.
+        self.crm_key = plan.crm_shop_of(event, shop)
         self.result = Result()
+
+    def link(self, kind: str, record_id: str) -> str:
+        return link_key(self.shop, kind, self.source, record_id, self.crm_key)
+
+    def search(self, order_id: str) -> str:
+        return markers.search_query(self.source, order_id, self.crm_key)
 
     def record(self, outcome: Outcome, attempt: int | None = None) -> None:
         self.result.outcomes.append(outcome)
@@ -219,38 +232,89 @@ def _order_id(event: Event) -> str:
 
 
 def _confirm_link(ctx: _Ctx, order: dict[str, Any]) -> None:
-    """Shopify's echo of an order we wrote: record the link if our own record was lost."""
+    """Shopify's echo of an order we wrote: record the link if our own record is missing
+    or not final yet. The echo is Shopify's own word that the order exists, so it also
+    settles a create whose answer was lost (a timeout): the claim is finished even while
+    that delivery still holds it, and no redelivery creates a second order."""
     order_id = _order_id(ctx.event)
-    key = link_key(ctx.shop, "order", ctx.source, order_id)
+    key = ctx.link("order", order_id)
     gid = f"gid://shopify/Order/{order['shopify_order_id']}"
     claim = ctx.deps.links.begin(key, {"shop": ctx.shop}, now=ctx.deps.now(), lease=ctx.deps.lease)
-    if claim.kind in ("done", "busy"):
+    if claim.kind == "done":
         return
-    ctx.deps.links.finish(key, "sent", {"shopify_id": gid}, now=ctx.deps.now())
+    uncertain = bool(claim.record.get("uncertain"))
+    ctx.deps.links.finish(
+        key,
+        "sent",
+        {"shopify_id": gid, "shopify_name": order.get("shopify_order_name"), "uncertain": False},
+        now=ctx.deps.now(),
+    )
+    reason = (
+        "created in Shopify: confirmed by Shopify's webhook after our request got no answer"
+        if uncertain
+        else "link recorded from Shopify's webhook"
+    )
+    ctx.record(
+        Outcome("order", order_id, "synced", reason, gid, order.get("shopify_order_name")),
+        claim.attempt,
+    )
+
+
+class _Uncertain(TransientError):
+    """``orderCreate`` was sent and no answer came back: Shopify may have created it."""
+
+
+def _found(ctx: _Ctx, key: str, found: Any, attempt: int | None, reason: str) -> None:
+    ctx.deps.links.finish(
+        key,
+        "sent",
+        {"shopify_id": found.id, "shopify_name": found.name, "uncertain": False},
+        now=ctx.deps.now(),
+    )
+    order_id = _order_id(ctx.event)
+    ctx.record(Outcome("order", order_id, "synced", reason, found.id, found.name), attempt)
+    if ctx.event["event_type"] == "order.updated":
+        # A CRM edit that arrived while the create was uncertain: the order Shopify holds
+        # may be an older version, so the edit is sent now (only what differs), not dropped.
+        update_order(ctx, key, {"shopify_id": found.id, "crm_version": 0})
+
+
+def _still_uncertain(ctx: _Ctx, key: str, claim: Any) -> None:
+    """A delivery that finds a create whose outcome is unknown: look, never create."""
+    order_id = _order_id(ctx.event)
+    try:
+        found = ctx.deps.writer(ctx.shop).find_order(ctx.search(order_id))
+    except TransientError:
+        found = None
+    if found is not None:
+        _found(ctx, key, found, claim.attempt, "found in Shopify (written by an earlier attempt)")
+        return
+    until = claim.record.get("busy_until")
+    left = (until - ctx.deps.now()).total_seconds() if isinstance(until, datetime) else 0.0
     ctx.record(
         Outcome(
             "order",
             order_id,
-            "synced",
-            "link recorded from Shopify's webhook",
-            gid,
-            order.get("shopify_order_name"),
-        ),
-        claim.attempt,
+            "waiting",
+            "Shopify's answer to our create was lost; not created again until Shopify's"
+            f" webhook or search shows whether it exists (up to {max(left, 0):.0f} s more)",
+            error_code="UNCERTAIN",
+        )
     )
+    raise TransientError(f"order {order_id}: the outcome of its create is not known yet")
 
 
 def push_order(ctx: _Ctx) -> None:
     event, deps = ctx.event, ctx.deps
     order_id = _order_id(event)
     skip = plan.order_skip_reason(event, ctx.switches)
-    key = link_key(ctx.shop, "order", ctx.source, order_id)
+    key = ctx.link("order", order_id)
     if skip:
         ctx.record(Outcome("order", order_id, "skipped", skip))
         return
     claim = deps.links.begin(
         key,
-        {"shop": ctx.shop, "source": ctx.source, "order_id": order_id},
+        {"shop": ctx.shop, "crm_shop": ctx.crm_shop, "source": ctx.source, "order_id": order_id},
         now=deps.now(),
         lease=deps.lease,
     )
@@ -259,26 +323,17 @@ def push_order(ctx: _Ctx) -> None:
             update_order(ctx, key, claim.record)  # a CRM edit of an order already in Shopify
         return  # else a redelivery: already in Shopify, nothing to send
     if claim.kind == "busy":
+        if claim.record.get("uncertain"):
+            _still_uncertain(ctx, key, claim)
+            return
         ctx.record(Outcome("order", order_id, "waiting", "another delivery is writing this order"))
         raise TransientError(f"order {order_id} is being written by another delivery")
     writer = deps.writer(ctx.shop)
     try:
-        found = writer.find_order(markers.search_query(ctx.source, order_id))
+        found = writer.find_order(ctx.search(order_id))
         if found is not None:
-            deps.links.finish(
-                key, "sent", {"shopify_id": found.id, "shopify_name": found.name}, now=deps.now()
-            )
-            ctx.record(
-                Outcome(
-                    "order",
-                    order_id,
-                    "synced",
-                    "found in Shopify (written by an earlier attempt)",
-                    found.id,
-                    found.name,
-                ),
-                claim.attempt,
-            )
+            reason = "found in Shopify (written by an earlier attempt)"
+            _found(ctx, key, found, claim.attempt, reason)
             return
         customer_id = None
         wish = plan.customer_wish(event["entity"].get("customer"), ())
@@ -299,7 +354,12 @@ def push_order(ctx: _Ctx) -> None:
         )
         if pause > 0:
             deps.sleep(pause)
-        created = writer.order_create(order_plan.order, order_plan.options)
+        try:
+            created = writer.order_create(order_plan.order, order_plan.options)
+        except TransientError as exc:
+            if "throttl" in str(exc).lower():
+                raise  # refused before it ran: nothing was created
+            raise _Uncertain(str(exc)) from exc
     except Refused as refused:
         deps.links.finish(key, "retrying", {"error": str(refused)}, now=deps.now())
         outcome = _refusal(refused, "order", order_id)
@@ -322,8 +382,26 @@ def push_order(ctx: _Ctx) -> None:
         deps.links.finish(key, "retrying", {"error": str(exc)}, now=deps.now())
         ctx.record(Outcome("order", order_id, "waiting", f"Shopify refused our access: {exc}"))
         raise
+    except _Uncertain as exc:
+        # Sent, no answer: Shopify may have created it, and its search index lags. The claim
+        # stays ``sending`` for ``settle`` (longer than the lag); meanwhile Shopify's echo
+        # webhook confirms the link, and redeliveries only look, never create.
+        until = deps.now() + deps.settle
+        fields = {"error": str(exc), "uncertain": True, "busy_until": until}
+        deps.links.finish(key, "sending", fields, now=deps.now())
+        ctx.record(
+            Outcome(
+                "order",
+                order_id,
+                "waiting",
+                f"Shopify did not answer our create ({exc}); waiting for its webhook or search"
+                f" before trying again (up to {deps.settle.total_seconds():.0f} s)",
+                error_code="UNCERTAIN",
+            )
+        )
+        raise
     except TransientError as exc:
-        # Shopify may or may not have created it: the next attempt looks it up first.
+        # Not sent, or refused before it ran (throttled): the next attempt looks it up first.
         deps.links.finish(key, "retrying", {"error": str(exc)}, now=deps.now())
         throttled = "throttl" in str(exc).lower()
         reason = (
@@ -342,6 +420,7 @@ def push_order(ctx: _Ctx) -> None:
             "shopify_id": created.id,
             "shopify_name": created.name,
             "crm_version": int(event["version"]),
+            "uncertain": False,
         },
         now=deps.now(),
     )
@@ -378,7 +457,7 @@ def update_order(ctx: _Ctx, key: str, link: dict[str, Any]) -> None:
         return
     writer = deps.writer(ctx.shop)
     try:
-        current = writer.find_order(markers.search_query(ctx.source, order_id))
+        current = writer.find_order(ctx.search(order_id))
         if current is None:
             raise TransientError("the order is not found in Shopify's search yet")
         update = plan.order_update_input(event, current)
@@ -426,7 +505,7 @@ def cancel_order(ctx: _Ctx) -> None:
             )
         )
         return
-    link = deps.links.get(link_key(ctx.shop, "order", ctx.source, order_id))
+    link = deps.links.get(ctx.link("order", order_id))
     shopify_id = (link or {}).get("shopify_id") if (link or {}).get("state") == "sent" else None
     if not shopify_id:
         ctx.record(
@@ -438,7 +517,7 @@ def cancel_order(ctx: _Ctx) -> None:
             )
         )
         return
-    key = link_key(ctx.shop, "order_cancel", ctx.source, order_id)
+    key = ctx.link("order_cancel", order_id)
     claim = deps.links.begin(
         key, {"shop": ctx.shop, "shopify_id": shopify_id}, now=deps.now(), lease=deps.lease
     )
@@ -448,7 +527,7 @@ def cancel_order(ctx: _Ctx) -> None:
         raise TransientError(f"cancellation of {order_id} is being written by another delivery")
     writer = deps.writer(ctx.shop)
     try:
-        found = writer.find_order(markers.search_query(ctx.source, order_id))
+        found = writer.find_order(ctx.search(order_id))
         if found is None or not found.cancelled:
             reason = str(event["entity"].get("cancel_reason") or "other").upper()
             if reason not in ("CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "STAFF", "OTHER"):
@@ -498,6 +577,8 @@ def sync_customer(ctx: _Ctx, wish: plan.CustomerWish, party: dict[str, Any]) -> 
         return None
     writer = ctx.deps.writer(ctx.shop)
     current = writer.find_customer(_search(wish))
+    if current is not None and plan.protects_existing(ctx.source):
+        return _attach_only(ctx, wish, current)
     customer: ShopifyCustomer | None = current
     if current is not None and plan.customer_unchanged(current, wish):
         pass  # a write that changes nothing is never sent
@@ -547,6 +628,45 @@ def sync_customer(ctx: _Ctx, wish: plan.CustomerWish, party: dict[str, Any]) -> 
     return customer.id if customer else None
 
 
+def _contact_words(wish: plan.CustomerWish, other: ShopifyCustomer) -> str:
+    if wish.email and other.email and plan._same(wish.email, other.email):
+        return f"e-mail {wish.email}"
+    return f"phone {wish.phone}" if wish.phone else f"e-mail {wish.email}"
+
+
+def _attach_only(ctx: _Ctx, wish: plan.CustomerWish, other: ShopifyCustomer) -> str | None:
+    """A customer from e-mail or chat whose contact an existing Shopify customer holds:
+    that customer is never changed. The order is attached to them only when the name
+    matches too; otherwise it goes without a customer, and ``sync_status`` says why."""
+    owner = other.id.rsplit("/", 1)[-1]
+    what = _contact_words(wish, other)
+    if plan.may_merge(other, wish):
+        ctx.record(
+            Outcome(
+                "customer",
+                wish.record_id,
+                "synced",
+                f"order attached to existing customer {owner} (same name and {what});"
+                " the customer was not changed",
+                other.id,
+            )
+        )
+        return other.id
+    ctx.record(
+        Outcome(
+            "customer",
+            wish.record_id,
+            "skipped",
+            f"{what} belongs to existing customer {owner} under another name: not changed,"
+            f" and the order was sent without a customer ({plan.source_label(ctx.source)}"
+            " never overwrites a Shopify customer)",
+            other.id,
+            error_code="NOT_ATTACHED",
+        )
+    )
+    return None
+
+
 def _merge_taken(ctx: _Ctx, wish: plan.CustomerWish, refused: Refused) -> ShopifyCustomer | None:
     writer = ctx.deps.writer(ctx.shop)
     taken_fields = {f for e in refused.errors if e.code == "TAKEN" for f in e.field}
@@ -558,6 +678,9 @@ def _merge_taken(ctx: _Ctx, wish: plan.CustomerWish, refused: Refused) -> Shopif
     else:
         what, value = "e-mail", str(wish.email)
     other = writer.find_customer(quoted("phone" if what == "phone" else "email", value))
+    if other is not None and plan.protects_existing(ctx.source):
+        attached = _attach_only(ctx, wish, other)
+        return other if attached else None
     if other is not None and plan.may_merge(other, wish):
         merged = writer.customer_set(
             {"id": other.id},

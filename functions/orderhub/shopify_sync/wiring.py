@@ -59,6 +59,7 @@ def deps() -> Deps:
         now=now,
         sleep=time.sleep,
         lease=timedelta(seconds=s.lease_seconds),
+        settle=timedelta(seconds=s.settle_seconds),
         shop_of=s.shop_of,
     )
 

@@ -14,6 +14,7 @@ from orderhub.config import (
     required,
 )
 from orderhub.errors import ConfigError
+from orderhub.shopify.settings import own_app_ids as read_app_ids
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,8 @@ class WebhookSettings:
     topic: str
     shop_secrets: Mapping[str, str]
     firestore_prefix: str
-    #: Our app's ids (``SHOPIFY_APP_IDS``, comma-separated; ``currentAppInstallation``):
-    #: only orders created by them can be echoes of shopify_sync's writes.
+    #: Our app's ids (``SHOPIFY_APP_IDS``, required; ``currentAppInstallation``): only
+    #: orders created by them can be echoes of shopify_sync's writes.
     own_app_ids: frozenset[str] = frozenset()
     #: A body over this (or of unknown length) is answered 413 unread.
     max_body_bytes: int = 1024 * 1024
@@ -52,10 +53,6 @@ class WebhookSettings:
             topic=env.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC),
             shop_secrets={k.lower(): v for k, v in secrets.items()},
             firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
-            own_app_ids=frozenset(
-                part.strip().rsplit("/", 1)[-1]
-                for part in env.get("SHOPIFY_APP_IDS", "").split(",")
-                if part.strip()
-            ),
+            own_app_ids=read_app_ids(env),
             max_body_bytes=positive(env, "WEBHOOK_MAX_BODY_BYTES", 1024 * 1024),
         )

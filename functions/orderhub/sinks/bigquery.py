@@ -272,6 +272,19 @@ class BigQueryVersions:
             f"WHERE source = 'shopify' AND shop = @shop AND {column} IN UNNEST(@ids) "
             f"GROUP BY {column}"
         )
+        if resource == "orders":
+            # An order the CRM wrote into Shopify is held under its CRM key; its versions
+            # from Shopify (the echo) carry the Shopify id.
+            sql = (
+                "SELECT id, MAX(version) AS version FROM ("  # noqa: S608 (names are ours)
+                f"SELECT order_id AS id, version FROM `{self._dataset}.{table}` "
+                "WHERE source = 'shopify' AND shop = @shop AND order_id IN UNNEST(@ids) "
+                "UNION ALL "
+                f"SELECT shopify_order_id AS id, version FROM `{self._dataset}.{table}` "
+                "WHERE source != 'shopify' AND shopify_order_id IN UNNEST(@ids) "
+                "AND STARTS_WITH(shopify_admin_url, CONCAT('https://', @shop, '/'))"
+                ") GROUP BY id"
+            )
         config = bigquery.QueryJobConfig(
             query_parameters=[
                 bigquery.ScalarQueryParameter("shop", "STRING", shop),

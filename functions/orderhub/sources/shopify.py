@@ -488,6 +488,10 @@ def mismatch(topic: str, payload: dict[str, Any]) -> str | None:
     return f"not a customer: has {foreign[0]}" if foreign else None
 
 
+#: The ``sourceName`` shopify_sync gives the orders it creates.
+ORDERHUB_SOURCE_NAME = "orderhub"
+
+
 def admin_order_url(shop: str, order_id: str) -> str:
     return f"https://{shop}/admin/orders/{order_id}"
 
@@ -500,17 +504,28 @@ def echo_of_crm_order(
 ) -> tuple[str, str, dict[str, Any]] | None:
     """A Shopify order that ``shopify_sync`` wrote from a CRM order, as a version of that
     CRM order: (its source, its shop key in the CRM, the entity under the CRM's id with the
-    Shopify id and admin link added). None for every other order. Markers:
-    ``orderhub.shopify.markers``."""
+    Shopify id and admin link added). None for every other order: only our
+    ``sourceIdentifier`` on an order our app created (``own_app_ids``) makes it ours
+    (``orderhub.shopify.markers``); attributes a customer can set never do.
+
+    What only the CRM knew is not in Shopify's copy: the manager's chosen chat contact and
+    its evidence travel as the order's custom attributes (read by ``order_entity``); the
+    channel as the ``channel:`` tag; the e-mail channel of a marketplace order is kept by
+    the source (``attribution.channel`` falls back to ``email``)."""
     from orderhub.shopify.markers import crm_ref
 
-    ref = crm_ref(payload)
+    ref = crm_ref(payload, own_app_ids)
     if ref is None:
         return None
-    app_id = payload.get("app_id")
-    if own_app_ids and app_id is not None and str(app_id) not in own_app_ids:
-        return None  # another app copied our markers: its order is its own
     shopify_id = entity["order_id"]
+    attribution = dict(entity.get("attribution") or {})
+    if attribution.get("channel") in (None, "shopify"):
+        # Shopify's copy says nothing of where the CRM order came from.
+        attribution["channel"] = "email" if ref.source.startswith("email:") else ref.source
+    if attribution.get("source_name") in (None, ORDERHUB_SOURCE_NAME):
+        attribution["source_name"] = {"manual": "order_form"}.get(
+            ref.source, ref.source.split(":", 1)[-1]
+        )
     joined = {
         **entity,
         "order_id": ref.order_id,
@@ -518,6 +533,7 @@ def echo_of_crm_order(
         "number": ref.order_id,
         # Shopify's created_at is when we wrote it; processed_at is the order's own time.
         "created_at": _str(payload.get("processed_at")) or entity.get("created_at"),
+        "attribution": attribution,
         "shopify_order_id": shopify_id,
         "shopify_order_name": entity.get("name"),
         "shopify_admin_url": admin_order_url(shop, shopify_id),

@@ -16,7 +16,9 @@ CONTACT_FIELDS = "defaultEmailAddress { emailAddress } defaultPhoneNumber { phon
 ORDER_FIELDS = """
 id legacyResourceId name createdAt updatedAt processedAt cancelledAt cancelReason closedAt
 displayFinancialStatus displayFulfillmentStatus currencyCode presentmentCurrencyCode
-note tags email phone sourceName
+note tags email phone sourceName sourceIdentifier
+customAttributes { key value }
+app { id }
 subtotalPriceSet { shopMoney { amount } }
 totalTaxSet { shopMoney { amount } }
 totalDiscountsSet { shopMoney { amount } }
@@ -136,6 +138,14 @@ def order_node_to_rest(node: dict[str, Any]) -> dict[str, Any]:
         "email": node.get("email"),
         "phone": node.get("phone"),
         "source_name": node.get("sourceName"),
+        # Our orders' identity (``orderhub.shopify.markers``) and the CRM's attribution.
+        "source_identifier": node.get("sourceIdentifier"),
+        "app_id": legacy_id(node.get("app")),
+        "note_attributes": [
+            {"name": a.get("key"), "value": a.get("value")}
+            for a in node.get("customAttributes") or []
+            if isinstance(a, dict)
+        ],
         "customer": {
             "id": legacy_id(customer),
             "first_name": customer.get("firstName"),
