@@ -27,6 +27,7 @@ def test_backfill_brings_history_in_without_messaging_managers(stack, monkeypatc
         "SHOPIFY_ADMIN_URL",
         "SHOPIFY_ADMIN_TOKEN",
         "ORDER_EVENTS_TOPIC",
+        "SHOPIFY_APP_IDS",
     ):
         monkeypatch.setenv(key, stack[key])
 

@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from devstack.standins import shopify_writes
 from orderhub.event import Event
 from orderhub.sources import shopify
 from tests.conftest import unique
@@ -32,7 +33,9 @@ def shopify_echo(rest: dict[str, Any], topic: str) -> Event:
     """What shopify_webhook publishes for Shopify's webhook about this order."""
     body = json.dumps(rest).encode()
     now = datetime.now(UTC)
-    delivery = shopify.Delivery(topic, SHOP, unique("wh"), None, None, now)
+    # shopify_webhook knows our app (SHOPIFY_APP_IDS): only its orders can be echoes.
+    own = frozenset({str(shopify_writes.APP_ID)})
+    delivery = shopify.Delivery(topic, SHOP, unique("wh"), None, None, now, own_app_ids=own)
     raw = {
         "raw_id": unique("raw"),
         "kind": "shopify_webhook",
