@@ -12,16 +12,31 @@ What it measures, on one machine, in one run:
   that the function and the emulators need; a Lua script gives every request its order
   id and signs the body with OpenSSL's HMAC through LuaJIT's FFI (a few µs).
   The webhook publishes to a topic without subscribers, so crm_writer does not compete.
+  Every instance is warmed up first (``--warmup``); the webhook then for as long as the
+  emulators' CPU per request still falls (``--settle``): their JVMs compile while loaded,
+  and on a busy machine that takes longer than 20 s.
 * **cold start**: process start to the first 200, webhook (a signed post, so the first
   request pays for lazy imports and client creation) beside hello-world; median of runs.
 * **import time** of the entry module plus the webhook adapter, in a fresh interpreter.
 * **end to end**: the stack's own webhook accepts an order (200) → the order is visible
   in the ``orders`` view, one order at a time; the time is taken when the polling query
   that first shows the order *returns*, so it errs on the slow side.
+* **group-commit batches** of the webhook under load: how many claims and publishes shared
+  one round of RPCs (``BatchedPublishOnce.batch_sizes``, read from the instance through
+  ``scripts/bench_hello``'s ``shopify_webhook_counted``, the real entry point plus
+  ``GET ?batch_sizes``).
+* **py-spy** (``--py-spy FILE``): after the measured runs, one more webhook run under
+  ``py-spy record`` (collapsed stacks to FILE; the busiest frames printed). Sampling
+  slows the function, so it never overlaps a measured run.
 * **e-mail parsing**: ``devstack.emailbench.parse_rate()`` once that module exists.
 * **Gmail catch-up** (``--only gmail``, in the default set): ``devstack.bench_gmail``, a
   mailbox given ``--gmail-orders`` order mails and ``--gmail-others`` other mails while
   ingestion was down, then one notification after Gmail's history is gone.
+
+Every instance the bench starts runs with the gunicorn threads (``THREADS``) that
+``infra/main.tf`` gives the deployed ``shopify_webhook`` (``--threads`` overrides): the
+group commit's batches, and so the cost of a request, depend on how many requests one
+instance holds at once, and functions-framework's default (4 per core) is not what runs.
 
 The stack is started on ``ORDERHUB_BENCH_PORT_BASE`` (default 10000) in
 ``.dev/bench-stack`` and stopped afterwards (``--keep-stack`` leaves it running).
@@ -31,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -73,6 +89,10 @@ class Load:
     socket_errors: int
     #: CPU milliseconds per successful request, by process group (and "wrk").
     cpu_ms: dict[str, float]
+    #: The webhook's group-commit batches during the run: items in a batch → batches.
+    batches: dict[int, int] | None = None
+    #: The machine's 1-minute load average as the run started (others' work shows here).
+    load_average: float = 0.0
 
 
 def median_load(runs: list[Load]) -> Load:
@@ -180,11 +200,57 @@ def signed_probe(shop: str, secret: str) -> Callable[[str], bool]:
     return probe
 
 
+def settle(load: Callable[..., Load], emulators: dict[str, int], *, limit_s: float) -> float:
+    """More warm-up, in 5 s runs, while the emulators' CPU per request still falls by more
+    than a tenth from one run to the next (their JIT at work), for at most ``limit_s``.
+    Returns the seconds added. Until then they take CPU the function would have had, and
+    the webhook's figures say more about the emulators' warm-up than about the webhook."""
+    spent, previous = 0.0, None
+    while spent < limit_s:
+        run = load(seconds=5, watch=emulators)
+        spent += 5
+        cost = sum(run.cpu_ms.get(name, 0.0) for name in emulators)
+        if previous is not None and cost > 0.9 * previous:
+            break
+        previous = cost
+    return spent
+
+
+def batch_sizes(url: str) -> dict[int, int]:
+    """The group-commit batches an instance of ``shopify_webhook_counted`` sent so far."""
+    answer = requests.get(url, params={"batch_sizes": ""}, timeout=30)
+    answer.raise_for_status()
+    return {int(size): count for size, count in answer.json().items()}
+
+
+def batch_line(batches: dict[int, int]) -> str:
+    """Mean items per batch, and the batches by size (the busiest sizes first)."""
+    total, items = sum(batches.values()), sum(s * n for s, n in batches.items())
+    if not total:
+        return "no batches"
+    common = sorted(batches.items(), key=lambda kv: -kv[1])[:6]
+    shown = ", ".join(f"{size}: {100 * n / total:.0f}%" for size, n in common)
+    return f"{items / total:.2f} items per batch over {total:,} batches ({shown})"
+
+
 def get_probe(url: str) -> bool:
     try:
         return requests.get(url, timeout=30).status_code == 200
     except requests.ConnectionError:
         return False
+
+
+def deployed_threads(function: str = "shopify_webhook") -> int:
+    """The gunicorn threads ``infra/main.tf`` sets for a function (``THREADS``), or
+    functions-framework's default (4 per core) if it sets none."""
+    import hcl2
+
+    default = 4 * (os.cpu_count() or 1)
+    for block in hcl2.loads((ROOT / "infra" / "main.tf").read_text()).get("locals", []):
+        env = block.get("functions", {}).get(function, {}).get("env", {})
+        if "THREADS" in env:
+            return int(str(env["THREADS"]).strip('"'))
+    return default
 
 
 # ------------------------------------------------------------------ wrk
@@ -298,6 +364,7 @@ def run_wrk(
         f"{uuid.uuid4().int % 1_000_000:06d}",  # the run's part of every order id
     ]
     watch = watch or {}
+    load_average = os.getloadavg()[0]
     cpu_before = {name: group_cpu(pid) for name, pid in watch.items()}
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
@@ -320,6 +387,7 @@ def run_wrk(
         non_2xx=data["status"],
         socket_errors=socket_errors,
         cpu_ms=per_request,
+        load_average=load_average,
     )
 
 
@@ -428,11 +496,30 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--warmup", type=float, default=20, help="seconds of load before measuring, per instance"
     )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=60,
+        help="at most this much more warm-up for the webhook, until the emulators settle",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="load runs per function")
     parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="gunicorn threads of every instance (default: the deployed webhook's, infra/)",
+    )
     parser.add_argument("--cold-runs", type=int, default=5)
     parser.add_argument("--orders", type=int, default=20, help="orders for end to end")
     parser.add_argument("--keep-stack", action="store_true")
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="after the load runs, profile one more webhook run with py-spy (collapsed stacks)",
+    )
     parser.add_argument(
         "--dev-stack",
         action="store_true",
@@ -489,7 +576,8 @@ def measure(
 
     shop, secret = values["SHOPIFY_SHOP_DOMAIN"], values["SHOPIFY_API_SECRET"]
     run = uuid.uuid4().hex[:8]
-    plain_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    threads = str(args.threads or deployed_threads())
+    plain_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"THREADS": threads}
     webhook_env = {
         **plain_env,
         **values,
@@ -508,6 +596,15 @@ def measure(
         webhook_env,
         signed_probe(shop, secret),
     )
+    # Under load: the same entry point, which also tells its group-commit batch sizes.
+    counted = Instance(
+        "shopify_webhook",
+        HELLO_SOURCE,
+        "shopify_webhook_counted",
+        base + WEBHOOK_OFFSET,
+        webhook_env,
+        signed_probe(shop, secret),
+    )
     # The webhook's own work without its claim and publish: what the client calls cost.
     floor = Instance(
         "webhook-without-io",
@@ -518,6 +615,7 @@ def measure(
         signed_probe(shop, secret),
     )
     results: dict[str, Any] = {
+        "threads": threads,
         "machine": f"{os.cpu_count()} cores, {platform.python_implementation()} "
         f"{platform.python_version()}, load average {os.getloadavg()[0]:.2f} at start",
         "commit": git_commit(),
@@ -547,7 +645,10 @@ def measure(
                 script = Path(tmp) / "orders_create.lua"
                 script.write_text(wrk_script(template, headers, secret))
                 pids = {}
-                loaded = (("hello", hello), ("webhook", webhook), ("floor", floor))
+                loaded = (("hello", hello), ("webhook", counted), ("floor", floor))
+                emulators = {
+                    name: pid for name, pid in stack_pids.items() if name in ("firestore", "pubsub")
+                }
                 for key, inst in loaded:
                     _, pids[key] = running.enter_context(inst.running(logs / f"{inst.label}.log"))
                     wrk = functools.partial(
@@ -560,25 +661,51 @@ def measure(
                     # Warm-up, discarded: the emulators' JVMs (and batching) take ~20 s of
                     # load to reach their steady state; hello-world is steady at once.
                     wrk(seconds=args.warmup)
-                emulators = {
-                    name: pid for name, pid in stack_pids.items() if name in ("firestore", "pubsub")
-                }
+                    if inst is counted:  # on a busy machine their JIT takes longer
+                        results["settled_after"] = args.warmup + settle(
+                            wrk, emulators, limit_s=args.settle
+                        )
                 rounds: dict[str, list[Load]] = {key: [] for key, _ in loaded}
                 for _ in range(args.rounds):  # alternate, so all see the same background
                     for key, inst in loaded:
                         watched = {"function": pids[key], **emulators}
-                        rounds[key].append(
-                            run_wrk(
-                                inst.url,
-                                script,
-                                concurrency=args.concurrency,
-                                seconds=args.seconds,
-                                threads=args.wrk_threads,
-                                watch=watched,
-                            )
+                        before = batch_sizes(inst.url) if inst is counted else {}
+                        run = run_wrk(
+                            inst.url,
+                            script,
+                            concurrency=args.concurrency,
+                            seconds=args.seconds,
+                            threads=args.wrk_threads,
+                            watch=watched,
                         )
+                        if inst is counted:
+                            after = batch_sizes(inst.url)
+                            run = dataclasses.replace(
+                                run,
+                                batches={
+                                    size: n - before.get(size, 0)
+                                    for size, n in after.items()
+                                    if n > before.get(size, 0)
+                                },
+                            )
+                        rounds[key].append(run)
                 results["load"] = {k: median_load(v) for k, v in rounds.items()}
-                results["load_runs"] = {k: [r.rps for r in v] for k, v in rounds.items()}
+                results["load_runs"] = {
+                    k: [(r.rps, r.load_average) for r in v] for k, v in rounds.items()
+                }
+                if args.py_spy:
+                    results["py_spy"] = profile(
+                        args.py_spy,
+                        pids["webhook"],
+                        functools.partial(
+                            run_wrk,
+                            counted.url,
+                            script,
+                            concurrency=args.concurrency,
+                            seconds=args.seconds,
+                            threads=args.wrk_threads,
+                        ),
+                    )
 
     if "e2e" in only:
         results["e2e"] = end_to_end(values, args.orders)
@@ -610,6 +737,46 @@ def measure(
 
         results["crmapp"] = bench_crmapp.measure(values)
     return results
+
+
+def profile(out: Path, pid: int, load: Callable[[], Load]) -> dict[str, list[tuple[float, str]]]:
+    """``py-spy record`` of an instance (its gunicorn worker) while ``load`` runs, sampling
+    the thread that holds the GIL (so: the Python CPU, not threads waiting for it); the
+    collapsed stacks go to ``out``. Returns (share of samples, frame) for the busiest frames
+    by own samples ("own") and for OrderHub's frames with what they call ("orderhub")."""
+    spy = str(VENV_BIN / "py-spy")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    argv = [spy, "record", "--pid", str(pid), "--subprocesses", "--rate", "200", "--gil"]
+    recorder = subprocess.Popen(
+        [*argv, "--format", "raw", "--output", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(1)  # py-spy attaches
+        load()
+    finally:
+        recorder.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        _, err = recorder.communicate(timeout=60)
+    if not out.exists():
+        raise SystemExit(f"bench: py-spy wrote nothing: {err.decode().strip()}")
+    own: dict[str, int] = {}
+    ours: dict[str, int] = {}
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        own[frames[-1]] = own.get(frames[-1], 0) + int(count)
+        # a frame is "name (path:line)"; once per stack, whatever the line
+        for name in {f.rsplit(":", 1)[0] + ")" for f in frames if "orderhub/" in f}:
+            ours[name] = ours.get(name, 0) + int(count)
+        total += int(count)
+
+    def top(counts: dict[str, int], n: int) -> list[tuple[float, str]]:
+        ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:n]
+        return [(c / max(total, 1), frame) for frame, c in ranked]
+
+    return {"own": top(own, 12), "orderhub": top(ours, 12)}
 
 
 def git_commit() -> str:
@@ -654,6 +821,11 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
             f"| {cpu_line(w.cpu_ms)} | {cpu_line(h.cpu_ms)} "
             f"| {w.cpu_ms['function'] / h.cpu_ms['function']:.1f} (function) | | |"
         )
+        if w.batches is not None:
+            rows.append(
+                f"| webhook group-commit batches (claims + publish per round of RPCs) "
+                f"| {batch_line(w.batches)} | | | | |"
+            )
         f = load.get("floor")
         if f:
             rows.append(
@@ -713,18 +885,32 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
         from devstack import bench_crmapp
 
         rows += bench_crmapp.report(r["crmapp"])
+    spied = r.get("py_spy")
+    if spied:
+        for kind, title in (
+            ("own", "the webhook's busiest frames by own samples"),
+            ("orderhub", "OrderHub's frames with what they call"),
+        ):
+            rows += ["", f"py-spy (`--gil`, one extra run), {title}:", ""]
+            rows += [f"- {share:5.1%} `{frame}`" for share, frame in spied[kind]]
     runs = r.get("load_runs")
     if runs:
         each = "; ".join(
-            f"{name} " + " / ".join(f"{rps:,.0f}" for rps in values)
+            f"{name} " + " / ".join(f"{rps:,.0f} ({load:.1f})" for rps, load in values)
             for name, values in runs.items()
         )
         rows.append("")
-        rows.append(f"Load runs in the order made (req/s): {each}.")
+        rows.append(f"Load runs in the order made, req/s (load average as each began): {each}.")
+    settled = (
+        f" (the webhook's {r['settled_after']:.0f} s, until the emulators' CPU per request settled)"
+        if "settled_after" in r
+        else ""
+    )
     head = (
         f"Measured by `scripts/bench` at commit {r['commit']} on {r['machine']}; load by "
-        f"wrk -t{args.wrk_threads} -c{args.concurrency} -d{args.seconds:.0f}s after "
-        f"{args.warmup:.0f} s of warm-up, median of {args.rounds} alternating runs "
+        f"wrk -t{args.wrk_threads} -c{args.concurrency} -d{args.seconds:.0f}s against "
+        f"instances of {r['threads']} gunicorn threads, after "
+        f"{args.warmup:.0f} s of warm-up{settled}, median of {args.rounds} alternating runs "
         f"(each request a different signed order, fresh webhook id).\n"
     )
     return head + "\n" + "\n".join(rows)
