@@ -58,6 +58,12 @@ class OAuth:
             expires = self._tokens.get(token)
         return expires is not None and self.clock() < expires
 
+    def expire_all(self) -> None:
+        """Every access token issued so far expires now (as Shopify may, before its
+        ``expires_in`` by the caller's clock)."""
+        with self._lock:
+            self._tokens = dict.fromkeys(self._tokens, 0.0)
+
     def issue_code(self, scope: str = SCOPES) -> str:
         code = secrets.token_hex(16)
         with self._lock:
