@@ -202,6 +202,11 @@ class ShopifyAdminStandIn:
         self.store = Store(shop)
         self.handlers: dict[str, Handler] = {}
         self.register("draftOrderCreate", draft_order_create)
+        #: ``webhookSubscriptionCreate`` / ``webhookSubscriptions`` (the install flow's
+        #: registration): {"id", "topic", "uri"} each.
+        self.subscriptions: list[dict[str, Any]] = []
+        self.register("webhookSubscriptions", self._subscriptions)
+        self.register("webhookSubscriptionCreate", self._subscribe)
         self._server = ThreadingHTTPServer((host, port), self._request_handler())
         self.shop = ShopifyStore(file_url=lambda token: f"{self.url}/_bulk/{token}.jsonl")
         for field in ShopifyStore.FIELDS:
@@ -212,6 +217,21 @@ class ShopifyAdminStandIn:
         self.writes = shopify_writes.install(
             self, webhook_url=webhook_url, webhook_secret=webhook_secret
         )
+
+    def _subscriptions(self, args: dict[str, Any], _store: Store) -> dict[str, Any]:
+        nodes = list(self.subscriptions)
+        return {"nodes": nodes, "pageInfo": {"hasNextPage": False, "endCursor": None}}
+
+    def _subscribe(self, args: dict[str, Any], _store: Store) -> dict[str, Any]:
+        topic, uri = args["topic"], args["webhookSubscription"]["uri"]
+        if any(s["topic"] == topic and s["uri"] == uri for s in self.subscriptions):
+            error = {"field": ["webhookSubscription", "callbackUrl"]}
+            error["message"] = "Address for this topic has already been taken"
+            return {"webhookSubscription": None, "userErrors": [error]}
+        node = {"id": f"gid://shopify/WebhookSubscription/{len(self.subscriptions) + 1}"}
+        node.update(topic=topic, uri=uri)
+        self.subscriptions.append(node)
+        return {"webhookSubscription": node, "userErrors": []}
 
     @property
     def url(self) -> str:
@@ -321,6 +341,16 @@ class ShopifyAdminStandIn:
                         )
                 elif self.path.startswith("/_standin/"):
                     self._send(200, standin.store.all(self.path[len("/_standin/") :]))
+                elif self.path.startswith(shopify_oauth.AUTHORIZE_PATH + "?"):
+                    # The merchant approves at once: back to redirect_uri with a code.
+                    status, where = standin.oauth.authorize(self.path, standin.store.shop)
+                    if status != 302:
+                        self._send(status, {"errors": where})
+                    else:
+                        self.send_response(302)
+                        self.send_header("Location", where)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
                 elif self.path == "/_standin/oauth":
                     self._send(200, standin.oauth.counts())
                 elif self.path == "/":

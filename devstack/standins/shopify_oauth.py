@@ -15,17 +15,27 @@ expired or made-up token gets the Admin API's 401.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 TOKEN_PATH = "/admin/oauth/access_token"  # noqa: S105 (a path, not a secret)
 SCOPES = "write_orders,read_orders,write_customers,read_customers,read_products,write_draft_orders"
 REFRESH_TTL = 90 * 86_400.0
+AUTHORIZE_PATH = "/admin/oauth/authorize"
+
+
+def query_hmac(secret: str, params: dict[str, str]) -> str:
+    """Shopify's ``hmac`` of an OAuth redirect: every other parameter, sorted, joined as
+    ``k=v`` with ``&``, HMAC-SHA256 with the app's client secret, hex."""
+    message = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "hmac")
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
 class OAuth:
@@ -57,6 +67,31 @@ class OAuth:
         with self._lock:
             expires = self._tokens.get(token)
         return expires is not None and self.clock() < expires
+
+    def authorize(self, path: str, shop: str) -> tuple[int, str]:
+        """``GET /admin/oauth/authorize?client_id&scope&redirect_uri&state``, approved by
+        the merchant at once: (302, the redirect URI with ``code``, ``hmac``, ``shop``,
+        ``state``, ``timestamp``), or (400, why)."""
+        query = {k: v[0] for k, v in parse_qs(urlsplit(path).query).items()}
+        if not self.client_secret or query.get("client_id") != self.client_id:
+            return 400, "Oauth error invalid_request: The client_id is invalid"
+        if not query.get("redirect_uri") or not query.get("state"):
+            return 400, "Oauth error invalid_request: redirect_uri and state are required"
+        params = {
+            "code": self.issue_code(query.get("scope") or SCOPES),
+            "host": "c3RhbmQtaW4",
+            "shop": shop,
+            "state": query["state"],
+            "timestamp": str(int(self.clock())),
+        }
+        params["hmac"] = query_hmac(self.client_secret, params)
+        return 302, f"{query['redirect_uri']}?{urlencode(params)}"
+
+    def expire_all(self) -> None:
+        """Every access token issued so far expires now (as Shopify may, before its
+        ``expires_in`` by the caller's clock)."""
+        with self._lock:
+            self._tokens = dict.fromkeys(self._tokens, 0.0)
 
     def issue_code(self, scope: str = SCOPES) -> str:
         code = secrets.token_hex(16)

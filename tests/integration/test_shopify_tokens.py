@@ -16,7 +16,7 @@ import requests
 from orderhub.errors import ConfigError
 from orderhub.shopify.admin import ShopifyAdmin
 from orderhub.shopify.tokens import ClientCredentials, StaticToken, token_url
-from tests.conftest import clear_caches, unique
+from tests.conftest import ROOT, clear_caches, unique
 
 SHOP = "tokens-test.myshopify.com"
 CLIENT_ID, SECRET = "demo-client-id", "demo-client-secret-0123456789"
@@ -141,3 +141,75 @@ def test_the_sync_refreshes_an_expired_token_and_loses_no_order(sync_env: Any) -
     }
     counts = sync_env.standins[SHOP].oauth.counts()
     assert counts["issued"]["client_credentials"] >= 2 and counts["refused"] == 0
+
+
+# ---------------------------------------------- a reconcile run across an expiring token
+@pytest.fixture
+def reconcile_env(emulators: dict[str, str], crm: Any, topic: Any) -> Iterator[Any]:
+    from devstack.standins.shopify_admin import ShopifyAdminStandIn
+
+    standin = ShopifyAdminStandIn(
+        token="unused", shop=SHOP, client_id=CLIENT_ID, client_secret=SECRET, token_ttl=2.0
+    ).start()
+    os.environ.update(
+        FIRESTORE_PREFIX=unique("tokrec") + "-",
+        ORDER_EVENTS_TOPIC=topic.name,
+        SHOPIFY_CLIENT_ID=CLIENT_ID,
+        SHOPIFY_CLIENT_SECRET=SECRET,
+        SHOPIFY_SHOP_DOMAIN=SHOP,
+        SHOPIFY_ADMIN_URLS=json.dumps({SHOP: standin.url}),
+        SYNC_SETTINGS_CACHE_SECONDS="0",
+    )
+    for name in ("SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS", "SHOPIFY_ADMIN_URL"):
+        os.environ.pop(name, None)
+    clear_caches()
+    yield standin
+    standin.stop()
+
+
+@pytest.mark.parametrize("expiry", ["lifetime", "early"])
+def test_a_reconcile_run_refreshes_an_expiring_token_and_misses_no_order(
+    reconcile_env: Any, topic: Any, expiry: str
+) -> None:
+    """Three pages of orders (seven a page); while the second is answered the token runs
+    out: its whole two-second lifetime passes ("lifetime": the provider renews it before
+    the next page), or Shopify expires it before the provider expects ("early": the next
+    page is answered 401, the provider fetches a new token and the page is asked again)."""
+    from functions_framework import create_app
+
+    from orderhub.event import decode
+    from tests.integration.test_inbound_switches import recent_order
+
+    standin = reconcile_env
+    orders = [recent_order() for _ in range(17)]
+    for order in orders:
+        standin.shop.put_order(order)
+    answer_orders = standin.shop.field
+    pages: list[int] = []
+
+    def slow_second_page(name: str, args: dict[str, Any]) -> Any:
+        value = answer_orders(name, args)
+        if name == "orders":
+            pages.append(1)
+            if len(pages) == 2:
+                if expiry == "lifetime":
+                    time.sleep(2.2)
+                else:
+                    standin.oauth.expire_all()
+        return value
+
+    standin.shop.field = slow_second_page
+    client = create_app(
+        "shopify_reconcile", str(ROOT / "functions" / "main.py"), "http"
+    ).test_client()
+    run = client.post("/")
+    assert run.status_code == 200, run.get_data(as_text=True)
+    assert len(pages) >= 3
+    published = {
+        event["entity_id"]
+        for event in (decode(m.data) for m in topic.pull(expect=100, timeout=3.0))
+        if event["entity_type"] == "order"
+    }
+    assert published == {str(order["id"]) for order in orders}
+    counts = standin.oauth.counts()
+    assert counts["issued"]["client_credentials"] >= 2

@@ -1,7 +1,8 @@
 """The CRM app: ``create_app`` registers one blueprint per area.
 
 ``auth`` (sign-in, sign-out, the current manager), ``form`` (the order form), and the
-CRM's pages of ``views``: ``orders``, ``customers``, ``attention``, ``settings``. The app
+CRM's pages of ``views``: ``orders``, ``customers``, ``attention``, ``settings``;
+``shopify_connect`` (another merchant's shop: install flow, connected shops). The app
 itself serves the pages' assets, answers 503 when a store does not answer, and puts a
 strict Content-Security-Policy and the other security headers on every response.
 """
@@ -16,7 +17,7 @@ from flask import Flask, Response, g, request
 
 from orderhub import logs
 from orderhub.errors import TransientError
-from orderhub.order_form import auth, form, health, pages, views
+from orderhub.order_form import auth, form, health, pages, shopify_connect, views
 from orderhub.order_form.wiring import wiring
 from orderhub.sources import manual
 
@@ -54,6 +55,7 @@ def create_app() -> Flask:
         views.attention_bp,
         views.settings_bp,
         health.bp,
+        shopify_connect.bp,
     ):
         app.register_blueprint(bp)
     # Not /static/: functions-framework's Flask app keeps that path for itself.
