@@ -117,11 +117,17 @@ locals {
         # /health (owners): the mailbox whose watch it shows, and ManyChat to tell the owners
         GMAIL_MAILBOX    = var.gmail_mailbox
         MANYCHAT_API_URL = var.manychat_api_url
+        # The install flow (/shopify/install): the scopes asked of another merchant's shop,
+        # and where its webhooks go (the sync's scopes; docs/deploy.md)
+        SHOPIFY_INSTALL_SCOPES = "read_orders,write_orders,read_customers,write_customers,read_products"
+        SHOPIFY_WEBHOOK_URL    = var.shopify_webhook_url
       }
       # The CRM's own Dev Dashboard app, scope write_draft_orders only (docs/deploy.md);
       # ORDER_FORM_SHOPIFY_TOKEN is the legacy static token of an old custom app.
-      # MANYCHAT_TOKEN: /health's alerts to the owners.
-      secrets       = ["ORDER_FORM_SESSION_SECRET", "ORDER_FORM_SHOPIFY_CLIENT_ID", "ORDER_FORM_SHOPIFY_CLIENT_SECRET", "ORDER_FORM_SHOPIFY_TOKEN", "MANYCHAT_TOKEN"]
+      # MANYCHAT_TOKEN: /health's alerts to the owners. SHOPIFY_CLIENT_ID/SECRET: the install
+      # flow for another merchant's shop exchanges its code with them (/shopify/callback); the
+      # tokens it gets are stored for the sync, never used by the app (docs/deploy.md).
+      secrets       = ["ORDER_FORM_SESSION_SECRET", "ORDER_FORM_SHOPIFY_CLIENT_ID", "ORDER_FORM_SHOPIFY_CLIENT_SECRET", "ORDER_FORM_SHOPIFY_TOKEN", "MANYCHAT_TOKEN", "SHOPIFY_CLIENT_ID", "SHOPIFY_CLIENT_SECRET"]
       publishes     = ["order-events"] # one canonical event per submitted order
       firestore     = true             # sign-in throttle, sign-outs, claim-once per submission
       managers_read = true             # managers and password hashes: read, never written

@@ -53,6 +53,12 @@ variable "manychat_api_url" {
   default     = "https://api.manychat.com"
 }
 
+variable "shopify_webhook_url" {
+  description = "shopify_webhook's URL (output webhook_url after the first apply): where the install flow subscribes another merchant's shop. Empty turns the install flow off."
+  type        = string
+  default     = ""
+}
+
 variable "max_delivery_attempts" {
   description = "Deliveries of one message to a consumer before it goes to the consumer's dead-letter topic (5-100)."
   type        = number

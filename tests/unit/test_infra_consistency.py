@@ -54,6 +54,7 @@ LOCAL_ONLY = frozenset(
         "FIRESTORE_PREFIX",
         "GMAIL_API_URL",  # points the Gmail client at the local stand-in
         "SHOPIFY_ADMIN_URL",  # points the Admin API client at the local stand-in
+        "SHOPIFY_ADMIN_URLS",  # the same, per shop (the stand-ins of several shops)
         "ORDERHUB_DEV_DIR",  # scripts/manager --dev finds the local stack
     }
 )
