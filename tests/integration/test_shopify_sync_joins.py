@@ -130,3 +130,45 @@ def test_an_email_order_of_the_same_person_is_attached_without_a_write(env: Env)
     assert env.standins[SHOP].writes.counts.get("customerSet", 0) == before
     order = next(o for o in env.orders() if o["source_identifier"].endswith(f":{number}"))
     assert order["customer"]["phone"] == PHONE
+
+
+def test_an_echo_that_comes_before_the_timeout_settles_the_create(env: Env) -> None:
+    """Shopify sends ``orders/create`` as soon as the order exists, often before our request
+    gives up waiting for the answer; the timeout must not undo what the echo recorded."""
+    import threading
+
+    writes = env.standins[SHOP].writes
+    writes.faults["orderCreate"] = ["slow:4"]
+    writes.faults["orders"] = ["lag:30"]
+    event = form_order()
+    order_id = event["entity_id"]
+    outcome: list[BaseException | None] = []
+
+    def first_delivery() -> None:
+        try:
+            sync.handle(event, env.deps(timeout=3.0))
+            outcome.append(None)
+        except BaseException as exc:  # reported below
+            outcome.append(exc)
+
+    delivery = threading.Thread(target=first_delivery)
+    delivery.start()
+    deadline = time.monotonic() + 3
+    while not env.orders() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [created] = env.orders()
+    echo = {
+        **event,
+        "event_id": unique("echo"),
+        "event_type": "order.updated",
+        "entity": {**event["entity"], "shopify_order_id": str(created["id"])},
+    }
+    sync.handle(echo, env.deps())  # the echo, while the create still waits for its answer
+    delivery.join()
+    assert outcome == [None]  # settled by the echo: no retry needed
+    status = env.status(order_id)
+    assert status["status"] == "synced", status
+    assert "confirmed by Shopify's webhook" in status["reason"]
+    sync.handle({**event, "event_id": unique("ev")}, env.deps())  # a redelivery: nothing
+    assert len(env.orders()) == 1 and writes.counts["orderCreate"] == 1
+    assert env.status(order_id)["status"] == "synced"

@@ -386,6 +386,23 @@ def push_order(ctx: _Ctx) -> None:
         # Sent, no answer: Shopify may have created it, and its search index lags. The claim
         # stays ``sending`` for ``settle`` (longer than the lag); meanwhile Shopify's echo
         # webhook confirms the link, and redeliveries only look, never create.
+        settled = deps.links.get(key) or {}
+        if settled.get("state") == "sent":
+            # Shopify's echo came while we waited for the answer and recorded the link
+            # (``_confirm_link``): the create is settled, not uncertain; keep its word.
+            ctx.record(
+                Outcome(
+                    "order",
+                    order_id,
+                    "synced",
+                    "created in Shopify: confirmed by Shopify's webhook, which came before"
+                    " the answer to our request (lost)",
+                    settled.get("shopify_id"),
+                    settled.get("shopify_name"),
+                ),
+                claim.attempt,
+            )
+            return
         until = deps.now() + deps.settle
         fields = {"error": str(exc), "uncertain": True, "busy_until": until}
         deps.links.finish(key, "sending", fields, now=deps.now())
