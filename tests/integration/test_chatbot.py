@@ -126,7 +126,14 @@ def test_the_catalogue_comes_from_the_products_view_and_pages_validate(chatbot, 
     assert all(f"orderhub_contact={CONTACT}" in c["action_url"] for c in cards)
     button = page["content"]["messages"][1]["buttons"][0]
     assert button["url"] == "http://localhost/catalogue"  # the test client's own address
-    second = post(chatbot, "/catalogue", button["payload"], secret=button["headers"][HEADER])
+    # ManyChat sends the button's headers back: its own token, no secret (issue 21).
+    assert SECRET not in json.dumps(page)
+    second = chatbot.post(
+        "/catalogue",
+        data=json.dumps(button["payload"]).encode(),
+        headers=button["headers"],
+        content_type="application/json",
+    )
     assert validate_dynamic_block(second.json) == []
     assert len(second.json["content"]["messages"][0]["elements"]) == 2
     assert len(second.json["content"]["messages"]) == 1  # no More on the last page
@@ -255,3 +262,20 @@ def touch_time() -> Any:
     from datetime import UTC, datetime
 
     return datetime(2018, 7, 4, tzinfo=UTC)
+
+
+def test_a_more_token_opens_only_its_own_page_and_never_the_contacts_route(chatbot, writer):
+    products_in_crm(writer, 12, "Kettle")
+    page = post(chatbot, "/catalogue", {"contact_id": CONTACT, "collection": "kettle"}).json
+    button = page["content"]["messages"][1]["buttons"][0]
+    assert SECRET not in json.dumps(page)
+    [(name, token)] = button["headers"].items()
+    other_page = json.dumps({**button["payload"], "page": 1}).encode()
+    forged = chatbot.post(
+        "/catalogue", data=other_page, headers={name: token}, content_type="application/json"
+    )
+    assert forged.status_code == 401
+    contacts_with_token = chatbot.post(
+        "/contacts", data=b"{}", headers={name: token}, content_type="application/json"
+    )
+    assert contacts_with_token.status_code == 401
