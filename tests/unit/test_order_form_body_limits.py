@@ -30,8 +30,9 @@ def test_a_chunked_body_gets_411_unread():
     assert response.status_code == 411
 
 
-def test_a_post_without_content_length_gets_411_unread():
-    assert entry.handle(request({})).status_code == 411
+@pytest.mark.parametrize("coding", ["chunked", "gzip, chunked"])
+def test_any_transfer_coding_without_content_length_gets_411_unread(coding):
+    assert entry.handle(request({"Transfer-Encoding": coding})).status_code == 411
 
 
 @pytest.mark.parametrize("length", [entry.MAX_BODY + 1, 300 << 20])

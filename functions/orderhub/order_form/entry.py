@@ -12,7 +12,7 @@ from orderhub.order_form.app import create_app
 from orderhub.order_form.wiring import wiring
 
 #: The largest request body accepted (a form with a hundred lines is a few kB).
-MAX_BODY, _CHUNKED, _BODY = 1 << 20, "Transfer-Encoding", ("POST", "PUT", "PATCH")
+MAX_BODY = 1 << 20
 
 
 @functools.cache
@@ -22,7 +22,7 @@ def _app() -> Flask:
 
 def handle(request: Any) -> Response:
     # Refused unread, before sign-in: a body of unknown length (chunked), or too large.
-    if request.content_length is None and (_CHUNKED in request.headers or request.method in _BODY):
+    if request.content_length is None and "Transfer-Encoding" in request.headers:
         return Response("send a Content-Length\n", status=411, mimetype="text/plain")
     if (request.content_length or 0) > MAX_BODY:
         return Response("too large\n", status=413, mimetype="text/plain")
