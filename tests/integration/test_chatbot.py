@@ -279,3 +279,31 @@ def test_a_more_token_opens_only_its_own_page_and_never_the_contacts_route(chatb
         "/contacts", data=b"{}", headers={name: token}, content_type="application/json"
     )
     assert contacts_with_token.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        # typed into a custom field the bot asked for
+        {"phone": None, "email": None, "optin_phone": False,
+         "custom_fields": {"phone": "+1 201 555 0123", "email": "subscriber@example.com"}},
+        # ManyChat's own fields, but never confirmed through its opt-in
+        {"optin_phone": False, "optin_email": False},
+    ],
+)  # fmt: skip
+def test_a_phone_typed_in_chat_neither_links_a_stranger_nor_takes_her_orders(
+    chatbot, topic, writer, crm, claim
+):
+    # Issue 21: a Messenger user types the shop customer's phone and e-mail.
+    customer = {**fixture("customer"), "phone": "+12015550123", "email": "subscriber@example.com"}
+    deliver(writer, shopify_event("customers/create", customer, webhook_id="c-stranger"))
+    body = {**load_json("manychat/full_contact_data.json"), **claim}
+    body["custom_fields"] = {**body["custom_fields"], **claim.get("custom_fields", {})}
+    deliver(writer, contact_event(chatbot, topic, body))
+    her_order = {**fixture("order"), "id": 21, "phone": "+12015550123"}
+    her_order.update(email="subscriber@example.com", created_at="2018-07-03T00:00:00Z")
+    deliver(writer, shopify_event("orders/create", her_order, webhook_id="o-stranger"))
+
+    [row] = crm.query("SELECT contact_id, customer_id, identity FROM {ds}.contacts")
+    assert row == {"contact_id": CONTACT, "customer_id": None, "identity": "unconfirmed"}
+    assert attribution(crm)["21"]["contact"] is None
