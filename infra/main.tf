@@ -168,8 +168,9 @@ locals {
       env = {
         BIGQUERY_DATASET = google_bigquery_dataset.crm.dataset_id
       }
-      firestore = true # nulls the customer's e-mail and phone wherever a document holds them
-      erases    = true # UPDATE/DELETE in every CRM table, appends the audit row
+      secrets   = ["PRIVACY_DIGEST_KEY"] # keys the digests of identifiers the audit keeps
+      firestore = true                   # nulls the customer's e-mail and phone wherever a document holds them
+      erases    = true                   # UPDATE/DELETE in every CRM table, appends the audit row
       timeout   = 540
     }
 
