@@ -211,10 +211,10 @@ locals {
         # takes it over (and looks the order up in Shopify before creating it).
         SHOPIFY_SYNC_LEASE_SECONDS = "120"
       }
-      secrets    = ["SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS"] # write_orders, write_customers; one per shop
-      publishes  = ["order-events"]                                # one alert per record Shopify refused for good
-      firestore  = true                                            # links CRM id -> Shopify id; per-shop settings and order rate
-      appends_to = ["sync_log"]                                    # every outcome of the sync
+      secrets    = ["SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS", "PRIVACY_DIGEST_KEY"] # write_orders, write_customers; one per shop; the key of logs.keyed
+      publishes  = ["order-events"]                                                      # one alert per record Shopify refused for good
+      firestore  = true                                                                  # links CRM id -> Shopify id; per-shop settings and order rate
+      appends_to = ["sync_log"]                                                          # every outcome of the sync
       # One instance at a time: the shop's cost bucket and order rate are paced, not raced.
       max_instances = 1
       timeout       = 120

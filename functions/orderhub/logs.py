@@ -1,13 +1,30 @@
 """Structured JSON logs on stdout, the form Cloud Logging parses into fields.
 
-Log ids, topics and reasons; never bodies, names, phones, e-mails or addresses.
+Log ids, topics and reasons; never bodies, names, phones, e-mails or addresses. An id that
+can be a phone or an e-mail (the record id of a customer from the form or an e-mail) is
+logged as ``keyed(id)``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sys
 from typing import Any
+
+
+def keyed(value: str | None) -> str | None:
+    """A keyed digest of an identifier for the logs: ``k:`` + the first 16 hex digits of
+    SHA-256 over ``PRIVACY_DIGEST_KEY`` + the value (the privacy job's digest, so an
+    operator with the key can find a customer's lines; nobody else can read them back).
+    Without the key, nothing of the value is logged."""
+    if not value:
+        return value
+    key = os.environ.get("PRIVACY_DIGEST_KEY", "")
+    if not key:
+        return "[redacted]"
+    return "k:" + hashlib.sha256((key + value.lower()).encode()).hexdigest()[:16]
 
 
 def log(severity: str, message: str, **fields: Any) -> None:

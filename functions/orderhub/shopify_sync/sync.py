@@ -142,7 +142,7 @@ class _Ctx:
             shop=self.shop,
             entity=outcome.entity,
             source=self.source,
-            record_id=outcome.record_id,
+            record_id=logs.keyed(outcome.record_id),  # a phone or e-mail, for some records
             event_id=self.event["event_id"],
             reason=outcome.reason,
             code=outcome.error_code,
