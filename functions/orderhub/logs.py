@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from typing import Any
 
 
-def keyed(value: str | None) -> str | None:
+def keyed(value: str | None, key: str) -> str | None:
     """A keyed digest of an identifier for the logs: ``k:`` + the first 16 hex digits of
-    SHA-256 over ``PRIVACY_DIGEST_KEY`` + the value (the privacy job's digest, so an
-    operator with the key can find a customer's lines; nobody else can read them back).
-    Without the key, nothing of the value is logged."""
+    SHA-256 over the key (``PRIVACY_DIGEST_KEY``) + the value, so an operator with the key
+    can find a customer's lines and nobody else can read them back. Without a key, nothing
+    of the value is logged."""
     if not value:
         return value
-    key = os.environ.get("PRIVACY_DIGEST_KEY", "")
     if not key:
         return "[redacted]"
     return "k:" + hashlib.sha256((key + value.lower()).encode()).hexdigest()[:16]

@@ -7,20 +7,17 @@ from orderhub import logs
 from orderhub.shopify_sync.sync import Outcome
 
 
-def test_a_record_id_is_logged_as_a_keyed_digest(monkeypatch, capsys):
-    monkeypatch.setenv("PRIVACY_DIGEST_KEY", "k" * 32)
-    assert logs.keyed("Ann@Example.com") == logs.keyed("ann@example.com")
-    assert logs.keyed("ann@example.com").startswith("k:")
-    monkeypatch.setenv("PRIVACY_DIGEST_KEY", "another-key-another-key")
-    assert logs.keyed("ann@example.com") != logs.keyed("bob@example.com")
-    monkeypatch.delenv("PRIVACY_DIGEST_KEY")
-    assert logs.keyed("ann@example.com") == "[redacted]"
+def test_a_record_id_is_logged_as_a_keyed_digest():
+    key = "k" * 32
+    assert logs.keyed("Ann@Example.com", key) == logs.keyed("ann@example.com", key)
+    assert str(logs.keyed("ann@example.com", key)).startswith("k:")
+    assert logs.keyed("ann@example.com", key) != logs.keyed("ann@example.com", "other-key")
+    assert logs.keyed("ann@example.com", key) != logs.keyed("bob@example.com", key)
+    assert logs.keyed("ann@example.com", "") == "[redacted]"
 
 
 def test_shopify_sync_logs_no_record_id_in_clear(monkeypatch, capsys):
     from orderhub.shopify_sync import sync
-
-    monkeypatch.setenv("PRIVACY_DIGEST_KEY", "k" * 32)
 
     class Log:
         def record(self, row):
@@ -28,6 +25,7 @@ def test_shopify_sync_logs_no_record_id_in_clear(monkeypatch, capsys):
 
     class Deps:
         log = Log()
+        log_key = "k" * 32
 
         @staticmethod
         def now():
@@ -43,4 +41,4 @@ def test_shopify_sync_logs_no_record_id_in_clear(monkeypatch, capsys):
 
     line = capsys.readouterr().out
     assert "ann@example.com" not in line
-    assert json.loads(line)["record_id"] == logs.keyed("ann@example.com")
+    assert json.loads(line)["record_id"] == logs.keyed("ann@example.com", "k" * 32)

@@ -34,6 +34,8 @@ class ShopifySyncSettings:
     lease_seconds: float
     #: Where orders keyed by something else than a shop (a mailbox) go: SHOPIFY_SHOP_DOMAIN.
     default_shop: str | None = None
+    #: ``PRIVACY_DIGEST_KEY`` (a secret): the key of the record ids in the logs (``logs.keyed``).
+    digest_key: str = ""
 
     def shop_of(self, crm_shop: str) -> str | None:
         """The Shopify shop for an event's shop key: itself when it has a token, else the
@@ -76,4 +78,5 @@ class ShopifySyncSettings:
             api_version=api_version(env),
             lease_seconds=max(1.0, lease),
             default_shop=single or None,
+            digest_key=env.get("PRIVACY_DIGEST_KEY", ""),
         )

@@ -59,6 +59,7 @@ def deps() -> Deps:
         sleep=time.sleep,
         lease=timedelta(seconds=s.lease_seconds),
         shop_of=s.shop_of,
+        log_key=s.digest_key,
     )
 
 
