@@ -23,6 +23,7 @@ from orderhub.chatbot import contacts
 from orderhub.event import Event, make_event
 from orderhub.privacy_erase import erasure
 from orderhub.privacy_erase.documents import FirestoreDocuments
+from orderhub.privacy_erase.export import export_customer
 from orderhub.privacy_erase.warehouse import BigQueryWarehouse
 from orderhub.sinks.bigquery import BigQueryInserter, write_event
 from orderhub.sources import email as email_rules
@@ -185,6 +186,10 @@ def test_a_customer_from_every_path_is_erased_and_proven_gone(crm: Crm, db: Any)
 
     request = erasure.Request("req-every-path", erasure.REDACT, SHOP, str(customer_id),
                               (str(order_id),), None)  # fmt: skip
+    # A data request first: the file holds the chat contact and the sync's records too.
+    exported = export_customer(request, BigQueryWarehouse(crm.client, crm.dataset))
+    assert [c["contact_id"] for c in exported["chat_contacts"]] == [subscriber["id"]]
+    assert [r["record_id"] for r in exported["sync_records"]] == [PHONE]
     outcome = erasure.erase_customer(
         request,
         warehouse=BigQueryWarehouse(crm.client, crm.dataset),

@@ -23,7 +23,7 @@ def handle(request: Any) -> tuple[dict[str, Any], int]:
             warehouse=wiring.warehouse(),
             documents=wiring.documents(),
             now=wiring.now,
-            key=wiring.settings().digest_key,
+            key=wiring.digest_key(),
         )
     except ConfigError as exc:
         logs.error("privacy job misconfigured", error=str(exc))

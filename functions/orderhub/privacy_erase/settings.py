@@ -31,5 +31,5 @@ class PrivacySettings:
             dataset=required(env, "BIGQUERY_DATASET"),
             bigquery_endpoint=bigquery_endpoint(env),
             firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
-            digest_key=required(env, "PRIVACY_DIGEST_KEY"),
+            digest_key=env.get("PRIVACY_DIGEST_KEY", "").strip(),
         )
