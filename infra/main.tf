@@ -137,10 +137,10 @@ locals {
         MANAGERS_DATABASE    = google_firestore_database.managers.name
         NOTIFY_FALLBACK_FROM = var.notifier_fallback_from # e-mail when a manager's Messenger window closed
       }
-      secrets       = ["MANYCHAT_TOKEN", "GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_REFRESH_TOKEN"] # Gmail: the e-mail fallback (gmail.send)
-      firestore     = true                                                                                # claim per (event, manager)
-      managers_read = true                                                                                # managers to notify (settings/managers): read only
-      appends_to    = ["notifications"]                                                                   # every attempt to message a manager
+      secrets       = ["MANYCHAT_TOKEN", "GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_SEND_REFRESH_TOKEN"] # Gmail: the e-mail fallback, its own gmail.send-only grant
+      firestore     = true                                                                                     # claim per (event, manager)
+      managers_read = true                                                                                     # managers to notify (settings/managers): read only
+      appends_to    = ["notifications"]                                                                        # every attempt to message a manager
     }
 
     shopify_reconcile = {
