@@ -189,14 +189,18 @@ locals {
         CHATBOT_CACHE_SECONDS    = tostring(var.chatbot.cache_seconds)
         CHATBOT_ATTRIBUTION_DAYS = tostring(var.chatbot.attribution_days)
         THREADS                  = "8" # concurrent requests share one Publish (groupcommit)
+        # /contacts ignores the managers' own subscriber ids (settings/managers wins)
+        MANAGERS_DATABASE = google_firestore_database.managers.name
+        NOTIFY_MANAGERS   = jsonencode(var.notifier.managers)
       }
-      secrets     = ["CHATBOT_SECRET"]
-      publishes   = ["order-events"] # one contact.touched event per posted contact
-      catalogue   = true             # the bot's cards come from the catalogue's products view (cached in memory)
-      memory      = "512M"
-      cpu         = "1"
-      concurrency = 8 # ManyChat waits a few seconds; one warm instance serves a burst
-      timeout     = 10
+      managers_read = true # the managers' subscriber ids: read, never written
+      secrets       = ["CHATBOT_SECRET"]
+      publishes     = ["order-events"] # one contact.touched event per posted contact
+      catalogue     = true             # the bot's cards come from the catalogue's products view (cached in memory)
+      memory        = "512M"
+      cpu           = "1"
+      concurrency   = 8 # ManyChat waits a few seconds; one warm instance serves a burst
+      timeout       = 10
     }
 
     shopify_sync = {

@@ -14,7 +14,7 @@ from devstack.shopify_sender import fixture
 from devstack.standins.manychat import validate_dynamic_block
 from orderhub.event import decode
 from orderhub.sources import manual
-from tests.conftest import ROOT, load_json
+from tests.conftest import ROOT, load_json, unique
 from tests.integration.test_crm_writer import deliver, shopify_event
 
 SECRET, HEADER = "int-chatbot-secret-0123456789", "X-OrderHub-Secret"
@@ -307,3 +307,20 @@ def test_a_phone_typed_in_chat_neither_links_a_stranger_nor_takes_her_orders(
     [row] = crm.query("SELECT contact_id, customer_id, identity FROM {ds}.contacts")
     assert row == {"contact_id": CONTACT, "customer_id": None, "identity": "unconfirmed"}
     assert attribution(crm)["21"]["contact"] is None
+
+
+def test_contacts_ignores_the_managers_subscriber_ids(chatbot, topic):
+    # Issue 21: a post with a manager's id would reset that manager's Messenger window in
+    # Needs attention; the managers are not contacts.
+    manager = {"subscriber_id": CONTACT, "name": "Anna"}
+    os.environ["NOTIFY_MANAGERS"] = json.dumps([manager])
+    os.environ["FIRESTORE_PREFIX"] = unique("int") + "_"  # no settings/managers there
+
+    response = post(chatbot, "/contacts", load_json("manychat/full_contact_data.json"))
+
+    assert response.status_code == 200
+    assert response.json["status"] == "ignored"
+    other = {**load_json("manychat/full_contact_data.json"), "id": "1324564700000000001"}
+    assert post(chatbot, "/contacts", other).json["status"] == "accepted"
+    published = [decode(m.data) for m in topic.pull(expect=2, timeout=3)]
+    assert [e["entity"]["contact_id"] for e in published] == [other["id"]]

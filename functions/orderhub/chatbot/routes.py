@@ -21,6 +21,7 @@ def contact(settings: ChatbotSettings, body: bytes) -> tuple[Any, int]:
             now=wiring.now,
             default_country=settings.default_country,
             attribution_days=settings.attribution_days,
+            ignore=wiring.is_manager,
         )
     except TransientError as exc:
         logs.error("contact not accepted: publish failed", error=str(exc))
