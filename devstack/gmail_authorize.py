@@ -4,7 +4,8 @@ Installed-app flow (google-auth-oauthlib): a local web server on this machine re
 the consent's redirect. Use an OAuth client of type "Desktop app" from the Cloud
 console; pass its id and secret through ``GMAIL_CLIENT_ID`` / ``GMAIL_CLIENT_SECRET`` or
 ``--client-secrets client_secret.json``. Store the printed token as the secret
-``GMAIL_REFRESH_TOKEN`` (Secret Manager); it is never written to a file here.
+``GMAIL_REFRESH_TOKEN`` (Secret Manager; with ``--send``, the notifier's gmail.send-only grant,
+``GMAIL_SEND_REFRESH_TOKEN``); it is never written to a file here.
 
 While the OAuth consent screen is in "Testing", Google expires refresh tokens after
 7 days: publish the app ("In production") before relying on the token.
@@ -19,6 +20,8 @@ import sys
 from pathlib import Path
 
 SCOPES = ["https://www.googleapis.com/auth/gmail.readonly"]
+#: ``--send``: the notifier's own grant, for its e-mail fallback; it cannot read mail.
+SEND_SCOPES = ["https://www.googleapis.com/auth/gmail.send"]
 
 
 def client_config(args: argparse.Namespace) -> dict[str, dict[str, object]]:
@@ -48,12 +51,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--client-secrets", help="the Desktop-app client JSON from the console")
     parser.add_argument("--port", type=int, default=0, help="local redirect port (0: any)")
     parser.add_argument(
+        "--send",
+        action="store_true",
+        help="the notifier's grant (gmail.send only): GMAIL_SEND_REFRESH_TOKEN",
+    )
+    parser.add_argument(
         "--no-browser", action="store_true", help="print the consent URL instead of opening it"
     )
     args = parser.parse_args(argv)
     from google_auth_oauthlib.flow import InstalledAppFlow
 
-    flow = InstalledAppFlow.from_client_config(client_config(args), scopes=SCOPES)
+    scopes = SEND_SCOPES if args.send else SCOPES
+    flow = InstalledAppFlow.from_client_config(client_config(args), scopes=scopes)
     credentials = flow.run_local_server(
         port=args.port,
         open_browser=not args.no_browser,
@@ -67,9 +76,11 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 1
+    name = "GMAIL_SEND_REFRESH_TOKEN" if args.send else "GMAIL_REFRESH_TOKEN"
     print(
-        "Store this as the secret GMAIL_REFRESH_TOKEN, e.g.\n"
-        "  printf %s TOKEN | gcloud secrets versions add gmail-refresh-token --data-file=-\n"
+        f"Store this as the secret {name}, e.g.\n"
+        f"  printf %s TOKEN | gcloud secrets versions add {name.lower().replace('_', '-')}"
+        " --data-file=-\n"
         "Reminder: while the OAuth app is in 'Testing' this token expires after 7 days.\n",
         file=sys.stderr,
     )

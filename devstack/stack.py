@@ -176,6 +176,8 @@ class Stack:
             "NOTIFY_MANAGERS": json.dumps(list(DEMO_MANAGERS)),
             # The chat-bot's shared secret: ManyChat sends it in this header (README).
             "CHATBOT_SECRET": kept("CHATBOT_SECRET", lambda: secrets.token_urlsafe(24)),
+            # Keys the digests of identifiers the privacy audit keeps (and logs show).
+            "PRIVACY_DIGEST_KEY": kept("PRIVACY_DIGEST_KEY", lambda: secrets.token_urlsafe(32)),
             "CHATBOT_SECRET_HEADER": "X-OrderHub-Secret",
             "CHATBOT_STORE_URL": "https://" + DEMO_SHOP,
             # Short, so that products sent a moment ago show in the catalogue (tests, demo).

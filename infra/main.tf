@@ -149,10 +149,10 @@ locals {
         MANAGERS_DATABASE    = google_firestore_database.managers.name
         NOTIFY_FALLBACK_FROM = var.notifier_fallback_from # e-mail when a manager's Messenger window closed
       }
-      secrets       = ["MANYCHAT_TOKEN", "GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_REFRESH_TOKEN"] # Gmail: the e-mail fallback (gmail.send)
-      firestore     = true                                                                                # claim per (event, manager)
-      managers_read = true                                                                                # managers to notify (settings/managers): read only
-      appends_to    = ["notifications"]                                                                   # every attempt to message a manager
+      secrets       = ["MANYCHAT_TOKEN", "GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_SEND_REFRESH_TOKEN"] # Gmail: the e-mail fallback, its own gmail.send-only grant
+      firestore     = true                                                                                     # claim per (event, manager)
+      managers_read = true                                                                                     # managers to notify (settings/managers): read only
+      appends_to    = ["notifications"]                                                                        # every attempt to message a manager
     }
 
     shopify_reconcile = {
@@ -184,8 +184,9 @@ locals {
       env = {
         BIGQUERY_DATASET = google_bigquery_dataset.crm.dataset_id
       }
-      firestore = true # nulls the customer's e-mail and phone wherever a document holds them
-      erases    = true # UPDATE/DELETE in every CRM table, appends the audit row
+      secrets   = ["PRIVACY_DIGEST_KEY"] # keys the digests of identifiers the audit keeps
+      firestore = true                   # nulls the customer's e-mail and phone wherever a document holds them
+      erases    = true                   # UPDATE/DELETE in every CRM table, appends the audit row
       timeout   = 540
     }
 
@@ -204,14 +205,18 @@ locals {
         CHATBOT_CACHE_SECONDS    = tostring(var.chatbot.cache_seconds)
         CHATBOT_ATTRIBUTION_DAYS = tostring(var.chatbot.attribution_days)
         THREADS                  = "8" # concurrent requests share one Publish (groupcommit)
+        # /contacts ignores the managers' own subscriber ids (settings/managers wins)
+        MANAGERS_DATABASE = google_firestore_database.managers.name
+        NOTIFY_MANAGERS   = jsonencode(var.notifier.managers)
       }
-      secrets     = ["CHATBOT_SECRET"]
-      publishes   = ["order-events"] # one contact.touched event per posted contact
-      catalogue   = true             # the bot's cards come from the catalogue's products view (cached in memory)
-      memory      = "512M"
-      cpu         = "1"
-      concurrency = 8 # ManyChat waits a few seconds; one warm instance serves a burst
-      timeout     = 10
+      managers_read = true # the managers' subscriber ids: read, never written
+      secrets       = ["CHATBOT_SECRET"]
+      publishes     = ["order-events"] # one contact.touched event per posted contact
+      catalogue     = true             # the bot's cards come from the catalogue's products view (cached in memory)
+      memory        = "512M"
+      cpu           = "1"
+      concurrency   = 8 # ManyChat waits a few seconds; one warm instance serves a burst
+      timeout       = 10
     }
 
     shopify_sync = {
@@ -230,8 +235,9 @@ locals {
         # index lags), so no redelivery creates a second order; the echo confirms it sooner.
         SHOPIFY_SYNC_SETTLE_SECONDS = "120"
       }
-      # The Dev Dashboard app (client credentials, the default), else legacy static tokens
-      secrets    = ["SHOPIFY_CLIENT_ID", "SHOPIFY_CLIENT_SECRET", "SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS"]
+      # The Dev Dashboard app (client credentials, the default), else legacy static tokens;
+      # PRIVACY_DIGEST_KEY: the key of the record ids in the logs (logs.keyed)
+      secrets    = ["SHOPIFY_CLIENT_ID", "SHOPIFY_CLIENT_SECRET", "SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS", "PRIVACY_DIGEST_KEY"]
       publishes  = ["order-events"] # one alert per record Shopify refused for good
       firestore  = true             # links CRM id -> Shopify id; per-shop settings and order rate
       appends_to = ["sync_log"]     # every outcome of the sync

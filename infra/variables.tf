@@ -196,7 +196,7 @@ variable "shop_time_zone" {
 }
 
 variable "notifier_fallback_from" {
-  description = "Sending address (the shop's Gmail) for e-mails to managers whose Messenger window closed; empty turns the fallback off. The Gmail refresh token then needs the gmail.send scope."
+  description = "Sending address (the shop's Gmail) for e-mails to managers whose Messenger window closed; empty turns the fallback off. The notifier then needs its own gmail.send-only grant in the GMAIL_SEND_REFRESH_TOKEN secret."
   type        = string
   default     = ""
 }

@@ -1,14 +1,29 @@
 """Structured JSON logs on stdout, the form Cloud Logging parses into fields.
 
-Log ids, topics and reasons; never bodies, names, phones, e-mails or addresses.
+Log ids, topics and reasons; never bodies, names, phones, e-mails or addresses. An id that
+can be a phone or an e-mail (the record id of a customer from the form or an e-mail) is
+logged as ``keyed(id)``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from datetime import datetime
 from typing import Any
+
+
+def keyed(value: str | None, key: str) -> str | None:
+    """A keyed digest of an identifier for the logs: ``k:`` + the first 16 hex digits of
+    SHA-256 over the key (``PRIVACY_DIGEST_KEY``) + the value, so an operator with the key
+    can find a customer's lines and nobody else can read them back. Without a key, nothing
+    of the value is logged."""
+    if not value:
+        return value
+    if not key:
+        return "[redacted]"
+    return "k:" + hashlib.sha256((key + value.lower()).encode()).hexdigest()[:16]
 
 
 def log(severity: str, message: str, **fields: Any) -> None:

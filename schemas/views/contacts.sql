@@ -1,6 +1,9 @@
 -- One row per ManyChat contact: its newest data, first and last touch with their sources,
 -- how many touches, and the shop's customer it is linked to (same phone, digit by digit
--- against the contact's E.164, or same e-mail; an unreadable phone never links).
+-- against the contact's E.164, or same e-mail; an unreadable phone never links). Chat
+-- identity is weak evidence (issue 21): only a phone or e-mail ManyChat verified
+-- (phone_verified / email_verified: its own field with the opt-in) links; a typed one
+-- that matches a customer is `identity` 'unconfirmed' and links nothing.
 WITH touches AS (
   SELECT *
   FROM `${project}.${dataset}.contact_events`
@@ -64,6 +67,11 @@ SELECT
     WHEN by_phone.customer_id IS NOT NULL THEN 'phone'
     WHEN by_email.customer_id IS NOT NULL THEN 'email'
   END AS customer_match,
+  CASE
+    WHEN by_phone.customer_id IS NOT NULL OR by_email.customer_id IS NOT NULL THEN 'verified'
+    WHEN typed_phone.customer_id IS NOT NULL OR typed_email.customer_id IS NOT NULL
+      THEN 'unconfirmed'
+  END AS identity,
   latest.version,
   latest.event_id
 FROM ranked AS latest
@@ -72,8 +80,14 @@ JOIN ranked AS first
 JOIN stats
   ON stats.shop = latest.shop AND stats.contact_id = latest.contact_id
 LEFT JOIN by_phone
-  ON latest.phone_valid AND by_phone.shop = latest.shop
+  ON latest.phone_valid AND IFNULL(latest.phone_verified, FALSE) AND by_phone.shop = latest.shop
   AND by_phone.digits = REGEXP_REPLACE(latest.phone, '[^0-9]', '')
 LEFT JOIN by_email
-  ON by_email.shop = latest.shop AND by_email.email = LOWER(latest.email)
+  ON IFNULL(latest.email_verified, FALSE) AND by_email.shop = latest.shop
+  AND by_email.email = LOWER(latest.email)
+LEFT JOIN by_phone AS typed_phone
+  ON latest.phone_valid AND typed_phone.shop = latest.shop
+  AND typed_phone.digits = REGEXP_REPLACE(latest.phone, '[^0-9]', '')
+LEFT JOIN by_email AS typed_email
+  ON typed_email.shop = latest.shop AND typed_email.email = LOWER(latest.email)
 WHERE latest.newest = 1

@@ -73,12 +73,14 @@ crm_deleted AS (
 -- Attribution to a chat contact, strongest evidence first: the contact id the order carries
 -- (product link, or chosen in the order form); else a touch by a contact with the order's
 -- phone (compared digit by digit with the contact's E.164) or e-mail within the touch's attribution window (CHATBOT_ATTRIBUTION_DAYS when
--- the touch arrived) before the order.
+-- the touch arrived) before the order. Only a phone or e-mail ManyChat verified counts
+-- (phone_verified / email_verified): one typed in chat credits nobody (issue 21).
 touches AS (
   SELECT shop, contact_id, occurred_at, touch_source, campaign, ad,
          COALESCE(attribution_window_days, 30) AS window_days,
-         IF(phone_valid, REGEXP_REPLACE(phone, '[^0-9]', ''), NULL) AS phone_digits,
-         LOWER(email) AS email
+         IF(phone_valid AND IFNULL(phone_verified, FALSE),
+            REGEXP_REPLACE(phone, '[^0-9]', ''), NULL) AS phone_digits,
+         IF(IFNULL(email_verified, FALSE), LOWER(email), NULL) AS email
   FROM `${project}.${dataset}.contact_events`
 ),
 chat AS (

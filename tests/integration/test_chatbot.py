@@ -14,7 +14,7 @@ from devstack.shopify_sender import fixture
 from devstack.standins.manychat import validate_dynamic_block
 from orderhub.event import decode
 from orderhub.sources import manual
-from tests.conftest import ROOT, load_json
+from tests.conftest import ROOT, load_json, unique
 from tests.integration.test_crm_writer import deliver, shopify_event
 
 SECRET, HEADER = "int-chatbot-secret-0123456789", "X-OrderHub-Secret"
@@ -126,7 +126,14 @@ def test_the_catalogue_comes_from_the_products_view_and_pages_validate(chatbot, 
     assert all(f"orderhub_contact={CONTACT}" in c["action_url"] for c in cards)
     button = page["content"]["messages"][1]["buttons"][0]
     assert button["url"] == "http://localhost/catalogue"  # the test client's own address
-    second = post(chatbot, "/catalogue", button["payload"], secret=button["headers"][HEADER])
+    # ManyChat sends the button's headers back: its own token, no secret (issue 21).
+    assert SECRET not in json.dumps(page)
+    second = chatbot.post(
+        "/catalogue",
+        data=json.dumps(button["payload"]).encode(),
+        headers=button["headers"],
+        content_type="application/json",
+    )
     assert validate_dynamic_block(second.json) == []
     assert len(second.json["content"]["messages"][0]["elements"]) == 2
     assert len(second.json["content"]["messages"]) == 1  # no More on the last page
@@ -255,3 +262,65 @@ def touch_time() -> Any:
     from datetime import UTC, datetime
 
     return datetime(2018, 7, 4, tzinfo=UTC)
+
+
+def test_a_more_token_opens_only_its_own_page_and_never_the_contacts_route(chatbot, writer):
+    products_in_crm(writer, 12, "Kettle")
+    page = post(chatbot, "/catalogue", {"contact_id": CONTACT, "collection": "kettle"}).json
+    button = page["content"]["messages"][1]["buttons"][0]
+    assert SECRET not in json.dumps(page)
+    [(name, token)] = button["headers"].items()
+    other_page = json.dumps({**button["payload"], "page": 1}).encode()
+    forged = chatbot.post(
+        "/catalogue", data=other_page, headers={name: token}, content_type="application/json"
+    )
+    assert forged.status_code == 401
+    contacts_with_token = chatbot.post(
+        "/contacts", data=b"{}", headers={name: token}, content_type="application/json"
+    )
+    assert contacts_with_token.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        # typed into a custom field the bot asked for
+        {"phone": None, "email": None, "optin_phone": False,
+         "custom_fields": {"phone": "+1 201 555 0123", "email": "subscriber@example.com"}},
+        # ManyChat's own fields, but never confirmed through its opt-in
+        {"optin_phone": False, "optin_email": False},
+    ],
+)  # fmt: skip
+def test_a_phone_typed_in_chat_neither_links_a_stranger_nor_takes_her_orders(
+    chatbot, topic, writer, crm, claim
+):
+    # Issue 21: a Messenger user types the shop customer's phone and e-mail.
+    customer = {**fixture("customer"), "phone": "+12015550123", "email": "subscriber@example.com"}
+    deliver(writer, shopify_event("customers/create", customer, webhook_id="c-stranger"))
+    body = {**load_json("manychat/full_contact_data.json"), **claim}
+    body["custom_fields"] = {**body["custom_fields"], **claim.get("custom_fields", {})}
+    deliver(writer, contact_event(chatbot, topic, body))
+    her_order = {**fixture("order"), "id": 21, "phone": "+12015550123"}
+    her_order.update(email="subscriber@example.com", created_at="2018-07-03T00:00:00Z")
+    deliver(writer, shopify_event("orders/create", her_order, webhook_id="o-stranger"))
+
+    [row] = crm.query("SELECT contact_id, customer_id, identity FROM {ds}.contacts")
+    assert row == {"contact_id": CONTACT, "customer_id": None, "identity": "unconfirmed"}
+    assert attribution(crm)["21"]["contact"] is None
+
+
+def test_contacts_ignores_the_managers_subscriber_ids(chatbot, topic):
+    # Issue 21: a post with a manager's id would reset that manager's Messenger window in
+    # Needs attention; the managers are not contacts.
+    manager = {"subscriber_id": CONTACT, "name": "Anna"}
+    os.environ["NOTIFY_MANAGERS"] = json.dumps([manager])
+    os.environ["FIRESTORE_PREFIX"] = unique("int") + "_"  # no settings/managers there
+
+    response = post(chatbot, "/contacts", load_json("manychat/full_contact_data.json"))
+
+    assert response.status_code == 200
+    assert response.json["status"] == "ignored"
+    other = {**load_json("manychat/full_contact_data.json"), "id": "1324564700000000001"}
+    assert post(chatbot, "/contacts", other).json["status"] == "accepted"
+    published = [decode(m.data) for m in topic.pull(expect=2, timeout=3)]
+    assert [e["entity"]["contact_id"] for e in published] == [other["id"]]

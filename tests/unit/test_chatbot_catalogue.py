@@ -19,12 +19,12 @@ from orderhub.errors import PoisonMessage, TransientError
 from orderhub.sources.shopify import chat_contact, order_entity
 from tests.conftest import load_json
 
+SECRET = "s3cret-s3cret-s3cret"
 LINKS = Links(
     store_url="https://shop.example",
     currency="EUR",
     callback_url="https://fn.example/catalogue",
-    secret_header="X-OrderHub-Secret",
-    secret="s3cret-s3cret-s3cret",
+    callback_key=catalogue.callback_key(SECRET),
 )
 CONTACT = "1324564712345678901"
 
@@ -105,9 +105,15 @@ def test_several_pages_each_validate_and_more_walks_through_all_products_once():
         if button is None:
             break
         # ManyChat sends the callback's payload back with the callback's headers.
-        assert button["headers"] == {LINKS.secret_header: LINKS.secret}
+        # Issue 21: its own token (an HMAC of the page asked for), never the bot's secret.
+        assert SECRET not in json.dumps(answer)
+        assert list(button["headers"]) == [catalogue.CALLBACK_HEADER]
         assert button["url"] == LINKS.callback_url
         request = catalogue.parse_request(json.dumps(button["payload"]).encode())
+        token = button["headers"][catalogue.CALLBACK_HEADER]
+        assert catalogue.callback_valid(LINKS.callback_key, request, token)
+        other = catalogue.Request(request.contact_id, request.query, "other", request.page)
+        assert not catalogue.callback_valid(LINKS.callback_key, other, token)
         assert request.contact_id == CONTACT
     assert pages == 3
     assert len(seen) == len(set(seen)) == 23

@@ -136,6 +136,6 @@ def test_the_fallback_needs_the_shops_gmail_credentials():
     with pytest.raises(ConfigError, match="GMAIL_REFRESH_TOKEN"):
         NotifierSettings.from_env({**env, "NOTIFY_FALLBACK_FROM": "orders@shop.example"})
     on = NotifierSettings.from_env(
-        {**env, "NOTIFY_FALLBACK_FROM": "orders@shop.example", "GMAIL_REFRESH_TOKEN": "r"}
+        {**env, "NOTIFY_FALLBACK_FROM": "orders@shop.example", "GMAIL_SEND_REFRESH_TOKEN": "r"}
     )
     assert on.fallback_from == "orders@shop.example" and on.gmail_refresh_token == "r"

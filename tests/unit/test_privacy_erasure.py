@@ -23,6 +23,8 @@ class FakeWarehouse:
         self.changed: list[str] = []
         self.audit: list[dict[str, Any]] = []
         self.left: dict[str, int] = {}
+        self.found_again = True  # False: the rows the needles came from are already nulled
+        self.searched: list[dict[str, Any]] = []
 
     def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         if "FROM {ds}.privacy_requests" in sql:
@@ -36,7 +38,16 @@ class FakeWarehouse:
                 "occurred_at": NOW,
             }
             return [] if request["request_id"] in done else [request]
+        if "UNNEST(a.digests)" in sql:
+            return [
+                {"d": d}
+                for a in self.audit
+                if a["request_id"] == params["request_id"]
+                for d in a.get("digests", [])
+            ]
         if "UNION ALL" in sql and "customer.email" in sql:
+            if not self.found_again:
+                return []
             return [
                 {
                     "email": "ann@example.com",
@@ -49,6 +60,7 @@ class FakeWarehouse:
             ]
         if "COUNT(*) AS n" in sql:
             table = sql.split("{ds}.")[1].split()[0]
+            self.searched.append({"table": table, **params})
             return [{"n": self.left.get(table, 0)}]
         raise AssertionError(f"unexpected query {sql}")
 
@@ -56,7 +68,8 @@ class FakeWarehouse:
         table = sql.split("{ds}.")[1].split()[0]
         if table in self.streaming:
             raise erasure.StillStreaming("would affect rows in the streaming buffer")
-        assert "needles" not in params or "ann@example.com" in params["needles"]
+        found = self.found_again
+        assert not found or "needles" not in params or "ann@example.com" in params["needles"]
         self.changed.append(table)
         return 1
 
@@ -74,6 +87,9 @@ class FakeDocuments:
 
     def null_fields_holding(self, needles: Any) -> int:
         self.asked.append(list(needles))
+        return 0
+
+    def holding(self, needles: Any) -> int:
         return 0
 
 
@@ -182,3 +198,29 @@ def test_a_statement_bigquery_refuses_is_reported_and_the_rest_goes_ahead() -> N
     }
     assert {"raw_events", "order_events"} <= set(warehouse.changed)
     assert warehouse.audit[0]["status"] == "pending"
+
+
+def test_a_later_run_searches_every_table_by_the_kept_digests_before_saying_done() -> None:
+    """Issue 21: run 1 nulled the rows the needles are found through; run 2 must still
+    search every table (by the keyed digests run 1 kept) and stay pending while a row
+    (here a chat contact's) holds the customer."""
+    warehouse = FakeWarehouse(streaming={"raw_events"})
+    [first] = erasure.run(warehouse=warehouse, documents=FakeDocuments(), now=lambda: NOW, key="k")
+    assert first.status == "pending"
+    kept = warehouse.audit[0]["digests"]
+    assert kept == sorted(erasure.digest("k", n) for n in ("+15550100", "ann@example.com"))
+    assert "ann@example.com" not in str(warehouse.audit[0])
+    warehouse.streaming.clear()
+    warehouse.found_again = False
+    warehouse.left = {"customer_events": 1}
+    warehouse.searched.clear()
+
+    [second] = erasure.run(warehouse=warehouse, documents=FakeDocuments(), now=lambda: NOW, key="k")
+
+    assert second.status == "pending"
+    assert "customer_events" in second.not_erased
+    assert {s["table"] for s in warehouse.searched} >= {"order_events", "raw_events"}
+    assert all(s["digests"] == kept for s in warehouse.searched)
+    warehouse.left = {}
+    [third] = erasure.run(warehouse=warehouse, documents=FakeDocuments(), now=lambda: NOW, key="k")
+    assert third.status == "done"

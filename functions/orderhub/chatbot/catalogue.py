@@ -12,11 +12,16 @@
   attribute survives checkout as the order's note attribute; a landing-page parameter
   survives as its ``landing_site`` (see ``orderhub.sources.shopify.chat_contact``).
 * At most 10 cards, titles and subtitles of at most 80 characters; when there are more,
-  a text with a ``dynamic_block_callback`` "More" button asks for the next page.
+  a text with a ``dynamic_block_callback`` "More" button asks for the next page. The
+  button carries its own token (``CALLBACK_HEADER``: an HMAC of exactly the page it asks
+  for, under a key derived from the bot's secret), never the secret: ManyChat stores the
+  buttons with the bot's messages, and a token opens that one catalogue page, nothing else.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -38,6 +43,8 @@ CAPTION_LIMIT = 20
 TEXT_LIMIT = 640  # a text with buttons is Messenger's button template
 MAX_QUERY = 100
 ELLIPSIS = "…"
+#: The header of the "More" button's callback: ``callback_token`` of the page it asks for.
+CALLBACK_HEADER = "X-OrderHub-Callback"
 
 NOTHING_FOUND = "Nothing matches “{query}” right now. Try another word, or write to us here."
 EMPTY_SHOP = "Our catalogue is being restocked. Write to us here and a manager will help."
@@ -99,8 +106,29 @@ class Links:
     store_url: str
     currency: str
     callback_url: str
-    secret_header: str
-    secret: str
+    #: ``callback_key(secret)``: signs the "More" buttons' pages.
+    callback_key: bytes
+
+
+def callback_key(secret: str) -> bytes:
+    """The key the "More" tokens are made with: derived from the bot's secret, which
+    it does not reveal."""
+    return hmac.new(secret.encode(), b"orderhub chatbot catalogue callback v1", "sha256").digest()
+
+
+def callback_token(key: bytes, request: Request) -> str:
+    """The token of one catalogue page: an HMAC of what it asks for, as ``parse_request``
+    reads it back (contact, search, collection, page)."""
+    canonical = json.dumps(
+        [request.contact_id, request.query, request.collection, request.page],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def callback_valid(key: bytes, request: Request, token: str) -> bool:
+    return hmac.compare_digest(callback_token(key, request).encode(), token.strip().encode())
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -366,6 +394,7 @@ def reply(products: Sequence[Product], request: Request, links: Links) -> dict[s
             payload["collection"] = request.collection
         if request.contact_id:
             payload["contact_id"] = request.contact_id
+        asks = Request(request.contact_id, request.query, request.collection, page + 1)
         messages.append(
             {
                 "type": "text",
@@ -376,7 +405,7 @@ def reply(products: Sequence[Product], request: Request, links: Links) -> dict[s
                         "caption": "More",
                         "url": links.callback_url,
                         "method": "post",
-                        "headers": {links.secret_header: links.secret},
+                        "headers": {CALLBACK_HEADER: callback_token(links.callback_key, asks)},
                         "payload": payload,
                     }
                 ],

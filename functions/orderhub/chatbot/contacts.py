@@ -35,6 +35,7 @@ def receive(
     now: Callable[[], datetime],
     default_country: str,
     attribution_days: int,
+    ignore: Callable[[str], bool] = lambda contact_id: False,
 ) -> Answer:
     """One authenticated post → a published ``contact.touched`` event (200), or the body
     quarantined and a 400 with the reason. ``TransientError`` from ``publish`` propagates
@@ -59,6 +60,9 @@ def receive(
         )
         return Answer(400, {"status": "error", "reason": poison.reason})
     event["entity"]["attribution_window_days"] = attribution_days
+    if ignore(event["entity"]["contact_id"]):  # a manager's own id: not a customer's touch
+        reason = "a manager's subscriber id: not kept as a contact"
+        return Answer(200, {"status": "ignored", "contact_id": None, "reason": reason})
     publish(event)
     contact = event["entity"]
     return Answer(

@@ -21,6 +21,7 @@ def contact(settings: ChatbotSettings, body: bytes) -> tuple[Any, int]:
             now=wiring.now,
             default_country=settings.default_country,
             attribution_days=settings.attribution_days,
+            ignore=wiring.is_manager,
         )
     except TransientError as exc:
         logs.error("contact not accepted: publish failed", error=str(exc))
@@ -34,18 +35,25 @@ def contact(settings: ChatbotSettings, body: bytes) -> tuple[Any, int]:
     return answer.body, answer.status
 
 
-def catalogue_page(settings: ChatbotSettings, body: bytes, url_root: str) -> tuple[Any, int]:
+def catalogue_page(
+    settings: ChatbotSettings, body: bytes, url_root: str, token: str | None = None
+) -> tuple[Any, int]:
+    """One catalogue page; ``token``: the request came from a "More" button (no secret),
+    and opens only the page its token was made for."""
     started = time.monotonic()
     try:
         asked = catalogue.parse_request(body)
     except PoisonMessage as poison:
         return {"status": "error", "reason": poison.reason}, 400
+    key = catalogue.callback_key(settings.secret)
+    if token is not None and not catalogue.callback_valid(key, asked, token):
+        logs.warning("catalogue callback rejected: token does not match its page")
+        return {"status": "error", "reason": "unauthorized"}, 401
     links = catalogue.Links(
         store_url=settings.store_url,
         currency=settings.currency,
         callback_url=(settings.public_url or wiring.public_url(url_root)) + "/catalogue",
-        secret_header=settings.secret_header,
-        secret=settings.secret,
+        callback_key=key,
     )
     try:
         products = wiring.products().get()

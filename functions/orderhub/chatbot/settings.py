@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from orderhub.config import (
+    DEFAULT_DATABASE,
     DEFAULT_ORDER_EVENTS_TOPIC,
     bigquery_endpoint,
+    managers_database,
     project_id,
     required,
 )
@@ -35,6 +37,12 @@ class ChatbotSettings:
     public_url: str
     cache_seconds: float
     attribution_days: int
+    #: Whose posts ``/contacts`` ignores: the managers (``settings/managers`` in the managers
+    #: database, read-only; ``NOTIFY_MANAGERS`` while it is absent). A manager's touch would
+    #: reset what Needs attention shows of that manager's Messenger window.
+    managers_database: str = DEFAULT_DATABASE
+    managers_fallback: str = ""
+    firestore_prefix: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ChatbotSettings:
@@ -73,4 +81,7 @@ class ChatbotSettings:
             public_url=env.get("CHATBOT_PUBLIC_URL", "").strip().rstrip("/"),
             cache_seconds=cache,
             attribution_days=days,
+            managers_database=managers_database(env),
+            managers_fallback=env.get("NOTIFY_MANAGERS", ""),
+            firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
         )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from orderhub import gcp
@@ -33,6 +36,39 @@ def products() -> catalogue.ProductCache:
     client = gcp.bigquery_client(s.project, s.bigquery_endpoint)
     load = catalogue.BigQueryProducts(client, s.dataset, s.shop)
     return catalogue.ProductCache(load, ttl=s.cache_seconds)
+
+
+class ManagerIds:
+    """The managers' subscriber ids, read again at most every ``ttl`` seconds."""
+
+    def __init__(self, load: Callable[[], frozenset[str]], ttl: float = 60.0) -> None:
+        self._load, self._ttl = load, ttl
+        self._lock = threading.Lock()
+        self._ids: frozenset[str] = frozenset()
+        self._loaded_at = float("-inf")
+
+    def __contains__(self, contact_id: object) -> bool:
+        with self._lock:
+            if time.monotonic() - self._loaded_at > self._ttl:
+                self._ids, self._loaded_at = self._load(), time.monotonic()
+            return contact_id in self._ids
+
+
+@functools.cache
+def manager_ids() -> ManagerIds:
+    from orderhub.managers import FirestoreManagers, current
+
+    s = settings()
+    client = gcp.firestore_client(s.project, s.managers_database)
+    store = FirestoreManagers(client, s.firestore_prefix)
+    return ManagerIds(
+        lambda: frozenset(m.subscriber_id for m in current(store, s.managers_fallback))
+    )
+
+
+def is_manager(contact_id: str) -> bool:
+    """Whether the subscriber is one of the managers: ``/contacts`` ignores their posts."""
+    return contact_id in manager_ids()
 
 
 def public_url(url_root: str) -> str:

@@ -5,9 +5,11 @@ new order is still announced without a message tag Meta's policy does not allow 
 alerts. The message is plain text from the shop's own mailbox (``NOTIFY_FALLBACK_FROM``)
 to the manager's ``email`` in ``settings/managers``.
 
-The Gmail credentials are the shop's (``GMAIL_CLIENT_ID``, ``GMAIL_CLIENT_SECRET``,
-``GMAIL_REFRESH_TOKEN``) and need the ``gmail.send`` scope besides ``gmail.readonly``:
-run ``scripts/gmail_authorize`` again with it when turning the fallback on.
+The Gmail credentials are the shop's OAuth client (``GMAIL_CLIENT_ID``,
+``GMAIL_CLIENT_SECRET``) with a grant of its own, ``gmail.send`` only
+(``GMAIL_SEND_REFRESH_TOKEN``, from ``scripts/gmail_authorize --send``): the notifier cannot
+read the mailbox, and ``gmail_ingest``/``gmail_watch_renew`` (``GMAIL_REFRESH_TOKEN``,
+``gmail.readonly``) cannot send.
 
 Faults by kind: Gmail's 429 and 5xx (and no answer) are ``TransientError`` (Pub/Sub
 redelivers, the claim is retried); any other refusal is ``FallbackFailed``.

@@ -40,7 +40,9 @@ class NotifierSettings:
     max_age_hours: float = 24.0
     #: The shop's mailbox that e-mails a manager whose Messenger window closed; empty: off.
     fallback_from: str = ""
-    #: The shop's Gmail OAuth client and refresh token (with gmail.send), for the fallback.
+    #: The shop's Gmail OAuth client and a refresh token of its own grant, ``gmail.send``
+    #: only (``GMAIL_SEND_REFRESH_TOKEN``): the notifier cannot read the mailbox, and the
+    #: reading functions' grant (``GMAIL_REFRESH_TOKEN``, ``gmail.readonly``) cannot send.
     gmail_client_id: str | None = None
     gmail_client_secret: str | None = None
     gmail_refresh_token: str | None = None
@@ -59,10 +61,13 @@ class NotifierSettings:
             return value
 
         fallback_from = env.get("NOTIFY_FALLBACK_FROM", "").strip()
-        refresh = env.get("GMAIL_REFRESH_TOKEN", "").strip()
+        refresh = env.get("GMAIL_SEND_REFRESH_TOKEN", "").strip()
         gmail_api_url = env.get("GMAIL_API_URL", "").strip() or None
         if fallback_from and not (refresh or gmail_api_url):
-            raise ConfigError("NOTIFY_FALLBACK_FROM needs GMAIL_REFRESH_TOKEN (with gmail.send)")
+            raise ConfigError(
+                "NOTIFY_FALLBACK_FROM needs GMAIL_SEND_REFRESH_TOKEN: a grant of gmail.send only"
+                " (scripts/gmail_authorize --send), not the readers' GMAIL_REFRESH_TOKEN"
+            )
         # No tag by default: Meta allows tags only for updates personally relevant to the
         # recipient, which alerts to the shop's own managers are not.
         tag = env.get("MANYCHAT_MESSAGE_TAG", "").strip().upper()

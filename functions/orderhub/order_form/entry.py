@@ -21,6 +21,9 @@ def _app() -> Flask:
 
 
 def handle(request: Any) -> Response:
+    # Refused unread, before sign-in: a body of unknown length (chunked), or too large.
+    if request.content_length is None and "Transfer-Encoding" in request.headers:
+        return Response("send a Content-Length\n", status=411, mimetype="text/plain")
     if (request.content_length or 0) > MAX_BODY:
         return Response("too large\n", status=413, mimetype="text/plain")
     # The app reads the body from its own environ; functions-framework drains the outer

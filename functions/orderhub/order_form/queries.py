@@ -440,7 +440,11 @@ LIMIT @limit
 """
 
 CONTACTS_SQL = """
-SELECT contact_id, name, phone, email, touch_source, campaign, ad, occurred_at, live_chat_url
+SELECT contact_id, name, phone, email, touch_source, campaign, ad, occurred_at, live_chat_url,
+  -- a phone or e-mail typed in chat proves nothing: shown as unconfirmed (issue 21)
+  (@digits != '' AND IFNULL(phone_verified, FALSE)
+     AND REGEXP_REPLACE(phone, '[^0-9]', '') = @digits)
+  OR (@email != '' AND IFNULL(email_verified, FALSE) AND LOWER(email) = @email) AS confirmed
 FROM `{t}.contact_events`
 WHERE occurred_at >= @since
   AND (

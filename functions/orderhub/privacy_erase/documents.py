@@ -2,7 +2,8 @@
 
 Scans the root collections of the database (those starting with ``prefix``, the test and
 dev prefix), and in each document every string, nested map and list. A matching field is
-set to null rather than the document deleted, so a claim keeps claiming (a redelivered
+set to null rather than the document deleted (a document whose id holds a needle, such as a
+sync link keyed by a customer's phone, is deleted), so a claim keeps claiming (a redelivered
 webhook stays a duplicate) while the personal data is gone. Collections are small (TTL
 policies keep them so) and redactions are rare, so a full scan per request is affordable.
 """
@@ -45,6 +46,25 @@ class FirestoreDocuments:
         self._client = client
         self._prefix = prefix
 
+    def holding(self, needles: Sequence[str]) -> int:
+        """Documents whose id or any field still holds a needle (the final search)."""
+        from google.api_core import exceptions
+
+        needles = [n.lower() for n in needles if n]
+        if not needles:
+            return 0
+        found = 0
+        try:
+            for collection in self._client.collections():
+                if not collection.id.startswith(self._prefix):
+                    continue
+                for snapshot in collection.stream():
+                    if _holds(snapshot.id, needles) or _holds(snapshot.to_dict() or {}, needles):
+                        found += 1
+        except exceptions.GoogleAPICallError as exc:
+            raise TransientError(f"Firestore scan failed: {exc.__class__.__name__}") from exc
+        return found
+
     def null_fields_holding(self, needles: Sequence[str]) -> int:
         from google.api_core import exceptions
         from google.cloud.firestore_v1.field_path import FieldPath
@@ -58,6 +78,10 @@ class FirestoreDocuments:
                 if not collection.id.startswith(self._prefix):
                     continue
                 for snapshot in collection.stream():
+                    if _holds(snapshot.id, needles):  # a link keyed by a phone or e-mail
+                        snapshot.reference.delete()
+                        changed += 1
+                        continue
                     paths = _paths(snapshot.to_dict() or {}, needles)
                     if not paths:
                         continue

@@ -20,7 +20,10 @@ def handle(request: Any) -> tuple[dict[str, Any], int]:
         return {"error": "POST only"}, 405
     try:
         outcomes = erasure.run(
-            warehouse=wiring.warehouse(), documents=wiring.documents(), now=wiring.now
+            warehouse=wiring.warehouse(),
+            documents=wiring.documents(),
+            now=wiring.now,
+            key=wiring.digest_key(),
         )
     except ConfigError as exc:
         logs.error("privacy job misconfigured", error=str(exc))

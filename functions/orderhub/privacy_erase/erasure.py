@@ -8,14 +8,19 @@ Everything the stores do goes through two small collaborators, so the core is pl
 * ``Documents`` nulls Firestore fields whose text holds one of the customer's needles.
 
 A customer's *needles* are the e-mail addresses (lower case) and phone numbers (E.164) the
-CRM holds for their Shopify id and named orders. Orders that came by e-mail (whose ``shop``
-is the mailbox) or from the form carry no Shopify id: they are found by those needles, in
-whatever ``shop`` they are kept.
+CRM holds for their Shopify id and named orders. Their keyed digests (``digest``) are kept
+in the audit row, so a later run, after the rows the needles were found through are gone,
+still searches every table for them: a request is ``done`` only when that final search
+(raw needles and digests, every table and the Firestore documents) finds nothing. Orders
+that came by e-mail (whose ``shop`` is the mailbox) or from the form carry no Shopify id:
+they are found by those needles, in whatever ``shop`` they are kept.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,6 +59,14 @@ class Warehouse(Protocol):
 class Documents(Protocol):
     def null_fields_holding(self, needles: Sequence[str]) -> int: ...
 
+    def holding(self, needles: Sequence[str]) -> int: ...
+
+
+def digest(key: str, needle: str) -> str:
+    """A keyed digest of one identifier, as the final search computes it in BigQuery
+    (``TO_HEX(SHA256(CONCAT(@key, token)))``): the audit keeps these, never the needle."""
+    return hashlib.sha256((key + needle).encode()).hexdigest()
+
 
 @dataclass(frozen=True)
 class Request:
@@ -74,10 +87,17 @@ class Subject:
     order_ids: set[str] = field(default_factory=set)
     emails: set[str] = field(default_factory=set)
     phones: set[str] = field(default_factory=set)
+    #: The key of ``digest`` (the ``PRIVACY_DIGEST_KEY`` secret).
+    key: str = ""
 
     @property
     def needles(self) -> list[str]:
         return sorted(n for n in self.emails | self.phones if len(n) >= 5)
+
+    @property
+    def digits(self) -> list[str]:
+        """The phones as bare digits (a chat contact's phone compared digit by digit)."""
+        return sorted({re.sub(r"[^0-9]", "", p) for p in self.phones} - {""})
 
     def params(self) -> dict[str, Any]:
         """The query parameters every statement of the erasure takes."""
@@ -87,7 +107,9 @@ class Subject:
             "customers": sorted(self.customer_ids),
             "emails": sorted(self.emails),
             "phones": sorted(self.phones),
+            "digits": self.digits,
             "needles": self.needles,
+            "key": self.key,
         }
 
 
@@ -97,6 +119,8 @@ class Outcome:
     order_ids: list[str]
     erased: dict[str, int] = field(default_factory=dict)
     not_erased: dict[str, str] = field(default_factory=dict)
+    #: Keyed digests of every identifier this request ever found (this run and earlier).
+    digests: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -142,6 +166,13 @@ CUSTOMER_ROWS = """(shop = @shop AND customer_id IN UNNEST(@customers))
   OR LOWER(email) IN UNNEST(@emails) OR phone IN UNNEST(@phones)
   OR default_address.phone IN UNNEST(@phones)"""
 
+#: A chat contact that gave the customer's phone or e-mail: all its touches.
+CONTACT_ROWS = """contact_id IN (SELECT contact_id FROM {ds}.contact_events
+    WHERE LOWER(email) IN UNNEST(@emails) OR phone IN UNNEST(@phones)
+      OR REGEXP_REPLACE(COALESCE(phone, ''), '[^0-9]', '') IN UNNEST(@digits)
+      OR EXISTS (SELECT 1 FROM UNNEST(@needles) AS n
+        WHERE STRPOS(LOWER(TO_JSON_STRING(custom_fields)), n) > 0))"""
+
 IDENTIFIERS_SQL = f"""
 SELECT LOWER(customer.email) AS email, customer.phone AS phone,
        shipping_address.phone AS phone2, order_id, customer.id AS customer_id, shop
@@ -152,9 +183,11 @@ FROM {{ds}}.customer_events WHERE {CUSTOMER_ROWS}
 """  # noqa: S608 (constant fragments, no input)
 
 
-def find_subject(request: Request, warehouse: Warehouse, *, rounds: int = 3) -> Subject:
+def find_subject(
+    request: Request, warehouse: Warehouse, *, rounds: int = 3, key: str = ""
+) -> Subject:
     """Follow ids to needles and needles to more orders until nothing new turns up."""
-    subject = Subject(shop=request.shop, order_ids=set(request.order_ids))
+    subject = Subject(shop=request.shop, order_ids=set(request.order_ids), key=key)
     if request.customer_id:
         subject.customer_ids.add(request.customer_id)
     for _ in range(rounds):
@@ -183,6 +216,11 @@ CUSTOMER_STATEMENTS: tuple[tuple[str, str], ...] = (
             WHERE shop = @shop AND order_id IN UNNEST(@orders) AND raw_id IS NOT NULL
             UNION ALL SELECT raw_id FROM {{ds}}.customer_events
             WHERE raw_id IS NOT NULL AND ({CUSTOMER_ROWS})
+            UNION ALL SELECT raw_id FROM {{ds}}.contact_events
+            WHERE raw_id IS NOT NULL AND ({CONTACT_ROWS})
+            UNION ALL SELECT raw_id FROM {{ds}}.quarantine
+            WHERE raw_id IS NOT NULL AND EXISTS (SELECT 1 FROM UNNEST(@needles) AS n
+              WHERE STRPOS(LOWER(CONCAT(reason, COALESCE(topic, ''), COALESCE(ref, ''))), n) > 0)
             UNION ALL SELECT JSON_VALUE(held_event, '$.raw.raw_id') FROM {{ds}}.sync_log
             WHERE held_event IS NOT NULL AND shop = @shop
               AND (record_id IN UNNEST(@orders) OR record_id IN UNNEST(@customers)))
@@ -216,18 +254,49 @@ CUSTOMER_STATEMENTS: tuple[tuple[str, str], ...] = (
           OR EXISTS (SELECT 1 FROM UNNEST(@needles) AS n
             WHERE STRPOS(LOWER(TO_JSON_STRING(held_event)), n) > 0))""",
     ),
+    (  # the record id of a customer from the form or an e-mail is their phone or e-mail
+        "sync_log",
+        """UPDATE {ds}.sync_log
+        SET record_id = IF(EXISTS (SELECT 1 FROM UNNEST(@needles) AS n
+              WHERE STRPOS(LOWER(record_id), n) > 0),
+              CONCAT('erased:', TO_HEX(SHA256(CONCAT(@key, LOWER(record_id))))), record_id),
+            reason = IF(EXISTS (SELECT 1 FROM UNNEST(@needles) AS n
+              WHERE STRPOS(LOWER(COALESCE(reason, '')), n) > 0), '[redacted]', reason),
+            shopify_name = NULL
+        WHERE EXISTS (SELECT 1 FROM UNNEST(@needles) AS n
+          WHERE STRPOS(LOWER(record_id), n) > 0 OR STRPOS(LOWER(COALESCE(reason, '')), n) > 0)""",
+    ),
     (
         "quarantine",
-        """UPDATE {ds}.quarantine SET reason = '[redacted]', ref = NULL
+        """UPDATE {ds}.quarantine SET reason = '[redacted]', ref = NULL, topic = NULL
         WHERE EXISTS (SELECT 1 FROM UNNEST(@needles) AS n
-          WHERE STRPOS(LOWER(reason), n) > 0 OR STRPOS(LOWER(COALESCE(ref, '')), n) > 0)""",
+          WHERE STRPOS(LOWER(reason), n) > 0 OR STRPOS(LOWER(COALESCE(ref, '')), n) > 0
+            OR STRPOS(LOWER(COALESCE(topic, '')), n) > 0)""",
+    ),
+    (  # last: the raw_events statement finds the contacts' payloads through these rows
+        "contact_events",
+        f"""UPDATE {{ds}}.contact_events
+        SET name = NULL, first_name = NULL, last_name = NULL, phone = NULL, email = NULL,
+            ig_username = NULL, live_chat_url = NULL, custom_fields = NULL, entity = NULL
+        WHERE {CONTACT_ROWS}""",  # noqa: S608
     ),
 )
 
-LEFT_SQL = """
+#: The final search of one table: a row holding a needle, or an e-mail- or phone-shaped
+#: token whose keyed digest is one of the request's.
+LEFT_SQL = r"""
 SELECT COUNT(*) AS n FROM {ds}.{table} AS t
 WHERE EXISTS (SELECT 1 FROM UNNEST(@needles) AS n
   WHERE STRPOS(LOWER(TO_JSON_STRING(t)), n) > 0)
+  OR EXISTS (SELECT 1 FROM UNNEST(ARRAY_CONCAT(
+      REGEXP_EXTRACT_ALL(LOWER(TO_JSON_STRING(t)), r'[a-z0-9._%+-]+@[a-z0-9.-]+[a-z]'),
+      REGEXP_EXTRACT_ALL(TO_JSON_STRING(t), r'\+[0-9]{7,15}'))) AS token
+    WHERE TO_HEX(SHA256(CONCAT(@key, token))) IN UNNEST(@digests))
+"""
+
+DIGESTS_SQL = """
+SELECT DISTINCT d FROM {ds}.privacy_erasures AS a, UNNEST(a.digests) AS d
+WHERE a.request_id = @request_id
 """
 
 
@@ -240,28 +309,44 @@ def _change(outcome: Outcome, table: str, run: Callable[[], int]) -> None:
         outcome.not_erased[table] = f"refused by BigQuery: {exc}"[:300]
 
 
-def erase_customer(request: Request, *, warehouse: Warehouse, documents: Documents) -> Outcome:
-    subject = find_subject(request, warehouse)
+def erase_customer(
+    request: Request, *, warehouse: Warehouse, documents: Documents, key: str = ""
+) -> Outcome:
+    subject = find_subject(request, warehouse, key=key)
     outcome = Outcome(request, sorted(subject.order_ids))
     params = subject.params()
     present = set(warehouse.tables())
+    earlier: list[str] = []
+    if AUDIT_TABLE in present:
+        rows = warehouse.rows(DIGESTS_SQL, request_id=request.request_id)
+        earlier = [str(r["d"]) for r in rows if r.get("d")]
+    outcome.digests = sorted({*earlier, *(digest(key, n) for n in subject.needles)})
     for table, sql in CUSTOMER_STATEMENTS:
         if table in present:
             _change(outcome, table, functools.partial(warehouse.change, sql, **params))
     if subject.needles:
         outcome.erased["firestore"] = documents.null_fields_holding(subject.needles)
-        # Every table, including ones added after this job was written: nothing may still
-        # hold the customer's e-mail or phone.
-        for table in sorted(present - {AUDIT_TABLE}):
-            if table in outcome.not_erased:
-                continue
-            try:
-                left = warehouse.rows(LEFT_SQL.replace("{table}", table), needles=subject.needles)
-            except Refused as exc:
-                outcome.not_erased[table] = f"could not be checked: {exc}"[:300]
-                continue
-            if left and left[0]["n"]:
-                outcome.not_erased[table] = f"{left[0]['n']} row(s) still hold the customer's data"
+        left_in_documents = documents.holding(subject.needles)
+        if left_in_documents:
+            outcome.not_erased["firestore"] = f"{left_in_documents} document(s) still hold it"
+    # The final search, on every run (the first one may have nulled the rows the needles
+    # came from): every table, including ones added after this job was written, for the
+    # needles and for the digests kept by earlier runs.
+    for table in sorted(present - {AUDIT_TABLE}):
+        if table in outcome.not_erased or not (subject.needles or outcome.digests):
+            continue
+        try:
+            left = warehouse.rows(
+                LEFT_SQL.replace("{table}", table),
+                needles=subject.needles,
+                digests=outcome.digests,
+                key=key,
+            )
+        except Refused as exc:
+            outcome.not_erased[table] = f"could not be checked: {exc}"[:300]
+            continue
+        if left and left[0]["n"]:
+            outcome.not_erased[table] = f"{left[0]['n']} row(s) still hold the customer's data"
     return outcome
 
 
@@ -289,11 +374,12 @@ def audit_row(outcome: Outcome, *, status: str | None = None, now: datetime) -> 
         "not_erased": [{"store": t, "reason": r} for t, r in sorted(outcome.not_erased.items())],
         "requested_at": request.requested_at.isoformat() if request.requested_at else None,
         "ran_at": now.isoformat(),
+        "digests": outcome.digests,
     }
 
 
 def run(
-    *, warehouse: Warehouse, documents: Documents, now: Callable[[], datetime]
+    *, warehouse: Warehouse, documents: Documents, now: Callable[[], datetime], key: str = ""
 ) -> list[Outcome]:
     """Carry out every open redaction; one audit row per request and run."""
     outcomes = []
@@ -301,7 +387,7 @@ def run(
         if request.request == SHOP_REDACT:
             outcome = erase_shop(request, warehouse=warehouse)
         else:
-            outcome = erase_customer(request, warehouse=warehouse, documents=documents)
+            outcome = erase_customer(request, warehouse=warehouse, documents=documents, key=key)
         row = audit_row(outcome, now=now())
         warehouse.append(AUDIT_TABLE, row, row["erasure_id"])
         outcomes.append(outcome)

@@ -3,7 +3,9 @@
 ``scripts/privacy_export REQUEST_ID`` (or ``--customer ID``) writes it to a file for the
 operator to send to the shop owner, and appends an ``exported`` audit row (ids only).
 The customer is found as the erasure finds them (``erasure.find_subject``): their Shopify
-id, the orders the request names, and the orders carrying the same e-mail or phone.
+id, the orders the request names, and the orders carrying the same e-mail or phone. The
+file holds their customer versions, orders, refunds, the chat contacts that gave their
+e-mail or phone (every touch), and the two-way sync's records of them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from orderhub.privacy_erase.erasure import (
     AUDIT_TABLE,
+    CONTACT_ROWS,
     CUSTOMER_ROWS,
     DATA_REQUEST,
     ORDER_ROWS,
@@ -35,6 +38,11 @@ QUERIES = {
         WHERE {ORDER_ROWS} ORDER BY order_id, version""",  # noqa: S608
     "refunds": """SELECT * EXCEPT (entity) FROM {ds}.refund_events
         WHERE shop = @shop AND order_id IN UNNEST(@orders) ORDER BY order_id""",
+    "chat_contacts": f"""SELECT * EXCEPT (entity) FROM {{ds}}.contact_events
+        WHERE {CONTACT_ROWS} ORDER BY contact_id, version""",  # noqa: S608
+    "sync_records": """SELECT * EXCEPT (held_event) FROM {ds}.sync_log
+        WHERE record_id IN UNNEST(@orders) OR record_id IN UNNEST(@customers)
+          OR LOWER(record_id) IN UNNEST(@needles) ORDER BY attempted_at""",
 }
 
 REQUEST_SQL = """SELECT request_id, request, shop, customer_id, order_ids, occurred_at

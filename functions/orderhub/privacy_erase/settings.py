@@ -21,6 +21,8 @@ class PrivacySettings:
     dataset: str
     bigquery_endpoint: str | None
     firestore_prefix: str
+    #: ``PRIVACY_DIGEST_KEY`` (a secret): keys the digests of identifiers the audit keeps.
+    digest_key: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> PrivacySettings:
@@ -29,4 +31,5 @@ class PrivacySettings:
             dataset=required(env, "BIGQUERY_DATASET"),
             bigquery_endpoint=bigquery_endpoint(env),
             firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
+            digest_key=env.get("PRIVACY_DIGEST_KEY", "").strip(),
         )

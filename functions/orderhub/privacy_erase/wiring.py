@@ -6,6 +6,7 @@ import functools
 from datetime import UTC, datetime
 
 from orderhub import gcp
+from orderhub.errors import ConfigError
 from orderhub.privacy_erase.documents import FirestoreDocuments
 from orderhub.privacy_erase.settings import PrivacySettings
 from orderhub.privacy_erase.warehouse import BigQueryWarehouse
@@ -26,6 +27,14 @@ def warehouse() -> BigQueryWarehouse:
 def documents() -> FirestoreDocuments:
     s = settings()
     return FirestoreDocuments(gcp.firestore_client(s.project), prefix=s.firestore_prefix)
+
+
+def digest_key() -> str:
+    """``PRIVACY_DIGEST_KEY``: the erasure job does not run without it (the export does)."""
+    key = settings().digest_key
+    if len(key) < 16:
+        raise ConfigError("PRIVACY_DIGEST_KEY (a secret of 16+ characters) is not set")
+    return key
 
 
 def now() -> datetime:

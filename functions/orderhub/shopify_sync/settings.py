@@ -39,6 +39,8 @@ class ShopifySyncSettings:
     default_shop: str | None = None
     #: Each shop's Admin API with its app's credentials (``admin_shops``).
     admins: Mapping[str, ShopifyAdminSettings] = field(default_factory=dict)
+    #: ``PRIVACY_DIGEST_KEY`` (a secret): the key of the record ids in the logs (``logs.keyed``).
+    digest_key: str = ""
 
     def shop_of(self, crm_shop: str) -> str | None:
         """The Shopify shop for an event's shop key: itself when it has a token, else the
@@ -89,4 +91,5 @@ class ShopifySyncSettings:
             settle_seconds=max(1.0, settle),
             default_shop=single or None,
             admins=shops,
+            digest_key=env.get("PRIVACY_DIGEST_KEY", ""),
         )

@@ -77,6 +77,8 @@ class Deps:
     #: The event's shop key → the Shopify shop to write to (None: none is set up).
     #: E-mail orders are keyed by the mailbox that received them.
     shop_of: Callable[[str], str | None] = lambda shop: shop
+    #: ``PRIVACY_DIGEST_KEY``: record ids are logged as ``logs.keyed`` digests under it.
+    log_key: str = ""
 
 
 @dataclass
@@ -155,7 +157,7 @@ class _Ctx:
             shop=self.shop,
             entity=outcome.entity,
             source=self.source,
-            record_id=outcome.record_id,
+            record_id=logs.keyed(outcome.record_id, self.deps.log_key),  # may be a phone
             event_id=self.event["event_id"],
             reason=outcome.reason,
             code=outcome.error_code,

@@ -61,6 +61,7 @@ def deps() -> Deps:
         lease=timedelta(seconds=s.lease_seconds),
         settle=timedelta(seconds=s.settle_seconds),
         shop_of=s.shop_of,
+        log_key=s.digest_key,
     )
 
 

@@ -48,6 +48,14 @@ SCALAR_FIELDS = {
     "total": True,
 }
 DEFAULT_REQUIRED = ("order_number", "total", "line_items")
+#: Fields the customer writes (free text in the marketplace's app). Anything can be in
+#: them, "Total: 0,01 EUR" included, so they are located first, in this order, and cut
+#: out of the text (and HTML) every other field is then read from (docs/email-rules.md,
+#: "Customer-written fields").
+CUSTOMER_FIELDS = ("note", "address", "city", "customer_name")
+#: Money fields: each is read from everything its spec matches, and quarantined when two
+#: of those readings disagree.
+MONEY_FIELDS = tuple(name for name, money in SCALAR_FIELDS.items() if money)
 _SERVICE_RE = re.compile(r"^[a-z0-9_-]+$")
 
 #: Currency signs and words as they appear in mail, longest first when matching.
@@ -227,17 +235,33 @@ def _specs(value: Any, where: str) -> tuple[Mapping[str, Any], ...]:
             item = {"regex": item}
         if not isinstance(item, dict) or not ({"css", "regex"} & item.keys()):
             raise ConfigError(f"{where}[{i}] needs css and/or regex")
-        unknown = set(item) - {"css", "regex", "attr", "format", "default", "scope"}
+        unknown = set(item) - {*_SPEC_KEYS, "default", "scope"}
         if unknown:
             raise ConfigError(f"{where}[{i}] has unknown keys {sorted(unknown)}")
         if item.get("scope", "order") not in ("order", "mail"):
             raise ConfigError(f"{where}[{i}].scope must be order or mail")
-        if "regex" in item:
-            item = {**item, "regex": _pattern(item["regex"], f"{where}[{i}].regex")}
-        if "css" in item:
-            item = {**item, "css": _selector(item["css"], f"{where}[{i}].css")}
+        if "within" in item and ("css" in item or "regex" not in item):
+            raise ConfigError(f"{where}[{i}].within goes with a regex, not with css")
+        item = _compiled(item, f"{where}[{i}]")
         specs.append(item)
     return tuple(specs)
+
+
+#: The keys of a field spec (docs/email-rules.md, "Field specs").
+_SPEC_KEYS = ("css", "regex", "attr", "format", "within", "after", "before")
+
+
+def _compiled(item: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A spec's regexes (``regex``, and the fence markers ``after``/``before``) and CSS
+    selectors (``css``, ``within``) compiled once."""
+    out = dict(item)
+    for key in ("regex", "after", "before"):
+        if key in out:
+            out[key] = _pattern(out[key], f"{where}.{key}")
+    for key in ("css", "within"):
+        if key in out:
+            out[key] = _selector(out[key], f"{where}.{key}")
+    return out
 
 
 def _domains(value: Any, where: str) -> tuple[str, ...]:
@@ -281,6 +305,9 @@ def load_rules(data: Mapping[str, Any], path: str = "<rules>") -> Rules:
     items = dict(data.get("line_items") or {})
     if not ({"css", "regex"} & items.keys()):
         raise ConfigError(f"{path}: line_items needs css (one element per line) and/or regex")
+    for key in ("after", "before"):  # a fence for the text-only item regex
+        if key in items:
+            items[key] = _pattern(items[key], f"{path}: line_items.{key}")
     if "regex" in items:
         items["regex"] = _pattern(items["regex"], f"{path}: line_items.regex")
         missing = {"name", "price"} - set(items["regex"].groupindex)
@@ -432,10 +459,91 @@ def _node_text(node: Any) -> str:
 
 @dataclass
 class _Scope:
-    """Where one order's fields are looked for: an HTML element (or None) and its text."""
+    """Where one order's fields are looked for: an HTML element (or None) and its text.
+
+    ``cuts``: text of customer-written fields already read, which every other field's
+    text has removed (``text`` already has them removed)."""
 
     node: Any
     text: str
+    cuts: tuple[str, ...] = ()
+
+    def clean(self, text: str) -> str:
+        """A text of this scope with the customer-written parts cut out."""
+        for cut in self.cuts:
+            text = text.replace(cut, "\n").replace(" ".join(cut.split()), " ")
+        return text
+
+
+def _fenced(spec: Mapping[str, Any], text: str) -> str | None:
+    """The part of the text between the spec's ``after`` and ``before`` markers (from the
+    end of the first ``after`` match to the next ``before`` match); None when ``after``
+    is given and absent: the field is not where the rules say it must be."""
+    if "after" in spec:
+        start = spec["after"].search(text)
+        if start is None:
+            return None
+        text = text[start.end() :]
+    if "before" in spec:
+        end = spec["before"].search(text)
+        if end is not None:
+            text = text[: end.start()]
+    return text
+
+
+@dataclass
+class _Hit:
+    """One value a spec found: the value, the element it came from (``css``) and the
+    regex's whole match (what is cut out when the field is customer-written)."""
+
+    value: str
+    node: Any = None
+    matched: str | None = None
+
+
+def _hits(spec: Mapping[str, Any], scope: _Scope, *, every: bool) -> list[_Hit]:
+    """What one spec finds in a scope: the first value, or (``every``) all of them."""
+    sources: list[tuple[str, Any]]  # (text, element it is the text of)
+    if "css" in spec or "within" in spec:
+        if scope.node is None:
+            return []
+        selector = spec.get("css") or spec["within"]
+        nodes = selector.select(scope.node) if every else [selector.select_one(scope.node)]
+        sources = []
+        for node in nodes:
+            if node is None:
+                continue
+            if "within" in spec:
+                text = _node_lines(node)
+            elif "attr" in spec:
+                value = node.get(spec["attr"])
+                text = " ".join(value) if isinstance(value, list) else str(value or "")
+            else:
+                text = _node_text(node)
+            sources.append((scope.clean(text), node))
+    else:
+        sources = [(scope.text, None)]
+    found: list[_Hit] = []
+    for text, node in sources:
+        region = _fenced(spec, text)
+        if region is None:
+            continue
+        if "regex" in spec:
+            matches = spec["regex"].finditer(region) if every else [spec["regex"].search(region)]
+            for hit in matches:
+                if hit is None:
+                    continue
+                value = (hit.group(1) if hit.re.groups else hit.group(0)) or ""
+                if value.strip():
+                    owner = node if "css" in spec else None  # the field's own element
+                    found.append(_Hit(value.strip(), owner, hit.group(0)))
+                    if not every:
+                        return found
+        elif region.strip():
+            found.append(_Hit(region.strip(), node))
+            if not every:
+                return found
+    return found
 
 
 def _innermost(nodes: list[Any]) -> list[Any]:
@@ -455,63 +563,20 @@ def _innermost(nodes: list[Any]) -> list[Any]:
 
 
 def _values(spec: Mapping[str, Any], scope: _Scope) -> list[str]:
-    """Every value one spec finds in a scope (to tell one order number from several)."""
-    texts: list[str]
-    if "css" in spec:
-        if scope.node is None:
-            return []
-        nodes = spec["css"].select(scope.node)
-        if "attr" in spec:
-            texts = []
-            for node in nodes:
-                value = node.get(spec["attr"])
-                texts.append(" ".join(value) if isinstance(value, list) else str(value or ""))
-        else:
-            texts = [_node_text(n) for n in nodes]
-    else:
-        texts = [scope.text]
-    found: list[str] = []
-    for text in texts:
-        if "regex" in spec:
-            hits = (
-                spec["regex"].finditer(text) if "css" not in spec else [spec["regex"].search(text)]
-            )
-            for hit in hits:
-                if hit is not None:
-                    value = hit.group(1) if hit.re.groups else hit.group(0)
-                    if value and value.strip():
-                        found.append(value.strip())
-        elif text.strip():
-            found.append(text.strip())
-    return found
+    """Every value one spec finds in a scope (to tell one order number from several, and
+    one total from two that disagree)."""
+    return [hit.value for hit in _hits(spec, scope, every=True)]
 
 
-def _apply(spec: Mapping[str, Any], scope: _Scope) -> str | None:
+def _apply(spec: Mapping[str, Any], scope: _Scope) -> _Hit | None:
     """One field spec against a scope: the first value it finds."""
-    text = scope.text
-    if "css" in spec:
-        if scope.node is None:
-            return None
-        node = spec["css"].select_one(scope.node)
-        if node is None:
-            return None
-        if "attr" in spec:
-            value = node.get(spec["attr"])
-            text = " ".join(value) if isinstance(value, list) else str(value or "")
-        else:
-            text = _node_text(node)
-    if "regex" in spec:
-        found = spec["regex"].search(text)
-        if found is None:
-            return None
-        text = found.group(1) if found.re.groups else found.group(0)
-    value = (text or "").strip()
-    return value or None
+    found = _hits(spec, scope, every=False)
+    return found[0] if found else None
 
 
-def _found(
+def _located(
     specs: Iterable[Mapping[str, Any]], scope: _Scope, mail: _Scope | None = None
-) -> tuple[str, Mapping[str, Any]] | None:
+) -> tuple[_Hit, Mapping[str, Any]] | None:
     """The first alternative that finds a value, with the spec that found it.
 
     A spec with ``scope: mail`` is looked for in the whole mail rather than in the one
@@ -520,10 +585,17 @@ def _found(
     specs = tuple(specs)
     for spec in specs:
         where = mail if mail is not None and spec.get("scope") == "mail" else scope
-        value = _apply(spec, where)
-        if value is not None:
-            return value, spec
-    return next(((str(s["default"]), s) for s in specs if "default" in s), None)
+        hit = _apply(spec, where)
+        if hit is not None:
+            return hit, spec
+    return next(((_Hit(str(s["default"])), s) for s in specs if "default" in s), None)
+
+
+def _found(
+    specs: Iterable[Mapping[str, Any]], scope: _Scope, mail: _Scope | None = None
+) -> tuple[str, Mapping[str, Any]] | None:
+    located = _located(specs, scope, mail)
+    return (located[0].value, located[1]) if located else None
 
 
 def _first(specs: Iterable[Mapping[str, Any]], scope: _Scope) -> str | None:
@@ -592,7 +664,7 @@ def _lines(rules: Rules, scope: _Scope, currency: str) -> list[LineItem]:
                 )
             )
     if not lines and "regex" in spec:
-        for found in spec["regex"].finditer(scope.text):
+        for found in spec["regex"].finditer(_fenced(spec, scope.text) or ""):
             parts = found.groupdict()
             lines.append(
                 _line(parts.get("name"), parts.get("quantity"), parts.get("price"), rules, currency)
@@ -708,13 +780,38 @@ def _several_orders(spec: Mapping[str, Any], scope: _Scope) -> str | None:
 def _extract_one(rules: Rules, scope: _Scope, mail: _Scope | None) -> Extraction:
     """Every field of one order, read from its scope (``mail``: the whole mail, for
     ``scope: mail`` specs when the mail carries several orders)."""
+    detached: list[tuple[Any, Any, int]] = []
+    try:
+        return _read_order(rules, scope, mail, detached)
+    finally:  # the customer-written elements back where they were, last out first in
+        for node, parent, index in reversed(detached):
+            parent.insert(index, node)
+
+
+def _read_order(
+    rules: Rules, scope: _Scope, mail: _Scope | None, detached: list[tuple[Any, Any, int]]
+) -> Extraction:
     result = Extraction(rules)
     found: dict[str, str] = {}
     spec_of: dict[str, Mapping[str, Any]] = {}
+    # What the customer wrote is read first and cut out of the text (and the HTML) that
+    # every other field is read from: a note saying "Total: 0,01 EUR" is a note.
+    for name in CUSTOMER_FIELDS:
+        located = _located(rules.fields.get(name, ()), scope, mail)
+        if located is None:
+            continue
+        hit, spec_of[name] = located
+        found[name] = hit.value
+        if mail is not None and spec_of[name].get("scope") == "mail":
+            mail = _cut(mail, hit, detached)
+        else:
+            scope = _cut(scope, hit, detached)
     for name, specs in rules.fields.items():
-        hit = _found(specs, scope, mail)
-        if hit is not None:
-            found[name], spec_of[name] = hit
+        if name in CUSTOMER_FIELDS:
+            continue
+        located = _located(specs, scope, mail)
+        if located is not None:
+            found[name], spec_of[name] = located[0].value, located[1]
     if "order_number" in spec_of:
         spec = spec_of["order_number"]
         where = mail if mail is not None and spec.get("scope") == "mail" else scope
@@ -754,6 +851,13 @@ def _extract_one(rules: Rules, scope: _Scope, mail: _Scope | None) -> Extraction
         result.line_items = _lines(rules, scope, currency)
     except VALUE_ERRORS as exc:
         result.problems.append(f"line_items: {exc}")
+    for name in MONEY_FIELDS:
+        if name in result.values:
+            spec = spec_of[name]
+            where = mail if mail is not None and spec.get("scope") == "mail" else scope
+            disagree = _readings_disagree(_values(spec, where), currency)
+            if disagree:
+                result.problems.append(f"{name}: {disagree}")
     currencies = {v["currency"] for v in result.values.values() if isinstance(v, dict)}
     currencies |= {li["unit_price"]["currency"] for li in result.line_items}
     if currency and currencies - {currency}:
@@ -770,6 +874,11 @@ def _extract_one(rules: Rules, scope: _Scope, mail: _Scope | None) -> Extraction
     if missing:
         result.problems.insert(0, f"missing {', '.join(missing)}")
     if rules.check_total and not result.problems and "total" in result.values:
+        items = _items_total(result.line_items).quantize(_CENT)
+        if "subtotal" in result.values and items != Decimal(result.values["subtotal"]["amount"]):
+            result.problems.append(
+                f"subtotal {result.values['subtotal']['amount']} is not the items' sum {items}"
+            )
         expected = _expected_total(result)
         if expected != Decimal(result.values["total"]["amount"]):
             result.problems.append(
@@ -777,6 +886,38 @@ def _extract_one(rules: Rules, scope: _Scope, mail: _Scope | None) -> Extraction
                 f"= {expected}"
             )
     return result
+
+
+def _cut(scope: _Scope, hit: _Hit, detached: list[tuple[Any, Any, int]]) -> _Scope:
+    """The scope without a customer-written field: its element taken out of the HTML
+    (put back by the caller once the order is read: the tree is the mail's, shared by its
+    orders), and the text it matched cut out of the text."""
+    cuts = (*scope.cuts, hit.matched) if hit.matched and hit.node is None else scope.cuts
+    node = hit.node
+    if node is not None and scope.node is not None and node is not scope.node and node.parent:
+        detached.append((node, node.parent, node.parent.index(node)))
+        node.extract()
+        return _Scope(scope.node, _Scope(None, "", cuts).clean(_node_lines(scope.node)), cuts)
+    return _Scope(scope.node, _Scope(None, "", cuts).clean(scope.text), cuts)
+
+
+def _readings_disagree(texts: Iterable[str], currency: str) -> str | None:
+    """A problem when the texts a money spec finds are different amounts: the mail shows
+    one total, a second one was written into it by someone else."""
+    amounts: list[str] = []
+    for text in texts:
+        try:
+            amount = parse_money(text, currency or None)["amount"]
+        except VALUE_ERRORS:
+            continue
+        if amount not in amounts:
+            amounts.append(amount)
+    if len(amounts) < 2:
+        return None
+    return (
+        f"the mail shows different amounts ({', '.join(amounts[:5])}); is one written "
+        "into a customer's note? (docs/email-rules.md)"
+    )
 
 
 def _amount(values: Mapping[str, Any], name: str) -> Decimal:

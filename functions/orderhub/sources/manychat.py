@@ -15,6 +15,13 @@ read it (the bot's default country for numbers typed without ``+``); otherwise i
 exactly as typed with ``phone_valid`` false and the ``phone_invalid`` flag: the contact is
 never lost for a typo.
 
+Chat identity is weak evidence: anyone can type a stranger's phone or e-mail into the bot.
+Only ManyChat's own ``phone``/``email`` fields with their opt-in (``optin_phone``,
+``optin_email``: ManyChat collected them through its own opt-in flow) are
+``phone_verified``/``email_verified``; only those link the contact to a shop customer and
+attribute that customer's orders to the chat (views ``contacts``, ``orders``). A phone or
+e-mail from a custom field is kept and shown as unconfirmed.
+
 Identity: the contact is ManyChat's subscriber id; one *touch* is one
 ``last_interaction`` of that subscriber, so the same post sent twice is one event (same
 ``event_id``), and a later conversation is a new touch of the same contact.
@@ -150,10 +157,14 @@ def contact_entity(subscriber: Mapping[str, Any], default_country: str) -> dict[
     if contact_id is None:
         raise PoisonMessage("no subscriber id (the body must carry the contact's numeric id)")
     fields = custom_fields(subscriber.get("custom_fields"))
-    raw_phone = _text(subscriber.get("phone")) or _field(fields, PHONE_FIELDS)
+    own_phone, own_email = _text(subscriber.get("phone")), _text(subscriber.get("email"))
+    raw_phone = own_phone or _field(fields, PHONE_FIELDS)
     phone, phone_valid = phone_e164(raw_phone, default_country)
-    email = _text(subscriber.get("email")) or _field(fields, EMAIL_FIELDS)
+    email = own_email or _field(fields, EMAIL_FIELDS)
     email = email.lower() if email and "@" in email else email
+    # ManyChat's own fields with their opt-in, never a custom field the user typed into.
+    phone_verified = bool(own_phone and phone_valid and subscriber.get("optin_phone") is True)
+    email_verified = bool(own_email and "@" in own_email and subscriber.get("optin_email") is True)
     first, last = _text(subscriber.get("first_name")), _text(subscriber.get("last_name"))
     name = _text(subscriber.get("name")) or " ".join(p for p in (first, last) if p) or None
     growth_tool = _growth_tool(subscriber.get("last_growth_tool"))
@@ -173,7 +184,9 @@ def contact_entity(subscriber: Mapping[str, Any], default_country: str) -> dict[
         "last_name": last,
         "phone": phone,
         "phone_valid": phone_valid,
+        "phone_verified": phone_verified,
         "email": email,
+        "email_verified": email_verified,
         "locale": _text(subscriber.get("locale")),
         "language": _text(subscriber.get("language")),
         "timezone": _text(subscriber.get("timezone")),
