@@ -18,6 +18,7 @@ from typing import Any
 
 from orderhub import phones
 from orderhub.errors import TransientError
+from orderhub.order_form import actions as acts
 
 #: (name, BigQuery type, value) of one query parameter.
 Param = tuple[str, str, Any]
@@ -27,6 +28,7 @@ Runner = Callable[[str, Sequence[Param]], Rows]
 #: Every CRM table the app queries (infra grants the app read on exactly these).
 TABLES_READ = (
     "order_events",
+    "order_actions",
     "refund_events",
     "customer_events",
     "contact_events",
@@ -130,18 +132,45 @@ refunds AS (
   )
   GROUP BY shop, order_id
 ),
+status_acts AS (
+  SELECT shop, order_source, order_id, status AS pipeline
+  FROM `{t}.order_actions`
+  WHERE occurred_at >= @since AND kind = 'status'
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY shop, order_source, order_id ORDER BY occurred_at DESC, event_id DESC
+  ) = 1
+),
+paid_acts AS (
+  SELECT DISTINCT shop, order_source, order_id
+  FROM `{t}.order_actions`
+  WHERE occurred_at >= @since AND kind = 'paid'
+),
 listed AS (
   SELECT latest.*,
          CASE WHEN cancelled_at IS NOT NULL THEN 'cancelled'
               WHEN refunds.refunded >= latest.total AND latest.total > 0 THEN 'refunded'
               WHEN refunds.refunded > 0 THEN 'partially_refunded'
-              ELSE COALESCE(financial_status, 'open') END AS status
+              WHEN paid_acts.order_id IS NOT NULL
+                   AND COALESCE(financial_status, 'open') IN ('open', 'pending', 'authorized')
+                THEN 'paid'
+              ELSE COALESCE(financial_status, 'open') END AS status,
+         CASE WHEN cancelled_at IS NOT NULL THEN 'cancelled'
+              WHEN status_acts.pipeline IS NOT NULL THEN status_acts.pipeline
+              WHEN fulfillment_status IN ('fulfilled', 'shipped', 'partial', 'partially_fulfilled')
+                THEN 'shipped'
+              ELSE 'new' END AS pipeline
   FROM latest
   LEFT JOIN refunds ON refunds.shop = latest.shop AND refunds.order_id = latest.order_id
+  LEFT JOIN status_acts
+    ON status_acts.shop = latest.shop AND status_acts.order_source = latest.source
+   AND status_acts.order_id = latest.order_id
+  LEFT JOIN paid_acts
+    ON paid_acts.shop = latest.shop AND paid_acts.order_source = latest.source
+   AND paid_acts.order_id = latest.order_id
   WHERE COALESCE(deleted, FALSE) = FALSE
 )
 SELECT order_id, source, shop, name, number, created_at, occurred_at AS updated_at, status,
-       fulfillment_status, currency, CAST(total AS STRING) AS total,
+       pipeline, fulfillment_status, currency, CAST(total AS STRING) AS total,
        customer.name AS customer_name, customer.phone AS phone, manager
 FROM listed
 WHERE (@source = '' OR source = @source OR STARTS_WITH(source, CONCAT(@source, ':')))
@@ -244,6 +273,20 @@ LIMIT 10
 """
 
 
+ACTIONS_SQL = """
+SELECT event_id, occurred_at, action_id, order_source, kind, status, tracking_number,
+       tracking_company, cancel_reason, text, manager, manager_name
+FROM `{t}.order_actions`
+WHERE occurred_at >= @since AND order_id = @order_id
+QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ingested_at) = 1
+ORDER BY occurred_at, event_id
+LIMIT 500
+"""
+
+#: Financial statuses that a manager's "paid" turns into paid (on the page and the view).
+UNPAID = ("open", "pending", "authorized")
+
+
 @dataclass
 class OrderPage:
     order: dict[str, Any]
@@ -254,6 +297,9 @@ class OrderPage:
     status: str
     refunded: Decimal = Decimal(0)
     admin_url: str | None = None
+    #: What managers did (``order_actions``), oldest first, and where that leaves the order.
+    actions: Rows = field(default_factory=list)
+    pipeline: str = "new"
 
 
 def _step(previous: dict[str, Any] | None, row: dict[str, Any]) -> list[str]:
@@ -282,11 +328,12 @@ def order_page(
 ) -> OrderPage | None:
     """Everything the order's page shows, or ``None`` if no such order (in the window)."""
     params: list[Param] = [("since", "TIMESTAMP", window.since), ("order_id", "STRING", order_id)]
-    versions, refunds, notes, sync = parallel(
+    versions, refunds, notes, sync, done = parallel(
         (ORDER_VERSIONS_SQL, params),
         (REFUNDS_SQL, params),
         (NOTIFICATIONS_SQL, params),
         (SYNC_SQL, params),
+        (ACTIONS_SQL, params),
     )
     if not versions:
         return None
@@ -313,8 +360,19 @@ def order_page(
                 "what": [f"refunded {refund['amount']}"],
             }
         )
-    timeline.sort(key=lambda s: s["at"])
     order = ranked[-1]
+    done = [a for a in done if a.get("order_source") in (None, order["source"])]
+    for action in done:
+        timeline.append(
+            {
+                "at": action["occurred_at"],
+                "source": "CRM",
+                "what": acts.describe(action),
+                "who": action.get("manager_name") or action.get("manager"),
+                "kind": action.get("kind"),
+            }
+        )
+    timeline.sort(key=lambda s: s["at"])
     links = [r for r in versions if r.get("shopify_admin_url") or r.get("shopify_order_id")]
     for linked in links:  # a later CRM-only version does not lose the link
         for key in ("shopify_order_id", "shopify_order_name", "shopify_admin_url"):
@@ -329,6 +387,8 @@ def order_page(
         status = "partially_refunded"
     else:
         status = order.get("financial_status") or "open"
+    if status in UNPAID and acts.paid_by_manager(done):
+        status = "paid"
     return OrderPage(
         order=order,
         timeline=timeline,
@@ -337,6 +397,8 @@ def order_page(
         sync=sync,
         status=status,
         refunded=refunded,
+        actions=done,
+        pipeline=acts.pipeline_status(order, done),
     )
 
 

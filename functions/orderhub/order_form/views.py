@@ -9,15 +9,18 @@ The views hold routing and templates; the reads and writes are the plain functio
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, g, jsonify, request
 
 from orderhub import logs
+from orderhub.order_form import actions as acts
 from orderhub.order_form import admin, queries
 from orderhub.order_form import attention as attn
 from orderhub.order_form.auth import login_required
 from orderhub.order_form.pages import message, money, page, redirect, when
 from orderhub.order_form.wiring import now, wiring
+from orderhub.sources import manual
 
 
 def _window() -> queries.Window:
@@ -65,7 +68,10 @@ def orders_json() -> Response:
                     "name": r["name"] or r["number"] or r["order_id"],
                     "source": r["source"],
                     "status": r["status"],
+                    "pipeline": r.get("pipeline") or "new",
                     "customer": r["customer_name"] or "",
+                    "phone": r.get("phone") or "",
+                    "manager": r.get("manager") or "",
                     "total": money(r["total"], r["currency"]),
                     "created_at": when(r["created_at"] or r["updated_at"]),
                 }
@@ -76,19 +82,88 @@ def orders_json() -> Response:
     )
 
 
+def _order_page(found: queries.OrderPage, *, error: str = "", status: int = 200) -> Response:
+    return page(
+        "order.html",
+        status,
+        p=found,
+        o=found.order,
+        admin_url=queries.admin_link(found.order),
+        customer_key=queries.customer_key(found.order.get("customer")),
+        action_token=manual.new_form_token(now()),
+        pipeline=acts.PIPELINE,
+        labels_of=acts.LABELS,
+        cancel_reasons=acts.CANCEL_REASONS,
+        carriers=acts.CARRIERS,
+        error=error,
+        done=(request.args.get("done") or "")[:40],
+    )
+
+
 @orders_bp.get("/orders/<order_id>")
 @login_required
 def order(order_id: str) -> Response:
     found = queries.order_page(wiring().runner, order_id[:128], _window(), parallel=_parallel)
     if found is None:
         return message("No such order", "No order with this number in the CRM.", 404)
-    return page(
-        "order.html",
-        p=found,
-        o=found.order,
-        admin_url=queries.admin_link(found.order),
-        customer_key=queries.customer_key(found.order.get("customer")),
+    return _order_page(found)
+
+
+def _act(order_id: str, read: Any) -> Response:
+    """One action on an order: read the form, check it, publish its ``order.action``."""
+    w = wiring()
+    found = queries.order_page(w.runner, order_id[:128], _window(), parallel=_parallel)
+    if found is None:
+        return message("No such order", "No order with this number in the CRM.", 404)
+    token = request.form.get("action_token") or ""
+    if not manual.valid_token(token, now(), acts.TOKEN_MAX_AGE):
+        return _order_page(found, error="This page is too old: try again.", status=409)
+    try:
+        action = read(request.form)
+        acts.check_allowed(action, pipeline=found.pipeline)
+        event = acts.action_event(
+            action,
+            order=acts.OrderKey(
+                found.order["source"], found.order["shop"], found.order["order_id"]
+            ),
+            manager=g.manager.id,
+            manager_name=g.manager.name,
+            token=token,
+            at=now(),
+        )
+    except acts.Refused as exc:
+        return _order_page(found, error=str(exc), status=422)
+    w.bus.publish(event)
+    logs.info(
+        "order action",
+        manager=g.manager.id,
+        order_id=found.order["order_id"],
+        kind=action.kind,
+        status=action.status,
+        event_id=event["event_id"],
     )
+    said = action.status or action.kind
+    return redirect(f"/orders/{quote(found.order['order_id'], safe='')}?done={said}#timeline")
+
+
+@orders_bp.post("/orders/<order_id>/status")
+@login_required
+def order_status(order_id: str) -> Response:
+    """``status`` (new, confirmed, packed, shipped, delivered, cancelled); for shipped
+    ``tracking_number`` and ``tracking_company``; for cancelled ``cancel_reason``."""
+    return _act(order_id, acts.read_status)
+
+
+@orders_bp.post("/orders/<order_id>/paid")
+@login_required
+def order_paid(order_id: str) -> Response:
+    return _act(order_id, lambda _form: acts.Action("paid"))
+
+
+@orders_bp.post("/orders/<order_id>/comments")
+@login_required
+def order_comment(order_id: str) -> Response:
+    return _act(order_id, acts.read_comment)
 
 
 @orders_bp.get("/orders/<order_id>/mail")

@@ -46,10 +46,16 @@
         main.appendChild(el("strong", "", o.name));
         main.appendChild(document.createTextNode(" "));
         main.appendChild(el("span", "pill " + o.status, o.status.replace(/_/g, " ")));
-        if (old.indexOf(o.order_id) < 0) main.appendChild(el("span", "pill paid", "new"));
+        main.appendChild(document.createTextNode(" "));
+        main.appendChild(el("span", "pill stage-chip", o.pipeline || "new"));
+        if (old.indexOf(o.order_id) < 0) {
+          main.appendChild(document.createTextNode(" "));
+          main.appendChild(el("span", "pill new", "new"));
+        }
         a.appendChild(main);
-        a.appendChild(el("span", "sub", o.customer || "no name"));
-        a.appendChild(el("span", "sub", o.source + " · " + o.created_at));
+        // Every field the server renders, so a refreshed row loses nothing.
+        a.appendChild(el("span", "sub", (o.customer || "no name") + (o.phone ? " · " + o.phone : "")));
+        a.appendChild(el("span", "sub", o.source + " · " + o.created_at + (o.manager ? " · " + o.manager : "")));
         a.appendChild(el("span", "amount", o.total));
         var li = el("li");
         li.appendChild(a);
