@@ -184,6 +184,7 @@ WHERE (@source = '' OR source = @source OR STARTS_WITH(source, CONCAT(@source, '
     OR (@suffix != ''
         AND ENDS_WITH(REGEXP_REPLACE(COALESCE(customer.phone, ''), '[^0-9]', ''), @suffix))
     OR (@digits = '' AND STRPOS(LOWER(COALESCE(customer.name, '')), @q) > 0)
+    OR (STRPOS(@q, '@') > 0 AND LOWER(COALESCE(customer.email, '')) = @q)
   )
 ORDER BY COALESCE(created_at, occurred_at) DESC, order_id DESC
 LIMIT @limit OFFSET @offset
@@ -561,7 +562,7 @@ def who_from_search(q: str, default_country: str) -> Who | None:
         return None
     if "@" in q:
         return Who(email=q.lower())
-    term = phones.search_term(q, default_country)
+    term = phones.search_term(q, default_country, min_suffix=phones.MIN_LAST_DIGITS)
     if term:
         return Who(digits=term.digits, suffix=term.suffix)
     if len(q) < 2:
