@@ -284,6 +284,37 @@ ORDER BY occurred_at, event_id
 LIMIT 500
 """
 
+ORDER_CONTACT_SQL = """
+SELECT contact_id, name, first_name, last_name, live_chat_url, occurred_at
+FROM `{t}.contact_events`
+WHERE occurred_at >= @since
+  AND (
+    (@contact_id != '' AND contact_id = @contact_id)
+    OR (@contact_id = '' AND @digits != '' AND phone_valid
+        AND REGEXP_REPLACE(phone, '[^0-9]', '') = @digits)
+  )
+ORDER BY occurred_at DESC
+LIMIT 1
+"""
+
+
+def order_contact(run: Runner, order: dict[str, Any], window: Window) -> dict[str, Any] | None:
+    """The order's chat contact (the one it names, else one with its phone), newest data."""
+    contact_id = str((order.get("attribution") or {}).get("contact_id") or "")
+    digits = re.sub(r"\D", "", str((order.get("customer") or {}).get("phone") or ""))
+    if not contact_id and not digits:
+        return None
+    rows = run(
+        ORDER_CONTACT_SQL,
+        [
+            ("since", "TIMESTAMP", window.since),
+            ("contact_id", "STRING", contact_id),
+            ("digits", "STRING", digits),
+        ],
+    )
+    return rows[0] if rows else None
+
+
 #: Financial statuses that a manager's "paid" turns into paid (on the page and the view).
 UNPAID = ("open", "pending", "authorized")
 

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from orderhub import logs
 from orderhub.order_form import actions as acts
-from orderhub.order_form import admin, queries
+from orderhub.order_form import admin, contact, queries
 from orderhub.order_form import attention as attn
 from orderhub.order_form.auth import login_required
 from orderhub.order_form.pages import message, money, page, redirect, when
@@ -83,9 +83,13 @@ def orders_json() -> Response:
 
 
 def _order_page(found: queries.OrderPage, *, error: str = "", status: int = 200) -> Response:
+    chat = queries.order_contact(wiring().runner, found.order, _window())
+    customer = found.order.get("customer") or {}
     return page(
         "order.html",
         status,
+        contact_links=contact.links(customer.get("phone"), chat, default_country=_country()),
+        chat_name=contact.contact_name(chat),
         p=found,
         o=found.order,
         admin_url=queries.admin_link(found.order),
@@ -223,7 +227,14 @@ def customer(key: str) -> Response:
             str(address[k]) for k in ("address1", "address2", "city", "zip") if address.get(k)
         ),
     }
-    return page("customer.html", c=found, prefill={k: v for k, v in prefill.items() if v})
+    chat = found.contacts[-1] if found.contacts else None  # the newest touch
+    return page(
+        "customer.html",
+        c=found,
+        prefill={k: v for k, v in prefill.items() if v},
+        contact_links=contact.links(found.phone, chat, default_country=_country()),
+        chat_name=contact.contact_name(chat),
+    )
 
 
 # ------------------------------------------------------------------- needs attention
