@@ -155,3 +155,38 @@ def test_a_cancelled_order_takes_comments_only_and_paid_shows_in_the_view(
     refused = act(app, "7003", "status", status="confirmed")
     assert refused.status_code == 422 and "takes comments only" in text(refused)
     assert act(app, "7003", "comments", text="refund by bank transfer").status_code == 303
+
+
+def test_polling_runs_no_bigquery_job_while_nothing_changes(
+    app: App,  # noqa: F811
+) -> None:
+    from orderhub.order_form.wiring import wiring
+
+    app.deliver(shopify_order(7101, "+1 201-555-0150", minutes_ago=30))
+    app.sign_in("anna")
+    page = soup(app.client.get("/orders"))
+    marker = page.find(id="live")["data-marker"]
+    assert marker
+    runner = wiring().runner
+    before = runner.jobs
+    for _ in range(5):  # five polls, 75 s of an open phone: nothing changed
+        answer = json.loads(
+            app.client.get("/orders.json", query_string={"marker": marker}).get_data(True)
+        )
+        assert answer == {"unchanged": True, "marker": marker}
+    assert runner.jobs == before
+
+    app.deliver(shopify_order(7102, "+1 201-555-0151", minutes_ago=1))  # crm_writer moves it
+    moved = json.loads(
+        app.client.get("/orders.json", query_string={"marker": marker}).get_data(True)
+    )
+    assert moved["marker"] != marker
+    assert [o["order_id"] for o in moved["orders"]][:2] == ["7102", "7101"]
+    assert runner.jobs == before + 1
+    # A manager's action moves it too: the list shows the new pipeline step.
+    assert act(app, "7101", "status", status="packed").status_code == 303
+    delivered(app)
+    again = json.loads(
+        app.client.get("/orders.json", query_string={"marker": moved["marker"]}).get_data(True)
+    )
+    assert {o["order_id"]: o["pipeline"] for o in again["orders"]}["7101"] == "packed"

@@ -10,6 +10,7 @@ versions of orders from the table directly, not the ``orders`` view.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -49,6 +50,9 @@ class BigQueryRunner:
         self._client = client
         self._prefix = f"`{client.project}.{dataset}"
         self._timeout = timeout_s
+        #: Query jobs started by this instance (the change marker's test and the logs).
+        self.jobs = 0
+        self._lock = threading.Lock()
 
     def __call__(self, sql: str, params: Sequence[Param]) -> Rows:
         from google.api_core import exceptions
@@ -63,6 +67,8 @@ class BigQueryRunner:
             ]
         )
         text = sql.replace("`{t}", self._prefix)
+        with self._lock:
+            self.jobs += 1
         try:
             job = self._client.query(text, job_config=config, timeout=self._timeout)
             return [dict(row.items()) for row in job.result(timeout=self._timeout)]

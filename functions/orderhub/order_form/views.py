@@ -43,9 +43,11 @@ orders_bp = Blueprint("orders", __name__)
 @login_required
 def orders() -> Response:
     flt = queries.OrderFilter.from_args(request.args)
+    marker = wiring().changes.marker() if flt.page == 1 else ""  # read before the rows
     rows, more = queries.list_orders(wiring().runner, flt, _window(), default_country=_country())
     return page(
         "orders.html",
+        marker=marker,
         flt=flt,
         rows=rows,
         more=more,
@@ -57,11 +59,18 @@ def orders() -> Response:
 @orders_bp.get("/orders.json")
 @login_required(json=True)
 def orders_json() -> Response:
-    """The list's first page as JSON: the page polls it, so new orders appear by themselves."""
+    """The list's first page as JSON: the page polls it, so new orders appear by themselves.
+
+    ``?marker=`` the change marker the page holds: while the CRM's marker has not moved
+    (``orderhub.changes``), the answer is ``{"unchanged": true}`` and no BigQuery job runs."""
     flt = queries.OrderFilter.from_args(request.args)
+    marker = wiring().changes.marker()  # read before the rows: a change meanwhile shows next
+    if marker == request.args.get("marker"):
+        return jsonify({"unchanged": True, "marker": marker})
     rows, more = queries.list_orders(wiring().runner, flt, _window(), default_country=_country())
     return jsonify(
         {
+            "marker": marker,
             "orders": [
                 {
                     "order_id": r["order_id"],
