@@ -115,6 +115,7 @@ locals {
         # many days back (partition filter); the catalogue stays its only other dataset.
         CRM_DATASET      = google_bigquery_dataset.crm.dataset_id
         CRM_HISTORY_DAYS = "400"
+        SHOP_TIME_ZONE   = var.shop_time_zone # the pages show times in the shop's zone
       }
       secrets       = ["ORDER_FORM_SESSION_SECRET", "ORDER_FORM_SHOPIFY_TOKEN"] # write_draft_orders only
       publishes     = ["order-events"]                                          # one canonical event per submitted order

@@ -190,3 +190,33 @@ def test_polling_runs_no_bigquery_job_while_nothing_changes(
         app.client.get("/orders.json", query_string={"marker": moved["marker"]}).get_data(True)
     )
     assert {o["order_id"]: o["pipeline"] for o in again["orders"]}["7101"] == "packed"
+
+
+def test_times_in_the_shops_zone_readable_sources_and_status_chips(
+    app: App,  # noqa: F811
+) -> None:
+    import os
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from tests.conftest import clear_caches
+    from tests.integration.test_crmapp import NOW
+
+    os.environ["SHOP_TIME_ZONE"] = "Europe/Kyiv"
+    clear_caches()
+    app.deliver(shopify_order(8401, "+1 201-555-0160", minutes_ago=30))
+    app.deliver(shopify_order(8402, "+1 201-555-0161", minutes_ago=20))
+    app.sign_in("anna")
+    assert act(app, "8401", "status", status="packed").status_code == 303
+    delivered(app)
+
+    listed = soup(app.client.get("/orders"))
+    row = listed.select_one("#order-list a.row[href='/orders/8401']").get_text(" ", strip=True)
+    kyiv = (NOW - timedelta(minutes=30)).astimezone(ZoneInfo("Europe/Kyiv"))
+    assert f"Shopify · {kyiv:%Y-%m-%d %H:%M %Z}" in row  # EET or EEST, not UTC
+    # The filters are folded behind one button; the status chips lead to each step.
+    assert listed.select_one("details#more-filters").get("open") is None
+    chips = {a.get_text(): a["href"] for a in listed.select("#status-chips a")}
+    assert chips["Packed"] == "/orders?pipeline=packed"
+    packed = soup(app.client.get(chips["Packed"]))
+    assert [a["href"] for a in packed.select("#order-list a.row")] == ["/orders/8401"]

@@ -91,6 +91,8 @@ class OrderFilter:
     manager: str = ""
     q: str = ""
     page: int = 1
+    #: The pipeline step (``actions.STATUSES``), the list's status chips.
+    pipeline: str = ""
 
     @classmethod
     def from_args(cls, args: Any) -> OrderFilter:
@@ -100,7 +102,9 @@ class OrderFilter:
             page = 1
         source = str(args.get("source") or "")
         status = str(args.get("status") or "")
+        pipeline = str(args.get("pipeline") or "")
         return cls(
+            pipeline=pipeline if pipeline in acts.STATUSES else "",
             source=source if source in SOURCES else "",
             status=status if status in STATUSES else "",
             manager=str(args.get("manager") or "")[:64],
@@ -110,7 +114,8 @@ class OrderFilter:
 
     def args(self, **override: Any) -> dict[str, Any]:
         """The filter as query arguments (page 1 and empty filters left out)."""
-        found: dict[str, Any] = {"source": self.source, "status": self.status}
+        found: dict[str, Any] = {"pipeline": self.pipeline, "source": self.source}
+        found |= {"status": self.status}
         found |= {"manager": self.manager, "q": self.q, "page": self.page} | override
         return {k: v for k, v in found.items() if v and not (k == "page" and v == 1)}
 
@@ -182,6 +187,7 @@ FROM listed
 WHERE (@source = '' OR source = @source OR STARTS_WITH(source, CONCAT(@source, ':')))
   AND (@status = '' OR status = @status)
   AND (@manager = '' OR manager = @manager)
+  AND (@pipeline = '' OR pipeline = @pipeline)
   AND (
     @q = ''
     OR LOWER(COALESCE(name, '')) = @q OR LOWER(COALESCE(number, '')) = @q
@@ -225,6 +231,7 @@ def list_orders(
             ("source", "STRING", flt.source),
             ("status", "STRING", flt.status),
             ("manager", "STRING", flt.manager),
+            ("pipeline", "STRING", flt.pipeline),
             ("q", "STRING", q),
             ("digits", "STRING", term.digits),
             ("suffix", "STRING", term.suffix),

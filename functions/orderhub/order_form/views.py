@@ -18,7 +18,7 @@ from orderhub.order_form import actions as acts
 from orderhub.order_form import admin, contact, queries
 from orderhub.order_form import attention as attn
 from orderhub.order_form.auth import login_required
-from orderhub.order_form.pages import message, money, page, redirect, when
+from orderhub.order_form.pages import message, money, page, redirect, source_name, when
 from orderhub.order_form.wiring import now, wiring
 from orderhub.sources import manual
 
@@ -53,6 +53,8 @@ def orders() -> Response:
         more=more,
         sources=queries.SOURCES,
         statuses=queries.STATUSES,
+        pipelines=acts.STATUSES,
+        pipeline_labels=acts.LABELS,
     )
 
 
@@ -76,6 +78,7 @@ def orders_json() -> Response:
                     "order_id": r["order_id"],
                     "name": r["name"] or r["number"] or r["order_id"],
                     "source": r["source"],
+                    "source_name": source_name(r["source"]),
                     "status": r["status"],
                     "pipeline": r.get("pipeline") or "new",
                     "customer": r["customer_name"] or "",
