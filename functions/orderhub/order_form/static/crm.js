@@ -74,7 +74,7 @@
         a.appendChild(main);
         // Every field the server renders, so a refreshed row loses nothing.
         a.appendChild(el("span", "sub", (o.customer || "no name") + (o.phone ? " · " + o.phone : "")));
-        a.appendChild(el("span", "sub", (o.source_name || o.source) + " · " + o.created_at + (o.manager ? " · " + o.manager : "")));
+        a.appendChild(el("span", "sub", o.source + " · " + o.created_at + (o.manager ? " · " + o.manager : "")));
         a.appendChild(el("span", "amount", o.total));
         var li = el("li");
         li.appendChild(a);
