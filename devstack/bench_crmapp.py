@@ -8,7 +8,10 @@ bench measures reading, not 10,000 pushes). Then a manager signs in to the runni
 
 * the orders list (page one, newest first), and a search by phone;
 * an order's page (versions, refunds, messages, sync status: four queries at once);
-* the customer search by phone (orders from every source and customer records).
+* the customer search by phone (orders from every source and customer records);
+* polling: the list's JSON polled with the page's change marker while nothing changes,
+  and the BigQuery jobs that ran (the emulator's ``jobs.list``), per open phone per hour
+  (target 0: the marker, not BigQuery, answers; issue 22).
 
 Run: ``scripts/bench --only crmapp`` (or ``python -m devstack.bench_crmapp`` against the
 dev stack's ``.dev/endpoints.env``). Target: p95 < 500 ms.
@@ -144,6 +147,44 @@ def timed(session: requests.Session, urls: list[str]) -> dict[str, float]:
     }
 
 
+#: An open phone polls the list every 15 s: this many polls an hour.
+POLLS_PER_HOUR = 3600 // 15
+
+
+def bigquery_jobs(values: dict[str, str]) -> int:
+    """How many query jobs the stack's BigQuery has run so far (``jobs.list``)."""
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+
+    client = bigquery.Client(
+        project=values["GOOGLE_CLOUD_PROJECT"],
+        client_options=ClientOptions(api_endpoint=values["BIGQUERY_EMULATOR_HOST"]),
+        credentials=AnonymousCredentials(),
+    )
+    return sum(1 for _ in client.list_jobs(all_users=True))
+
+
+def polling(values: dict[str, str], session: requests.Session, url: str, polls: int) -> Any:
+    """BigQuery jobs per open phone per hour while nothing changes: ``polls`` polls of the
+    list with the page's change marker (back to back: the 15 s pause changes nothing)."""
+    page = session.get(url + "/orders", timeout=60)
+    marker = re.search(r'data-marker="([^"]*)"', page.text)
+    assert marker, "the orders page carries no change marker"
+    before = bigquery_jobs(values)
+    unchanged = 0
+    for _ in range(polls):
+        answer = session.get(url + "/orders.json", params={"marker": marker.group(1)}, timeout=60)
+        unchanged += bool(answer.json().get("unchanged"))
+    jobs = bigquery_jobs(values) - before
+    return {
+        "polls": polls,
+        "unchanged": unchanged,
+        "jobs": jobs,
+        "jobs_per_phone_hour": jobs / polls * POLLS_PER_HOUR,
+    }
+
+
 def measure(values: dict[str, str], *, orders: int = 10_000, requests_per_page: int = 40) -> Any:
     started = time.perf_counter()
     made = load_orders(values, orders)
@@ -163,6 +204,7 @@ def measure(values: dict[str, str], *, orders: int = 10_000, requests_per_page: 
         "orders": orders,
         "load_s": load_s,
         "pages": {name: timed(session, urls) for name, urls in pages.items()},
+        "polling": polling(values, session, url, polls=requests_per_page),
     }
 
 
@@ -173,6 +215,14 @@ def report(result: dict[str, Any]) -> list[str]:
         rows.append(
             f"| CRM app: {name}, {result['orders']:,} orders | p50 {t['p50_ms']:.0f} / p95 "
             f"{t['p95_ms']:.0f} ms | | | p95 < {TARGET_P95_MS:.0f} ms | {met} |"
+        )
+    poll = result.get("polling")
+    if poll:
+        met = "yes" if poll["jobs"] == 0 else "**no**"
+        rows.append(
+            f"| CRM app: BigQuery jobs per open phone per hour, nothing changing "
+            f"({poll['polls']} polls, {poll['unchanged']} answered 'unchanged') | "
+            f"{poll['jobs_per_phone_hour']:.0f} | | | 0 | {met} |"
         )
     return rows
 

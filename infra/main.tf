@@ -61,7 +61,8 @@ locals {
       }
       # insertAll into these tables only (orderhub.sinks.bigquery TABLE_OF_ENTITY + raw_events,
       # + sync_log: Shopify facts held by an inbound switch, and their release)
-      appends_to = ["raw_events", "order_events", "refund_events", "customer_events", "product_events", "quarantine", "privacy_requests", "contact_events", "sync_log"]
+      appends_to = ["raw_events", "order_events", "refund_events", "customer_events", "product_events", "quarantine", "privacy_requests", "contact_events", "sync_log", "order_actions"]
+      firestore  = true # the orders list's change marker, crm_changes/{shop} (orderhub.changes)
     }
 
     gmail_ingest = {
@@ -121,6 +122,7 @@ locals {
         # and where its webhooks go (the sync's scopes; docs/deploy.md)
         SHOPIFY_INSTALL_SCOPES = "read_orders,write_orders,read_customers,write_customers,read_products"
         SHOPIFY_WEBHOOK_URL    = var.shopify_webhook_url
+        SHOP_TIME_ZONE         = var.shop_time_zone # the pages show times in the shop's zone
       }
       # The CRM's own Dev Dashboard app, scope write_draft_orders only (docs/deploy.md);
       # ORDER_FORM_SHOPIFY_TOKEN is the legacy static token of an old custom app.
@@ -133,7 +135,7 @@ locals {
       managers_read = true             # managers and password hashes: read, never written
       catalogue     = true             # the product picker searches the catalogue's products view
       # The CRM app (orderhub.order_form.queries.TABLES_READ): dataViewer on each, nothing more
-      reads_tables = ["order_events", "refund_events", "customer_events", "contact_events", "notifications", "quarantine", "sync_log", "raw_events"]
+      reads_tables = ["order_events", "refund_events", "customer_events", "contact_events", "notifications", "quarantine", "sync_log", "raw_events", "order_actions"]
       memory       = "512M" # scrypt at OWASP's cost (N=2^17, r=8) takes 128 MiB per sign-in
     }
 

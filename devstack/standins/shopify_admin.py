@@ -336,6 +336,7 @@ class ShopifyAdminStandIn:
                                 "refused": writes.refused,
                                 "orders": list(writes.orders.values()),
                                 "customers": list(writes.customers.values()),
+                                "fulfillments": list(writes.fulfilments),
                                 "products": list(standin.shop.nodes["products"].values()),
                             },
                         )

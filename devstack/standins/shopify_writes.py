@@ -8,6 +8,10 @@ Installed on a ``ShopifyAdminStandIn`` by ``install``. It answers, as Shopify do
   unless ``inventoryBehaviour`` is ``BYPASS`` (Shopify's default), and sends the
   ``orders/create`` webhook Shopify would send;
 * ``orderCancel``: cancels, restocks, sends ``orders/cancelled``;
+* ``order(id:)`` with ``fulfillmentOrders`` (one per order, open until fulfilled) and
+  ``fulfillmentCreate(fulfillment: FulfillmentInput!)`` with ``trackingInfo``: fulfils the
+  open fulfilment orders of one order, refuses closed or unknown ones, a cancelled order,
+  and sends ``orders/fulfilled``;
 * ``orders(query: "source_identifier:\\"…\\"")`` (as late as the index lag the fault
   ``lag:<seconds>`` on ``orders`` sets) and ``customers(query: "email:\\"…\\"")``:
   quoted-value search (other queries go to the shop's paging as before);
@@ -90,6 +94,8 @@ class Writes:
         self._next = 5000
         #: gid → when the order was created (monotonic): searches see it ``search_lag`` later
         self.indexed_at: dict[str, float] = {}
+        self.fulfilment_orders: dict[str, list[dict[str, Any]]] = {}  # order gid → its
+        self.fulfilments: list[dict[str, Any]] = []  # fulfilments made, with tracking
 
     # ------------------------------------------------------------------ helpers
     def _id(self) -> int:
@@ -461,6 +467,107 @@ class Writes:
         self.send("orders/paid", rest)
         return {"order": {"id": gid, "displayFinancialStatus": "PAID"}, "userErrors": []}
 
+    # ------------------------------------------------------------ fulfilments
+    def _fulfilment_orders(self, gid: str, rest: dict[str, Any]) -> list[dict[str, Any]]:
+        """The order's fulfilment orders: one per order here, made on first sight (Shopify
+        makes them when the order is created); closed once fulfilled."""
+        with self.lock:
+            found = self.fulfilment_orders.get(gid)
+            if found is None:
+                status = "CLOSED" if rest.get("fulfillment_status") == "fulfilled" else "OPEN"
+                found = [
+                    {
+                        "id": f"gid://shopify/FulfillmentOrder/{self._id()}",
+                        "status": "CANCELLED" if rest.get("cancelled_at") else status,
+                        "orderId": gid,
+                    }
+                ]
+                self.fulfilment_orders[gid] = found
+            return found
+
+    def _rest_order(self, gid: str) -> dict[str, Any] | None:
+        with self.lock:
+            return self.orders.get(gid)
+
+    def order_field(self, args: dict[str, Any], store: Any) -> Any:
+        """``order(id:)``: the order node with its ``fulfillmentOrders``; null if unknown."""
+        gid = str(args.get("id"))
+        rest = self._rest_order(gid)
+        if rest is None:
+            return None
+        node = dict(self.shop.nodes["orders"][gid])
+        node["fulfillmentOrders"] = {
+            "nodes": self._fulfilment_orders(gid, rest),
+            "pageInfo": {"hasNextPage": False, "endCursor": None},
+        }
+        return node
+
+    def fulfillment_create(self, args: dict[str, Any], store: Any) -> Any:
+        """``fulfillmentCreate(fulfillment: FulfillmentInput!)``: every line of the named
+        fulfilment orders (those must be open, of one order, not cancelled), with
+        ``trackingInfo``; the order becomes fulfilled and ``orders/fulfilled`` is sent."""
+        self.shop.charge(MUTATION_COST)
+        data = args.get("fulfillment") or {}
+        wanted = [
+            str(item.get("fulfillmentOrderId"))
+            for item in data.get("lineItemsByFulfillmentOrder") or []
+        ]
+
+        def refuse(field: list[str], message: str) -> Any:
+            self._count("fulfillmentCreate", refused=True)
+            return {"fulfillment": None, "userErrors": [{"field": field, "message": message}]}
+
+        if not wanted:
+            return refuse(["fulfillment", "lineItemsByFulfillmentOrder"], "Line items required")
+        with self.lock:
+            owners = {
+                fo["id"]: (gid, fo)
+                for gid, fos in self.fulfilment_orders.items()
+                for fo in fos
+                if fo["id"] in wanted
+            }
+        if len(owners) != len(set(wanted)):
+            return refuse(["fulfillment"], "Fulfillment order does not exist.")
+        orders = {gid for gid, _ in owners.values()}
+        if len(orders) != 1:
+            return refuse(["fulfillment"], "Fulfillment orders must belong to the same order.")
+        (gid,) = orders
+        if any(fo["status"] not in ("OPEN", "IN_PROGRESS") for _, fo in owners.values()):
+            return refuse(["fulfillment"], "Fulfillment order is not in a fulfillable state.")
+        rest = self._rest_order(gid)
+        if rest is None or rest.get("cancelled_at"):
+            return refuse(["fulfillment"], "The order is cancelled.")
+        tracking = data.get("trackingInfo") or {}
+        fulfilment = {
+            "id": f"gid://shopify/Fulfillment/{self._id()}",
+            "status": "SUCCESS",
+            "orderId": gid,
+            "trackingInfo": [
+                {"number": tracking.get("number"), "company": tracking.get("company")}
+            ],
+            "notifyCustomer": bool(data.get("notifyCustomer")),
+        }
+        stamp = _now()
+        with self.lock:
+            for _, fo in owners.values():
+                fo["status"] = "CLOSED"
+            self.fulfilments.append(fulfilment)
+            rest["fulfillment_status"] = "fulfilled"
+            rest["updated_at"] = stamp
+            rest.setdefault("fulfillments", []).append(
+                {
+                    "id": int(fulfilment["id"].rsplit("/", 1)[-1]),
+                    "status": "success",
+                    "tracking_number": tracking.get("number"),
+                    "tracking_company": tracking.get("company"),
+                    "created_at": stamp,
+                }
+            )
+        self.shop.put_order(rest)
+        self._count("fulfillmentCreate")
+        self.send("orders/fulfilled", rest)
+        return {"fulfillment": fulfilment, "userErrors": []}
+
     # -------------------------------------------------------------- customers
     def customer_set(self, args: dict[str, Any], store: Any) -> Any:
         self.shop.charge(MUTATION_COST)
@@ -660,6 +767,8 @@ def install(
     standin.register("orderCancel", writes.order_cancel)
     standin.register("orderUpdate", writes.order_update)
     standin.register("orderMarkAsPaid", writes.order_mark_as_paid)
+    standin.register("order", writes.order_field)
+    standin.register("fulfillmentCreate", writes.fulfillment_create)
     standin.register("customerSet", writes.customer_set)
     standin.register("customerEmailMarketingConsentUpdate", writes.consent("email"))
     standin.register("customerSmsMarketingConsentUpdate", writes.consent("sms"))
@@ -670,6 +779,7 @@ def install(
             "orderCancel",
             "orderUpdate",
             "orderMarkAsPaid",
+            "fulfillmentCreate",
             "customerSet",
             "customerEmailMarketingConsentUpdate",
             "customerSmsMarketingConsentUpdate",

@@ -38,6 +38,7 @@ EventType = Literal[
     "payload.quarantined",
     "privacy.requested",
     "contact.touched",
+    "order.action",
 ]
 ENTITY_OF: dict[str, str] = {
     "order.created": "order",
@@ -52,6 +53,8 @@ ENTITY_OF: dict[str, str] = {
     "payload.quarantined": "quarantine",
     "privacy.requested": "privacy",
     "contact.touched": "contact",
+    #: A manager's action on an order in the CRM app: a pipeline status, paid, a comment.
+    "order.action": "order_action",
 }
 
 

@@ -32,6 +32,8 @@ What each caller gets:
   shop's customers (one in a million per stored number), and text with fewer digits (an
   order number such as "1001", a house number) is never read as a phone. The orders list
   reads a bare number shorter than 7 digits as an order number before it asks this module.
+  The customer search, which has no order numbers, takes the last **4** digits
+  (``MIN_LAST_DIGITS``, issue 22) and lists every customer whose number ends so.
 * ``example``: a sample number of a region, for the form's hint.
 """
 
@@ -46,6 +48,8 @@ from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat
 
 #: The fewest digits typed that are searched as the end of a stored number.
 MIN_SUFFIX_DIGITS = 6
+#: The fewest for a search that has no order numbers to confuse them with (customers).
+MIN_LAST_DIGITS = 4
 
 #: ``00`` as the first digits, after whatever comes before them ("Tel: 0044 ...").
 _DOUBLE_ZERO = re.compile(r"\D*?00")
@@ -139,14 +143,20 @@ class SearchTerm:
     suffix: str = ""
 
 
-def search_term(text: str, region: str | None) -> SearchTerm | None:
+def search_term(
+    text: str, region: str | None, *, min_suffix: int = MIN_SUFFIX_DIGITS
+) -> SearchTerm | None:
     """What to look for when a manager types ``text`` into a search box; ``None`` when the
-    text is not a phone (letters, an e-mail, fewer than ``MIN_SUFFIX_DIGITS`` digits)."""
+    text is not a phone (letters, an e-mail, fewer than ``min_suffix`` digits).
+
+    ``min_suffix``: the fewest digits searched as an ending. The customer search asks for
+    ``MIN_LAST_DIGITS`` (a manager reads the last four digits off a caller's screen); it
+    has no order numbers to confuse them with, and lists every customer they fit."""
     typed = text.strip()
     if _NOT_A_PHONE.search(typed):
         return None
     all_digits = phonenumbers.normalize_digits_only(typed)
-    if len(all_digits) < MIN_SUFFIX_DIGITS:
+    if len(all_digits) < min_suffix:
         return None
     number = _read(typed, region)
     if number is not None and phonenumbers.is_valid_number(number):
@@ -155,6 +165,6 @@ def search_term(text: str, region: str | None) -> SearchTerm | None:
     if number is not None and phonenumbers.is_possible_number(number):
         exact = _e164(number)[1:]
     ending = all_digits.lstrip("0")
-    if len(ending) < MIN_SUFFIX_DIGITS:
+    if len(ending) < min_suffix:
         return SearchTerm(digits=exact) if exact else None
     return SearchTerm(digits=exact, suffix=ending)

@@ -70,6 +70,31 @@ crm_deleted AS (
   FROM shopify_links AS l
   JOIN shopify_deleted AS d ON d.shop = l.shopify_shop AND d.order_id = l.shopify_order_id
 ),
+-- What managers did in the CRM app (order_actions): the newest pipeline status, the newest
+-- shipment's tracking, and whether a manager marked the order paid.
+status_actions AS (
+  SELECT shop, order_source, order_id, status AS pipeline_status, manager AS pipeline_by,
+         manager_name AS pipeline_by_name, occurred_at AS pipeline_at
+  FROM `${project}.${dataset}.order_actions`
+  WHERE kind = 'status'
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY shop, order_source, order_id ORDER BY occurred_at DESC, event_id DESC
+  ) = 1
+),
+shipments AS (
+  SELECT shop, order_source, order_id, tracking_number, tracking_company
+  FROM `${project}.${dataset}.order_actions`
+  WHERE kind = 'status' AND status = 'shipped'
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY shop, order_source, order_id ORDER BY occurred_at DESC, event_id DESC
+  ) = 1
+),
+paid_actions AS (
+  SELECT shop, order_source, order_id, MIN(occurred_at) AS marked_paid_at
+  FROM `${project}.${dataset}.order_actions`
+  WHERE kind = 'paid'
+  GROUP BY shop, order_source, order_id
+),
 -- Attribution to a chat contact, strongest evidence first: the contact id the order carries
 -- (product link, or chosen in the order form); else a touch by a contact with the order's
 -- phone (compared digit by digit with the contact's E.164) or e-mail within the touch's attribution window (CHATBOT_ATTRIBUTION_DAYS when
@@ -123,8 +148,26 @@ SELECT
     WHEN latest.cancelled_at IS NOT NULL THEN 'cancelled'
     WHEN refunds.refunded >= latest.total AND latest.total > 0 THEN 'refunded'
     WHEN refunds.refunded > 0 THEN 'partially_refunded'
+    WHEN paid_actions.marked_paid_at IS NOT NULL
+         AND COALESCE(latest.financial_status, 'open') IN ('open', 'pending', 'authorized')
+      THEN 'paid'
     ELSE COALESCE(latest.financial_status, 'open')
   END AS status,
+  -- The pipeline (orderhub.order_form.actions.pipeline_status): new, confirmed, packed,
+  -- shipped, delivered, cancelled.
+  CASE
+    WHEN latest.cancelled_at IS NOT NULL THEN 'cancelled'
+    WHEN status_actions.pipeline_status IS NOT NULL THEN status_actions.pipeline_status
+    WHEN latest.fulfillment_status IN ('fulfilled', 'shipped', 'partial', 'partially_fulfilled')
+      THEN 'shipped'
+    ELSE 'new'
+  END AS pipeline_status,
+  status_actions.pipeline_by,
+  status_actions.pipeline_by_name,
+  status_actions.pipeline_at,
+  shipments.tracking_number,
+  shipments.tracking_company,
+  paid_actions.marked_paid_at,
   latest.financial_status,
   latest.fulfillment_status,
   latest.cancelled_at,
@@ -176,4 +219,13 @@ LEFT JOIN shopify_links
 LEFT JOIN crm_deleted
   ON crm_deleted.source = latest.source AND crm_deleted.shop = latest.shop
   AND crm_deleted.order_id = latest.order_id
+LEFT JOIN status_actions
+  ON status_actions.shop = latest.shop AND status_actions.order_source = latest.source
+  AND status_actions.order_id = latest.order_id
+LEFT JOIN shipments
+  ON shipments.shop = latest.shop AND shipments.order_source = latest.source
+  AND shipments.order_id = latest.order_id
+LEFT JOIN paid_actions
+  ON paid_actions.shop = latest.shop AND paid_actions.order_source = latest.source
+  AND paid_actions.order_id = latest.order_id
 WHERE COALESCE(latest.deleted, FALSE) = FALSE AND crm_deleted.order_id IS NULL

@@ -11,6 +11,7 @@ from typing import Any
 
 from orderhub import logs
 from orderhub.crm_writer import wiring
+from orderhub.crm_writer.write import write
 from orderhub.errors import PoisonMessage
 from orderhub.pubsub import event_or_quarantine, pubsub_message, quarantine_event
 from orderhub.sinks.bigquery import write_event
@@ -19,7 +20,7 @@ from orderhub.sinks.bigquery import write_event
 def handle(cloud_event: Any) -> None:
     event, message_id, poison = event_or_quarantine(cloud_event, received_at=wiring.now())
     try:
-        tables = write_event(event, inserter=wiring.inserter(), now=wiring.now)
+        tables = write(event, inserter=wiring.inserter(), changes=wiring.changes(), now=wiring.now)
     except PoisonMessage as refused:  # values that do not fit, or a row refused for good
         poison = refused.reason
         event = quarantine_event(pubsub_message(cloud_event), poison, received_at=wiring.now())

@@ -20,6 +20,8 @@ class CrmSettings:
     project: str
     dataset: str
     bigquery_endpoint: str | None
+    #: Prefix of the Firestore collections (tests); the change marker is ``crm_changes``.
+    firestore_prefix: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> CrmSettings:
@@ -27,4 +29,5 @@ class CrmSettings:
             project=project_id(env),
             dataset=required(env, "BIGQUERY_DATASET"),
             bigquery_endpoint=bigquery_endpoint(env),
+            firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
         )

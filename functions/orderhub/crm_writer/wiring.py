@@ -6,6 +6,7 @@ import functools
 from datetime import UTC, datetime
 
 from orderhub import gcp
+from orderhub.changes import FirestoreChanges
 from orderhub.crm_writer.settings import CrmSettings
 from orderhub.sinks.bigquery import BigQueryInserter
 
@@ -23,3 +24,10 @@ def inserter() -> BigQueryInserter:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+@functools.cache
+def changes() -> FirestoreChanges:
+    """The orders list's change marker (``orderhub.changes``)."""
+    s = settings()
+    return FirestoreChanges(gcp.firestore_client(s.project), s.firestore_prefix)

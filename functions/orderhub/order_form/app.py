@@ -45,7 +45,9 @@ SECURITY_HEADERS = {
 def create_app() -> Flask:
     app = Flask(__name__, static_folder=None, template_folder="templates")
     app.jinja_env.autoescape = True  # every template, whatever its file name
-    app.jinja_env.filters.update(money=pages.money, amount=pages.number, when=pages.when)
+    app.jinja_env.filters.update(
+        money=pages.money, amount=pages.number, when=pages.when, source=pages.source_name
+    )
     app.jinja_env.globals.update(channels=manual.CHANNELS, labels=form.FIELD_LABELS)
     for bp in (
         auth.bp,

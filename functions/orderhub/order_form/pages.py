@@ -9,8 +9,9 @@ session's token).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Response, render_template
 
@@ -59,6 +60,27 @@ def number(value: Any, currency: Any = "") -> str:
 
 
 def when(value: Any) -> str:
+    """A time in the shop's time zone (``SHOP_TIME_ZONE``), e.g. ``2026-12-07 12:01 EET``."""
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M UTC")
+        zone = ZoneInfo(wiring().settings.time_zone)
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
     return str(value or "")
+
+
+#: Sources in words (the data keeps ``email:<service>``, ``manual``, ...).
+SOURCE_NAMES = {
+    "shopify": "Shopify",
+    "manual": "Order form",
+    "chatbot": "Chat-bot",
+    "manychat": "Chat-bot",
+    "CRM": "CRM",
+}
+
+
+def source_name(value: Any) -> str:
+    """``email:kiire`` → ``E-mail · Kiire``; ``manual`` → ``Order form``."""
+    text = str(value or "")
+    if text.startswith("email:"):
+        return "E-mail · " + text.split(":", 1)[1].replace("_", " ").replace("-", " ").title()
+    return SOURCE_NAMES.get(text, text)

@@ -10,6 +10,7 @@ versions of orders from the table directly, not the ``orders`` view.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from typing import Any
 
 from orderhub import phones
 from orderhub.errors import TransientError
+from orderhub.order_form import actions as acts
 
 #: (name, BigQuery type, value) of one query parameter.
 Param = tuple[str, str, Any]
@@ -27,6 +29,7 @@ Runner = Callable[[str, Sequence[Param]], Rows]
 #: Every CRM table the app queries (infra grants the app read on exactly these).
 TABLES_READ = (
     "order_events",
+    "order_actions",
     "refund_events",
     "customer_events",
     "contact_events",
@@ -47,6 +50,9 @@ class BigQueryRunner:
         self._client = client
         self._prefix = f"`{client.project}.{dataset}"
         self._timeout = timeout_s
+        #: Query jobs started by this instance (the change marker's test and the logs).
+        self.jobs = 0
+        self._lock = threading.Lock()
 
     def __call__(self, sql: str, params: Sequence[Param]) -> Rows:
         from google.api_core import exceptions
@@ -61,6 +67,8 @@ class BigQueryRunner:
             ]
         )
         text = sql.replace("`{t}", self._prefix)
+        with self._lock:
+            self.jobs += 1
         try:
             job = self._client.query(text, job_config=config, timeout=self._timeout)
             return [dict(row.items()) for row in job.result(timeout=self._timeout)]
@@ -83,6 +91,8 @@ class OrderFilter:
     manager: str = ""
     q: str = ""
     page: int = 1
+    #: The pipeline step (``actions.STATUSES``), the list's status chips.
+    pipeline: str = ""
 
     @classmethod
     def from_args(cls, args: Any) -> OrderFilter:
@@ -92,7 +102,9 @@ class OrderFilter:
             page = 1
         source = str(args.get("source") or "")
         status = str(args.get("status") or "")
+        pipeline = str(args.get("pipeline") or "")
         return cls(
+            pipeline=pipeline if pipeline in acts.STATUSES else "",
             source=source if source in SOURCES else "",
             status=status if status in STATUSES else "",
             manager=str(args.get("manager") or "")[:64],
@@ -102,7 +114,8 @@ class OrderFilter:
 
     def args(self, **override: Any) -> dict[str, Any]:
         """The filter as query arguments (page 1 and empty filters left out)."""
-        found: dict[str, Any] = {"source": self.source, "status": self.status}
+        found: dict[str, Any] = {"pipeline": self.pipeline, "source": self.source}
+        found |= {"status": self.status}
         found |= {"manager": self.manager, "q": self.q, "page": self.page} | override
         return {k: v for k, v in found.items() if v and not (k == "page" and v == 1)}
 
@@ -130,23 +143,51 @@ refunds AS (
   )
   GROUP BY shop, order_id
 ),
+status_acts AS (
+  SELECT shop, order_source, order_id, status AS pipeline
+  FROM `{t}.order_actions`
+  WHERE occurred_at >= @since AND kind = 'status'
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY shop, order_source, order_id ORDER BY occurred_at DESC, event_id DESC
+  ) = 1
+),
+paid_acts AS (
+  SELECT DISTINCT shop, order_source, order_id
+  FROM `{t}.order_actions`
+  WHERE occurred_at >= @since AND kind = 'paid'
+),
 listed AS (
   SELECT latest.*,
          CASE WHEN cancelled_at IS NOT NULL THEN 'cancelled'
               WHEN refunds.refunded >= latest.total AND latest.total > 0 THEN 'refunded'
               WHEN refunds.refunded > 0 THEN 'partially_refunded'
-              ELSE COALESCE(financial_status, 'open') END AS status
+              WHEN paid_acts.order_id IS NOT NULL
+                   AND COALESCE(financial_status, 'open') IN ('open', 'pending', 'authorized')
+                THEN 'paid'
+              ELSE COALESCE(financial_status, 'open') END AS status,
+         CASE WHEN cancelled_at IS NOT NULL THEN 'cancelled'
+              WHEN status_acts.pipeline IS NOT NULL THEN status_acts.pipeline
+              WHEN fulfillment_status IN ('fulfilled', 'shipped', 'partial', 'partially_fulfilled')
+                THEN 'shipped'
+              ELSE 'new' END AS pipeline
   FROM latest
   LEFT JOIN refunds ON refunds.shop = latest.shop AND refunds.order_id = latest.order_id
+  LEFT JOIN status_acts
+    ON status_acts.shop = latest.shop AND status_acts.order_source = latest.source
+   AND status_acts.order_id = latest.order_id
+  LEFT JOIN paid_acts
+    ON paid_acts.shop = latest.shop AND paid_acts.order_source = latest.source
+   AND paid_acts.order_id = latest.order_id
   WHERE COALESCE(deleted, FALSE) = FALSE
 )
 SELECT order_id, source, shop, name, number, created_at, occurred_at AS updated_at, status,
-       fulfillment_status, currency, CAST(total AS STRING) AS total,
+       pipeline, fulfillment_status, currency, CAST(total AS STRING) AS total,
        customer.name AS customer_name, customer.phone AS phone, manager
 FROM listed
 WHERE (@source = '' OR source = @source OR STARTS_WITH(source, CONCAT(@source, ':')))
   AND (@status = '' OR status = @status)
   AND (@manager = '' OR manager = @manager)
+  AND (@pipeline = '' OR pipeline = @pipeline)
   AND (
     @q = ''
     OR LOWER(COALESCE(name, '')) = @q OR LOWER(COALESCE(number, '')) = @q
@@ -155,6 +196,7 @@ WHERE (@source = '' OR source = @source OR STARTS_WITH(source, CONCAT(@source, '
     OR (@suffix != ''
         AND ENDS_WITH(REGEXP_REPLACE(COALESCE(customer.phone, ''), '[^0-9]', ''), @suffix))
     OR (@digits = '' AND STRPOS(LOWER(COALESCE(customer.name, '')), @q) > 0)
+    OR (STRPOS(@q, '@') > 0 AND LOWER(COALESCE(customer.email, '')) = @q)
   )
 ORDER BY COALESCE(created_at, occurred_at) DESC, order_id DESC
 LIMIT @limit OFFSET @offset
@@ -189,6 +231,7 @@ def list_orders(
             ("source", "STRING", flt.source),
             ("status", "STRING", flt.status),
             ("manager", "STRING", flt.manager),
+            ("pipeline", "STRING", flt.pipeline),
             ("q", "STRING", q),
             ("digits", "STRING", term.digits),
             ("suffix", "STRING", term.suffix),
@@ -244,6 +287,51 @@ LIMIT 10
 """
 
 
+ACTIONS_SQL = """
+SELECT event_id, occurred_at, action_id, order_source, kind, status, tracking_number,
+       tracking_company, cancel_reason, text, manager, manager_name
+FROM `{t}.order_actions`
+WHERE occurred_at >= @since AND order_id = @order_id
+QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ingested_at) = 1
+ORDER BY occurred_at, event_id
+LIMIT 500
+"""
+
+ORDER_CONTACT_SQL = """
+SELECT contact_id, name, first_name, last_name, live_chat_url, occurred_at
+FROM `{t}.contact_events`
+WHERE occurred_at >= @since
+  AND (
+    (@contact_id != '' AND contact_id = @contact_id)
+    OR (@contact_id = '' AND @digits != '' AND phone_valid
+        AND REGEXP_REPLACE(phone, '[^0-9]', '') = @digits)
+  )
+ORDER BY occurred_at DESC
+LIMIT 1
+"""
+
+
+def order_contact(run: Runner, order: dict[str, Any], window: Window) -> dict[str, Any] | None:
+    """The order's chat contact (the one it names, else one with its phone), newest data."""
+    contact_id = str((order.get("attribution") or {}).get("contact_id") or "")
+    digits = re.sub(r"\D", "", str((order.get("customer") or {}).get("phone") or ""))
+    if not contact_id and not digits:
+        return None
+    rows = run(
+        ORDER_CONTACT_SQL,
+        [
+            ("since", "TIMESTAMP", window.since),
+            ("contact_id", "STRING", contact_id),
+            ("digits", "STRING", digits),
+        ],
+    )
+    return rows[0] if rows else None
+
+
+#: Financial statuses that a manager's "paid" turns into paid (on the page and the view).
+UNPAID = ("open", "pending", "authorized")
+
+
 @dataclass
 class OrderPage:
     order: dict[str, Any]
@@ -254,6 +342,9 @@ class OrderPage:
     status: str
     refunded: Decimal = Decimal(0)
     admin_url: str | None = None
+    #: What managers did (``order_actions``), oldest first, and where that leaves the order.
+    actions: Rows = field(default_factory=list)
+    pipeline: str = "new"
 
 
 def _step(previous: dict[str, Any] | None, row: dict[str, Any]) -> list[str]:
@@ -282,11 +373,12 @@ def order_page(
 ) -> OrderPage | None:
     """Everything the order's page shows, or ``None`` if no such order (in the window)."""
     params: list[Param] = [("since", "TIMESTAMP", window.since), ("order_id", "STRING", order_id)]
-    versions, refunds, notes, sync = parallel(
+    versions, refunds, notes, sync, done = parallel(
         (ORDER_VERSIONS_SQL, params),
         (REFUNDS_SQL, params),
         (NOTIFICATIONS_SQL, params),
         (SYNC_SQL, params),
+        (ACTIONS_SQL, params),
     )
     if not versions:
         return None
@@ -313,8 +405,19 @@ def order_page(
                 "what": [f"refunded {refund['amount']}"],
             }
         )
-    timeline.sort(key=lambda s: s["at"])
     order = ranked[-1]
+    done = [a for a in done if a.get("order_source") in (None, order["source"])]
+    for action in done:
+        timeline.append(
+            {
+                "at": action["occurred_at"],
+                "source": "CRM",
+                "what": acts.describe(action),
+                "who": action.get("manager_name") or action.get("manager"),
+                "kind": action.get("kind"),
+            }
+        )
+    timeline.sort(key=lambda s: s["at"])
     links = [r for r in versions if r.get("shopify_admin_url") or r.get("shopify_order_id")]
     for linked in links:  # a later CRM-only version does not lose the link
         for key in ("shopify_order_id", "shopify_order_name", "shopify_admin_url"):
@@ -329,6 +432,8 @@ def order_page(
         status = "partially_refunded"
     else:
         status = order.get("financial_status") or "open"
+    if status in UNPAID and acts.paid_by_manager(done):
+        status = "paid"
     return OrderPage(
         order=order,
         timeline=timeline,
@@ -337,6 +442,8 @@ def order_page(
         sync=sync,
         status=status,
         refunded=refunded,
+        actions=done,
+        pipeline=acts.pipeline_status(order, done),
     )
 
 
@@ -503,7 +610,7 @@ def who_from_search(q: str, default_country: str) -> Who | None:
         return None
     if "@" in q:
         return Who(email=q.lower())
-    term = phones.search_term(q, default_country)
+    term = phones.search_term(q, default_country, min_suffix=phones.MIN_LAST_DIGITS)
     if term:
         return Who(digits=term.digits, suffix=term.suffix)
     if len(q) < 2:

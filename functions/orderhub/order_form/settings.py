@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from orderhub.config import (
     DEFAULT_DATABASE,
@@ -46,6 +47,8 @@ class OrderFormSettings:
     trusted_hops: int = 1
     #: How far back the CRM app reads (its queries' partition filter), ``CRM_HISTORY_DAYS``.
     history_days: int = 400
+    #: The shop's time zone (IANA, ``SHOP_TIME_ZONE``): the pages show times in it.
+    time_zone: str = "UTC"
     #: The CRM dataset the app's pages read (``CRM_DATASET``; default ``BIGQUERY_DATASET``,
     #: which in production is the catalogue: the form's picker reads only that).
     crm_dataset: str = ""
@@ -89,6 +92,13 @@ class OrderFormSettings:
         except ValueError as exc:
             raise ConfigError("ORDER_FORM_SESSION_HOURS must be a whole number") from exc
         shop = required(env, "SHOPIFY_SHOP_DOMAIN").lower()
+        zone = env.get("SHOP_TIME_ZONE", "").strip() or "UTC"
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(
+                f"SHOP_TIME_ZONE must be an IANA zone, e.g. Europe/Kyiv: {zone}"
+            ) from exc
         return cls(
             project=project_id(env),
             topic=env.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC),
@@ -113,4 +123,5 @@ class OrderFormSettings:
             crm_dataset=env.get("CRM_DATASET", "").strip() or required(env, "BIGQUERY_DATASET"),
             shopify_client_id=client_id,
             shopify_client_secret=client_secret,
+            time_zone=zone,
         )

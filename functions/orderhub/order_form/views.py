@@ -9,15 +9,18 @@ The views hold routing and templates; the reads and writes are the plain functio
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, g, jsonify, request
 
 from orderhub import logs
-from orderhub.order_form import admin, queries
+from orderhub.order_form import actions as acts
+from orderhub.order_form import admin, contact, queries
 from orderhub.order_form import attention as attn
 from orderhub.order_form.auth import login_required
-from orderhub.order_form.pages import message, money, page, redirect, when
+from orderhub.order_form.pages import message, money, page, redirect, source_name, when
 from orderhub.order_form.wiring import now, wiring
+from orderhub.sources import manual
 
 
 def _window() -> queries.Window:
@@ -40,32 +43,47 @@ orders_bp = Blueprint("orders", __name__)
 @login_required
 def orders() -> Response:
     flt = queries.OrderFilter.from_args(request.args)
+    marker = wiring().changes.marker() if flt.page == 1 else ""  # read before the rows
     rows, more = queries.list_orders(wiring().runner, flt, _window(), default_country=_country())
     return page(
         "orders.html",
+        marker=marker,
         flt=flt,
         rows=rows,
         more=more,
         sources=queries.SOURCES,
         statuses=queries.STATUSES,
+        pipelines=acts.STATUSES,
+        pipeline_labels=acts.LABELS,
     )
 
 
 @orders_bp.get("/orders.json")
 @login_required(json=True)
 def orders_json() -> Response:
-    """The list's first page as JSON: the page polls it, so new orders appear by themselves."""
+    """The list's first page as JSON: the page polls it, so new orders appear by themselves.
+
+    ``?marker=`` the change marker the page holds: while the CRM's marker has not moved
+    (``orderhub.changes``), the answer is ``{"unchanged": true}`` and no BigQuery job runs."""
     flt = queries.OrderFilter.from_args(request.args)
+    marker = wiring().changes.marker()  # read before the rows: a change meanwhile shows next
+    if marker == request.args.get("marker"):
+        return jsonify({"unchanged": True, "marker": marker})
     rows, more = queries.list_orders(wiring().runner, flt, _window(), default_country=_country())
     return jsonify(
         {
+            "marker": marker,
             "orders": [
                 {
                     "order_id": r["order_id"],
                     "name": r["name"] or r["number"] or r["order_id"],
                     "source": r["source"],
+                    "source_name": source_name(r["source"]),
                     "status": r["status"],
+                    "pipeline": r.get("pipeline") or "new",
                     "customer": r["customer_name"] or "",
+                    "phone": r.get("phone") or "",
+                    "manager": r.get("manager") or "",
                     "total": money(r["total"], r["currency"]),
                     "created_at": when(r["created_at"] or r["updated_at"]),
                 }
@@ -76,19 +94,92 @@ def orders_json() -> Response:
     )
 
 
+def _order_page(found: queries.OrderPage, *, error: str = "", status: int = 200) -> Response:
+    chat = queries.order_contact(wiring().runner, found.order, _window())
+    customer = found.order.get("customer") or {}
+    return page(
+        "order.html",
+        status,
+        contact_links=contact.links(customer.get("phone"), chat, default_country=_country()),
+        chat_name=contact.contact_name(chat),
+        p=found,
+        o=found.order,
+        admin_url=queries.admin_link(found.order),
+        customer_key=queries.customer_key(found.order.get("customer")),
+        action_token=manual.new_form_token(now()),
+        pipeline=acts.PIPELINE,
+        labels_of=acts.LABELS,
+        cancel_reasons=acts.CANCEL_REASONS,
+        carriers=acts.CARRIERS,
+        error=error,
+        done=(request.args.get("done") or "")[:40],
+    )
+
+
 @orders_bp.get("/orders/<order_id>")
 @login_required
 def order(order_id: str) -> Response:
     found = queries.order_page(wiring().runner, order_id[:128], _window(), parallel=_parallel)
     if found is None:
         return message("No such order", "No order with this number in the CRM.", 404)
-    return page(
-        "order.html",
-        p=found,
-        o=found.order,
-        admin_url=queries.admin_link(found.order),
-        customer_key=queries.customer_key(found.order.get("customer")),
+    return _order_page(found)
+
+
+def _act(order_id: str, read: Any) -> Response:
+    """One action on an order: read the form, check it, publish its ``order.action``."""
+    w = wiring()
+    found = queries.order_page(w.runner, order_id[:128], _window(), parallel=_parallel)
+    if found is None:
+        return message("No such order", "No order with this number in the CRM.", 404)
+    token = request.form.get("action_token") or ""
+    if not manual.valid_token(token, now(), acts.TOKEN_MAX_AGE):
+        return _order_page(found, error="This page is too old: try again.", status=409)
+    try:
+        action = read(request.form)
+        acts.check_allowed(action, pipeline=found.pipeline)
+        event = acts.action_event(
+            action,
+            order=acts.OrderKey(
+                found.order["source"], found.order["shop"], found.order["order_id"]
+            ),
+            manager=g.manager.id,
+            manager_name=g.manager.name,
+            token=token,
+            at=now(),
+        )
+    except acts.Refused as exc:
+        return _order_page(found, error=str(exc), status=422)
+    w.bus.publish(event)
+    logs.info(
+        "order action",
+        manager=g.manager.id,
+        order_id=found.order["order_id"],
+        kind=action.kind,
+        status=action.status,
+        event_id=event["event_id"],
     )
+    said = action.status or action.kind
+    return redirect(f"/orders/{quote(found.order['order_id'], safe='')}?done={said}#timeline")
+
+
+@orders_bp.post("/orders/<order_id>/status")
+@login_required
+def order_status(order_id: str) -> Response:
+    """``status`` (new, confirmed, packed, shipped, delivered, cancelled); for shipped
+    ``tracking_number`` and ``tracking_company``; for cancelled ``cancel_reason``."""
+    return _act(order_id, acts.read_status)
+
+
+@orders_bp.post("/orders/<order_id>/paid")
+@login_required
+def order_paid(order_id: str) -> Response:
+    return _act(order_id, lambda _form: acts.Action("paid"))
+
+
+@orders_bp.post("/orders/<order_id>/comments")
+@login_required
+def order_comment(order_id: str) -> Response:
+    return _act(order_id, acts.read_comment)
 
 
 @orders_bp.get("/orders/<order_id>/mail")
@@ -148,7 +239,14 @@ def customer(key: str) -> Response:
             str(address[k]) for k in ("address1", "address2", "city", "zip") if address.get(k)
         ),
     }
-    return page("customer.html", c=found, prefill={k: v for k, v in prefill.items() if v})
+    chat = found.contacts[-1] if found.contacts else None  # the newest touch
+    return page(
+        "customer.html",
+        c=found,
+        prefill={k: v for k, v in prefill.items() if v},
+        contact_links=contact.links(found.phone, chat, default_country=_country()),
+        chat_name=contact.contact_name(chat),
+    )
 
 
 # ------------------------------------------------------------------- needs attention

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from orderhub import gcp
 from orderhub.bus import PubSubBus
+from orderhub.changes import FirestoreChanges
 from orderhub.order_form.catalogue import BigQueryCatalogue
 from orderhub.order_form.sessions import Signer
 from orderhub.order_form.settings import OrderFormSettings
@@ -128,6 +129,11 @@ class Wiring:
         """Run independent queries at once (a page's reads): their rows, in order."""
         futures = [self._pool.submit(self.runner, sql, params) for sql, params in jobs]
         return [f.result() for f in futures]
+
+    @functools.cached_property
+    def changes(self) -> FirestoreChanges:
+        """The orders list's change marker, which crm_writer moves (``orderhub.changes``)."""
+        return FirestoreChanges(self.firestore, self.settings.firestore_prefix)
 
     @functools.cached_property
     def marks(self) -> FirestoreMarks:

@@ -55,6 +55,18 @@ class ShopifyOrder:
 
 
 @dataclass(frozen=True)
+class OrderFulfilment:
+    """What a shipment needs to know of a Shopify order."""
+
+    id: str
+    name: str | None = None
+    cancelled: bool = False
+    financial_status: str | None = None  # displayFinancialStatus
+    fulfillment_status: str | None = None  # displayFulfillmentStatus: FULFILLED, ...
+    open_fulfilment_orders: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ShopifyCustomer:
     id: str
     email: str | None = None
@@ -87,6 +99,27 @@ mutation orderhubOrderMarkAsPaid($input: OrderMarkAsPaidInput!) {
   }
 }
 """
+
+ORDER_FULFILMENT = """
+query orderhubOrderFulfilment($id: ID!) {
+  order(id: $id) {
+    id name cancelledAt displayFinancialStatus displayFulfillmentStatus
+    fulfillmentOrders(first: 20) { nodes { id status } }
+  }
+}
+"""
+
+FULFILLMENT_CREATE = """
+mutation orderhubFulfillmentCreate($fulfillment: FulfillmentInput!) {
+  fulfillmentCreate(fulfillment: $fulfillment) {
+    fulfillment { id status trackingInfo { number company } }
+    userErrors { field message }
+  }
+}
+"""
+
+#: Fulfilment orders that can still be fulfilled (Shopify's ``FulfillmentOrderStatus``).
+FULFILLABLE = ("OPEN", "IN_PROGRESS")
 
 FIND_VARIANTS = """
 query orderhubVariantsBySku($query: String!, $first: Int!) {
@@ -296,6 +329,53 @@ class ShopifyWriter:
         errors = _user_errors(data.get("orderMarkAsPaid") or {})
         if errors:
             raise Refused("orderMarkAsPaid", errors)
+
+    def order_fulfilment(self, order_id: str) -> OrderFulfilment | None:
+        """The order's state for a shipment: cancelled, paid, and its fulfilment orders."""
+        node = self._call("order", ORDER_FULFILMENT, {"id": order_id}).get("order")
+        if not node:
+            return None
+        return OrderFulfilment(
+            id=str(node["id"]),
+            name=node.get("name"),
+            cancelled=bool(node.get("cancelledAt")),
+            financial_status=node.get("displayFinancialStatus"),
+            fulfillment_status=node.get("displayFulfillmentStatus"),
+            open_fulfilment_orders=tuple(
+                str(n["id"])
+                for n in (node.get("fulfillmentOrders") or {}).get("nodes") or []
+                if n.get("status") in FULFILLABLE
+            ),
+        )
+
+    def fulfillment_create(
+        self,
+        fulfilment_orders: Sequence[str],
+        *,
+        tracking_number: str | None,
+        tracking_company: str | None,
+        notify_customer: bool,
+    ) -> str:
+        """``fulfillmentCreate``: every line of these fulfilment orders, with the tracking
+        info (Shopify e-mails the customer when ``notify_customer``); the fulfilment's id."""
+        tracking = {
+            k: v for k, v in (("number", tracking_number), ("company", tracking_company)) if v
+        }
+        fulfillment: dict[str, Any] = {
+            "lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": f} for f in fulfilment_orders],
+            "notifyCustomer": notify_customer,
+        }
+        if tracking:
+            fulfillment["trackingInfo"] = tracking
+        data = self._call("fulfillmentCreate", FULFILLMENT_CREATE, {"fulfillment": fulfillment})
+        payload = data.get("fulfillmentCreate") or {}
+        errors = _user_errors(payload)
+        if errors:
+            raise Refused("fulfillmentCreate", errors)
+        created = payload.get("fulfillment") or {}
+        if not created.get("id"):
+            raise Refused("fulfillmentCreate", [UserError("Shopify created no fulfilment")])
+        return str(created["id"])
 
     def variants_by_sku(self, skus: Sequence[str]) -> dict[str, str]:
         """SKU → variant gid for the SKUs Shopify knows (one query for all of them)."""

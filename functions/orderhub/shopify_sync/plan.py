@@ -34,8 +34,28 @@ FINANCIAL_STATUS = {
     "voided": "VOIDED",
 }
 ORDER_TYPES = ("order.created", "order.updated", "order.cancelled")
+#: Shopify's ``OrderCancelReason`` values.
+CANCEL_REASONS = ("CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "STAFF", "OTHER")
+#: ``displayFinancialStatus`` values under which "mark paid" has nothing to do.
+PAID_IN_SHOPIFY = ("PAID", "PARTIALLY_REFUNDED", "REFUNDED")
 #: What the consent mutations take (NOT_SUBSCRIBED, REDACTED, INVALID are Shopify's own).
 CONSENT_STATES = ("SUBSCRIBED", "UNSUBSCRIBED", "PENDING")
+
+
+def action_write(action: Mapping[str, Any]) -> str | None:
+    """What a manager's action (``order.action``) writes in Shopify: ``fulfil`` (shipped),
+    ``paid`` or ``cancel``; ``None`` for the rest (comments, confirmed, packed, ...)."""
+    if action.get("kind") == "paid":
+        return "paid"
+    if action.get("kind") == "status":
+        return {"shipped": "fulfil", "cancelled": "cancel"}.get(str(action.get("status")))
+    return None
+
+
+def cancel_reason(value: Any) -> str:
+    """The CRM's cancel reason as Shopify's ``OrderCancelReason`` (``OTHER`` if unknown)."""
+    reason = str(value or "other").upper()
+    return reason if reason in CANCEL_REASONS else "OTHER"
 
 
 def source_label(source: str) -> str:

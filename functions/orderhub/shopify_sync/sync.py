@@ -32,7 +32,14 @@ from orderhub.bus import Bus
 from orderhub.errors import ConfigError, TransientError
 from orderhub.event import Event, make_event, stable_id, version_of
 from orderhub.shopify import markers
-from orderhub.shopify.writer import Refused, ShopifyCustomer, ShopifyWriter, quoted
+from orderhub.shopify.writer import (
+    OrderFulfilment,
+    Refused,
+    ShopifyCustomer,
+    ShopifyWriter,
+    UserError,
+    quoted,
+)
 from orderhub.shopify_sync import plan
 from orderhub.shopify_sync.links import Links, OrderRate, RateWait, link_key
 from orderhub.sinks.bigquery import Inserter, build_row
@@ -203,6 +210,8 @@ def handle(event: Event, deps: Deps) -> Result | None:
     if event["source"] == "shopify" or event["source"] == "pubsub":
         return None
     kind = event["event_type"]
+    if kind == "order.action":
+        return carry_action(event, deps)
     if kind not in (*plan.ORDER_TYPES, "customer.upserted"):
         return None
     shop = deps.shop_of(event["shop"])
@@ -577,6 +586,108 @@ def cancel_order(ctx: _Ctx) -> None:
         ),
         claim.attempt,
     )
+
+
+# ------------------------------------------------------------ a manager's actions
+def carry_action(event: Event, deps: Deps) -> Result | None:
+    """A manager's action (``order.action``) on an order that is in Shopify: shipped → a
+    fulfilment of its open fulfilment orders with the tracking info (Shopify e-mails the
+    customer), paid → ``orderMarkAsPaid``, cancelled → ``orderCancel``; ``None`` for
+    actions Shopify has no place for (comments, the other steps).
+
+    The order is in Shopify when it came from there (its id is Shopify's) or when this sync
+    wrote it (the link). A CRM order follows its outbound switches, as its creation did; a
+    Shopify order is Shopify's own and always gets the manager's action. Each action is
+    written once (a claim per action id); what Shopify already holds is not sent again.
+    Shopify's webhooks for the change come back as the order's own versions, and the
+    notifier's once-per-order announcements keep the managers from being told twice."""
+    action = event["entity"]
+    what = plan.action_write(action)
+    if what is None:
+        return None
+    source, order_id = str(action["order_source"]), str(action["order_id"])
+    shop = deps.shop_of(event["shop"])
+    entity = f"order_{what}"
+    if shop is None:
+        ctx = _Ctx(event, deps, Switches(), event["shop"])
+        reason = f"no Shopify shop is set up for {event['shop']} (SHOPIFY_ADMIN_TOKENS)"
+        ctx.record(Outcome(entity, order_id, "skipped", reason))
+        return ctx.result
+    ctx = _Ctx(event, deps, deps.switches(shop), shop)
+    ctx.source = source
+    if source == "shopify":
+        shopify_id: str | None = f"gid://shopify/Order/{order_id}"
+    else:
+        skip = plan.order_skip_reason({**event, "source": source}, ctx.switches)
+        if skip:
+            ctx.record(Outcome(entity, order_id, "skipped", skip))
+            return ctx.result
+        link = deps.links.get(link_key(shop, "order", source, order_id)) or {}
+        shopify_id = link.get("shopify_id") if link.get("state") == "sent" else None
+    if not shopify_id:
+        ctx.record(Outcome(entity, order_id, "skipped", "the order is not in Shopify"))
+        return ctx.result
+    key = link_key(shop, entity, "manual", str(action["action_id"]))
+    claim = deps.links.begin(
+        key, {"shop": shop, "shopify_id": shopify_id}, now=deps.now(), lease=deps.lease
+    )
+    if claim.kind == "done":
+        return ctx.result
+    if claim.kind == "busy":
+        raise TransientError(f"action {action['action_id']} is being written by another delivery")
+    writer = deps.writer(shop)
+    try:
+        current = writer.order_fulfilment(shopify_id)
+        if current is None:
+            raise Refused(what, [UserError("the order is not found in Shopify")])
+        reason, written = _write_action(writer, what, action, current, ctx.switches)
+    except Refused as refused:
+        deps.links.finish(key, "retrying", {"error": str(refused)}, now=deps.now())
+        ctx.fail(_refusal(refused, entity, order_id))
+        return ctx.result
+    except TransientError as exc:
+        deps.links.finish(key, "retrying", {"error": str(exc)}, now=deps.now())
+        ctx.record(
+            Outcome(entity, order_id, "waiting", f"Shopify unreachable or throttled ({exc})")
+        )
+        raise
+    deps.links.finish(key, "sent", {"shopify_id": shopify_id, "result": written}, now=deps.now())
+    status = "synced" if written else "skipped"
+    ctx.record(Outcome(entity, order_id, status, reason, shopify_id, current.name), claim.attempt)
+    return ctx.result
+
+
+def _write_action(
+    writer: ShopifyWriter,
+    what: str,
+    action: dict[str, Any],
+    current: OrderFulfilment,
+    switches: Switches,
+) -> tuple[str, str | None]:
+    """Write one action; (the reason in words, what was written or ``None``)."""
+    if current.cancelled:
+        return "the order is cancelled in Shopify: nothing to change", None
+    if what == "cancel":
+        reason = plan.cancel_reason(action.get("cancel_reason"))
+        writer.order_cancel(current.id, reason=reason, restock=True, note="cancelled in the CRM")
+        return "cancelled in Shopify (stock restocked)", "cancelled"
+    if what == "paid":
+        if str(current.financial_status or "").upper() in plan.PAID_IN_SHOPIFY:
+            return "Shopify already holds it as paid", None
+        writer.order_mark_as_paid(current.id)
+        return "marked paid in Shopify", "paid"
+    if not current.open_fulfilment_orders:
+        return "nothing left to fulfil in Shopify", None
+    fulfilment = writer.fulfillment_create(
+        current.open_fulfilment_orders,
+        tracking_number=action.get("tracking_number"),
+        tracking_company=action.get("tracking_company"),
+        notify_customer=True,
+    )
+    tracking = " ".join(
+        str(action[k]) for k in ("tracking_company", "tracking_number") if action.get(k)
+    )
+    return f"fulfilled in Shopify{' with ' + tracking if tracking else ''}", fulfilment
 
 
 # -------------------------------------------------------------------- customers

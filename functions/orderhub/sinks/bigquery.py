@@ -37,6 +37,7 @@ TABLE_OF_ENTITY = {
     "quarantine": "quarantine",
     "privacy": "privacy_requests",
     "contact": "contact_events",
+    "order_action": "order_actions",
 }
 RAW_TABLE = "raw_events"
 #: Held and released inbound events are logged here (``orderhub.inbound``).

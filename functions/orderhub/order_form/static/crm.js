@@ -16,18 +16,37 @@
 
   var live = document.getElementById("live");
   if (live && live.dataset.poll) {
-    var known = null;
+    // The page polls the CRM's change marker; the server reads BigQuery only when it moved
+    // (nothing changed: no query), and no poll runs while the tab is hidden.
+    var known = null, marker = live.dataset.marker || "", timer = null;
+    var rowIds = function () {
+      return Array.prototype.map.call(document.querySelectorAll("#order-list a.row"), function (a) {
+        return decodeURIComponent(a.getAttribute("href").split("/orders/")[1] || "");
+      }).join(",");
+    };
+    known = rowIds();
     var poll = function () {
-      fetch(live.dataset.poll, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      clearTimeout(timer);
+      if (document.hidden) return;
+      var sep = live.dataset.poll.indexOf("?") < 0 ? "?" : "&";
+      fetch(live.dataset.poll + sep + "marker=" + encodeURIComponent(marker),
+            { headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
         .then(function (data) {
-          var ids = data.orders.map(function (o) { return o.order_id; }).join(",");
-          if (known !== null && ids !== known) render(data.orders, ids);
-          known = ids;
+          marker = data.marker || "";
+          if (!data.unchanged) {
+            var ids = data.orders.map(function (o) { return o.order_id; }).join(",");
+            render(data.orders, ids);
+            known = ids;
+          }
           live.textContent = "Up to date · " + new Date().toLocaleTimeString();
         })
-        .catch(function () { live.textContent = "Could not refresh; retrying in 15 s."; });
+        .catch(function () { live.textContent = "Could not refresh; retrying in 15 s."; })
+        .then(function () { timer = setTimeout(poll, 15000); });
     };
+    document.addEventListener("visibilitychange", function () {
+      if (document.hidden) clearTimeout(timer); else poll();
+    });
     var render = function (orders, ids) {
       var list = document.getElementById("order-list");
       var empty = document.getElementById("order-list-empty");
@@ -46,10 +65,16 @@
         main.appendChild(el("strong", "", o.name));
         main.appendChild(document.createTextNode(" "));
         main.appendChild(el("span", "pill " + o.status, o.status.replace(/_/g, " ")));
-        if (old.indexOf(o.order_id) < 0) main.appendChild(el("span", "pill paid", "new"));
+        main.appendChild(document.createTextNode(" "));
+        main.appendChild(el("span", "pill stage-chip", o.pipeline || "new"));
+        if (old.indexOf(o.order_id) < 0) {
+          main.appendChild(document.createTextNode(" "));
+          main.appendChild(el("span", "pill new", "new"));
+        }
         a.appendChild(main);
-        a.appendChild(el("span", "sub", o.customer || "no name"));
-        a.appendChild(el("span", "sub", o.source + " · " + o.created_at));
+        // Every field the server renders, so a refreshed row loses nothing.
+        a.appendChild(el("span", "sub", (o.customer || "no name") + (o.phone ? " · " + o.phone : "")));
+        a.appendChild(el("span", "sub", o.source + " · " + o.created_at + (o.manager ? " · " + o.manager : "")));
         a.appendChild(el("span", "amount", o.total));
         var li = el("li");
         li.appendChild(a);
@@ -58,7 +83,6 @@
       live.textContent = "New orders shown.";
     };
     poll();
-    setInterval(poll, 15000);
   }
 
   var phone = document.getElementById("phone");

@@ -114,11 +114,86 @@
     });
     search.addEventListener("keydown", function (e) { if (e.key === "Enter") e.preventDefault(); });
 
+    keepDraft(form, addLine, updateTotal);
+
     // One tap, one request: the form token makes repeats harmless, this makes them rare.
     form.addEventListener("submit", function () {
       setTimeout(function () { $all("[data-submit]", form).forEach(function (b) { b.disabled = true; }); }, 0);
     });
     updateTotal();
+  }
+
+  // Never lose what was typed (issue 22): the form's fields are kept in this browser while
+  // they are typed, and put back when the form opens empty again: after a session ended
+  // (Save → sign in → the form), after Open and Back, after the network dropped. The
+  // "saved" page and signing out forget them.
+  var DRAFT = "orderhub:order-draft";
+  var TEXT = ["customer_name", "phone", "email", "address", "note", "chat_contact"];
+  var CHOICE = ["channel", "delivery_method"];
+  var LINE = ["title", "sku", "variant_id", "product_id", "variant_title", "quantity", "price"];
+
+  function store() { try { return window.localStorage; } catch (e) { return null; } }
+
+  function readDraft(form) {
+    var data = { fields: {}, lines: [] }, typed = false;
+    TEXT.forEach(function (name) {
+      var el = form.elements[name];
+      if (el && el.value) { data.fields[name] = el.value; typed = true; }
+    });
+    CHOICE.forEach(function (name) {
+      var el = $("input[name=" + name + "]:checked", form);
+      if (el) data.fields[name] = el.value;
+    });
+    $all("[data-line]", form).forEach(function (line) {
+      var row = {};
+      LINE.forEach(function (f) { var el = $("[data-field=" + f + "]", line); row[f] = el ? el.value : ""; });
+      if (row.title || row.price) { data.lines.push(row); typed = true; }
+    });
+    return typed ? data : null;
+  }
+
+  function keepDraft(form, addLine, updateTotal) {
+    var keep = store();
+    if (!keep) return;
+    var blank = !readDraft(form) && !document.querySelector("[aria-invalid=true], #form-notice");
+    var saved = null;
+    try { saved = JSON.parse(keep.getItem(DRAFT) || "null"); } catch (e) { saved = null; }
+    if (blank && saved) {
+      Object.keys(saved.fields || {}).forEach(function (name) {
+        if (CHOICE.indexOf(name) >= 0) {
+          var choice = $("input[name=" + name + "][value='" + String(saved.fields[name]).replace(/'/g, "") + "']", form);
+          if (choice) choice.checked = true;
+        } else if (TEXT.indexOf(name) >= 0 && form.elements[name]) {
+          form.elements[name].value = saved.fields[name];
+        }
+      });
+      (saved.lines || []).forEach(function (row) { addLine(row); });
+      updateTotal();
+      var note = document.createElement("p");
+      note.className = "match";
+      note.id = "draft-restored";
+      note.setAttribute("role", "status");
+      note.textContent = "What you typed before is back. ";
+      var fresh = document.createElement("button");
+      fresh.type = "button";
+      fresh.className = "link-dark";
+      fresh.textContent = "Start afresh";
+      fresh.addEventListener("click", function () { keep.removeItem(DRAFT); window.location.reload(); });
+      note.appendChild(fresh);
+      form.insertAdjacentElement("beforebegin", note);
+    }
+    var save = function () {
+      var data = readDraft(form);
+      if (data) keep.setItem(DRAFT, JSON.stringify(data)); else keep.removeItem(DRAFT);
+    };
+    form.addEventListener("input", save);
+    form.addEventListener("change", save);
+    form.addEventListener("click", function () { setTimeout(save, 0); });  // picked products
+  }
+
+  function forgetDraft() {
+    var keep = store();
+    if (keep) keep.removeItem(DRAFT);
   }
 
   function setupCopy() {
@@ -137,6 +212,10 @@
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("order-form");
     if (form) setupOrderForm(form);
+    // Saved: the draft is done with. Signing out: nothing typed stays on the device.
+    if (document.getElementById("order-number") || document.getElementById("invoice-url")) forgetDraft();
+    var signout = document.querySelector("form.signout");
+    if (signout) signout.addEventListener("submit", forgetDraft);
     // Coming back with mistakes: take the manager straight to the first one.
     var bad = document.querySelector("[aria-invalid=true]");
     if (bad) { bad.scrollIntoView({ block: "center" }); bad.focus({ preventScroll: true }); }
