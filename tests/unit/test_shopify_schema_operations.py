@@ -5,8 +5,6 @@ variables). The operations are recorded from the real code paths, not copied."""
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,7 +19,6 @@ from orderhub.shopify_reconcile import backfill, deletes, reconcile
 from orderhub.shopify_sync import plan
 from orderhub.sources import manual
 from orderhub.switches import Switches
-from tests.conftest import ROOT
 
 AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 ON = Switches().changed({"outbound.orders": "on", "outbound.customers": "on"})
@@ -108,16 +105,6 @@ def _writer_operations() -> list[tuple[str, dict[str, Any]]]:
     return sent
 
 
-def _register_webhooks_module() -> Any:
-    path = ROOT / "scripts" / "shopify_register_webhooks"
-    loader = importlib.machinery.SourceFileLoader("shopify_register_webhooks", str(path))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
 def operations() -> list[tuple[str, str, dict[str, Any]]]:
     """(name, document, variables) of everything the code sends to the Admin API."""
     ops: list[tuple[str, str, dict[str, Any]]] = []
@@ -166,7 +153,8 @@ def operations() -> list[tuple[str, str, dict[str, Any]]]:
         ops.append((f"backfill {name}", backfill.RUN, {"query": bulk}))
     ops.append(("backfill poll", backfill.POLL, {"id": "gid://shopify/BulkOperation/1"}))
     ops.append(("id check", deletes.NODES_QUERY, {"ids": ["gid://shopify/Order/1"]}))
-    hooks = _register_webhooks_module()
+    from orderhub.shopify import webhooks as hooks  # what scripts/shopify_register_webhooks sends
+
     ops.append(("webhooks existing", hooks.EXISTING, {"after": None}))
     for topic in sorted(
         {hooks.graphql_topic(t) for t in hooks.TOPICS if t not in hooks.COMPLIANCE_TOPICS}
