@@ -5,6 +5,7 @@ variables). The operations are recorded from the real code paths, not copied."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -92,6 +93,14 @@ def _writer_operations() -> list[tuple[str, dict[str, Any]]]:
     with pytest.raises(writer.Refused):  # the fake answers no order
         shop.order_create(planned.order, planned.options)
     shop.order_cancel(gid, reason="CUSTOMER", restock=True, note="asked by phone")
+    shop.order_fulfilment(gid)  # a manager's "shipped" (issue 22)
+    with contextlib.suppress(writer.Refused, KeyError, TypeError, AttributeError):
+        shop.fulfillment_create(
+            ["gid://shopify/FulfillmentOrder/3"],
+            tracking_number="1Z999",
+            tracking_company="UPS",
+            notify_customer=True,
+        )
     shop.find_customer(writer.quoted("email", "ana@example.com"))
     wish = plan.customer_wish({"email": "ana@example.com", "phone": "+351912345678", "name": "Ana"})
     assert wish is not None
