@@ -61,7 +61,7 @@ locals {
       }
       # insertAll into these tables only (orderhub.sinks.bigquery TABLE_OF_ENTITY + raw_events,
       # + sync_log: Shopify facts held by an inbound switch, and their release)
-      appends_to = ["raw_events", "order_events", "refund_events", "customer_events", "product_events", "quarantine", "privacy_requests", "contact_events", "sync_log", "order_actions"]
+      appends_to = ["raw_events", "order_events", "refund_events", "customer_events", "product_events", "quarantine", "privacy_requests", "contact_events", "sync_log", "order_actions", "shop_events"]
       firestore  = true # the orders list's change marker, crm_changes/{shop} (orderhub.changes)
     }
 

@@ -29,7 +29,7 @@ from google.cloud import firestore
 
 from orderhub import logs
 from orderhub.errors import ConfigError, TransientError
-from orderhub.shopify.tokens import post_token
+from orderhub.shopify.tokens import post_token, token_url
 
 COLLECTION = "shopify_installations"
 CONNECTED, DISCONNECTED = "connected", "disconnected"
@@ -70,12 +70,17 @@ class Installations:
             record.update(status=CONNECTED, installed_at=datetime.now(UTC), uninstalled_at=None)
         self.doc(shop).set(record, merge=True, timeout=10.0)
 
-    def disconnect(self, shop: str) -> bool:
+    def disconnect(self, shop: str, before: datetime | None = None) -> bool:
         """``app/uninstalled``: the shop is disconnected and its tokens forgotten (Shopify
-        has revoked them). False when the shop was never installed here."""
+        has revoked them). False when the shop was never installed here, or (``before``,
+        when the uninstall happened) was installed again since."""
         ref = self.doc(shop)
-        if not ref.get(timeout=10.0).exists:
+        snapshot = ref.get(timeout=10.0)
+        if not snapshot.exists:
             return False
+        installed_at = (snapshot.to_dict() or {}).get("installed_at")
+        if before is not None and isinstance(installed_at, datetime) and installed_at > before:
+            return False  # an old uninstall, delivered after the shop was installed again
         ref.set(
             {
                 "status": DISCONNECTED,
@@ -250,3 +255,44 @@ class RotatingOfflineToken:
             return self._value
         finally:
             self.installations.release(self.shop, self.holder)
+
+
+def installed_tokens(
+    installations: Installations,
+    shop: str,
+    admin_url: str,
+    client_id: str,
+    client_secret: str,
+    session: Any = None,
+) -> RotatingOfflineToken | None:
+    """The token source of a shop installed through the install flow (its expiring
+    offline token), or None when the shop was never installed here (it uses the app's
+    client credentials or a legacy token)."""
+    if installations.get(shop) is None:
+        return None
+    if not client_id or not client_secret:
+        raise ConfigError(
+            f"shop {shop} is installed: set SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET"
+        )
+    return RotatingOfflineToken(
+        shop=shop,
+        token_url=token_url(admin_url),
+        client_id=client_id,
+        client_secret=client_secret,
+        installations=installations,
+        session=session,
+    )
+
+
+def disconnected_reason(installations: Installations, shop: str) -> str | None:
+    """Why nothing goes to or comes from ``shop`` any more: the merchant uninstalled the
+    app (``app/uninstalled``); None for a connected shop or one never installed here."""
+    record = installations.get(shop)
+    if not record or record.get("status") != DISCONNECTED:
+        return None
+    when = record.get("uninstalled_at")
+    since = f" on {when:%Y-%m-%d %H:%M} UTC" if isinstance(when, datetime) else ""
+    return (
+        f"shop {shop} is disconnected: the app was uninstalled{since};"
+        " connect it again at /settings/shops"
+    )

@@ -49,7 +49,7 @@ def graphql_topic(rest_topic: str) -> str:
 
 def wanted_topics(extra: tuple[str, ...] = ()) -> list[str]:
     return sorted(
-        {graphql_topic(t) for t in TOPICS if t not in COMPLIANCE_TOPICS}
+        {graphql_topic(t) for t in TOPICS if t not in (*COMPLIANCE_TOPICS, APP_UNINSTALLED)}
         | {graphql_topic(t) for t in extra}
     )
 

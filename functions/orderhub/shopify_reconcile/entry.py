@@ -19,9 +19,10 @@ def handle(request: Any) -> tuple[dict[str, Any], int]:
     asked = str(request.args.get("shop") or (body or {}).get("shop") or "").strip().lower()
     done = Progress()
     try:
-        shops = [asked] if asked else list(wiring.settings().shops)
-        if asked and asked not in wiring.settings().shops:
-            error = f"no Admin API token for shop {asked}: add it to SHOPIFY_ADMIN_TOKENS"
+        known = wiring.shops()
+        shops = [asked] if asked else known
+        if asked and asked not in known:
+            error = f"no connected Shopify shop {asked} (SHOPIFY_ADMIN_TOKENS, /settings/shops)"
             return {"error": error}, 400
         for shop in shops:
             reconcile_shop(shop=shop, into=done, **wiring.collaborators(shop))

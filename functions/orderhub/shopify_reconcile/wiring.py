@@ -14,6 +14,8 @@ from orderhub.bus import PubSubBus
 from orderhub.config import settings_cache_seconds
 from orderhub.inbound import HoldingBus
 from orderhub.shopify.admin import ShopifyAdmin
+from orderhub.shopify.installations import CONNECTED, Installations, installed_tokens
+from orderhub.shopify.tokens import TokenSource
 from orderhub.shopify.versions import warn_if_ending
 from orderhub.shopify_reconcile.settings import ReconcileSettings
 from orderhub.sinks.bigquery import BigQueryExisting, BigQueryVersions
@@ -54,16 +56,41 @@ def bus() -> HoldingBus:
 
 
 @functools.cache
+def installations() -> Installations:
+    """Shops of other merchants, connected through the CRM app's install flow."""
+    s = settings()
+    return Installations(gcp.firestore_client(s.project), s.firestore_prefix)
+
+
+def shops() -> list[str]:
+    """The shops a run goes through: the configured ones and the connected installations;
+    a disconnected installation (``app/uninstalled``) is left out."""
+    status = {row["shop"]: row["status"] for row in installations().status()}
+    configured = [shop for shop in settings().shops if status.get(shop, CONNECTED) == CONNECTED]
+    return configured + sorted(
+        shop for shop, state in status.items() if state == CONNECTED and shop not in configured
+    )
+
+
+@functools.cache
 def admin(shop: str) -> ShopifyAdmin:
-    """The Admin API client of one shop (its own token, URL and session)."""
+    """The Admin API client of one shop (its own token, URL and session): an installed
+    shop's expiring offline token, else the app's client credentials or a legacy token."""
     import requests
 
-    shop_settings = settings().shops[shop]
+    s = settings()
     session = requests.Session()
+    configured = s.shops.get(shop)
+    url = configured.url if configured else f"https://{shop}"
+    tokens: TokenSource | None = installed_tokens(
+        installations(), shop, url, s.admin.client_id, s.admin.client_secret, session
+    )
+    if tokens is None:
+        tokens = s.shops[shop].token_source(session)
     return ShopifyAdmin(
-        base_url=shop_settings.url,
-        tokens=shop_settings.token_source(session),
-        api_version=shop_settings.api_version,
+        base_url=url,
+        tokens=tokens,
+        api_version=s.admin.api_version,
         session=session,
         timeout=30.0,
     )
@@ -76,7 +103,7 @@ def now() -> datetime:
 def collaborators(shop: str) -> dict[str, Any]:
     """The real collaborators of ``run.reconcile_shop`` for one shop. Each run warns when
     the pinned Admin API version is within 90 days of leaving support."""
-    warn_if_ending(settings().shops[shop].api_version, now(), shop)
+    warn_if_ending(settings().admin.api_version, now(), shop)
     return {
         "graphql": admin(shop).response,
         "cursors": cursors(),

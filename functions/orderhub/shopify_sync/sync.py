@@ -84,6 +84,11 @@ class Deps:
     #: The event's shop key → the Shopify shop to write to (None: none is set up).
     #: E-mail orders are keyed by the mailbox that received them.
     shop_of: Callable[[str], str | None] = lambda shop: shop
+    #: Why nothing is written to this Shopify shop any more (``app/uninstalled``), or None.
+    disconnected: Callable[[str], str | None] = lambda shop: None
+    #: ``app/uninstalled`` of (shop, when): forget its installation and switch its outbound
+    #: sync off; False when there was nothing to disconnect (never installed, reinstalled).
+    uninstall: Callable[[str, datetime], bool] = lambda shop, at: False
     #: ``PRIVACY_DIGEST_KEY``: record ids are logged as ``logs.keyed`` digests under it.
     log_key: str = ""
 
@@ -207,6 +212,8 @@ def _refusal(error: Refused, what: str, record_id: str) -> Outcome:
 
 def handle(event: Event, deps: Deps) -> Result | None:
     """Write what the event calls for; ``None`` when it is nothing of ours."""
+    if event["event_type"] == "shop.uninstalled":
+        return disconnect_shop(event, deps)
     if event["source"] == "shopify" or event["source"] == "pubsub":
         return None
     kind = event["event_type"]
@@ -219,6 +226,11 @@ def handle(event: Event, deps: Deps) -> Result | None:
         ctx = _Ctx(event, deps, Switches(), event["shop"])
         reason = f"no Shopify shop is set up for {event['shop']} (SHOPIFY_ADMIN_TOKENS)"
         ctx.record(Outcome(event["entity_type"], event["entity_id"], "skipped", reason))
+        return ctx.result
+    gone = deps.disconnected(shop)
+    if gone:
+        ctx = _Ctx(event, deps, Switches(), shop)
+        ctx.record(Outcome(event["entity_type"], event["entity_id"], "skipped", gone))
         return ctx.result
     ctx = _Ctx(event, deps, deps.switches(shop), shop)
     if kind == "customer.upserted":
@@ -589,6 +601,21 @@ def cancel_order(ctx: _Ctx) -> None:
 
 
 # ------------------------------------------------------------ a manager's actions
+def disconnect_shop(event: Event, deps: Deps) -> Result:
+    """``app/uninstalled``: the shop's installation is disconnected and its outbound sync
+    switched off, so no later order is sent (``sync_status`` says why). Idempotent: a
+    redelivery finds it disconnected already."""
+    shop = event["shop"].lower()
+    at = datetime.fromisoformat(event["occurred_at"].replace("Z", "+00:00"))
+    done = deps.uninstall(shop, at)
+    ctx = _Ctx(event, deps, Switches(), shop)
+    reason = "the app was uninstalled: shop disconnected, outbound sync off"
+    if not done:
+        reason = "the app was uninstalled, but the shop is not installed here (or was again)"
+    ctx.record(Outcome("shop", shop, "synced" if done else "skipped", reason))
+    return ctx.result
+
+
 def carry_action(event: Event, deps: Deps) -> Result | None:
     """A manager's action (``order.action``) on an order that is in Shopify: shipped → a
     fulfilment of its open fulfilment orders with the tracking info (Shopify e-mails the
@@ -612,6 +639,11 @@ def carry_action(event: Event, deps: Deps) -> Result | None:
         ctx = _Ctx(event, deps, Switches(), event["shop"])
         reason = f"no Shopify shop is set up for {event['shop']} (SHOPIFY_ADMIN_TOKENS)"
         ctx.record(Outcome(entity, order_id, "skipped", reason))
+        return ctx.result
+    gone = deps.disconnected(shop)
+    if gone:
+        ctx = _Ctx(event, deps, Switches(), shop)
+        ctx.record(Outcome(entity, order_id, "skipped", gone))
         return ctx.result
     ctx = _Ctx(event, deps, deps.switches(shop), shop)
     ctx.source = source

@@ -50,6 +50,9 @@ TOPICS: dict[str, str] = {
         topic: "privacy.requested"
         for topic in ("customers/data_request", "customers/redact", "shop/redact")
     },
+    # A merchant uninstalled our app: the shop is disconnected (recorded, no order made;
+    # shopify_sync forgets its tokens and switches its outbound sync off).
+    "app/uninstalled": "shop.uninstalled",
 }
 #: The privacy topics: Shopify takes them in the app's configuration, never through
 #: ``webhookSubscriptionCreate`` (scripts/shopify_register_webhooks leaves them out).
@@ -474,6 +477,8 @@ def mismatch(topic: str, payload: dict[str, Any]) -> str | None:
         return delete_mismatch(kind, payload)
     if event_type == "privacy.requested":
         return None
+    if event_type == "shop.uninstalled":
+        return None if "myshopify_domain" in payload else "not a shop: no myshopify_domain"
     if event_type == "order.refunded":
         return None if "refund_line_items" in payload else "not a refund: no refund_line_items"
     if kind == "order":
@@ -570,6 +575,20 @@ def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:
         entity_id = entity["request_id"]
         # Do not archive a fresh copy of the e-mail and phone the request asks us to erase:
         # the raw record keeps the ids and the hash of what Shopify sent.
+        raw = {
+            **raw,
+            "body": json.dumps(entity, sort_keys=True),
+            "meta": {**raw.get("meta", {}), "encoding": "minimised"},
+        }
+    elif event_type == "shop.uninstalled":
+        # The body is the shop (its owner's e-mail, phone, address): keep only its ids.
+        moment = delivery.received_at
+        entity = {
+            "shop_id": _str(payload.get("id")),
+            "myshopify_domain": _str(payload.get("myshopify_domain")),
+            "status": "uninstalled",
+        }
+        entity_id = delivery.shop
         raw = {
             **raw,
             "body": json.dumps(entity, sort_keys=True),
