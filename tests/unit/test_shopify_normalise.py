@@ -168,7 +168,7 @@ def test_privacy_requests_are_kept_without_personal_data(topic):
 def test_every_declared_topic_is_handled():
     names = {"orders": "order", "refunds": "refund", "customers": "customer", "products": "product"}
     for topic in TOPICS:
-        if topic in PRIVACY:
+        if topic in PRIVACY or topic == "app/uninstalled":  # its own test below
             continue
         kind = names[topic.split("/")[0]]
         payload = json.loads(body(kind)) if not topic.endswith("delete") else {"id": 1}
@@ -241,3 +241,18 @@ def test_a_real_cancellation_is_accepted():
     payload["cancelled_at"] = "2008-01-10T11:00:00-05:00"
     event = normalise(delivery("orders/cancelled"), json.dumps(payload).encode(), RAW)
     assert event["event_type"] == "order.cancelled"
+
+
+def test_app_uninstalled_is_a_shop_event_without_the_owners_personal_data():
+    shop = {"id": 690933842, "myshopify_domain": "shop.myshopify.com", "email": "o@x.example"}
+    event = normalise(delivery("app/uninstalled"), json.dumps(shop).encode(), RAW)
+    jsonschema.validate(event, SCHEMA)
+    assert (event["event_type"], event["entity_type"]) == ("shop.uninstalled", "shop")
+    assert event["entity"] == {
+        "shop_id": "690933842",
+        "myshopify_domain": "shop.myshopify.com",
+        "status": "uninstalled",
+    }
+    assert "o@x.example" not in json.dumps(event)
+    with pytest.raises(PoisonMessage, match="not a shop"):
+        normalise(delivery("app/uninstalled"), b'{"line_items": []}', RAW)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from orderhub.config import (
@@ -15,6 +16,30 @@ from orderhub.config import (
 )
 from orderhub.errors import ConfigError
 from orderhub.shopify.settings import own_app_ids as read_app_ids
+
+
+class AppSecrets(Mapping[str, str]):
+    """Each shop's webhook secret: its own (``SHOPIFY_WEBHOOK_SECRETS``), else, for any
+    ``*.myshopify.com`` shop, the app's client secret (``SHOPIFY_CLIENT_SECRET``): Shopify
+    signs a Dev Dashboard app's webhooks with it, on every shop that installed the app."""
+
+    SHOP = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+
+    def __init__(self, own: Mapping[str, str], app_secret: str = "") -> None:
+        self._own, self._app = dict(own), app_secret
+
+    def __getitem__(self, shop: str) -> str:
+        if shop in self._own:
+            return self._own[shop]
+        if self._app and self.SHOP.fullmatch(shop):
+            return self._app
+        raise KeyError(shop)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._own)
+
+    def __len__(self) -> int:
+        return len(self._own)
 
 
 @dataclass(frozen=True)
@@ -51,7 +76,10 @@ class WebhookSettings:
         return cls(
             project=project_id(env),
             topic=env.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC),
-            shop_secrets={k.lower(): v for k, v in secrets.items()},
+            shop_secrets=AppSecrets(
+                {k.lower(): v for k, v in secrets.items()},
+                env.get("SHOPIFY_CLIENT_SECRET", "").strip(),
+            ),
             firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
             own_app_ids=read_app_ids(env),
             max_body_bytes=positive(env, "WEBHOOK_MAX_BODY_BYTES", 1024 * 1024),
