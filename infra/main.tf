@@ -41,7 +41,7 @@ locals {
         # the shops' inbound switches (sync_settings) are read at most this often per instance
         SYNC_SETTINGS_CACHE_SECONDS = "30"
       }
-      secrets     = ["SHOPIFY_WEBHOOK_SECRETS"]
+      secrets     = ["SHOPIFY_WEBHOOK_SECRETS", "SHOPIFY_CLIENT_SECRET"]
       publishes   = ["order-events"] # one canonical event per accepted webhook
       firestore   = true             # claim-once record per delivery (shop + hash of topic and body)
       memory      = "512M"

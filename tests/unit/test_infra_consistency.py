@@ -1115,7 +1115,11 @@ MUTATIONS: list[tuple[str, Callable[[Path], None], str, str]] = [
     ),
     (
         "secret removed from infra",
-        lambda r: _edit(r / "infra/main.tf", 'secrets     = ["SHOPIFY_WEBHOOK_SECRETS"]', ""),
+        lambda r: _edit(
+            r / "infra/main.tf",
+            'secrets     = ["SHOPIFY_WEBHOOK_SECRETS", "SHOPIFY_CLIENT_SECRET"]',
+            "",
+        ),
         "env",
         "SHOPIFY_WEBHOOK_SECRETS",
     ),
