@@ -64,7 +64,9 @@ def test_a_connected_shop_syncs_then_disconnects_on_app_uninstalled(
     [written] = list(shop2.writes.orders.values())
     assert written["source_identifier"] == f"orderhub:manual:{first['entity_id']}"
     assert status(app, first["entity_id"])["status"] == "synced"
-    assert shop2.oauth.counts()["issued"]["authorization_code"] == 1
+    issued = shop2.oauth.counts()["issued"]
+    assert issued["authorization_code"] == 1  # written with the installation's own token,
+    assert issued.get("client_credentials", 0) == 0  # not the operator app's credentials
 
     body = json.dumps(SHOP_BODY).encode()
     signed = headers(shop=SHOP2, secret=SECRET, topic="app/uninstalled", body=body)
