@@ -39,6 +39,7 @@ EventType = Literal[
     "privacy.requested",
     "contact.touched",
     "order.action",
+    "contact.identity",
 ]
 ENTITY_OF: dict[str, str] = {
     "order.created": "order",
@@ -55,6 +56,8 @@ ENTITY_OF: dict[str, str] = {
     "contact.touched": "contact",
     #: A manager's action on an order in the CRM app: a pipeline status, paid, a comment.
     "order.action": "order_action",
+    #: A manager's decision that a chat contact's typed phone or e-mail is the customer's.
+    "contact.identity": "contact_identity",
 }
 
 

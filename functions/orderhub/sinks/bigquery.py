@@ -38,6 +38,7 @@ TABLE_OF_ENTITY = {
     "privacy": "privacy_requests",
     "contact": "contact_events",
     "order_action": "order_actions",
+    "contact_identity": "contact_identities",
 }
 RAW_TABLE = "raw_events"
 #: Held and released inbound events are logged here (``orderhub.inbound``).
