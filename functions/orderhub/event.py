@@ -40,6 +40,7 @@ EventType = Literal[
     "contact.touched",
     "order.action",
     "shop.uninstalled",
+    "contact.identity",
 ]
 ENTITY_OF: dict[str, str] = {
     "order.created": "order",
@@ -58,6 +59,8 @@ ENTITY_OF: dict[str, str] = {
     "order.action": "order_action",
     #: A merchant uninstalled our app (``app/uninstalled``): the shop is disconnected.
     "shop.uninstalled": "shop",
+    #: A manager's decision that a chat contact's typed phone or e-mail is the customer's.
+    "contact.identity": "contact_identity",
 }
 
 

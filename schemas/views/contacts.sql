@@ -3,7 +3,10 @@
 -- against the contact's E.164, or same e-mail; an unreadable phone never links). Chat
 -- identity is weak evidence (issue 21): only a phone or e-mail ManyChat verified
 -- (phone_verified / email_verified: its own field with the opt-in) links; a typed one
--- that matches a customer is `identity` 'unconfirmed' and links nothing.
+-- that matches a customer is `identity` 'unconfirmed' and links nothing, unless a manager
+-- confirmed in the CRM app that the contact is the customer (contact_identities, the
+-- contact's newest decision, while the contact still gives that phone or e-mail):
+-- `identity` 'confirmed'. A manager's "not this customer" is 'rejected'.
 WITH touches AS (
   SELECT *
   FROM `${project}.${dataset}.contact_events`
@@ -22,6 +25,26 @@ stats AS (
          MIN(occurred_at) AS first_touch_at, MAX(occurred_at) AS last_touch_at
   FROM touches
   GROUP BY shop, contact_id
+),
+decided AS (
+  SELECT shop, contact_id, decision,
+         REGEXP_REPLACE(COALESCE(phone, ''), '[^0-9]', '') AS digits, LOWER(email) AS email
+  FROM `${project}.${dataset}.contact_identities`
+  WHERE TRUE
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY shop, contact_id ORDER BY version DESC, event_id DESC) = 1
+),
+trusted AS (
+  SELECT
+    ranked.*,
+    decided.decision,
+    IFNULL(ranked.phone_verified, FALSE) OR IFNULL(decided.decision = 'confirmed'
+      AND decided.digits != '' AND decided.digits = REGEXP_REPLACE(ranked.phone, '[^0-9]', ''),
+      FALSE) AS phone_trusted,
+    IFNULL(ranked.email_verified, FALSE) OR IFNULL(decided.decision = 'confirmed'
+      AND decided.email = LOWER(ranked.email), FALSE) AS email_trusted
+  FROM ranked
+  LEFT JOIN decided ON decided.shop = ranked.shop AND decided.contact_id = ranked.contact_id
+  WHERE ranked.newest = 1
 ),
 by_phone AS (
   SELECT shop, digits, MIN(customer_id) AS customer_id
@@ -68,22 +91,28 @@ SELECT
     WHEN by_email.customer_id IS NOT NULL THEN 'email'
   END AS customer_match,
   CASE
-    WHEN by_phone.customer_id IS NOT NULL OR by_email.customer_id IS NOT NULL THEN 'verified'
+    WHEN (by_phone.customer_id IS NOT NULL AND IFNULL(latest.phone_verified, FALSE))
+      OR (by_email.customer_id IS NOT NULL AND IFNULL(latest.email_verified, FALSE))
+      THEN 'verified'
+    WHEN by_phone.customer_id IS NOT NULL OR by_email.customer_id IS NOT NULL THEN 'confirmed'
+    WHEN (typed_phone.customer_id IS NOT NULL OR typed_email.customer_id IS NOT NULL)
+      AND latest.decision = 'rejected'
+      THEN 'rejected'
     WHEN typed_phone.customer_id IS NOT NULL OR typed_email.customer_id IS NOT NULL
       THEN 'unconfirmed'
   END AS identity,
   latest.version,
   latest.event_id
-FROM ranked AS latest
+FROM trusted AS latest
 JOIN ranked AS first
   ON first.shop = latest.shop AND first.contact_id = latest.contact_id AND first.oldest = 1
 JOIN stats
   ON stats.shop = latest.shop AND stats.contact_id = latest.contact_id
 LEFT JOIN by_phone
-  ON latest.phone_valid AND IFNULL(latest.phone_verified, FALSE) AND by_phone.shop = latest.shop
+  ON latest.phone_valid AND latest.phone_trusted AND by_phone.shop = latest.shop
   AND by_phone.digits = REGEXP_REPLACE(latest.phone, '[^0-9]', '')
 LEFT JOIN by_email
-  ON IFNULL(latest.email_verified, FALSE) AND by_email.shop = latest.shop
+  ON latest.email_trusted AND by_email.shop = latest.shop
   AND by_email.email = LOWER(latest.email)
 LEFT JOIN by_phone AS typed_phone
   ON latest.phone_valid AND typed_phone.shop = latest.shop

@@ -99,14 +99,27 @@ paid_actions AS (
 -- (product link, or chosen in the order form); else a touch by a contact with the order's
 -- phone (compared digit by digit with the contact's E.164) or e-mail within the touch's attribution window (CHATBOT_ATTRIBUTION_DAYS when
 -- the touch arrived) before the order. Only a phone or e-mail ManyChat verified counts
--- (phone_verified / email_verified): one typed in chat credits nobody (issue 21).
+-- (phone_verified / email_verified), or one a manager confirmed in the CRM app is the
+-- customer's (the contact's newest decision in contact_identities, for that phone or
+-- e-mail): one typed in chat credits nobody (issue 21).
+decided AS (
+  SELECT shop, contact_id,
+         REGEXP_REPLACE(COALESCE(phone, ''), '[^0-9]', '') AS digits, LOWER(email) AS email
+  FROM `${project}.${dataset}.contact_identities`
+  WHERE TRUE
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY shop, contact_id ORDER BY version DESC, event_id DESC) = 1
+    AND decision = 'confirmed'
+),
 touches AS (
-  SELECT shop, contact_id, occurred_at, touch_source, campaign, ad,
-         COALESCE(attribution_window_days, 30) AS window_days,
-         IF(phone_valid AND IFNULL(phone_verified, FALSE),
-            REGEXP_REPLACE(phone, '[^0-9]', ''), NULL) AS phone_digits,
-         IF(IFNULL(email_verified, FALSE), LOWER(email), NULL) AS email
-  FROM `${project}.${dataset}.contact_events`
+  SELECT t.shop, t.contact_id, t.occurred_at, t.touch_source, t.campaign, t.ad,
+         COALESCE(t.attribution_window_days, 30) AS window_days,
+         IF(t.phone_valid AND (IFNULL(t.phone_verified, FALSE)
+              OR IFNULL(decided.digits = REGEXP_REPLACE(t.phone, '[^0-9]', ''), FALSE)),
+            REGEXP_REPLACE(t.phone, '[^0-9]', ''), NULL) AS phone_digits,
+         IF(IFNULL(t.email_verified, FALSE) OR IFNULL(decided.email = LOWER(t.email), FALSE),
+            LOWER(t.email), NULL) AS email
+  FROM `${project}.${dataset}.contact_events` AS t
+  LEFT JOIN decided ON decided.shop = t.shop AND decided.contact_id = t.contact_id
 ),
 chat AS (
   SELECT latest.source, latest.shop, latest.order_id, touches.contact_id,

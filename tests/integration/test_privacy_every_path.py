@@ -21,6 +21,7 @@ from google.cloud import firestore
 from devstack.shopify_sender import fixture
 from orderhub.chatbot import contacts
 from orderhub.event import Event, make_event
+from orderhub.order_form import identity
 from orderhub.privacy_erase import erasure
 from orderhub.privacy_erase.documents import FirestoreDocuments
 from orderhub.privacy_erase.export import export_customer
@@ -143,6 +144,10 @@ def test_a_customer_from_every_path_is_erased_and_proven_gone(crm: Crm, db: Any)
         attribution_days=30,
     )
     _write(crm, chat[0])
+    # A manager confirmed in the CRM app that the contact is her (contact_identities).
+    _write(crm, identity.decision_event(
+        "confirmed", shop=SHOP, contact=chat[0]["entity"], manager="demo", manager_name="Demo",
+        token=manual.new_form_token(datetime.now(UTC)), at=datetime.now(UTC)))  # fmt: skip
     # The sync: a log row keyed by her phone, its alert in quarantine, a link in Firestore.
     now = datetime.now(UTC)
     failed = {
@@ -183,6 +188,7 @@ def test_a_customer_from_every_path_is_erased_and_proven_gone(crm: Crm, db: Any)
         before
     ), before
     assert "contact_events" in _tables_holding(crm, [NAME])  # the name is searchable too
+    assert "contact_identities" in before, before
 
     request = erasure.Request("req-every-path", erasure.REDACT, SHOP, str(customer_id),
                               (str(order_id),), None)  # fmt: skip

@@ -30,6 +30,7 @@ Runner = Callable[[str, Sequence[Param]], Rows]
 TABLES_READ = (
     "order_events",
     "order_actions",
+    "contact_identities",
     "refund_events",
     "customer_events",
     "contact_events",
@@ -547,17 +548,35 @@ LIMIT @limit
 """
 
 CONTACTS_SQL = """
-SELECT contact_id, name, phone, email, touch_source, campaign, ad, occurred_at, live_chat_url,
-  -- a phone or e-mail typed in chat proves nothing: shown as unconfirmed (issue 21)
-  (@digits != '' AND IFNULL(phone_verified, FALSE)
-     AND REGEXP_REPLACE(phone, '[^0-9]', '') = @digits)
-  OR (@email != '' AND IFNULL(email_verified, FALSE) AND LOWER(email) = @email) AS confirmed
-FROM `{t}.contact_events`
-WHERE occurred_at >= @since
-  AND (
-    (@digits != '' AND phone_valid AND REGEXP_REPLACE(phone, '[^0-9]', '') = @digits)
-    OR (@email != '' AND LOWER(email) = @email)
-  )
+WITH decided AS (  -- each contact's newest decision by a manager (orderhub.order_form.identity)
+  SELECT shop, contact_id, decision, manager_name AS decided_by, occurred_at AS decided_at,
+    REGEXP_REPLACE(COALESCE(phone, ''), '[^0-9]', '') AS digits, LOWER(email) AS email
+  FROM `{t}.contact_identities`
+  WHERE TRUE
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY shop, contact_id ORDER BY version DESC, event_id DESC) = 1
+),
+found AS (
+  SELECT c.contact_id, c.shop, c.name, c.phone, c.email, c.touch_source, c.campaign, c.ad,
+    c.occurred_at, c.live_chat_url,
+    -- a phone or e-mail typed in chat proves nothing (issue 21): unconfirmed, unless ManyChat
+    -- verified it or a manager confirmed it for this phone or e-mail
+    (@digits != '' AND IFNULL(c.phone_verified, FALSE)
+       AND REGEXP_REPLACE(c.phone, '[^0-9]', '') = @digits)
+    OR (@email != '' AND IFNULL(c.email_verified, FALSE) AND LOWER(c.email) = @email)
+      AS verified,
+    IF((@digits != '' AND d.digits = @digits) OR (@email != '' AND d.email = @email),
+      d.decision, NULL) AS decision,
+    d.decided_by, d.decided_at
+  FROM `{t}.contact_events` AS c
+  LEFT JOIN decided AS d ON d.shop = c.shop AND d.contact_id = c.contact_id
+  WHERE c.occurred_at >= @since
+    AND (
+      (@digits != '' AND c.phone_valid AND REGEXP_REPLACE(c.phone, '[^0-9]', '') = @digits)
+      OR (@email != '' AND LOWER(c.email) = @email)
+    )
+)
+SELECT *, verified OR IFNULL(decision = 'confirmed', FALSE) AS confirmed
+FROM found
 ORDER BY occurred_at
 LIMIT 50
 """

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from orderhub import logs
 from orderhub.order_form import actions as acts
-from orderhub.order_form import admin, contact, queries
+from orderhub.order_form import admin, contact, identity, queries
 from orderhub.order_form import attention as attn
 from orderhub.order_form.auth import login_required
 from orderhub.order_form.pages import message, money, page, redirect, source_name, when
@@ -224,12 +224,18 @@ def customer_lookup() -> Response:
     return jsonify({"customer": found})
 
 
-@customers_bp.get("/customers/<key>")
-@login_required
-def customer(key: str) -> Response:
-    found = queries.customer_page(wiring().runner, key[:300], _window(), parallel=_parallel)
-    if found is None:
-        return message("No such customer", "Nobody with this phone or e-mail in the CRM.", 404)
+def _chat_contacts(found: queries.CustomerPage) -> list[dict[str, Any]]:
+    """Each chat contact of the customer page once: its newest touch."""
+    newest: dict[str, dict[str, Any]] = {}
+    for row in found.contacts:  # oldest touch first
+        newest.pop(str(row["contact_id"]), None)
+        newest[str(row["contact_id"])] = row
+    return list(newest.values())
+
+
+def _customer_page(
+    found: queries.CustomerPage, *, error: str | None = None, status: int = 200
+) -> Response:
     address = found.address or {}
     prefill = {
         "customer_name": found.name,
@@ -242,11 +248,64 @@ def customer(key: str) -> Response:
     chat = found.contacts[-1] if found.contacts else None  # the newest touch
     return page(
         "customer.html",
+        status,
         c=found,
+        chats=_chat_contacts(found),
         prefill={k: v for k, v in prefill.items() if v},
         contact_links=contact.links(found.phone, chat, default_country=_country()),
         chat_name=contact.contact_name(chat),
+        action_token=manual.new_form_token(now()),
+        error=error,
+        done=(request.args.get("done") or "")[:40],
     )
+
+
+@customers_bp.get("/customers/<key>")
+@login_required
+def customer(key: str) -> Response:
+    found = queries.customer_page(wiring().runner, key[:300], _window(), parallel=_parallel)
+    if found is None:
+        return message("No such customer", "Nobody with this phone or e-mail in the CRM.", 404)
+    return _customer_page(found)
+
+
+@customers_bp.post("/customers/<key>/contacts/<contact_id>")
+@login_required
+def customer_contact(key: str, contact_id: str) -> Response:
+    """A manager says whether a chat contact that typed this customer's phone or e-mail is
+    her (``decision``: confirmed | rejected): one ``contact.identity`` event."""
+    w = wiring()
+    found = queries.customer_page(w.runner, key[:300], _window(), parallel=_parallel)
+    if found is None:
+        return message("No such customer", "Nobody with this phone or e-mail in the CRM.", 404)
+    chat = next((r for r in _chat_contacts(found) if r["contact_id"] == contact_id), None)
+    if chat is None:
+        return message("No such contact", "No chat contact with this customer's phone.", 404)
+    token = request.form.get("action_token") or ""
+    if not manual.valid_token(token, now(), acts.TOKEN_MAX_AGE):
+        return _customer_page(found, error="This page is too old: try again.", status=409)
+    try:
+        event = identity.decision_event(
+            identity.read_decision(request.form),
+            shop=str(chat["shop"]),
+            contact=chat,
+            manager=g.manager.id,
+            manager_name=g.manager.name,
+            token=token,
+            at=now(),
+        )
+    except acts.Refused as exc:
+        return _customer_page(found, error=str(exc), status=422)
+    w.bus.publish(event)
+    decision = event["entity"]["decision"]
+    logs.info(
+        "contact identity",
+        manager=g.manager.id,
+        contact_id=contact_id,
+        decision=decision,
+        event_id=event["event_id"],
+    )
+    return redirect(f"/customers/{quote(found.key, safe='')}?done={decision}#chat")
 
 
 # ------------------------------------------------------------------- needs attention

@@ -273,6 +273,13 @@ CUSTOMER_STATEMENTS: tuple[tuple[str, str], ...] = (
           WHERE STRPOS(LOWER(reason), n) > 0 OR STRPOS(LOWER(COALESCE(ref, '')), n) > 0
             OR STRPOS(LOWER(COALESCE(topic, '')), n) > 0)""",
     ),
+    (  # a manager's decision names the contact's phone and e-mail (order_form.identity)
+        "contact_identities",
+        f"""UPDATE {{ds}}.contact_identities SET phone = NULL, email = NULL
+        WHERE LOWER(email) IN UNNEST(@emails) OR phone IN UNNEST(@phones)
+          OR REGEXP_REPLACE(COALESCE(phone, ''), '[^0-9]', '') IN UNNEST(@digits)
+          OR {CONTACT_ROWS}""",  # noqa: S608
+    ),
     (  # last: the raw_events statement finds the contacts' payloads through these rows
         "contact_events",
         f"""UPDATE {{ds}}.contact_events

@@ -39,6 +39,7 @@ TABLE_OF_ENTITY = {
     "contact": "contact_events",
     "order_action": "order_actions",
     "shop": "shop_events",
+    "contact_identity": "contact_identities",
 }
 RAW_TABLE = "raw_events"
 #: Held and released inbound events are logged here (``orderhub.inbound``).
