@@ -181,7 +181,7 @@ class Stack:
             "CHATBOT_SECRET_HEADER": "X-OrderHub-Secret",
             "CHATBOT_STORE_URL": "https://" + DEMO_SHOP,
             # Short, so that products sent a moment ago show in the catalogue (tests, demo).
-            "CHATBOT_CACHE_SECONDS": "5",
+            "CHATBOT_CACHE_SECONDS": "1",
             "MANAGERS_DATABASE": MANAGERS_DATABASE,
             # The app id the Shopify stand-in gives the orders shopify_sync creates.
             "SHOPIFY_APP_IDS": str(shopify_writes.APP_ID),

@@ -32,11 +32,28 @@ def _restore_environ() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def stack() -> dict[str, str]:
-    """endpoints.env of the running test stack (started if needed)."""
+def stack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """endpoints.env of the running test stack (started if needed).
+
+    Under pytest-xdist (``scripts/test`` runs the tests in several workers) the first worker
+    that needs the stack checks it (and starts what is missing) while holding a lock; the
+    others then read what it found, so the stack is never started twice at once."""
+    import fcntl
+
     from devstack.stack import Stack
 
-    return Stack.from_env().up()
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return Stack.from_env().up()
+    shared = tmp_path_factory.getbasetemp().parent / "stack.json"  # one per pytest run
+    with open(shared.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not shared.exists():
+            shared.write_text(json.dumps(Stack.from_env().up()))
+        values: dict[str, str] = json.loads(shared.read_text())
+    # up() also points this process at the emulators (tests rely on it): so do the others.
+    for key in ("PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST"):
+        os.environ[key] = values[key]
+    return values
 
 
 @pytest.fixture
@@ -196,3 +213,41 @@ def post_cloud_event(client: Any, event: Any) -> Any:
 
 def load_json(relative: str) -> Any:
     return json.loads((FIXTURES / relative).read_text())
+
+
+# ------------------------------------------------------------- tests in parallel
+def xdist_group(nodeid: str) -> str | None:
+    """The group a test runs in under pytest-xdist: the tests of a group run on one worker,
+    one after another, in file order; a test of no group (None) runs on any worker.
+
+    * ``stack``: the end-to-end tests. They share the running stack: its functions, its
+      managers list, its sync switches, the stand-ins' shop and ManyChat (some tell it to
+      fail, some count what each manager was told).
+    * ``dev-terminal``: each case starts a whole ``scripts/dev`` stack of its own (ports
+      from base + 50): one at a time, beside the shared stack's tests.
+
+    Unit and integration tests name their own topics, datasets, collections, mailboxes
+    and subscribers, so they run beside those two groups, on the other workers.
+    """
+    if nodeid.startswith("tests/e2e/test_stack_lifecycle.py::test_every_way_of_ending_"):
+        return "dev-terminal"
+    if nodeid.startswith("tests/e2e/"):
+        return "stack"
+    return None
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` (as ``scripts/test`` runs) with the groups of ``xdist_group``.
+
+    The groups are told by node id here, in the controller: pytest-xdist 3.8's own
+    ``xdist_group`` marks are silently lost on pytest 9.2 (pytest-dev/pytest-xdist#1386)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class Groups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid) or super()._split_scope(nodeid)
+
+    return Groups(config, log)

@@ -326,6 +326,12 @@ class ShopifyStore:
         self.put("products", product_node(rest))
 
     # ----------------------------------------------------------------- costs
+    def refill_by(self, clock: Callable[[], float]) -> None:
+        """Refill the cost bucket by ``clock`` from now on: a test's own time, so that a
+        slow machine between two calls does not refill it."""
+        with self._lock:
+            self.clock, self._last = clock, clock()
+
     def _charge(self, requested: float) -> dict[str, Any] | None:  # caller holds the lock
         """Leaky bucket: refill by elapsed time, then pay ``requested`` or refuse."""
         now = self.clock()

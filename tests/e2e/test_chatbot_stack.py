@@ -133,7 +133,7 @@ def cards(page: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def catalogue_until(bot: Bot, count: int, **asked: Any) -> list[dict[str, Any]]:
-    """The catalogue once the products sent a moment ago show (the cache lives 5 s here)."""
+    """The catalogue once the products sent a moment ago show (the cache lives 1 s here)."""
     import time
 
     deadline = time.monotonic() + 20
