@@ -475,14 +475,11 @@ class Stack:
             doc.set({"managers": list(DEMO_MANAGERS)})
 
     def down(self) -> list[str]:
-        stopped = []
-        for name, pid in self._pids().items():
-            if alive(pid):
-                kill_group(pid)
-                stopped.append(name)
+        running = {name: pid for name, pid in self._pids().items() if alive(pid)}
+        kill_groups(list(running.values()))
         if self.pids_file.exists():
             self.pids_file.unlink()
-        return stopped
+        return list(running)
 
 
 # ------------------------------------------------------------------ helpers
@@ -526,17 +523,25 @@ def alive(pid: int) -> bool:
 
 
 def kill_group(pid: int, grace: float = 5.0) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
+    kill_groups([pid], grace)
+
+
+def kill_groups(pids: list[int], grace: float = 5.0) -> None:
+    """SIGTERM to every process group at once, then SIGKILL to what is left after ``grace``
+    seconds (one wait for all of them, not one after another)."""
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
     deadline = time.monotonic() + grace
-    while alive(pid) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def port_in_use(port: int) -> bool:
