@@ -210,6 +210,12 @@ def _refusal(error: Refused, what: str, record_id: str) -> Outcome:
     return Outcome(what, record_id, "failed", f"Shopify refused it: {error}", error_code=code)
 
 
+def _refused(deps: Deps, ctx: _Ctx, key: str, error: Refused, what: str, record_id: str) -> None:
+    """Shopify refused a write: release its claim for a later retry and record why."""
+    deps.links.finish(key, "retrying", {"error": str(error)}, now=deps.now())
+    ctx.fail(_refusal(error, what, record_id))
+
+
 def handle(event: Event, deps: Deps) -> Result | None:
     """Write what the event calls for; ``None`` when it is nothing of ours."""
     if event["event_type"] == "shop.uninstalled":
@@ -384,9 +390,7 @@ def push_order(ctx: _Ctx) -> None:
                 raise  # refused before it ran: nothing was created
             raise _Uncertain(str(exc)) from exc
     except Refused as refused:
-        deps.links.finish(key, "retrying", {"error": str(refused)}, now=deps.now())
-        outcome = _refusal(refused, "order", order_id)
-        ctx.fail(outcome)
+        _refused(deps, ctx, key, refused, "order", order_id)
         return
     except RateWait as wait:
         deps.links.finish(key, "retrying", {"error": str(wait)}, now=deps.now())
@@ -576,9 +580,7 @@ def cancel_order(ctx: _Ctx) -> None:
                 shopify_id, reason=reason, restock=True, note="cancelled in the CRM"
             )
     except Refused as refused:
-        deps.links.finish(key, "retrying", {"error": str(refused)}, now=deps.now())
-        outcome = _refusal(refused, "order_cancel", order_id)
-        ctx.fail(outcome)
+        _refused(deps, ctx, key, refused, "order_cancel", order_id)
         return
     except TransientError as exc:
         deps.links.finish(key, "retrying", {"error": str(exc)}, now=deps.now())
@@ -674,8 +676,7 @@ def carry_action(event: Event, deps: Deps) -> Result | None:
             raise Refused(what, [UserError("the order is not found in Shopify")])
         reason, written = _write_action(writer, what, action, current, ctx.switches)
     except Refused as refused:
-        deps.links.finish(key, "retrying", {"error": str(refused)}, now=deps.now())
-        ctx.fail(_refusal(refused, entity, order_id))
+        _refused(deps, ctx, key, refused, entity, order_id)
         return ctx.result
     except TransientError as exc:
         deps.links.finish(key, "retrying", {"error": str(exc)}, now=deps.now())
