@@ -41,6 +41,9 @@ GMAIL_STANDIN_OFFSET = 30
 #: The managers' Firestore database (a second database in the same emulator), as in
 #: production, where functions may only read it.
 MANAGERS_DATABASE = "managers"
+#: The CRM app's writable state (switches, preferences, installations, its sessions and
+#: marks): a database of its own, as in production (docs/app-state.md).
+APP_DATABASE = "crm-app"
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,7 @@ class Stack:
             # Short, so that products sent a moment ago show in the catalogue (tests, demo).
             "CHATBOT_CACHE_SECONDS": "1",
             "MANAGERS_DATABASE": MANAGERS_DATABASE,
+            "APP_DATABASE": APP_DATABASE,
             # The app id the Shopify stand-in gives the orders shopify_sync creates.
             "SHOPIFY_APP_IDS": str(shopify_writes.APP_ID),
         }

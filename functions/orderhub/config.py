@@ -43,6 +43,14 @@ def managers_database(env: Mapping[str, str]) -> str:
     return env.get("MANAGERS_DATABASE", "").strip() or DEFAULT_DATABASE
 
 
+def app_database(env: Mapping[str, str]) -> str:
+    """The Firestore database of the CRM app's writable state (``APP_DATABASE``): switches,
+    notification preferences, installations, the change marker and the app's own sessions,
+    claims and marks (docs/app-state.md). A database of its own in production (``crm-app``),
+    so the app holds no write access to the sync's documents; the default database when unset."""
+    return env.get("APP_DATABASE", "").strip() or DEFAULT_DATABASE
+
+
 def positive(env: Mapping[str, str], name: str, default: int) -> int:
     """A whole number of at least 1, or ``default`` when unset."""
     raw = env.get(name, "").strip()

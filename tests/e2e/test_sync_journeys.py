@@ -463,7 +463,8 @@ def test_e_held_orders_released_halfway_then_released_again_come_in_once(
     os.environ["FIRESTORE_EMULATOR_HOST"] = stack["FIRESTORE_EMULATOR_HOST"]
     shop = stack["SHOPIFY_SHOP_DOMAIN"]
     switches = FirestoreSwitches(
-        firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"]), "sync_settings"
+        firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"], database=stack["APP_DATABASE"]),
+        "sync_settings",
     )
     switches.put(shop, Switches().changed({"inbound.orders": "off"}))
     assert seen_by_the_webhook(stack, "held")

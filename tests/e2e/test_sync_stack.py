@@ -34,7 +34,8 @@ def sync_on(stack: dict[str, str]) -> Iterator[str]:
 
     shop = stack["SHOPIFY_SHOP_DOMAIN"]
     store = FirestoreSwitches(
-        firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"]), "sync_settings"
+        firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"], database=stack["APP_DATABASE"]),
+        "sync_settings",
     )
     store.put(shop, Switches().changed({"outbound.orders": "on", "outbound.customers": "on"}))
     yield shop

@@ -196,6 +196,8 @@ def test_a_customer_from_every_path_is_erased_and_proven_gone(crm: Crm, db: Any)
     exported = export_customer(request, BigQueryWarehouse(crm.client, crm.dataset))
     assert [c["contact_id"] for c in exported["chat_contacts"]] == [subscriber["id"]]
     assert [r["record_id"] for r in exported["sync_records"]] == [PHONE]
+    decided = [(r["contact_id"], r["decision"]) for r in exported["contact_identities"]]
+    assert decided == [(subscriber["id"], "confirmed")]  # the manager's decision about her
     outcome = erasure.erase_customer(
         request,
         warehouse=BigQueryWarehouse(crm.client, crm.dataset),

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from orderhub.config import (
+    DEFAULT_DATABASE,
+    app_database,
     bigquery_endpoint,
     project_id,
     required,
@@ -22,6 +24,8 @@ class CrmSettings:
     bigquery_endpoint: str | None
     #: Prefix of the Firestore collections (tests); the change marker is ``crm_changes``.
     firestore_prefix: str = ""
+    #: The Firestore database of the CRM app's state (``APP_DATABASE``, docs/app-state.md).
+    app_database: str = DEFAULT_DATABASE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> CrmSettings:
@@ -30,4 +34,5 @@ class CrmSettings:
             dataset=required(env, "BIGQUERY_DATASET"),
             bigquery_endpoint=bigquery_endpoint(env),
             firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
+            app_database=app_database(env),
         )

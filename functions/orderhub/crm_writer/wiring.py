@@ -28,6 +28,6 @@ def now() -> datetime:
 
 @functools.cache
 def changes() -> FirestoreChanges:
-    """The orders list's change marker (``orderhub.changes``)."""
+    """The orders list's change marker (``orderhub.changes``), in the app's database."""
     s = settings()
-    return FirestoreChanges(gcp.firestore_client(s.project), s.firestore_prefix)
+    return FirestoreChanges(gcp.firestore_client(s.project, s.app_database), s.firestore_prefix)

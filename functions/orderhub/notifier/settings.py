@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from orderhub.config import (
     DEFAULT_DATABASE,
+    app_database,
     bigquery_endpoint,
     managers_database,
     project_id,
@@ -36,6 +37,8 @@ class NotifierSettings:
     max_attempts: int
     rate_per_second: float
     managers_database: str = DEFAULT_DATABASE
+    #: The Firestore database of the CRM app's state (``APP_DATABASE``, docs/app-state.md).
+    app_database: str = DEFAULT_DATABASE
     #: Orders created (or cancelled) longer ago than this are recorded, not announced.
     max_age_hours: float = 24.0
     #: The shop's mailbox that e-mails a manager whose Messenger window closed; empty: off.
@@ -85,6 +88,7 @@ class NotifierSettings:
             max_attempts=int(number("NOTIFY_MAX_ATTEMPTS", "8")),
             rate_per_second=number("MANYCHAT_RATE_PER_SECOND", "25"),
             managers_database=managers_database(env),
+            app_database=app_database(env),
             max_age_hours=number("NOTIFY_MAX_AGE_HOURS", "24"),
             fallback_from=fallback_from,
             gmail_client_id=env.get("GMAIL_CLIENT_ID", "").strip() or None,

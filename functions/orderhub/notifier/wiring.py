@@ -44,9 +44,9 @@ def managers() -> FirestoreManagers:
 
 @functools.cache
 def preferences() -> FirestorePreferences:
-    """The owner's choices of who is told of what (the CRM app writes them)."""
+    """The owner's choices of who is told of what (the CRM app writes them, in its database)."""
     s = settings()
-    return FirestorePreferences(gcp.firestore_client(s.project), s.firestore_prefix)
+    return FirestorePreferences(gcp.firestore_client(s.project, s.app_database), s.firestore_prefix)
 
 
 @functools.cache

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from orderhub.config import (
     DEFAULT_DATABASE,
     DEFAULT_ORDER_EVENTS_TOPIC,
+    app_database,
     bigquery_endpoint,
     managers_database,
     positive,
@@ -42,6 +43,8 @@ class OrderFormSettings:
     shopify_admin_token: str
     shopify_api_version: str
     managers_database: str = DEFAULT_DATABASE
+    #: The Firestore database of the CRM app's state (``APP_DATABASE``, docs/app-state.md).
+    app_database: str = DEFAULT_DATABASE
     #: X-Forwarded-For entries appended by our own proxies: the client is this many from
     #: the right (1: Google's front end only; 2: behind an external load balancer).
     trusted_hops: int = 1
@@ -118,6 +121,7 @@ class OrderFormSettings:
             shopify_admin_token=env.get("ORDER_FORM_SHOPIFY_TOKEN", "").strip(),
             shopify_api_version=api_version(env),
             managers_database=managers_database(env),
+            app_database=app_database(env),
             trusted_hops=positive(env, "ORDER_FORM_TRUSTED_HOPS", 1),
             history_days=positive(env, "CRM_HISTORY_DAYS", 400),
             crm_dataset=env.get("CRM_DATASET", "").strip() or required(env, "BIGQUERY_DATASET"),

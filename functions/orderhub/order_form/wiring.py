@@ -55,7 +55,10 @@ class Wiring:
 
     @functools.cached_property
     def firestore(self) -> Any:
-        return gcp.firestore_client(self.settings.project)
+        """The app's own database (``APP_DATABASE``, docs/app-state.md): every store the app
+        writes lives there. The app keeps no client of the default database, whose sync
+        documents it may not touch."""
+        return gcp.firestore_client(self.settings.project, self.settings.app_database)
 
     @functools.cached_property
     def managers(self) -> FirestoreManagers:

@@ -91,3 +91,17 @@ class FirestoreDocuments:
         except exceptions.GoogleAPICallError as exc:
             raise TransientError(f"Firestore scan failed: {exc.__class__.__name__}") from exc
         return changed
+
+
+class ChainedDocuments:
+    """``Documents`` over several databases (the default one and the CRM app's): each
+    is nulled and searched, and the counts add up."""
+
+    def __init__(self, *parts: FirestoreDocuments) -> None:
+        self._parts = parts
+
+    def holding(self, needles: Sequence[str]) -> int:
+        return sum(part.holding(needles) for part in self._parts)
+
+    def null_fields_holding(self, needles: Sequence[str]) -> int:
+        return sum(part.null_fields_holding(needles) for part in self._parts)

@@ -5,7 +5,8 @@ operator to send to the shop owner, and appends an ``exported`` audit row (ids o
 The customer is found as the erasure finds them (``erasure.find_subject``): their Shopify
 id, the orders the request names, and the orders carrying the same e-mail or phone. The
 file holds their customer versions, orders, refunds, the chat contacts that gave their
-e-mail or phone (every touch), and the two-way sync's records of them.
+e-mail or phone (every touch), the managers' decisions that such a contact is (or is not)
+the customer (``contact_identities``), and the two-way sync's records of them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ QUERIES = {
         WHERE shop = @shop AND order_id IN UNNEST(@orders) ORDER BY order_id""",
     "chat_contacts": f"""SELECT * EXCEPT (entity) FROM {{ds}}.contact_events
         WHERE {CONTACT_ROWS} ORDER BY contact_id, version""",  # noqa: S608
+    "contact_identities": f"""SELECT * FROM {{ds}}.contact_identities
+        WHERE LOWER(email) IN UNNEST(@emails) OR phone IN UNNEST(@phones)
+          OR REGEXP_REPLACE(COALESCE(phone, ''), '[^0-9]', '') IN UNNEST(@digits)
+          OR {CONTACT_ROWS} ORDER BY contact_id, occurred_at""",  # noqa: S608
     "sync_records": """SELECT * EXCEPT (held_event) FROM {ds}.sync_log
         WHERE record_id IN UNNEST(@orders) OR record_id IN UNNEST(@customers)
           OR LOWER(record_id) IN UNNEST(@needles) ORDER BY attempted_at""",

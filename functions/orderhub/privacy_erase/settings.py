@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from orderhub.config import (
+    DEFAULT_DATABASE,
+    app_database,
     bigquery_endpoint,
     project_id,
     required,
@@ -23,6 +25,8 @@ class PrivacySettings:
     firestore_prefix: str
     #: ``PRIVACY_DIGEST_KEY`` (a secret): keys the digests of identifiers the audit keeps.
     digest_key: str = ""
+    #: The Firestore database of the CRM app's state (``APP_DATABASE``, docs/app-state.md).
+    app_database: str = DEFAULT_DATABASE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> PrivacySettings:
@@ -32,4 +36,5 @@ class PrivacySettings:
             bigquery_endpoint=bigquery_endpoint(env),
             firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
             digest_key=env.get("PRIVACY_DIGEST_KEY", "").strip(),
+            app_database=app_database(env),
         )

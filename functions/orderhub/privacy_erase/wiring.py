@@ -6,8 +6,9 @@ import functools
 from datetime import UTC, datetime
 
 from orderhub import gcp
+from orderhub.config import DEFAULT_DATABASE
 from orderhub.errors import ConfigError
-from orderhub.privacy_erase.documents import FirestoreDocuments
+from orderhub.privacy_erase.documents import ChainedDocuments, FirestoreDocuments
 from orderhub.privacy_erase.settings import PrivacySettings
 from orderhub.privacy_erase.warehouse import BigQueryWarehouse
 
@@ -24,9 +25,15 @@ def warehouse() -> BigQueryWarehouse:
 
 
 @functools.cache
-def documents() -> FirestoreDocuments:
+def documents() -> FirestoreDocuments | ChainedDocuments:
+    """The default database's documents and the CRM app's (``APP_DATABASE``: draft links,
+    claims and marks can hold a phone), both nulled and both searched."""
     s = settings()
-    return FirestoreDocuments(gcp.firestore_client(s.project), prefix=s.firestore_prefix)
+    default = FirestoreDocuments(gcp.firestore_client(s.project), prefix=s.firestore_prefix)
+    if s.app_database == DEFAULT_DATABASE:
+        return default
+    app = gcp.firestore_client(s.project, s.app_database)
+    return ChainedDocuments(default, FirestoreDocuments(app, prefix=s.firestore_prefix))
 
 
 def digest_key() -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 from orderhub import gcp
 from orderhub.bus import PubSubBus
-from orderhub.config import DEFAULT_ORDER_EVENTS_TOPIC, load_dev_env, project_id
+from orderhub.config import DEFAULT_ORDER_EVENTS_TOPIC, app_database, load_dev_env, project_id
 from orderhub.errors import ConfigError
 from orderhub.inbound import HoldingBus
 from orderhub.shopify.admin import ShopifyAdmin
@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     topic = os.environ.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC)
     firestore_prefix = os.environ.get("FIRESTORE_PREFIX", "")
-    switches = FirestoreSwitches(gcp.firestore_client(project), f"{firestore_prefix}sync_settings")
+    switches = FirestoreSwitches(
+        gcp.firestore_client(project, app_database(os.environ)), f"{firestore_prefix}sync_settings"
+    )
     cached = CachedSwitches(switches.get, ttl_s=30.0, clock=time.monotonic)
     bus = HoldingBus(PubSubBus(gcp.publisher(), gcp.topic_path(project, topic)), cached)
 

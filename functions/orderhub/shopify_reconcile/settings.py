@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from orderhub.config import (
+    DEFAULT_DATABASE,
     DEFAULT_ORDER_EVENTS_TOPIC,
+    app_database,
     bigquery_endpoint,
     project_id,
     required,
@@ -32,6 +34,8 @@ class ReconcileSettings:
     #: Our app's ids (``SHOPIFY_APP_IDS``, required): orders they created with our
     #: ``sourceIdentifier`` are the CRM's orders, not new Shopify orders.
     own_app_ids: frozenset[str] = frozenset()
+    #: The Firestore database of the CRM app's state (``APP_DATABASE``, docs/app-state.md).
+    app_database: str = DEFAULT_DATABASE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ReconcileSettings:
@@ -46,4 +50,5 @@ class ReconcileSettings:
             firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
             shops=shops,
             own_app_ids=read_app_ids(env),
+            app_database=app_database(env),
         )

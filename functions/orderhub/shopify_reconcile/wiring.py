@@ -49,7 +49,7 @@ def existing() -> BigQueryExisting:
 def bus() -> HoldingBus:
     s = settings()
     switches = FirestoreSwitches(
-        gcp.firestore_client(s.project), f"{s.firestore_prefix}sync_settings"
+        gcp.firestore_client(s.project, s.app_database), f"{s.firestore_prefix}sync_settings"
     )
     cached = CachedSwitches(switches.get, ttl_s=settings_cache_seconds(), clock=time.monotonic)
     return HoldingBus(PubSubBus(gcp.publisher(), gcp.topic_path(s.project, s.topic)), cached)
@@ -59,7 +59,7 @@ def bus() -> HoldingBus:
 def installations() -> Installations:
     """Shops of other merchants, connected through the CRM app's install flow."""
     s = settings()
-    return Installations(gcp.firestore_client(s.project), s.firestore_prefix)
+    return Installations(gcp.firestore_client(s.project, s.app_database), s.firestore_prefix)
 
 
 def shops() -> list[str]:

@@ -19,7 +19,13 @@ from datetime import UTC, datetime
 
 from orderhub import gcp
 from orderhub.bus import PubSubBus
-from orderhub.config import DEFAULT_ORDER_EVENTS_TOPIC, bigquery_endpoint, load_dev_env, project_id
+from orderhub.config import (
+    DEFAULT_ORDER_EVENTS_TOPIC,
+    app_database,
+    bigquery_endpoint,
+    load_dev_env,
+    project_id,
+)
 from orderhub.errors import ConfigError
 from orderhub.inbound import SWITCH_OF_ENTITY, HeldSelection, bring_in, held_events, switch_of
 from orderhub.shopify.settings import own_app_ids
@@ -49,8 +55,9 @@ def settings_main(argv: list[str]) -> int:
         load_dev_env()
     shop = _shop(args)
     project = project_id(os.environ)
-    store = FirestoreSwitches(
-        gcp.firestore_client(project), f"{os.environ.get('FIRESTORE_PREFIX', '')}sync_settings"
+    store = FirestoreSwitches(  # in the CRM app's database (APP_DATABASE), where it sets them
+        gcp.firestore_client(project, app_database(os.environ)),
+        f"{os.environ.get('FIRESTORE_PREFIX', '')}sync_settings",
     )
     switches = store.get(shop)
     if args.command == "set":
@@ -128,7 +135,8 @@ def _resync_inbound(
     if their switch is on again (those still off are listed and left held)."""
     env = os.environ
     switches = FirestoreSwitches(
-        gcp.firestore_client(project), f"{env.get('FIRESTORE_PREFIX', '')}sync_settings"
+        gcp.firestore_client(project, app_database(env)),
+        f"{env.get('FIRESTORE_PREFIX', '')}sync_settings",
     ).get(shop)
     selection = HeldSelection(
         shop=shop,

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from orderhub.config import (
+    DEFAULT_DATABASE,
     DEFAULT_ORDER_EVENTS_TOPIC,
+    app_database,
     bigquery_endpoint,
     project_id,
     required,
@@ -41,6 +43,8 @@ class ShopifySyncSettings:
     admins: Mapping[str, ShopifyAdminSettings] = field(default_factory=dict)
     #: ``PRIVACY_DIGEST_KEY`` (a secret): the key of the record ids in the logs (``logs.keyed``).
     digest_key: str = ""
+    #: The Firestore database of the CRM app's state (``APP_DATABASE``, docs/app-state.md).
+    app_database: str = DEFAULT_DATABASE
 
     def shop_of(self, crm_shop: str) -> str | None:
         """The Shopify shop for an event's shop key: itself when it has a token, else the
@@ -92,4 +96,5 @@ class ShopifySyncSettings:
             default_shop=single or None,
             admins=shops,
             digest_key=env.get("PRIVACY_DIGEST_KEY", ""),
+            app_database=app_database(env),
         )

@@ -27,9 +27,10 @@ def settings() -> ShopifySyncSettings:
 
 @functools.cache
 def installations() -> Installations:
-    """Shops of other merchants, connected through the CRM app's install flow."""
+    """Shops of other merchants, connected through the CRM app's install flow (in the
+    app's database, where the app stores the grant)."""
     s = settings()
-    return Installations(gcp.firestore_client(s.project), s.firestore_prefix)
+    return Installations(gcp.firestore_client(s.project, s.app_database), s.firestore_prefix)
 
 
 @functools.cache
@@ -63,7 +64,8 @@ def writer(shop: str) -> ShopifyWriter:
 def deps() -> Deps:
     s = settings()
     firestore = gcp.firestore_client(s.project)
-    switches = FirestoreSwitches(firestore, f"{s.firestore_prefix}sync_settings")
+    app = gcp.firestore_client(s.project, s.app_database)  # the owner's switches
+    switches = FirestoreSwitches(app, f"{s.firestore_prefix}sync_settings")
     inserter = BigQueryInserter(gcp.bigquery_client(s.project, s.bigquery_endpoint), s.dataset)
 
     def read_switches(shop: str) -> Switches:

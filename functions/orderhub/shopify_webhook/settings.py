@@ -9,7 +9,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from orderhub.config import (
+    DEFAULT_DATABASE,
     DEFAULT_ORDER_EVENTS_TOPIC,
+    app_database,
     positive,
     project_id,
     required,
@@ -55,6 +57,8 @@ class WebhookSettings:
     own_app_ids: frozenset[str] = frozenset()
     #: A body over this (or of unknown length) is answered 413 unread.
     max_body_bytes: int = 1024 * 1024
+    #: The Firestore database of the CRM app's state (``APP_DATABASE``, docs/app-state.md).
+    app_database: str = DEFAULT_DATABASE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> WebhookSettings:
@@ -83,4 +87,5 @@ class WebhookSettings:
             firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
             own_app_ids=read_app_ids(env),
             max_body_bytes=positive(env, "WEBHOOK_MAX_BODY_BYTES", 1024 * 1024),
+            app_database=app_database(env),
         )

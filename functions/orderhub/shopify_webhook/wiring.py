@@ -53,7 +53,7 @@ def switches() -> CachedSwitches:
     ``SYNC_SETTINGS_CACHE_SECONDS`` (30) by this instance: a change is seen that late."""
     s = settings()
     store = FirestoreSwitches(  # within Shopify's 5 s, before the claim's own deadline
-        gcp.firestore_client(s.project),
+        gcp.firestore_client(s.project, s.app_database),
         f"{s.firestore_prefix}sync_settings",
         timeout=SETTINGS_READ_TIMEOUT_S,
     )
