@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from orderhub.config import (
+    DEFAULT_DATABASE,
     DEFAULT_ORDER_EVENTS_TOPIC,
+    app_database,
     positive,
     project_id,
     required,
@@ -40,6 +42,9 @@ class GmailSettings:
     max_seconds_per_run: int  # likewise, by time (below the function's timeout)
     max_message_bytes: int  # larger mail is never fetched raw: quarantined by reference
     max_attempts: int  # a mail that brought down this many runs is set aside
+    #: The CRM app's database (``APP_DATABASE``): the mailbox's status its health page
+    #: reads (``gmail_status``), since the app cannot read the default database.
+    app_database: str = DEFAULT_DATABASE
 
     @property
     def only_mailbox(self) -> str | None:
@@ -67,6 +72,7 @@ class GmailSettings:
 
         return cls(
             project=project,
+            app_database=app_database(env),
             topic=env.get("ORDER_EVENTS_TOPIC", DEFAULT_ORDER_EVENTS_TOPIC),
             firestore_prefix=env.get("FIRESTORE_PREFIX", ""),
             api_url=api_url,

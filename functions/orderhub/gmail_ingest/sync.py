@@ -323,12 +323,21 @@ class FirestoreCheckpoints:
     watch's expiry, and ``full_sync`` while one runs; its message ids sit in the
     sub-collection ``full_sync`` (parts of ``FULL_SYNC_PART``), so no list is too long."""
 
-    def __init__(self, client: Any, collection: str) -> None:
+    def __init__(self, client: Any, collection: str, status: Any = None) -> None:
         self._client = client
         self._collection = client.collection(collection)
+        #: Where the CRM app's health page reads the mailbox's sync and watch times
+        #: (``gmail_status`` in the app's database): a copy of those fields, no checkpoint.
+        self._status = status
 
     def _ref(self, mailbox: str) -> Any:
         return self._collection.document(mailbox.lower().replace("/", "_"))
+
+    def _tell_status(self, mailbox: str, fields: dict[str, Any]) -> None:
+        if self._status is None:
+            return
+        ref = self._status.document(mailbox.lower().replace("/", "_"))
+        _firestore_call("status", lambda: ref.set(fields, merge=True, timeout=5.0))
 
     def _parts(self, mailbox: str) -> Any:
         return self._ref(mailbox).collection("full_sync")
@@ -382,7 +391,12 @@ class FirestoreCheckpoints:
             transaction.set(ref, changes, merge=True)
             return int(changes.get("history_id") or current or 0)
 
-        return int(_firestore_call("checkpoint", lambda: move(self._client.transaction())))
+        moved = int(_firestore_call("checkpoint", lambda: move(self._client.transaction())))
+        told: dict[str, Any] = {"advanced_at": now}
+        if synced_at is not None:
+            told["synced_at"] = synced_at
+        self._tell_status(mailbox, told)
+        return moved
 
     def begin_full(self, mailbox: str, full: FullSync, *, now: datetime) -> FullSync:
         from google.cloud import firestore
@@ -502,6 +516,7 @@ class FirestoreCheckpoints:
     ) -> None:
         doc = {"watch_expiration": expiration, "watch_history_id": history_id, "watched_at": now}
         _firestore_call("write", lambda: self._ref(mailbox).set(doc, merge=True, timeout=5.0))
+        self._tell_status(mailbox, {"watch_expiration": expiration, "watched_at": now})
 
 
 class FirestoreAttempts:

@@ -71,7 +71,10 @@ def gmail_service() -> Any:
 def stores() -> tuple[gmail.FirestoreCheckpoints, gmail.FirestoreAttempts, PubSubBus]:
     s = settings()
     client = gcp.firestore_client(s.project)
-    checkpoints = gmail.FirestoreCheckpoints(client, f"{s.firestore_prefix}gmail_mailboxes")
+    status = gcp.firestore_client(s.project, s.app_database).collection(
+        f"{s.firestore_prefix}gmail_status"  # the CRM app's health page reads it there
+    )
+    checkpoints = gmail.FirestoreCheckpoints(client, f"{s.firestore_prefix}gmail_mailboxes", status)
     attempts = gmail.FirestoreAttempts(
         client, f"{s.firestore_prefix}gmail_attempts", timedelta(days=ATTEMPT_TTL_DAYS)
     )

@@ -287,7 +287,7 @@ def gather(at: datetime) -> list[Line]:
     mailbox = os.environ.get("GMAIL_MAILBOX", "").strip().lower()
     if mailbox:
         snap = (
-            w.firestore.collection(f"{w.settings.firestore_prefix}gmail_mailboxes")
+            w.firestore.collection(f"{w.settings.firestore_prefix}gmail_status")
             .document(mailbox)
             .get()
         )
