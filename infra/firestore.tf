@@ -9,9 +9,9 @@ resource "google_firestore_database" "default" {
   depends_on = [google_project_service.apis]
 }
 
-# Every collection whose documents carry expires_at (claims, the notifier's ledger, the
-# order form's throttle and links: local.claim_collections); Firestore deletes them after
-# that time, so the collections stay small without a cleanup job.
+# Every collection of (default) whose documents carry expires_at (claims, the notifier's
+# ledger, the sync's links: local.claim_collections); Firestore deletes them after that
+# time, so the collections stay small without a cleanup job. The app's: app_claims_ttl.
 resource "google_firestore_field" "claims_ttl" {
   for_each = local.claim_collections
 
@@ -38,4 +38,34 @@ resource "google_firestore_database" "managers" {
   deletion_policy         = "ABANDON"
 
   depends_on = [google_project_service.apis]
+}
+
+# The CRM app's own database (docs/app-state.md): its switches (sync_settings), notify
+# preferences, installed shops, the orders list's change marker, and the app's sessions,
+# claims, links, marks and audit. order_form may write this database and nothing of
+# (default), so a compromised app cannot write the sync's documents (shopify_links, the
+# sync's claims and cursors). Functions that read the switches or preferences get read
+# access to it; scripts/migrate-app-state copies the old documents once.
+resource "google_firestore_database" "app" {
+  name                    = var.app_database
+  location_id             = var.firestore_location
+  type                    = "FIRESTORE_NATIVE"
+  delete_protection_state = var.deletion_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
+  deletion_policy         = "ABANDON"
+
+  depends_on = [google_project_service.apis]
+}
+
+# The order form's expiring documents (claims, sign-in throttle, draft links): TTL on
+# expires_at, as claims_ttl does in (default).
+resource "google_firestore_field" "app_claims_ttl" {
+  for_each = local.app_claim_collections
+
+  database   = google_firestore_database.app.name
+  collection = each.key
+  field      = "expires_at"
+
+  ttl_config {}
+
+  index_config {}
 }

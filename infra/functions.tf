@@ -128,6 +128,40 @@ resource "google_project_iam_member" "fn_reads_managers" {
   }
 }
 
+# Why: writes the CRM app's own database ("app_state" = "write"): order_form keeps all its
+# state there (and holds nothing of (default)); crm_writer moves the change marker; the
+# sync and reconciliation switch a shop off on uninstall and rotate installed shops' tokens;
+# gmail_ingest copies the mailbox's sync times for /health; the privacy job erases there too.
+resource "google_project_iam_member" "fn_app_state_write" {
+  for_each = { for name, f in local.deployed : name => f if f.app_state == "write" }
+
+  project = var.project
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.fn[each.key].email}"
+
+  condition {
+    title       = "app-database-only"
+    description = "Documents of the CRM app's database only."
+    expression  = "resource.name == \"projects/${var.project}/databases/${google_firestore_database.app.name}\""
+  }
+}
+
+# Why: reads the CRM app's database ("app_state" = "read"): the webhook reads the shops'
+# inbound switches, the notifier the owner's choice of who is told of what. Read only.
+resource "google_project_iam_member" "fn_app_state_read" {
+  for_each = { for name, f in local.deployed : name => f if f.app_state == "read" }
+
+  project = var.project
+  role    = "roles/datastore.viewer"
+  member  = "serviceAccount:${google_service_account.fn[each.key].email}"
+
+  condition {
+    title       = "app-database-read"
+    description = "Read the CRM app's database only."
+    expression  = "resource.name == \"projects/${var.project}/databases/${google_firestore_database.app.name}\""
+  }
+}
+
 # A role with exactly what streaming rows into a table takes: insertAll
 # (bigquery.tables.updateData) and reading the table's schema (bigquery.tables.get). No
 # query, no read of rows, no delete.

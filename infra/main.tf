@@ -18,6 +18,10 @@
 #   publishes     topics it publishes to            -> roles/pubsub.publisher on each topic
 #   firestore     reads/writes Firestore documents  -> roles/datastore.user, (default) database only
 #   managers_read reads the managers database        -> roles/datastore.viewer, that database only
+#   app_state     "write" | "read": the CRM app's own database (crm-app: switches, preferences,
+#                 installations, the change marker, the app's sessions and marks)
+#                 -> roles/datastore.user | roles/datastore.viewer, that database only
+#                 (docs/app-state.md); order_form has it and nothing of (default)
 #   appends_to    CRM tables it streams rows into    -> a custom role (tables.get + updateData)
 #                                                       on each of those tables, nothing else
 #   reads_tables  CRM tables it queries              -> dataViewer on each table + jobUser
@@ -40,10 +44,12 @@ locals {
         WEBHOOK_MAX_BODY_BYTES = "1048576"
         # the shops' inbound switches (sync_settings) are read at most this often per instance
         SYNC_SETTINGS_CACHE_SECONDS = "30"
+        APP_DATABASE                = google_firestore_database.app.name # the switches
       }
       secrets     = ["SHOPIFY_WEBHOOK_SECRETS", "SHOPIFY_CLIENT_SECRET"]
       publishes   = ["order-events"] # one canonical event per accepted webhook
       firestore   = true             # claim-once record per delivery (shop + hash of topic and body)
+      app_state   = "read"           # the shops' inbound switches (sync_settings)
       memory      = "512M"
       cpu         = "1"
       concurrency = 16 # Shopify allows 5 s per request; one instance serves a burst
@@ -58,11 +64,12 @@ locals {
       event_topic = "order-events"
       env = {
         BIGQUERY_DATASET = google_bigquery_dataset.crm.dataset_id
+        APP_DATABASE     = google_firestore_database.app.name
       }
       # insertAll into these tables only (orderhub.sinks.bigquery TABLE_OF_ENTITY + raw_events,
       # + sync_log: Shopify facts held by an inbound switch, and their release)
       appends_to = ["raw_events", "order_events", "refund_events", "customer_events", "product_events", "quarantine", "privacy_requests", "contact_events", "sync_log", "order_actions", "shop_events", "contact_identities"]
-      firestore  = true # the orders list's change marker, crm_changes/{shop} (orderhub.changes)
+      app_state  = "write" # the orders list's change marker, crm_changes/{shop} (orderhub.changes)
     }
 
     gmail_ingest = {
@@ -72,11 +79,13 @@ locals {
         ORDER_EVENTS_TOPIC = google_pubsub_topic.topics["order-events"].name
         GMAIL_PUSH_TOPIC   = google_pubsub_topic.topics["gmail-push"].name
         GMAIL_MAILBOX      = var.gmail_mailbox # notifications for other addresses are ignored
+        APP_DATABASE       = google_firestore_database.app.name
       }
       secrets = ["GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_REFRESH_TOKEN"]
       # one canonical event per parsed order e-mail; gmail-push: "go on" after a run's limit
       publishes = ["gmail-push", "order-events"]
-      firestore = true # checkpoint, lease and full-sync list per mailbox; per-message attempts
+      firestore = true    # checkpoint, lease and full-sync list per mailbox; per-message attempts
+      app_state = "write" # a copy of the sync and watch times (gmail_status) for the app's /health
       timeout   = 120
     }
 
@@ -87,11 +96,13 @@ locals {
         GMAIL_PUSH_TOPIC   = google_pubsub_topic.topics["gmail-push"].name
         GMAIL_MAILBOX      = var.gmail_mailbox
         ORDER_EVENTS_TOPIC = google_pubsub_topic.topics["order-events"].name
+        APP_DATABASE       = google_firestore_database.app.name
       }
       secrets = ["GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_REFRESH_TOKEN"]
       # after renewing the watch it runs a catch-up sync (which may ask for more on gmail-push)
       publishes = ["gmail-push", "order-events"]
-      firestore = true # watch expiration; checkpoint; per-message attempts
+      firestore = true    # watch expiration; checkpoint; per-message attempts
+      app_state = "write" # a copy of the watch's expiry (gmail_status) for the app's /health
     }
 
     order_form = {
@@ -103,6 +114,7 @@ locals {
         SHOPIFY_API_VERSION         = var.shopify_api_version
         BIGQUERY_DATASET            = google_bigquery_dataset.catalogue.dataset_id # products only
         MANAGERS_DATABASE           = google_firestore_database.managers.name
+        APP_DATABASE                = google_firestore_database.app.name # all it writes
         ORDER_FORM_DEFAULT_COUNTRY  = var.order_form.default_country
         ORDER_FORM_CURRENCY         = var.order_form.currency
         ORDER_FORM_DELIVERY_METHODS = join(",", var.order_form.delivery_methods)
@@ -129,11 +141,14 @@ locals {
       # MANYCHAT_TOKEN: /health's alerts to the owners. SHOPIFY_CLIENT_ID/SECRET: the install
       # flow for another merchant's shop exchanges its code with them (/shopify/callback); the
       # tokens it gets are stored for the sync, never used by the app (docs/deploy.md).
-      secrets       = ["ORDER_FORM_SESSION_SECRET", "ORDER_FORM_SHOPIFY_CLIENT_ID", "ORDER_FORM_SHOPIFY_CLIENT_SECRET", "ORDER_FORM_SHOPIFY_TOKEN", "MANYCHAT_TOKEN", "SHOPIFY_CLIENT_ID", "SHOPIFY_CLIENT_SECRET"]
-      publishes     = ["order-events"] # one canonical event per submitted order
-      firestore     = true             # sign-in throttle, sign-outs, claim-once per submission
-      managers_read = true             # managers and password hashes: read, never written
-      catalogue     = true             # the product picker searches the catalogue's products view
+      secrets   = ["ORDER_FORM_SESSION_SECRET", "ORDER_FORM_SHOPIFY_CLIENT_ID", "ORDER_FORM_SHOPIFY_CLIENT_SECRET", "ORDER_FORM_SHOPIFY_TOKEN", "MANYCHAT_TOKEN", "SHOPIFY_CLIENT_ID", "SHOPIFY_CLIENT_SECRET"]
+      publishes = ["order-events"] # one canonical event per submitted order
+      # Nothing of (default): the sync's documents are out of its reach. Its own state (sign-in
+      # throttle, sign-outs, claim-once per submission, links, marks, switches, preferences,
+      # installations, the audit) is in the app's database (docs/app-state.md).
+      app_state     = "write"
+      managers_read = true # managers and password hashes: read, never written
+      catalogue     = true # the product picker searches the catalogue's products view
       # The CRM app (orderhub.order_form.queries.TABLES_READ): dataViewer on each, nothing more
       reads_tables = ["order_events", "refund_events", "customer_events", "contact_events", "notifications", "quarantine", "sync_log", "raw_events", "order_actions", "contact_identities"]
       memory       = "512M" # scrypt at OWASP's cost (N=2^17, r=8) takes 128 MiB per sign-in
@@ -149,11 +164,13 @@ locals {
         NOTIFY_MANAGERS      = jsonencode(var.notifier.managers) # fallback; settings/managers wins
         BIGQUERY_DATASET     = google_bigquery_dataset.crm.dataset_id
         MANAGERS_DATABASE    = google_firestore_database.managers.name
-        NOTIFY_FALLBACK_FROM = var.notifier_fallback_from # e-mail when a manager's Messenger window closed
+        APP_DATABASE         = google_firestore_database.app.name # the owner's notify_preferences
+        NOTIFY_FALLBACK_FROM = var.notifier_fallback_from         # e-mail when a manager's Messenger window closed
       }
       secrets       = ["MANYCHAT_TOKEN", "GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_SEND_REFRESH_TOKEN"] # Gmail: the e-mail fallback, its own gmail.send-only grant
       firestore     = true                                                                                     # claim per (event, manager)
       managers_read = true                                                                                     # managers to notify (settings/managers): read only
+      app_state     = "read"                                                                                   # who is told of what (notify_preferences)
       appends_to    = ["notifications"]                                                                        # every attempt to message a manager
     }
 
@@ -170,11 +187,14 @@ locals {
         SHOPIFY_SHOPS               = join(",", var.shop_domains) # client credentials on each
         # orders our app created: the CRM's own orders, never imported a second time
         SHOPIFY_APP_IDS = join(",", var.shopify_app_ids)
+        APP_DATABASE    = google_firestore_database.app.name
       }
       # The Dev Dashboard app (client credentials, the default), else legacy static tokens
       secrets   = ["SHOPIFY_CLIENT_ID", "SHOPIFY_CLIENT_SECRET", "SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS"]
       publishes = ["order-events"] # the same canonical events the webhook would have sent
-      firestore = true             # the updated_at cursor per shop and resource; the shops' inbound switches
+      firestore = true             # the updated_at cursor per shop and resource
+      # the shops' inbound switches; installed shops' tokens, rotated under a lease (a write)
+      app_state = "write"
       timeout   = 540
       # which version of each entity the CRM already holds (orderhub.sinks.bigquery VERSION_TABLES)
       reads_tables = ["order_events", "customer_events", "product_events", "refund_events"]
@@ -185,9 +205,11 @@ locals {
       schedule    = "privacy_erase"
       env = {
         BIGQUERY_DATASET = google_bigquery_dataset.crm.dataset_id
+        APP_DATABASE     = google_firestore_database.app.name
       }
       secrets   = ["PRIVACY_DIGEST_KEY"] # keys the digests of identifiers the audit keeps
       firestore = true                   # nulls the customer's e-mail and phone wherever a document holds them
+      app_state = "write"                # likewise in the app's database (draft links, claims, marks)
       erases    = true                   # UPDATE/DELETE in every CRM table, appends the audit row
       timeout   = 540
     }
@@ -236,13 +258,16 @@ locals {
         # A create that got no answer stays claimed this long (longer than Shopify's search
         # index lags), so no redelivery creates a second order; the echo confirms it sooner.
         SHOPIFY_SYNC_SETTLE_SECONDS = "120"
+        APP_DATABASE                = google_firestore_database.app.name
       }
       # The Dev Dashboard app (client credentials, the default), else legacy static tokens;
       # PRIVACY_DIGEST_KEY: the key of the record ids in the logs (logs.keyed)
-      secrets    = ["SHOPIFY_CLIENT_ID", "SHOPIFY_CLIENT_SECRET", "SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS", "PRIVACY_DIGEST_KEY"]
-      publishes  = ["order-events"] # one alert per record Shopify refused for good
-      firestore  = true             # links CRM id -> Shopify id; per-shop settings and order rate
-      appends_to = ["sync_log"]     # every outcome of the sync
+      secrets   = ["SHOPIFY_CLIENT_ID", "SHOPIFY_CLIENT_SECRET", "SHOPIFY_ADMIN_TOKEN", "SHOPIFY_ADMIN_TOKENS", "PRIVACY_DIGEST_KEY"]
+      publishes = ["order-events"] # one alert per record Shopify refused for good
+      firestore = true             # links CRM id -> Shopify id; order rate
+      # per-shop switches (app/uninstalled turns outbound off); installed shops' tokens
+      app_state  = "write"
+      appends_to = ["sync_log"] # every outcome of the sync
       # One instance at a time: the shop's cost bucket and order rate are paced, not raced.
       max_instances = 1
       timeout       = 120
@@ -253,8 +278,10 @@ locals {
   topics = toset(["order-events", "gmail-push"])
 
   # Firestore collections whose documents carry expires_at (TTL policy in firestore.tf): the
-  # claim-once records, the notifier's ledger, the order form's sign-in throttle and links.
-  claim_collections = toset(["webhook_claims", "gmail_attempts", "notification_claims", "order_form_claims", "signin_throttle", "draft_links", "shopify_links"])
+  # claim-once records, the notifier's ledger and the sync's links in (default); the order
+  # form's claims, sign-in throttle and links in the app's database.
+  claim_collections     = toset(["webhook_claims", "gmail_attempts", "notification_claims", "shopify_links"])
+  app_claim_collections = toset(["order_form_claims", "signin_throttle", "draft_links"])
 
   main_py = file("${path.module}/../functions/main.py")
 
@@ -272,6 +299,7 @@ locals {
       publishes     = tolist(try(f.publishes, []))
       firestore     = try(f.firestore, false)
       managers_read = try(f.managers_read, false)
+      app_state     = try(f.app_state, null)
       appends_to    = tolist(try(f.appends_to, []))
       reads_tables  = tolist(try(f.reads_tables, []))
       catalogue     = try(f.catalogue, false)

@@ -189,6 +189,12 @@ variable "managers_database" {
   default     = "managers"
 }
 
+variable "app_database" {
+  description = "Firestore database of the CRM app's writable state (switches, preferences, installations, its sessions and marks); the app writes nothing else (docs/app-state.md)."
+  type        = string
+  default     = "crm-app"
+}
+
 variable "shop_time_zone" {
   description = "The shop's time zone (IANA name): the calendar days of the daily_sales view."
   type        = string

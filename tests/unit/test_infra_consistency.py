@@ -423,11 +423,12 @@ def expiring_classes(root: Path) -> set[str]:
     return found
 
 
-def expiring_collections_in_code(root: Path) -> dict[str, str]:
-    """Collection -> class, for every construction of a class that writes ``expires_at``."""
+def expiring_collections_in_code(root: Path, under: str = "") -> dict[str, str]:
+    """Collection -> class, for every construction of a class that writes ``expires_at``
+    (in the package ``under``, e.g. ``order_form``, when given)."""
     classes = expiring_classes(root)
     found: dict[str, str] = {}
-    for path in (root / "functions" / "orderhub").rglob("*.py"):
+    for path in (root / "functions" / "orderhub" / under).rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Call):
                 continue
@@ -617,13 +618,28 @@ def check_tables(root: Path) -> list[str]:
 
 def check_firestore_ttl(root: Path) -> list[str]:
     infra = load_infra(root)
-    ttl = _literal_set(infra.locals.get("claim_collections", ""))
-    field_res = infra.of_type("google_firestore_field").get("claims_ttl", {})
+    default_ttl = _literal_set(infra.locals.get("claim_collections", ""))
+    app_ttl = _literal_set(infra.locals.get("app_claim_collections", ""))
+    ttl = default_ttl | app_ttl
+    fields = infra.of_type("google_firestore_field")
     problems = []
-    if _unquote(field_res.get("field")) != "expires_at" or "ttl_config" not in field_res:
-        problems.append("firestore: no TTL policy on expires_at of the claim collections")
-    if "local.claim_collections" not in str(field_res.get("for_each", "")):
-        problems.append("firestore: the TTL policy is not applied to local.claim_collections")
+    for res, local, database in (
+        ("claims_ttl", "claim_collections", "google_firestore_database.default."),
+        ("app_claims_ttl", "app_claim_collections", "google_firestore_database.app."),
+    ):
+        field_res = fields.get(res, {})
+        if _unquote(field_res.get("field")) != "expires_at" or "ttl_config" not in field_res:
+            problems.append(f"firestore: no TTL policy on expires_at of local.{local}")
+        if f"local.{local}" not in str(field_res.get("for_each", "")):
+            problems.append(f"firestore: the TTL policy is not applied to local.{local}")
+        if database not in str(field_res.get("database", "")):
+            problems.append(f"firestore: {res} is not on {database.rstrip('.')}")
+    # The order form keeps everything in the app's database: its TTL policies are there.
+    for collection in sorted(set(expiring_collections_in_code(root, "order_form")) - app_ttl):
+        problems.append(
+            f"firestore: the order form's {collection} expires in the app's database: "
+            "list it in local.app_claim_collections"
+        )
     for collection in sorted(claim_collections_in_code(root) - ttl):
         problems.append(f"firestore: claim collection {collection} has no TTL policy in infra")
     for collection, cls in sorted(expiring_collections_in_code(root).items()):
@@ -850,7 +866,9 @@ def check_least_privilege(root: Path) -> list[str]:
     ):
         problems.append("function order_form: CRM_DATASET must name the CRM dataset")
 
-    # Firestore: every grant names its database; functions only read the managers'.
+    # Firestore: every grant names its database; functions only read the managers'; the
+    # order form holds nothing of (default) (docs/app-state.md).
+    app_db = "databases/${google_firestore_database.app.name}"
     for rtype in ("google_project_iam_member",):
         for name, body in infra.of_type(rtype).items():
             role = str(_unquote(body.get("role", "")))
@@ -859,10 +877,30 @@ def check_least_privilege(root: Path) -> list[str]:
             condition = str(body.get("condition", ""))
             if "/databases/" not in condition:
                 problems.append(f"firestore: {rtype}.{name} is not limited to one database")
-            if "databases/(default)" not in condition and role != "roles/datastore.viewer":
-                problems.append(f"firestore: {rtype}.{name} may write outside (default)")
-    if "managers" not in infra.of_type("google_firestore_database"):
+            writes_allowed = "databases/(default)" in condition or app_db in condition
+            if not writes_allowed and role != "roles/datastore.viewer":
+                problems.append(
+                    f"firestore: {rtype}.{name} may write outside (default) and the app's database"
+                )
+            holders = _granted_to(body, entries)
+            if "order_form" in holders and (
+                "databases/(default)" in condition or "/databases/" not in condition
+            ):
+                problems.append(
+                    f"firestore: {rtype}.{name} gives order_form a datastore role on the default "
+                    "database; the app keeps its state in the app's database only"
+                )
+            if app_db in condition and role != "roles/datastore.viewer":
+                for fn in sorted(holders - {"order_form"} - APP_STATE_WRITERS):
+                    problems.append(f"firestore: {fn} may write the app's database ({name})")
+    databases = infra.of_type("google_firestore_database")
+    if "managers" not in databases:
         problems.append("firestore: no separate managers database")
+    if "app" not in databases:
+        problems.append("firestore: no database of the CRM app's own (app)")
+    if _unquote(entries.get("order_form", {}).get("app_state")) != "write":
+        problems.append("firestore: order_form must write the app's database (app_state)")
+    problems += _app_state_matches_code(root, entries)
 
     # Ingress: the internet reaches public functions only.
     fn = infra.resource("google_cloudfunctions2_function", "fn")["service_config"][0]
@@ -873,6 +911,92 @@ def check_least_privilege(root: Path) -> list[str]:
         if declared.schedule is not None and declared.public:
             problems.append(f"function {name}: scheduled, so it must not be public")
     return problems
+
+
+#: Functions that may write the CRM app's database besides order_form, and why: the change
+#: marker (crm_writer), uninstall and token rotation (shopify_sync, shopify_reconcile), the
+#: mailbox's sync times for /health (gmail_*), the erasure (privacy_erase).
+APP_STATE_WRITERS = frozenset(
+    {
+        "crm_writer",
+        "shopify_sync",
+        "shopify_reconcile",
+        "gmail_ingest",
+        "gmail_watch_renew",
+        "privacy_erase",
+    }
+)
+#: Calls that write an app-state store (switches, preferences, installations, the change
+#: marker): a function granted read only never makes them.
+APP_STATE_WRITES = frozenset(
+    {"put", "save", "bump", "disconnect", "save_grant", "take_lease", "release"}
+)
+
+
+def _granted_to(body: dict[str, Any], entries: dict[str, Any]) -> set[str]:
+    """The functions a grant's ``for_each`` gives it to: ``if f.key`` or ``if f.key == "v"``
+    over local.deployed; every function when it names no filter."""
+    source = str(body.get("for_each", ""))
+    match = re.search(r'if f\.(\w+)(?:\s*==\s*\\?"(\w+)\\?")?', source)
+    if "local.deployed" not in source:
+        return set()
+    if match is None:
+        return set(entries)
+    key, value = match[1], match[2]
+    return {
+        name
+        for name, entry in entries.items()
+        if (_unquote(entry.get(key)) == value if value else bool(entry.get(key)))
+    }
+
+
+def _app_state_matches_code(root: Path, entries: dict[str, Any]) -> list[str]:
+    """A function whose package builds a client of the app's database (``app_database``)
+    holds ``app_state``, and one that holds it uses it; ``read`` only where the package
+    calls no writing method of an app-state store."""
+    code = entry_points(root)
+    problems = []
+    for name, entry in entries.items():
+        if name not in code:
+            continue
+        package = root / "functions" / "orderhub" / _package_of(root, name)
+        sources = {path: path.read_text() for path in package.glob("*.py") if path.name != "cli.py"}
+        uses = any(  # its settings read APP_DATABASE; does its code build a client of it?
+            "app_database" in text for path, text in sources.items() if path.name != "settings.py"
+        )
+        state = _unquote(entry.get("app_state"))
+        if uses and state not in ("read", "write"):
+            problems.append(f"function {name}: uses APP_DATABASE but has no app_state in infra")
+        if state and not uses:
+            problems.append(f"function {name}: app_state = {state!r} but its code never uses it")
+        if state == "read":
+            for path, text in sources.items():
+                for node in ast.walk(ast.parse(text)):
+                    if (
+                        isinstance(node, ast.Call)
+                        and isinstance(node.func, ast.Attribute)
+                        and node.func.attr in APP_STATE_WRITES
+                    ):
+                        problems.append(
+                            f"function {name}: app_state = 'read', yet {path.name} calls "
+                            f".{node.func.attr}(): it writes"
+                        )
+        if state and "APP_DATABASE" not in entry.get("env", {}):
+            problems.append(f"function {name}: app_state without APP_DATABASE in its env")
+    return problems
+
+
+def _package_of(root: Path, function: str) -> str:
+    """The orderhub package that serves an entry point of functions/main.py."""
+    tree = ast.parse((root / "functions" / "main.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == function:
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.ImportFrom) and (inner.module or "").startswith(
+                    "orderhub."
+                ):
+                    return (inner.module or "").split(".")[1]
+    return function
 
 
 # ------------------------------------------------------------- log-based metrics vs log calls
@@ -1238,6 +1362,56 @@ MUTATIONS: list[tuple[str, Callable[[Path], None], str, str]] = [
         ),
         "least_privilege",
         "BIGQUERY_DATASET is not it",
+    ),
+    (
+        "the order form given the default database again",
+        lambda r: _edit(
+            r / "infra/main.tf",
+            '      app_state     = "write"\n      managers_read = true',
+            '      app_state     = "write"\n      firestore     = true\n      managers_read = true',
+        ),
+        "least_privilege",
+        "gives order_form a datastore role on the default database",
+    ),
+    (
+        "the webhook reads its switches from the default database again",
+        lambda r: _edit(
+            r / "functions/orderhub/shopify_webhook/wiring.py",
+            "gcp.firestore_client(s.project, s.app_database),",
+            "gcp.firestore_client(s.project),",
+        ),
+        "least_privilege",
+        "shopify_webhook: app_state = 'read' but its code never uses it",
+    ),
+    (
+        "a function that writes the app's database granted read only",
+        lambda r: _edit(
+            r / "infra/main.tf",
+            '      app_state  = "write" # the orders list\'s change marker',
+            '      app_state  = "read" # the orders list\'s change marker',
+        ),
+        "least_privilege",
+        "crm_writer: app_state = 'read', yet write.py calls .bump(): it writes",
+    ),
+    (
+        "a reader of the app's database granted write",
+        lambda r: _edit(
+            r / "infra/main.tf",
+            'app_state     = "read"   ',
+            'app_state     = "write"  ',
+        ),
+        "least_privilege",
+        "notifier may write the app's database",
+    ),
+    (
+        "the app's TTL policy left on the default database",
+        lambda r: _edit(
+            r / "infra/firestore.tf",
+            "  database   = google_firestore_database.app.name",
+            "  database   = google_firestore_database.default.name",
+        ),
+        "firestore",
+        "app_claims_ttl is not on google_firestore_database.app",
     ),
     (
         "Firestore grant on every database",
