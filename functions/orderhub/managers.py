@@ -91,8 +91,8 @@ def apply_preferences(
 
 
 class FirestorePreferences:
-    """``notify_preferences`` (default database): one document per subscriber id. The
-    notifier reads them; the CRM app's settings page (owners only) writes them."""
+    """``notify_preferences`` (the CRM app's database, ``APP_DATABASE``): one document per
+    subscriber id. The notifier reads them; the CRM app's settings page (owners) writes them."""
 
     def __init__(self, client: Any, prefix: str = "") -> None:
         self._collection = client.collection(f"{prefix}{PREFERENCES_COLLECTION}")

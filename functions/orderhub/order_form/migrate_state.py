@@ -3,7 +3,9 @@ into the app's own (``APP_DATABASE``, ``crm-app``; docs/app-state.md). Run once,
 functions that read it there are deployed.
 
 Copied: the switches (``sync_settings``), who is told of what (``notify_preferences``), the
-settings audit, the attention marks and the installed shops (``shopify_installations``).
+settings audit, the attention marks and the installed shops (``shopify_installations``);
+and, for the /health page, the mailboxes' sync and watch times (``gmail_mailboxes`` to
+``gmail_status``, those fields only, as gmail_ingest writes them from now on).
 Sign-in throttles, sign-outs, claims, draft links and the change marker start empty
 harmlessly (docs/runbook.md says what that means for a session signed out before the move).
 
@@ -33,6 +35,12 @@ COLLECTIONS = (
     "attention_marks",
     INSTALLATIONS,
 )
+#: (from, to, fields): a copy of some fields only.
+STATUS = (
+    "gmail_mailboxes",
+    "gmail_status",
+    ("advanced_at", "synced_at", "watch_expiration", "watched_at"),
+)
 
 
 @dataclass
@@ -52,22 +60,26 @@ def migrate(
     collections: Iterable[str] = COLLECTIONS,
     overwrite: bool = False,
 ) -> Copied:
-    """Copy each collection's documents from ``source`` to ``target`` (Firestore clients)."""
+    """Copy each collection's documents from ``source`` to ``target`` (Firestore clients),
+    and the Gmail status fields (``STATUS``)."""
     copied = Copied()
-    for name in collections:
-        into = target.collection(f"{prefix}{name}")
-        copied.written[name], copied.same[name], copied.kept[name] = 0, 0, []
+    plan: list[tuple[str, str, tuple[str, ...] | None]] = [(c, c, None) for c in collections]
+    for name, to, fields in [*plan, STATUS]:
+        into = target.collection(f"{prefix}{to}")
+        copied.written[to], copied.same[to], copied.kept[to] = 0, 0, []
         for snapshot in source.collection(f"{prefix}{name}").stream():
             data = snapshot.to_dict() or {}
+            if fields is not None:
+                data = {k: v for k, v in data.items() if k in fields}
             there = into.document(snapshot.id).get()
             if there.exists and (there.to_dict() or {}) == data:
-                copied.same[name] += 1
+                copied.same[to] += 1
                 continue
             if there.exists and not overwrite:
-                copied.kept[name].append(snapshot.id)
+                copied.kept[to].append(snapshot.id)
                 continue
             into.document(snapshot.id).set(data)
-            copied.written[name] += 1
+            copied.written[to] += 1
     return copied
 
 
@@ -94,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         prefix,
         overwrite=args.overwrite,
     )
-    for name in COLLECTIONS:
+    for name in (*COLLECTIONS, STATUS[1]):
         kept = copied.kept[name]
         print(
             f"{prefix}{name}: {copied.written[name]} copied, {copied.same[name]} already there"
