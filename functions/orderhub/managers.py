@@ -73,7 +73,7 @@ def apply_preferences(
     managers: tuple[Manager, ...], prefs: dict[str, dict[str, Any]]
 ) -> tuple[Manager, ...]:
     """The managers with the owner's choices (``notify_preferences/{subscriber_id}`` in the
-    default database, written by the CRM app) on top: a kind set there wins."""
+    CRM app's database, written by the app) on top: a kind set there wins."""
     from dataclasses import replace
 
     found = []

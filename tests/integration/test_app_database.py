@@ -8,6 +8,8 @@ managers' (the operator's, read only).
   and the app's database holds all of it (crm_writer's change marker included).
 * shopify_sync, the webhook and reconciliation read the shops' switches (and installed
   shops) from the app's database; the notifier reads who is told of what there.
+* /health reads the mailbox's sync and watch times from the app's database, where the
+  Gmail functions copy them (``gmail_status``).
 * The privacy job nulls and searches both databases.
 * ``scripts/migrate-app-state`` copies the old documents, and a second run changes nothing.
 """
@@ -34,6 +36,7 @@ from tests.integration.test_crmapp import (
     hidden,
     text,
 )
+from tests.integration.test_health import Env, env  # noqa: F401 (the /health fixture)
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -271,3 +274,15 @@ def test_migrate_app_state_copies_the_old_documents_once(
     os.environ.update(FIRESTORE_PREFIX=prefix)
     assert main(["--to", app_db]) == 1
     assert FirestoreSwitches(new, prefix + "sync_settings").get(SHOP).outbound_orders is False
+
+
+def test_health_reads_the_gmail_status_from_the_app_database(
+    databases: tuple[str, str],
+    env: Env,  # noqa: F811 (the fixture, imported)
+) -> None:
+    app_db, _ = databases
+    assert env.renew.post("/").status_code == 200  # gmail_watch_renew: a 7-day watch
+    status = _client(app_db).document(f"{os.environ['FIRESTORE_PREFIX']}gmail_status/{env.mailbox}")
+    assert {"watch_expiration", "watched_at"} <= set(status.get().to_dict() or {})
+    env.sign_in("olga")
+    assert env.states()["gmail:watch"] == "green"

@@ -38,5 +38,9 @@ Modules:
   ``client`` (the client address behind our proxies), ``stores`` (the form's Firestore
   state), ``service`` (sign in, record an order, make a payment link), ``catalogue`` (the
   product picker), ``queries`` (bounded BigQuery reads), ``attention`` (marks, replay),
-  ``admin`` (the owner's settings, audited), ``manage`` (``scripts/manager``).
+  ``admin`` (the owner's settings, audited), ``manage`` (``scripts/manager``),
+  ``migrate_state`` (``scripts/migrate-app-state``).
+
+Everything the app writes is in its own Firestore database (``APP_DATABASE``, ``crm-app``;
+docs/app-state.md); it reads the managers' database and holds nothing of the default one.
 """

@@ -5,10 +5,10 @@ when, which setting, the old and the new value.
 
 * The sync's switches are the outbound sync's own document, written through its module
   (``outbound.switches``), so the sync reads exactly what the owner chose.
-* Who is told of what: ``notify_preferences/{ManyChat subscriber id}`` in the default
+* Who is told of what: ``notify_preferences/{ManyChat subscriber id}`` in the app's
   database (``orders``, ``alerts``, ``contacts``: on/off). The list of managers and their
   password hashes stay in the managers database, which this internet-facing app may only
-  read; the notifier reads these preferences from the default database and applies them
+  read; the notifier reads these preferences from the app's database and applies them
   on top of the list (``orderhub.managers.apply_preferences``).
 """
 
