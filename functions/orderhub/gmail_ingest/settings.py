@@ -40,6 +40,8 @@ class GmailSettings:
     max_seconds_per_run: int  # likewise, by time (below the function's timeout)
     max_message_bytes: int  # larger mail is never fetched raw: quarantined by reference
     max_attempts: int  # a mail that brought down this many runs is set aside
+    #: Stored rules (``sources.stored_rules``) are at most this old (seconds, <= 60).
+    rules_ttl_seconds: int = 60
 
     @property
     def only_mailbox(self) -> str | None:
@@ -82,4 +84,5 @@ class GmailSettings:
             max_seconds_per_run=positive(env, "GMAIL_MAX_SECONDS_PER_RUN", 60),
             max_message_bytes=positive(env, "GMAIL_MAX_MESSAGE_BYTES", 5_000_000),
             max_attempts=positive(env, "GMAIL_MAX_ATTEMPTS", 3),
+            rules_ttl_seconds=min(positive(env, "EMAIL_RULES_TTL_SECONDS", 60), 60),
         )
