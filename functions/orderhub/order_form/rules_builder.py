@@ -117,21 +117,17 @@ def propose(lines: Sequence[str], number: int, field: str) -> dict[str, str]:
     pattern = KIND_RE.get(kind)
     found = pattern.search(text) if pattern else None
     if kind == "order_number" and found:
-        label = text[: found.start()] + re.match(r"(?:#|№|No\.?)\s?", found.group(0)).group(0)  # type: ignore[union-attr]
-    else:
-        label = text[: found.start()] if found else ""
-    label = label.rstrip()
+        sign = re.match(r"(?:#|№|No\.?)\s?", found.group(0))
+        value = f"{_escape(sign.group(0).strip())}\\s*{value}" if sign else value
+    label = (text[: found.start()] if found else "").rstrip()
     if kind == "text" and ":" in text:
         label = text.split(":", 1)[0] + ":"
+    end = "" if kind == "order_number" else "$"
     if label.strip(" :*") and label != text:
-        return {
-            "regex": f"^{_escape(label)}\\s*{value}$"
-            if kind != "order_number"
-            else f"^{_escape(label)}\\s*{value}"
-        }
+        return {"regex": f"^{_escape(label)}\\s*{value}{end}"}
     previous = next((lines[i] for i in range(number - 2, -1, -1) if lines[i].strip()), None)
     if previous is not None and not kinds_of(previous):
-        return {"regex": f"^{_escape(previous)}\\n{value}$"}
+        return {"regex": f"^{_escape(previous)}\\n{value}{end}"}
     return {"regex": f"^\\W?{value}$"}
 
 
