@@ -19,6 +19,7 @@ GET        /customers/<key>        a customer's page; /customers/lookup.json?pho
 GET        /attention[/<id>]       what needs attention; one quarantined item
 POST       /attention/<id>/handled mark handled; ``/replay`` reads a mail again
 GET        /settings               owners only (403 otherwise); POST /settings/sync|notify
+GET/POST   /services[/try|/build]  owners only: delivery services' e-mail rules (issue 25)
 GET        /assets/...             the pages' scripts and stylesheets
 =========  ======================  =================================================
 
@@ -38,5 +39,7 @@ Modules:
   ``client`` (the client address behind our proxies), ``stores`` (the form's Firestore
   state), ``service`` (sign in, record an order, make a payment link), ``catalogue`` (the
   product picker), ``queries`` (bounded BigQuery reads), ``attention`` (marks, replay),
-  ``admin`` (the owner's settings, audited), ``manage`` (``scripts/manager``).
+  ``admin`` (the owner's settings, audited), ``manage`` (``scripts/manager``);
+* ``delivery_services`` (blueprint ``/services``) and ``rules_builder`` (its core: the
+  builder's proposals and the stored mails it reads).
 """
