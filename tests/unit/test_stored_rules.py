@@ -148,3 +148,48 @@ def test_money_phones_dates_and_order_numbers_are_suggested_first():
     phones = [line.text for line in rules_builder.suggested(lines, "phone")]
     assert "912 345 678" in phones
     assert all("money" in line.kinds for line in rules_builder.suggested(lines, "total"))
+
+
+def test_line_items_are_proposed_from_the_repeated_item_block_and_checked_against_the_total():
+    sample = mail(FIXTURES / "email" / "kiire_two_items_fee_discount.eml")
+    lines = [line.text for line in rules_builder.mail_lines(sample)]
+    items = rules_builder.propose_items(lines, tapped(lines, "Francesinha"))
+    assert items == {"regex": "^(?P<quantity>[0-9]+) ?x\\n(?P<name>.+)\\n(?P<price>.+)$"}
+    picks = {
+        "order_number": rules_builder.propose(lines, tapped(lines, "#K-"), "order_number"),
+        "total": rules_builder.propose(lines, tapped(lines, "9,73"), "total"),
+        "subtotal": rules_builder.propose(lines, tapped(lines, "10,90"), "subtotal"),
+        "delivery_fee": rules_builder.propose(lines, tapped(lines, "1,49"), "delivery_fee"),
+        "discount": rules_builder.propose(lines, tapped(lines, "-2,66"), "discount"),
+    }
+    text = rules_builder.best_draft(
+        service="kiire2", mail=sample, picks=picks, items=items, currency="EUR", region="PT"
+    )
+    rules = stored_rules.parse_yaml(text)
+    assert rules.check_total and "line_items" in rules.required
+    assert rules.line_items["price_is"] == "line_total"  # "2x ... 2,40 €" is 2 x 1,20
+    found = rules_try.read(rules, sample)
+    assert found.complete, found
+    assert found.orders[0].line_items == [
+        (1, "Francesinha especial", "8.50 EUR"),
+        (2, "Sumo de laranja natural", "1.20 EUR"),
+    ]
+
+
+def test_items_on_one_line_each_and_in_a_name_quantity_price_block():
+    plain = [
+        line.text
+        for line in rules_builder.mail_lines(mail(FIXTURES / "email" / "kiire_plain_text.eml"))
+    ]
+    one_line = rules_builder.propose_items(plain, tapped(plain, "1x Bifana"))
+    assert one_line is not None and one_line["regex"].startswith(
+        "^(?P<quantity>[0-9]+) ?x (?P<name>.+?) "
+    )
+    smakuy = [
+        line.text
+        for line in rules_builder.mail_lines(
+            mail(FIXTURES / "email" / "smakuy_two_items_fee_discount.eml")
+        )
+    ]
+    block = rules_builder.propose_items(smakuy, tapped(smakuy, "Набір ролів"))
+    assert block == {"regex": "^(?P<name>.+)\\n(?P<quantity>[0-9]+) ?шт\\.\\n(?P<price>.+)$"}

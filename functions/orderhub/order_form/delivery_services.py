@@ -189,26 +189,34 @@ def build() -> Response:
                 continue
             if isinstance(spec, dict) and isinstance(spec.get("regex"), str):
                 picks[name] = {"regex": spec["regex"]}
+    items_value = request.form.get("pick.line_items")
+    items = None
+    if items_value:
+        try:
+            items = {"regex": str(json.loads(items_value)["regex"])}
+        except (ValueError, KeyError, TypeError):
+            items = None
     field = request.form.get("field") or ""
     tapped = request.form.get("line") or ""
-    if field in builder.FIELDS and tapped.isdigit():
+    if field == "line_items" and tapped.isdigit():
+        items = builder.propose_items(texts, int(tapped)) or items
+    elif field in builder.FIELDS and tapped.isdigit():
         try:
             picks[field] = builder.propose(texts, int(tapped), field)
         except ValueError:
             pass
-    if request.form.get("drop") in picks:
-        picks.pop(str(request.form.get("drop")))
     service = re.sub(r"[^a-z0-9_-]", "", (request.form.get("service") or "").lower())
     service = service or _service_name(mail.sender)
-    next_field = next((f for f in builder.FIELDS if f not in picks), "order_number")
-    if field not in builder.FIELDS or (tapped and field in picks):
+    next_field = next((f for f in builder.FIELDS if f not in picks), "line_items")
+    if field not in builder.LABELS or (tapped and field in picks):
         field = next_field
     total_line = next((t for t in texts if "money" in builder.kinds_of(t)), "")
     currency = email.currency_of(total_line) or "EUR"
-    text = builder.draft(
+    text = builder.best_draft(
         service=service,
         mail=mail,
         picks=picks,
+        items=items,
         currency=currency,
         region=w.settings.default_country,
     )
@@ -225,10 +233,13 @@ def build() -> Response:
         lines=lines,
         suggested=builder.suggested(lines, field),
         field=field,
-        fields=builder.FIELDS,
+        fields=builder.LABELS,
         labels=builder.LABELS,
-        picks={k: json.dumps(v) for k, v in picks.items()},
-        specs=picks,
+        picks={
+            k: json.dumps(v)
+            for k, v in {**picks, **({"line_items": items} if items else {})}.items()
+        },
+        specs={**picks, **({"line_items": items} if items else {})},
         service=service,
         rules_yaml=text,
         error=error,

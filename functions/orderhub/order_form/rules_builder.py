@@ -51,6 +51,7 @@ LABELS = {
     "delivery_fee": "Delivery fee",
     "discount": "Discount",
     "note": "Customer's note",
+    "line_items": "An item's name (line items)",
 }
 _SIGNS = r"(?:€|EUR|\$|USD|£|GBP|грн|₴|UAH|zł|PLN|lei|RON|CHF)"
 #: What a value of each kind looks like (Python ``re``, to find it in a line).
@@ -143,8 +144,12 @@ def draft(
     picks: Mapping[str, Mapping[str, str]],
     currency: str,
     region: str,
+    items: Mapping[str, str] | None = None,
+    price: str = "unit",
+    check_total: bool = False,
 ) -> str:
-    """A rules text for the sample's sender and subject with the picked specs."""
+    """A rules text for the sample's sender and subject with the picked specs (and the
+    line items' regex, its ``price_is`` and ``check_total``, when items are picked)."""
     import yaml
 
     domain = mail.sender.rpartition("@")[2].lower()
@@ -167,19 +172,44 @@ def draft(
         },
         "fields": fields,
         # "3 x Pizza 9,50 €": a common item line; items are not required until checked.
-        "line_items": {
-            "regex": "^(?P<quantity>[0-9]+) ?[x×] (?P<name>.+?) (?P<price>[^ ]*[0-9][0-9.,]*[^ ]*)$"
-        },
+        "line_items": (
+            {"regex": items["regex"], "price_is": price}
+            if items
+            else {
+                "regex": "^(?P<quantity>[0-9]+) ?[x×] (?P<name>.+?) "
+                "(?P<price>[^ ]*[0-9][0-9.,]*[^ ]*)$"
+            }
+        ),
         "required": [
             "order_number",
             "total",
             *(n for n in fields if n not in ("order_number", "total")),
         ],
-        "check_total": False,
+        "check_total": check_total,
     }
     if total is None:
         document["required"] = ["order_number", "total"]
+    if items and check_total:
+        document["required"].append("line_items")
     return str(yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=1000))
+
+
+def best_draft(*, mail: mime.Mail, items: Mapping[str, str] | None, **kwargs: Any) -> str:
+    """``draft`` with the line items checked against the total when they are picked: the
+    first of (unit prices, line totals) with which the sample reads completely with
+    ``check_total``; else the items are kept but neither required nor checked."""
+    from orderhub.errors import ConfigError
+    from orderhub.sources import stored_rules
+
+    if items:
+        for price in ("unit", "line_total"):
+            text = draft(mail=mail, items=items, price=price, check_total=True, **kwargs)
+            try:
+                if rules_try.read(stored_rules.parse_yaml(text), mail).complete:
+                    return text
+            except ConfigError:
+                break
+    return draft(mail=mail, items=items, **kwargs)
 
 
 # ------------------------------------------------------------------ stored mails
@@ -217,3 +247,82 @@ def read_all(
     rules: email.Rules, mails: Sequence[tuple[dict[str, Any], mime.Mail]]
 ) -> list[tuple[dict[str, Any], rules_try.MailRead]]:
     return [(row, rules_try.read(rules, mail)) for row, mail in mails]
+
+
+# ------------------------------------------------------------------ line items
+_QUANTITY_LINE = re.compile(r"^([0-9]{1,4}) ?([x×]|шт\.?|pcs\.?)?$")
+_QUANTITY_HEAD = re.compile(r"^([0-9]{1,4}) ?([x×]) ")
+
+
+def _shape(text: str) -> str:
+    """What a line is, for finding repeated item blocks: quantity, money or text."""
+    if _QUANTITY_LINE.match(text):
+        return "q"
+    if "money" in kinds_of(text):
+        return "m"
+    return "t"
+
+
+def _line_pattern(text: str, role: str) -> str:
+    if role == "q":
+        found = _QUANTITY_LINE.match(text)
+        unit = found.group(2) if found and found.group(2) else ""
+        return f"(?P<quantity>[0-9]+){' ?' + _escape(unit) if unit else ''}"
+    return "(?P<price>.+)" if role == "m" else "(?P<name>.+)"
+
+
+def propose_items(lines: Sequence[str], number: int) -> dict[str, str] | None:
+    """A ``line_items.regex`` from the item the owner tapped (its name's line): the
+    block of lines around it (quantity, name, price: one line each, or all on one line)
+    that repeats below it with the same shape. None when no such block is found."""
+    if not 1 <= number <= len(lines):
+        return None
+    index = number - 1
+    text = lines[index]
+    money = KIND_RE["money"].search(text)
+    head = _QUANTITY_HEAD.match(text)
+    if money and money.start() > 0:  # "2x Sumo de laranja 2,40 €" on one line
+        quantity = f"(?P<quantity>[0-9]+) ?{_escape(head.group(2))} " if head else ""
+        return {"regex": f"^{quantity}(?P<name>.+?) (?P<price>{_MONEY_VALUE})$"}
+    shapes = [_shape(line) for line in lines]
+    best: tuple[int, int, int, int] | None = None  # (repeats, has quantity, size, -start)
+    for size in (2, 3, 4):
+        for start in range(max(0, index - size + 1), index + 1):
+            block = shapes[start : start + size]
+            if len(block) < size or block.count("m") != 1 or block[index - start] != "t":
+                continue
+            if block.count("t") != 1 or block.count("q") > 1:
+                continue
+            repeats, at = 1, start + size
+            while shapes[at : at + size] == block:
+                repeats, at = repeats + 1, at + size
+            candidate = (repeats, int("q" in block), size, -start)
+            if best is None or candidate > best:
+                best = candidate
+    if best is None:
+        return None
+    size, start = best[2], -best[3]
+    parts = [_line_pattern(lines[start + k], shapes[start + k]) for k in range(size)]
+    return {"regex": "^" + "\\n".join(parts) + "$"}
+
+
+#: A money value at the end of an item line.
+_MONEY_VALUE = r"(?:€|\$|£)? ?-?[0-9][0-9 .,]*(?: ?(?:€|EUR|грн|₴|UAH|zł|PLN|lei|RON|CHF))?"
+
+
+def price_is(extracted_items: Sequence[tuple[int, str]], expected: str) -> str | None:
+    """``unit`` or ``line_total``: which reading of the price column makes the items add
+    up to ``expected`` (the subtotal), or None if neither does."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        want = Decimal(expected)
+        as_unit = sum((Decimal(p) * q for q, p in extracted_items), Decimal(0))
+        as_total = sum((Decimal(p) for _q, p in extracted_items), Decimal(0))
+    except InvalidOperation:
+        return None
+    if as_total == want and as_unit != want:
+        return "line_total"
+    if as_unit == want:
+        return "unit"
+    return None
