@@ -120,6 +120,8 @@ def test_an_owner_saves_bolt_food_rules_and_the_next_receipt_is_an_order(apps, t
     refused = crm_app.post("/services", data={"csrf_token": csrf, "rules_yaml": "service: x\n"})
     assert refused.status_code == 403
     assert crm_app.get("/services").status_code == 403
+    for path in ("/services/try", "/services/build"):
+        assert crm_app.post(path, data={"csrf_token": csrf}).status_code == 403
 
     # The owner builds them from the first receipt (an upload): three taps.
     owner = app("order_form", "http")
