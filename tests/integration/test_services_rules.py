@@ -106,7 +106,7 @@ def tap(client: Any, page: Any, field: str, starts: str) -> Any:
 
 
 def test_an_owner_saves_bolt_food_rules_and_the_next_receipt_is_an_order(apps, topic, stack):
-    crm_app, ingest, _prefix = apps
+    crm_app, ingest, prefix = apps
     mailbox = f"{unique('owner')}@shop.example"
     # Before: a Bolt receipt is nobody's order mail (no rules): nothing is published.
     delivered = standin.deliver(
@@ -158,6 +158,22 @@ def test_an_owner_saves_bolt_food_rules_and_the_next_receipt_is_an_order(apps, t
     assert "Version 1 is stored" in soup(saved).select_one("#saved").get_text()
     listing = soup(owner.get("/services")).select_one("#services").get_text(" ")
     assert "bolt" in listing and "stored version 1 by olga" in listing
+    # Versioned: saving again keeps the first text, with who saved each and when.
+    again = owner.post("/services", data={"csrf_token": csrf, "rules_yaml": rules_yaml + "\n"})
+    assert "Version 2 is stored" in soup(again).select_one("#saved").get_text()
+    from google.cloud import firestore
+
+    from orderhub.sources.stored_rules import FirestoreRulesStore
+
+    store = FirestoreRulesStore(
+        firestore.Client(project=os.environ["GOOGLE_CLOUD_PROJECT"]), prefix
+    )
+    history = store.history("bolt")
+    assert [(v["version"], v["by"], v["yaml"]) for v in history] == [
+        (2, "olga", rules_yaml + "\n"),
+        (1, "olga", rules_yaml),
+    ]
+    assert all(v["at"] is not None for v in history)
 
     # The next real receipt, read by the same gmail_ingest instance once its cache is
     # older than the TTL: an order with its number and total.
