@@ -14,72 +14,56 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from orderhub import mime
 from orderhub.errors import ConfigError
-from orderhub.sources import email
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, dict) and "amount" in value:
-        return f"{value['amount']} {value['currency']}"
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat())
-    return str(value)
+from orderhub.sources import email, rules_try
 
 
 def report(rules: email.Rules, path: Path, *, text: bool = False) -> bool:
     mail = mime.parse(path.read_bytes())
+    found = rules_try.read(rules, mail)  # the CRM app's /services/try reads the same
     print(f"== {path.name}")
-    sender_ok, subject_ok = (
-        bool(rules.sender.search(mail.sender)),
-        bool(rules.subject.search(mail.subject)),
-    )
-    print(f"  from     {mail.sender}  {'matches' if sender_ok else 'does NOT match'}")
-    print(f"  subject  {mail.subject}  {'matches' if subject_ok else 'does NOT match'}")
-    print(f"  body     {'text/html' if mail.html else 'text/plain' if mail.text else 'none'}")
+    print(f"  from     {found.sender}  {'matches' if found.sender_ok else 'does NOT match'}")
+    print(f"  subject  {found.subject}  {'matches' if found.subject_ok else 'does NOT match'}")
+    print(f"  body     {found.body}")
     if text:
         _print_text(mail)
-    if not (sender_ok and subject_ok):
+    if not found.matches:
         print("  → not this service's order mail: gmail_ingest would ignore it")
         return False
-    extractions = email.extract_orders(rules, mail)
-    if len(extractions) > 1:
-        print(f"  orders   {len(extractions)} in this mail, each read from its own block")
-    for extraction in extractions:
-        _print_extraction(rules, extraction)
-    return all(e.complete for e in extractions)
+    if len(found.orders) > 1:
+        print(f"  orders   {len(found.orders)} in this mail, each read from its own block")
+    for order in found.orders:
+        _print_order(order)
+    return found.complete
 
 
 def _print_text(mail: mime.Mail) -> None:
     """The mail as the rules' regexes see it, one numbered line each."""
     try:
-        body = email.document_text(mail)
+        lines = rules_try.text_lines(mail)
     except ValueError as exc:
         print(f"  text     cannot be read: {exc}")
         return
     print("  text     what `regex` specs search (^ and $ match at each line):")
-    for number, line in enumerate(body.splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         print(f"    {number:4} | {line}")
 
 
-def _print_extraction(rules: email.Rules, extraction: email.Extraction) -> None:
-    if extraction.blocks > 1:
-        print(f"  -- order {extraction.block} of {extraction.blocks}")
-    for name in email.SCALAR_FIELDS:
-        if name in extraction.values:
-            print(f"  {name:14} {_show(extraction.values[name])}")
-        elif name in rules.fields:
-            print(f"  {name:14} -- not found")
-    print(f"  line_items     {len(extraction.line_items)}")
-    for line in extraction.line_items:
-        print(f"    {line['quantity']} × {line['title']}  @ {_show(line['unit_price'])}")
-    if extraction.complete:
+def _print_order(order: rules_try.OrderRead) -> None:
+    if order.blocks > 1:
+        print(f"  -- order {order.block} of {order.blocks}")
+    for name, value in order.fields.items():
+        print(f"  {name:14} {value if value is not None else '-- not found'}")
+    print(f"  line_items     {len(order.line_items)}")
+    for quantity, title, price in order.line_items:
+        print(f"    {quantity} × {title}  @ {price}")
+    if order.complete:
         print("  → complete: gmail_ingest would publish order.created")
     else:
         print("  → incomplete: gmail_ingest would quarantine it because:")
-        for problem in extraction.problems:
+        for problem in order.problems:
             print(f"    - {problem}")
 
 

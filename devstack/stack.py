@@ -151,6 +151,8 @@ class Stack:
             "GMAIL_API_URL": f"http://127.0.0.1:{self.port(GMAIL_STANDIN_OFFSET)}",
             "GMAIL_MAILBOX": DEMO_MAILBOX,
             "GMAIL_PUSH_TOPIC": GMAIL_PUSH_TOPIC,
+            # Stored rules (/services) reach gmail_ingest this late at most (production: 60 s).
+            "EMAIL_RULES_TTL_SECONDS": "2",
             "SHOPIFY_ADMIN_URL": f"http://127.0.0.1:{self.port(STANDINS['shopify_admin'])}",
             # The demo Dev Dashboard app: every function gets client-credentials tokens
             # from the stand-in's /admin/oauth/access_token, and its webhooks are signed

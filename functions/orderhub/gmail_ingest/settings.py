@@ -45,6 +45,8 @@ class GmailSettings:
     #: The CRM app's database (``APP_DATABASE``): the mailbox's status its health page
     #: reads (``gmail_status``), since the app cannot read the default database.
     app_database: str = DEFAULT_DATABASE
+    #: Stored rules (``sources.stored_rules``) are at most this old (seconds, <= 60).
+    rules_ttl_seconds: int = 60
 
     @property
     def only_mailbox(self) -> str | None:
@@ -88,4 +90,5 @@ class GmailSettings:
             max_seconds_per_run=positive(env, "GMAIL_MAX_SECONDS_PER_RUN", 60),
             max_message_bytes=positive(env, "GMAIL_MAX_MESSAGE_BYTES", 5_000_000),
             max_attempts=positive(env, "GMAIL_MAX_ATTEMPTS", 3),
+            rules_ttl_seconds=min(positive(env, "EMAIL_RULES_TTL_SECONDS", 60), 60),
         )

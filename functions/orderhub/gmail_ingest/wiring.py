@@ -13,7 +13,7 @@ from orderhub.bus import PubSubBus
 from orderhub.errors import TransientError
 from orderhub.gmail_ingest import sync as gmail
 from orderhub.gmail_ingest.settings import GmailSettings
-from orderhub.sources import email
+from orderhub.sources import stored_rules
 
 #: Per message read: attempts and "published". Gmail may re-list a message for as long as
 #: it keeps history (about a week): keep them well beyond that; a TTL policy on
@@ -82,6 +82,17 @@ def stores() -> tuple[gmail.FirestoreCheckpoints, gmail.FirestoreAttempts, PubSu
     return checkpoints, attempts, bus
 
 
+@functools.cache
+def rules() -> stored_rules.CachedRules:
+    """The shipped rules files with the owner's stored ones over them, at most
+    ``EMAIL_RULES_TTL_SECONDS`` (<= 60) old: a saved change needs no deploy."""
+    s = settings()
+    store = stored_rules.FirestoreRulesStore(  # the app saves them in its own database
+        gcp.firestore_client(s.project, s.app_database), s.firestore_prefix
+    )
+    return stored_rules.CachedRules(store.load, ttl=s.rules_ttl_seconds)
+
+
 def limits(s: GmailSettings) -> gmail.SyncLimits:
     return gmail.SyncLimits(
         page_size=s.page_size,
@@ -121,7 +132,7 @@ def run_sync(
         checkpoints=checkpoints,
         attempts=attempts,
         bus=bus,
-        rules=email.shipped_rules(),
+        rules=rules()(),
         now=now,
         limits=limits(settings()),
         notified_at=published_at,

@@ -19,6 +19,7 @@ GET        /customers/<key>        a customer's page; /customers/lookup.json?pho
 GET        /attention[/<id>]       what needs attention; one quarantined item
 POST       /attention/<id>/handled mark handled; ``/replay`` reads a mail again
 GET        /settings               owners only (403 otherwise); POST /settings/sync|notify
+GET/POST   /services[/try|/build]  owners only: delivery services' e-mail rules (issue 25)
 GET        /assets/...             the pages' scripts and stylesheets
 =========  ======================  =================================================
 
@@ -39,7 +40,9 @@ Modules:
   state), ``service`` (sign in, record an order, make a payment link), ``catalogue`` (the
   product picker), ``queries`` (bounded BigQuery reads), ``attention`` (marks, replay),
   ``admin`` (the owner's settings, audited), ``manage`` (``scripts/manager``),
-  ``migrate_state`` (``scripts/migrate-app-state``).
+  ``migrate_state`` (``scripts/migrate-app-state``);
+* ``delivery_services`` (blueprint ``/services``) and ``rules_builder`` (its core: the
+  builder's proposals and the stored mails it reads).
 
 Everything the app writes is in its own Firestore database (``APP_DATABASE``, ``crm-app``;
 docs/app-state.md); it reads the managers' database and holds nothing of the default one.

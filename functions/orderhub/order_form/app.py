@@ -17,7 +17,7 @@ from flask import Flask, Response, g, request
 
 from orderhub import logs
 from orderhub.errors import TransientError
-from orderhub.order_form import auth, form, health, pages, shopify_connect, views
+from orderhub.order_form import auth, delivery_services, form, health, pages, shopify_connect, views
 from orderhub.order_form.wiring import wiring
 from orderhub.sources import manual
 
@@ -58,6 +58,7 @@ def create_app() -> Flask:
         views.settings_bp,
         health.bp,
         shopify_connect.bp,
+        delivery_services.bp,
     ):
         app.register_blueprint(bp)
     # Not /static/: functions-framework's Flask app keeps that path for itself.

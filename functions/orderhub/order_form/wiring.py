@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the CRM's pages' modules load on first use (phonenumbers, r
     from orderhub.order_form.attention import FirestoreMarks
     from orderhub.order_form.queries import BigQueryRunner, Param, Rows
     from orderhub.sources.email import Rules
+    from orderhub.sources.stored_rules import CachedRules, FirestoreRulesStore
     from orderhub.switches import FirestoreSwitches
 
 #: A resubmitted page is recognised for this long (the form token's claim lifetime).
@@ -172,10 +173,22 @@ class Wiring:
         return NotifyList(database, self.settings.firestore_prefix)
 
     @functools.cached_property
-    def rules(self) -> tuple[Rules, ...]:
-        from orderhub.sources import email
+    def rules_store(self) -> FirestoreRulesStore:
+        """The owner's rules for delivery services (``/services``), read by gmail_ingest."""
+        from orderhub.sources.stored_rules import FirestoreRulesStore
 
-        return email.shipped_rules()
+        return FirestoreRulesStore(self.firestore, self.settings.firestore_prefix)
+
+    @functools.cached_property
+    def _rules(self) -> CachedRules:
+        from orderhub.sources.stored_rules import CachedRules
+
+        return CachedRules(self.rules_store.load, ttl=0)  # "read again" uses the newest
+
+    @property
+    def rules(self) -> tuple[Rules, ...]:
+        """The shipped rules files with the stored ones over them."""
+        return self._rules()
 
 
 @functools.cache
