@@ -17,7 +17,17 @@ from flask import Flask, Response, g, request
 
 from orderhub import logs
 from orderhub.errors import TransientError
-from orderhub.order_form import auth, form, health, pages, shopify_connect, views
+from orderhub.order_form import (
+    auth,
+    form,
+    from_mail,
+    health,
+    pages,
+    payment_links,
+    pwa,
+    shopify_connect,
+    views,
+)
 from orderhub.order_form.wiring import wiring
 from orderhub.sources import manual
 
@@ -27,6 +37,8 @@ ASSETS = {
     "form.js": "text/javascript",
     "crm.css": "text/css",
     "crm.js": "text/javascript",
+    "share.js": "text/javascript",
+    "pwa.js": "text/javascript",
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -58,6 +70,9 @@ def create_app() -> Flask:
         views.settings_bp,
         health.bp,
         shopify_connect.bp,
+        from_mail.bp,
+        payment_links.bp,
+        pwa.bp,
     ):
         app.register_blueprint(bp)
     # Not /static/: functions-framework's Flask app keeps that path for itself.
