@@ -131,7 +131,10 @@ class FirestoreSubscriptions:
         ]
 
     def for_manager(self, manager: str) -> list[dict[str, Any]]:
-        docs = self._collection.where("manager", "==", manager).stream(timeout=5.0)
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        where = FieldFilter("manager", "==", manager)
+        docs = self._collection.where(filter=where).stream(timeout=5.0)
         return [d.to_dict() or {} for d in docs]
 
     def delete(self, endpoint: str) -> None:
