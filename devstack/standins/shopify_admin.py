@@ -21,6 +21,10 @@ Operations are handlers registered by root field name; add one with ``register``
 A handler gets the field's arguments (variables resolved) and the ``Store`` of recorded
 objects, and returns the full object; selection and aliases are applied afterwards.
 Tests read what was recorded from ``GET /_standin/{kind}`` (e.g. ``draft_orders``).
+Draft orders are listed by ``draftOrders(first, query, sortKey, reverse)`` (the search
+terms ``status:open|completed`` and ``tag:``), and ``POST
+/_standin/draft_orders/{legacy id}/complete`` does what a customer paying the invoice does
+(status ``COMPLETED``): the CRM app's unpaid payment links.
 
 The reads that reconciliation and backfill make (``orders``, ``customers``, ``products``,
 ``bulkOperationRunQuery``, ``node``) are answered from an in-memory shop

@@ -68,7 +68,7 @@ def test_a_quarantined_mail_becomes_an_order_from_the_phone(
     assert page.locator("#quarantine a.row", has_text=ref).count() == 0
 
 
-def test_a_payment_link_is_shared_and_listed_until_paid(
+def test_a_payment_link_is_shared_and_listed_as_unpaid(
     page: Any,  # noqa: F811
     stack: dict[str, str],
 ) -> None:

@@ -144,3 +144,23 @@ def test_a_mail_form_with_mistakes_comes_back_with_the_mail_beside_it(app: App) 
     assert answer.status_code == 422
     assert soup(answer).select_one("#mail-beside") is not None
     assert app.crm.query("SELECT COUNT(*) AS n FROM {ds}.orders")[0]["n"] == 0
+
+
+def test_a_mail_already_read_again_into_an_order_is_not_made_twice(
+    app: App,  # noqa: F811
+) -> None:
+    from tests.integration.test_crmapp import _quarantine_a_good_mail
+
+    event = _quarantine_a_good_mail(app)  # readable by today's rules
+    app.sign_in()
+    item = app.client.get(f"/attention/{event['event_id']}")
+    csrf = hidden(item, "csrf_token")
+    replayed = app.client.post(f"/attention/{event['event_id']}/replay", data={"csrf_token": csrf})
+    assert replayed.status_code == 200
+    assert len(app.topic.pull(expect=1)) == 1  # the mail's own order, SM-48213
+    path = f"/attention/{event['event_id']}/order"
+    opened = app.client.get(path)
+    assert "read again into order SM-48213" in text(opened)
+    tried = app.client.post(path, data={"csrf_token": csrf, "customer_name": "x"})
+    assert "read again into order SM-48213" in text(tried)
+    assert app.topic.pull(expect=0, timeout=1) == []  # no second order

@@ -72,13 +72,8 @@ def _page(
     )
 
 
-@bp.get("/attention/<event_id>/order")
-@login_required
-def order_from_mail(event_id: str) -> Response:
-    loaded = _load(event_id)
-    if loaded is None:
-        return pages.message("Not found", "No quarantined e-mail with this id.", 404)
-    item, raw = loaded
+def _already(item: dict[str, Any]) -> Response | None:
+    """The order this mail already became (made here, or read again after a rules fix)."""
     mark = wiring().marks.get_many([item["event_id"]]).get(item["event_id"], {})
     if mark.get("order_id"):
         return pages.message(
@@ -87,6 +82,27 @@ def order_from_mail(event_id: str) -> Response:
             200,
             back=f"/orders/{mark['order_id']}",
         )
+    replayed = [str(o) for o in mark.get("replayed_orders") or []]
+    if replayed:
+        return pages.message(
+            "Already an order",
+            f"This mail was read again into order {', '.join(replayed)}.",
+            200,
+            back=f"/orders/{replayed[0]}",
+        )
+    return None
+
+
+@bp.get("/attention/<event_id>/order")
+@login_required
+def order_from_mail(event_id: str) -> Response:
+    loaded = _load(event_id)
+    if loaded is None:
+        return pages.message("Not found", "No quarantined e-mail with this id.", 404)
+    item, raw = loaded
+    made = _already(item)
+    if made is not None:
+        return made
     fields, lines = quarantine.prefill(quarantine.readout(raw, wiring().rules))
     return _page(item, raw, manual.FormInput(fields=fields, lines=lines))
 
@@ -99,6 +115,9 @@ def save_order_from_mail(event_id: str) -> Response:
         return pages.message("Not found", "No quarantined e-mail with this id.", 404)
     item, raw = loaded
     w = wiring()
+    mark = w.marks.get_many([item["event_id"]]).get(item["event_id"], {})
+    if mark.get("replayed_orders"):  # a second order for one mail: refused
+        return _already(item) or pages.message("Already an order", "", 200)
     settings = w.settings
     typed = manual.read_form({key: request.form.get(key) or "" for key in request.form})
     order, errors = manual.validate(
