@@ -72,7 +72,12 @@ FUNCTIONS: tuple[Function, ...] = (
 )
 
 #: Stand-ins for services we cannot run: name → port offset.
-STANDINS: dict[str, int] = {"gmail": GMAIL_STANDIN_OFFSET, "shopify_admin": 31, "manychat": 32}
+STANDINS: dict[str, int] = {
+    "gmail": GMAIL_STANDIN_OFFSET,
+    "shopify_admin": 31,
+    "manychat": 32,
+    "webpush": 33,
+}
 #: The manager the dev stack creates for the order form (password in endpoints.env).
 DEMO_MANAGER = "demo"
 #: The CRM app's demo owner (password CRM_OWNER_PASSWORD in endpoints.env).
@@ -136,6 +141,15 @@ class Stack:
             return previous.get(name) or make()
 
         admin_token = kept("SHOPIFY_ADMIN_TOKEN", lambda: "shpat_" + secrets.token_hex(16))
+        # Web Push (VAPID, RFC 8292): dev keys made for this stack only, kept across ups.
+        vapid_private, vapid_public = (
+            previous.get("VAPID_PRIVATE_KEY"),
+            previous.get("VAPID_PUBLIC_KEY"),
+        )
+        if not (vapid_private and vapid_public):
+            from devstack.standins.webpush import new_vapid_keys
+
+            vapid_private, vapid_public = new_vapid_keys()
         client_id = kept("SHOPIFY_CLIENT_ID", lambda: secrets.token_hex(16))
 
         values = {
@@ -179,6 +193,10 @@ class Stack:
             "MANYCHAT_API_URL": f"http://127.0.0.1:{self.port(STANDINS['manychat'])}",
             "MANYCHAT_TOKEN": kept("MANYCHAT_TOKEN", lambda: secrets.token_hex(16)),
             "NOTIFY_MANAGERS": json.dumps(list(DEMO_MANAGERS)),
+            "VAPID_PRIVATE_KEY": vapid_private,
+            "VAPID_PUBLIC_KEY": vapid_public,
+            "VAPID_SUBJECT": "mailto:owner@orderhub-demo.invalid",
+            "WEBPUSH_STANDIN_URL": f"http://127.0.0.1:{self.port(STANDINS['webpush'])}",
             # The chat-bot's shared secret: ManyChat sends it in this header (README).
             "CHATBOT_SECRET": kept("CHATBOT_SECRET", lambda: secrets.token_urlsafe(24)),
             # Keys the digests of identifiers the privacy audit keeps (and logs show).
@@ -314,6 +332,17 @@ class Stack:
             ],
             {**base_env, "PYTHONPATH": str(ROOT)},
             lambda: http_ok(values["MANYCHAT_API_URL"] + "/"),
+        )
+        comps["webpush"] = (
+            [
+                str(venv_bin / "python"),
+                "-m",
+                "devstack.standins.webpush",
+                "--port",
+                str(self.port(STANDINS["webpush"])),
+            ],
+            {**base_env, "PYTHONPATH": str(ROOT)},
+            lambda: http_ok(values["WEBPUSH_STANDIN_URL"] + "/"),
         )
         for fn in FUNCTIONS:
             url = self.function_url(fn)

@@ -134,7 +134,8 @@ locals {
         # and where its webhooks go (the sync's scopes; docs/deploy.md)
         SHOPIFY_INSTALL_SCOPES = "read_orders,write_orders,read_customers,write_customers,read_products"
         SHOPIFY_WEBHOOK_URL    = var.shopify_webhook_url
-        SHOP_TIME_ZONE         = var.shop_time_zone # the pages show times in the shop's zone
+        SHOP_TIME_ZONE         = var.shop_time_zone   # the pages show times in the shop's zone
+        VAPID_PUBLIC_KEY       = var.vapid_public_key # phones subscribe to Web Push with it (public)
       }
       # The CRM's own Dev Dashboard app, scope write_draft_orders only (docs/deploy.md);
       # ORDER_FORM_SHOPIFY_TOKEN is the legacy static token of an old custom app.
@@ -164,14 +165,17 @@ locals {
         NOTIFY_MANAGERS      = jsonencode(var.notifier.managers) # fallback; settings/managers wins
         BIGQUERY_DATASET     = google_bigquery_dataset.crm.dataset_id
         MANAGERS_DATABASE    = google_firestore_database.managers.name
-        APP_DATABASE         = google_firestore_database.app.name # the owner's notify_preferences
+        APP_DATABASE         = google_firestore_database.app.name # the owner's notify_preferences, the phones' push subscriptions
         NOTIFY_FALLBACK_FROM = var.notifier_fallback_from         # e-mail when a manager's Messenger window closed
+        VAPID_SUBJECT        = var.vapid_subject                  # Web Push: the contact push services see (RFC 8292)
       }
-      secrets       = ["MANYCHAT_TOKEN", "GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_SEND_REFRESH_TOKEN"] # Gmail: the e-mail fallback, its own gmail.send-only grant
-      firestore     = true                                                                                     # claim per (event, manager)
-      managers_read = true                                                                                     # managers to notify (settings/managers): read only
-      app_state     = "read"                                                                                   # who is told of what (notify_preferences)
-      appends_to    = ["notifications"]                                                                        # every attempt to message a manager
+      # Gmail: the e-mail fallback, its own gmail.send-only grant. VAPID_PRIVATE_KEY: signs Web Push
+      # to the managers' phones when their Messenger window closed (docs/notifier.md).
+      secrets       = ["MANYCHAT_TOKEN", "GMAIL_CLIENT_ID", "GMAIL_CLIENT_SECRET", "GMAIL_SEND_REFRESH_TOKEN", "VAPID_PRIVATE_KEY"]
+      firestore     = true              # claim per (event, manager)
+      managers_read = true              # managers to notify (settings/managers): read only
+      app_state     = "write"           # reads notify_preferences and push_subscriptions; forgets a phone the push service says is gone (404/410)
+      appends_to    = ["notifications"] # every attempt to message a manager
     }
 
     shopify_reconcile = {

@@ -206,3 +206,15 @@ variable "notifier_fallback_from" {
   type        = string
   default     = ""
 }
+
+variable "vapid_public_key" {
+  description = "Web Push: the VAPID public key (base64url P-256 point) the CRM app hands to phones; its private half is the VAPID_PRIVATE_KEY secret of the notifier. Empty: no Web Push (docs/notifier.md)."
+  type        = string
+  default     = ""
+}
+
+variable "vapid_subject" {
+  description = "Web Push: the contact the push services see in the VAPID JWT, a mailto: or https: URI (RFC 8292)."
+  type        = string
+  default     = "mailto:owner@example.com"
+}

@@ -21,6 +21,10 @@ Operations are handlers registered by root field name; add one with ``register``
 A handler gets the field's arguments (variables resolved) and the ``Store`` of recorded
 objects, and returns the full object; selection and aliases are applied afterwards.
 Tests read what was recorded from ``GET /_standin/{kind}`` (e.g. ``draft_orders``).
+Draft orders are listed by ``draftOrders(first, query, sortKey, reverse)`` (the search
+terms ``status:open|completed`` and ``tag:``), and ``POST
+/_standin/draft_orders/{legacy id}/complete`` does what a customer paying the invoice does
+(status ``COMPLETED``): the CRM app's unpaid payment links.
 
 The reads that reconciliation and backfill make (``orders``, ``customers``, ``products``,
 ``bulkOperationRunQuery``, ``node``) are answered from an in-memory shop
@@ -178,6 +182,43 @@ def draft_order_create(args: dict[str, Any], store: Store) -> dict[str, Any]:
     return {"draftOrder": draft, "userErrors": []}
 
 
+def _matches(draft: dict[str, Any], search: str) -> bool:
+    """Shopify's search syntax for drafts, the terms we send: ``status:open``,
+    ``status:completed``, ``tag:<tag>`` (all must hold)."""
+    for term in search.split():
+        key, _, value = term.partition(":")
+        if key == "status" and str(draft["status"]).lower() != value.lower():
+            return False
+        if key == "tag" and value not in draft["tags"]:
+            return False
+    return True
+
+
+def draft_orders(args: dict[str, Any], store: Store) -> dict[str, Any]:
+    """``draftOrders(first, query, sortKey: UPDATED_AT | CREATED_AT, reverse)``: one page."""
+    found = [d for d in store.all("draft_orders") if _matches(d, str(args.get("query") or ""))]
+    key = "createdAt" if args.get("sortKey") == "CREATED_AT" else "updatedAt"
+    found.sort(
+        key=lambda d: (d[key], int(d["legacyResourceId"])), reverse=bool(args.get("reverse"))
+    )
+    first = int(args.get("first") or 0)
+    if not 0 < first <= 250:
+        raise ValueError("first must be between 1 and 250")
+    page = found[:first]
+    cursor = page[-1]["id"] if page else None
+    return {"nodes": page, "pageInfo": {"hasNextPage": len(found) > first, "endCursor": cursor}}
+
+
+def complete_draft(store: Store, legacy_id: str) -> dict[str, Any] | None:
+    """What the customer paying the invoice does to the draft: ``COMPLETED``."""
+    for draft in store.all("draft_orders"):
+        if draft["legacyResourceId"] == legacy_id:
+            now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            draft.update(status="COMPLETED", completedAt=now, updatedAt=now)
+            return draft
+    return None
+
+
 class ShopifyAdminStandIn:
     def __init__(
         self,
@@ -202,6 +243,7 @@ class ShopifyAdminStandIn:
         self.store = Store(shop)
         self.handlers: dict[str, Handler] = {}
         self.register("draftOrderCreate", draft_order_create)
+        self.register("draftOrders", draft_orders)
         #: ``webhookSubscriptionCreate`` / ``webhookSubscriptions`` (the install flow's
         #: registration): {"id", "topic", "uri"} each.
         self.subscriptions: list[dict[str, Any]] = []
@@ -389,6 +431,11 @@ class ShopifyAdminStandIn:
                 if self.path == shopify_oauth.TOKEN_PATH:
                     status, answer = standin.oauth.grant(raw, self.headers.get("Content-Type"))
                     self._send(status, answer)
+                    return
+                completed = re.fullmatch(r"/_standin/draft_orders/(\d+)/complete", self.path)
+                if completed:  # the customer paid the invoice
+                    draft = complete_draft(standin.store, completed.group(1))
+                    self._send(200 if draft else 404, draft or {"errors": "Not Found"})
                     return
                 if self.path == "/_standin/token_ttl":
                     standin.oauth.ttl = float(json.loads(raw)["value"])

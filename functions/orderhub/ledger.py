@@ -31,8 +31,9 @@ from typing import Any, Literal, Protocol
 
 from orderhub.errors import TransientError
 
-#: ``emailed``: Messenger refused (window closed) and the e-mail fallback delivered it.
-FINAL_STATES = ("sent", "failed", "emailed")
+#: ``emailed`` / ``pushed``: Messenger refused (window closed) and the e-mail fallback /
+#: Web Push (to the phones the manager subscribed in the CRM app) delivered it.
+FINAL_STATES = ("sent", "failed", "emailed", "pushed")
 BeginKind = Literal["new", "retake", "done", "busy"]
 
 

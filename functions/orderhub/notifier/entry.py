@@ -9,8 +9,7 @@ from orderhub.pubsub import event_or_quarantine
 
 
 def handle(cloud_event: object) -> None:
-    # A message that is not an event: crm_writer keeps it in quarantine; the managers are
-    # told here, with the same quarantine event (same id), so each is told once.
+    # Not an event: crm_writer quarantines it; the managers are told of the same event once.
     event, pubsub_id, poison = event_or_quarantine(cloud_event, received_at=wiring.now())
     if poison:
         logs.warning("notifier: a message is not an event", reason=poison)
@@ -25,6 +24,7 @@ def handle(cloud_event: object) -> None:
         policy=wiring.policy(),
         now=wiring.now,
         fallback=wiring.fallback(),
+        push=wiring.push(),
     )
     if summary is not None:
         logs.info(
@@ -36,4 +36,5 @@ def handle(cloud_event: object) -> None:
             failed=len(summary.failed),
             duplicate=len(summary.duplicate),
             emailed=len(summary.emailed),
+            pushed=len(summary.pushed),
         )

@@ -81,6 +81,13 @@ class Fallback(Protocol):
     def send(self, manager: Manager, *, subject: str, text: str) -> None: ...
 
 
+class Pusher(Protocol):
+    """Web Push to the phones a manager subscribed in the CRM app (``web_push.WebPush``):
+    how many took it; ``TransientError`` when a retry may help."""
+
+    def send(self, manager: Manager, *, title: str, text: str, url: str | None) -> int: ...
+
+
 def as_email(rendered: Rendered) -> tuple[str, str]:
     """Subject and plain text of a rendered message, its buttons as links at the end."""
     subject = rendered.text.split("\n", 1)[0]
@@ -112,6 +119,7 @@ class Summary:
     retrying: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
     emailed: list[str] = field(default_factory=list)
+    pushed: list[str] = field(default_factory=list)
 
 
 #: Event type → (announcement kind, the entity's field that dates the fact). These are
@@ -235,6 +243,7 @@ def notify(
     policy: Policy,
     now: Callable[[], datetime],
     fallback: Fallback | None = None,
+    push: Pusher | None = None,
 ) -> Summary | None:
     """Tell every manager about the event; ``None`` if its type does not notify.
 
@@ -260,6 +269,7 @@ def notify(
     managers = [m for m in managers if m.wants(event["event_type"])]
     summary = Summary()
     email = as_email(rendered)
+    alert = (email[0], rendered.text, rendered.buttons[0].url if rendered.buttons else None)
     for manager in managers:
         _notify_one(
             event,
@@ -273,6 +283,8 @@ def notify(
             summary,
             fallback=fallback,
             email=email,
+            push=push,
+            alert=alert,
         )
     owed = summary.retrying + summary.busy
     if owed:
@@ -295,6 +307,8 @@ def _notify_one(
     *,
     fallback: Fallback | None = None,
     email: tuple[str, str] = ("", ""),
+    push: Pusher | None = None,
+    alert: tuple[str, str, str | None] = ("", "", None),
 ) -> None:
     key = notification_key(announcement_id(event), manager.subscriber_id)
     ids = {"event_id": event["event_id"], "manager_id": manager.subscriber_id}
@@ -371,6 +385,21 @@ def _notify_one(
         logs.info("notification sent", **ids, attempt=claim.attempt)
         summary.sent.append(manager.subscriber_id)
         return
+    if outcome.code in WINDOW_CLOSED_CODES and push is not None:
+        title, text, url = alert
+        try:
+            phones = push.send(manager, title=title, text=text, url=url)
+        except TransientError as exc:
+            close("retrying", http_status=outcome.http_status, code=outcome.code, error=str(exc))
+            logs.warning("web push will be retried", **ids, reason=str(exc))
+            summary.retrying.append(manager.subscriber_id)
+            return
+        if phones:
+            note = f"Messenger window closed; sent by Web Push to {phones} device(s)"
+            close("pushed", http_status=outcome.http_status, code=outcome.code, error=note)
+            logs.info("notification sent by web push", **ids, attempt=claim.attempt)
+            summary.pushed.append(manager.subscriber_id)
+            return
     if outcome.code in WINDOW_CLOSED_CODES and fallback is not None and manager.email:
         subject, text = email
         try:

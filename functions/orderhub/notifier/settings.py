@@ -50,6 +50,10 @@ class NotifierSettings:
     gmail_client_secret: str | None = None
     gmail_refresh_token: str | None = None
     gmail_api_url: str | None = None  # the local stand-in
+    #: Web Push (RFC 8292 VAPID): the private key (a secret) and the contact the push
+    #: services see (``mailto:`` or ``https:``); no key: no Web Push.
+    vapid_private_key: str = ""
+    vapid_subject: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> NotifierSettings:
@@ -71,6 +75,10 @@ class NotifierSettings:
                 "NOTIFY_FALLBACK_FROM needs GMAIL_SEND_REFRESH_TOKEN: a grant of gmail.send only"
                 " (scripts/gmail_authorize --send), not the readers' GMAIL_REFRESH_TOKEN"
             )
+        vapid_key = env.get("VAPID_PRIVATE_KEY", "").strip()
+        vapid_subject = env.get("VAPID_SUBJECT", "").strip()
+        if vapid_key and not vapid_subject.startswith(("mailto:", "https:")):
+            raise ConfigError("VAPID_SUBJECT must be a mailto: or https: URI (RFC 8292)")
         # No tag by default: Meta allows tags only for updates personally relevant to the
         # recipient, which alerts to the shop's own managers are not.
         tag = env.get("MANYCHAT_MESSAGE_TAG", "").strip().upper()
@@ -95,4 +103,6 @@ class NotifierSettings:
             gmail_client_secret=env.get("GMAIL_CLIENT_SECRET", "").strip() or None,
             gmail_refresh_token=refresh or None,
             gmail_api_url=gmail_api_url,
+            vapid_private_key=vapid_key,
+            vapid_subject=vapid_subject,
         )

@@ -85,6 +85,21 @@ def fallback() -> Fallback | None:
     return GmailFallback(functools.cache(factory), s.fallback_from)
 
 
+@functools.cache
+def push() -> Any:
+    """Web Push to the managers' subscribed phones (``VAPID_PRIVATE_KEY`` set), else None."""
+    s = settings()
+    if not s.vapid_private_key:
+        return None
+    from orderhub.notifier.web_push import WebPush
+    from orderhub.push import COLLECTION, FirestoreSubscriptions
+
+    subscriptions = FirestoreSubscriptions(  # the app stores them in its own database
+        gcp.firestore_client(s.project, s.app_database), f"{s.firestore_prefix}{COLLECTION}"
+    )
+    return WebPush(subscriptions, private_key=s.vapid_private_key, subject=s.vapid_subject)
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 

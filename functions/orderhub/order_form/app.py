@@ -17,7 +17,18 @@ from flask import Flask, Response, g, request
 
 from orderhub import logs
 from orderhub.errors import TransientError
-from orderhub.order_form import auth, delivery_services, form, health, pages, shopify_connect, views
+from orderhub.order_form import (
+    auth,
+    delivery_services,
+    form,
+    from_mail,
+    health,
+    pages,
+    payment_links,
+    pwa,
+    shopify_connect,
+    views,
+)
 from orderhub.order_form.wiring import wiring
 from orderhub.sources import manual
 
@@ -27,6 +38,8 @@ ASSETS = {
     "form.js": "text/javascript",
     "crm.css": "text/css",
     "crm.js": "text/javascript",
+    "share.js": "text/javascript",
+    "pwa.js": "text/javascript",
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -59,6 +72,9 @@ def create_app() -> Flask:
         health.bp,
         shopify_connect.bp,
         delivery_services.bp,
+        from_mail.bp,
+        payment_links.bp,
+        pwa.bp,
     ):
         app.register_blueprint(bp)
     # Not /static/: functions-framework's Flask app keeps that path for itself.

@@ -11,12 +11,13 @@ a form with mistakes comes back with everything typed and each error under its f
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
 from orderhub import logs
 from orderhub.errors import ConfigError, TransientError
-from orderhub.order_form import auth, pages, service
+from orderhub.order_form import auth, pages, payment_links, service
 from orderhub.order_form.wiring import now, wiring
 from orderhub.shopify.admin import ShopifyRejected
 from orderhub.sources import manual
@@ -55,6 +56,7 @@ def _form_page(
     errors: dict[str, str] | None = None,
     notice: str | None = None,
     status: int = 200,
+    **extra: Any,
 ) -> Response:
     settings = wiring().settings
     empty = dict.fromkeys(manual.LINE_FIELDS, "")
@@ -70,8 +72,9 @@ def _form_page(
         currency=settings.currency,
         total=str(manual.typed_total(form.lines)),
         delivery_methods=[(m, delivery_label(m)) for m in settings.delivery_methods],
-        link_enabled=settings.shopify_link_enabled,
+        link_enabled=settings.shopify_link_enabled and not extra.get("form_action"),
         phone_example=manual.example_phone(settings.default_country),
+        **extra,
     )
 
 
@@ -166,6 +169,10 @@ def send_form() -> Response:
             name=link.name,
             duplicate=link.duplicate,
             pending=link.pending,
+            phone=order.phone,
+            share=None
+            if link.pending
+            else payment_links.share(link.name, link.invoice_url, order.phone),
         )
 
     try:

@@ -122,6 +122,7 @@ def record_order(
     now: Callable[[], datetime],
     pause: Callable[[float], None] = time.sleep,
     patience_s: float = 5.0,
+    mail: dict[str, str] | None = None,
 ) -> Recorded:
     """Publish ``order.created`` once per form token; a repeat answers ``duplicate``.
 
@@ -148,7 +149,7 @@ def record_order(
     if taken.state != "won":
         raise InProgress("this form is being saved by another attempt")
     event = manual.order_event(
-        order, manager=manager, form_token=form_token, shop=shop, at=taken.at or at
+        order, manager=manager, form_token=form_token, shop=shop, at=taken.at or at, mail=mail
     )
     try:
         bus.publish(event)

@@ -60,6 +60,9 @@ class OrderFormSettings:
     #: legacy ``ORDER_FORM_SHOPIFY_TOKEN``.
     shopify_client_id: str = ""
     shopify_client_secret: str = field(default="", repr=False)
+    #: Web Push: the VAPID public key (base64url P-256 point) phones subscribe with;
+    #: empty: the app offers no push (its private half is the notifier's secret).
+    vapid_public_key: str = ""
 
     @property
     def shopify_link_enabled(self) -> bool:
@@ -128,4 +131,5 @@ class OrderFormSettings:
             shopify_client_id=client_id,
             shopify_client_secret=client_secret,
             time_zone=zone,
+            vapid_public_key=env.get("VAPID_PUBLIC_KEY", "").strip(),
         )

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from orderhub import logs
 from orderhub.order_form import actions as acts
-from orderhub.order_form import admin, contact, identity, queries
+from orderhub.order_form import admin, contact, from_mail, identity, quarantine, queries
 from orderhub.order_form import attention as attn
 from orderhub.order_form.auth import login_required
 from orderhub.order_form.pages import message, money, page, redirect, source_name, when
@@ -326,10 +326,12 @@ def attention() -> Response:
         logs.warning("managers list unreadable", error=str(exc))
         told = []
     windows = queries.messenger_windows(w.runner, told, now=now())
+    listed = lists["quarantine"] if show else open_items
     return page(
         "attention.html",
         windows=windows,
-        quarantine=lists["quarantine"] if show else open_items,
+        quarantine=listed,
+        shown=from_mail.readouts(listed),
         handled_count=len(lists["quarantine"]) - len(open_items),
         show_all=show,
         marks=marks,
@@ -356,7 +358,15 @@ def attention_item(event_id: str) -> Response:
     mail = queries.mail_text(raw) if raw and raw.get("kind") == attn.RAW_EMAIL_KIND else None
     payload = None if mail or raw is None else str(raw.get("body") or "")[:20000]
     mark = wiring().marks.get_many([item["event_id"]]).get(item["event_id"], {})
-    return page("attention_item.html", item=item, mail=mail, payload=payload, mark=mark)
+    return page(
+        "attention_item.html",
+        item=item,
+        mail=mail,
+        payload=payload,
+        mark=mark,
+        reasons=quarantine.plain_reasons(item.get("reason")),
+        read=quarantine.readout(raw, wiring().rules) if mail else None,
+    )
 
 
 @attention_bp.post("/attention/<event_id>/handled")

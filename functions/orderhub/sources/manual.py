@@ -401,11 +401,25 @@ def order_entity(
 
 
 def order_event(
-    order: ManualOrder, *, manager: str, form_token: str, shop: str, at: datetime
+    order: ManualOrder,
+    *,
+    manager: str,
+    form_token: str,
+    shop: str,
+    at: datetime,
+    mail: Mapping[str, str] | None = None,
 ) -> Event:
-    """The ``order.created`` event for a submitted form; ids derive from the form token."""
+    """The ``order.created`` event for a submitted form; ids derive from the form token.
+
+    ``mail``: the quarantined e-mail the order was made from (``quarantine_event_id``,
+    ``gmail_message_id``, ``service``, ``order_number``): kept as the order's
+    ``external_ref`` (the marketplace's number, else the Gmail id), a ``from-mail:`` tag and
+    the raw record's meta."""
     order_id = order_id_for(shop, form_token)
     entity = order_entity(order, order_id=order_id, manager=manager, at=at)
+    if mail:
+        entity["external_ref"] = mail.get("order_number") or mail.get("gmail_message_id")
+        entity["tags"].append(f"from-mail:{mail.get('service') or 'e-mail'}")
     body = json.dumps(
         {"form": "order_form", "manager": manager, "order": entity},
         ensure_ascii=False,
@@ -417,7 +431,7 @@ def order_event(
         "received_at": iso(at),
         "sha256": hashlib.sha256(body.encode("utf-8")).hexdigest(),
         "body": body,
-        "meta": {"manager": manager, "encoding": "utf-8"},
+        "meta": {"manager": manager, "encoding": "utf-8", **dict(mail or {})},
     }
     event = make_event(
         event_type="order.created",
