@@ -924,6 +924,7 @@ APP_STATE_WRITERS = frozenset(
         "gmail_ingest",
         "gmail_watch_renew",
         "privacy_erase",
+        "notifier",  # forgets a phone's push subscription the push service says is gone
     }
 )
 #: Calls that write an app-state store (switches, preferences, installations, the change
@@ -1397,11 +1398,11 @@ MUTATIONS: list[tuple[str, Callable[[Path], None], str, str]] = [
         "a reader of the app's database granted write",
         lambda r: _edit(
             r / "infra/main.tf",
-            'app_state     = "read"   ',
-            'app_state     = "write"  ',
+            'app_state   = "read" ',
+            'app_state   = "write"',
         ),
         "least_privilege",
-        "notifier may write the app's database",
+        "shopify_webhook may write the app's database",
     ),
     (
         "the app's TTL policy left on the default database",
