@@ -587,6 +587,7 @@ class Writes:
                     errors.append(
                         _user_error(["input", field], f"{label} has already been taken", "TAKEN")
                     )
+        errors += _customer_list_errors(data)
         if errors:
             self._count("customerSet", refused=True)
             return {"customer": None, "userErrors": errors}
@@ -611,8 +612,21 @@ class Writes:
         ):
             if field in data:
                 target[node_key] = data[field]
+        if "tags" in data:  # replaces the customer's tags, as Shopify does
+            target["tags"] = sorted({str(t).strip() for t in data["tags"] or [] if str(t).strip()})
+        if "note" in data:
+            target["note"] = data["note"]
         if "addresses" in data:
             target["addresses"] = list(data["addresses"] or [])  # replaces: omitted ones go
+            target["addressesV2"] = [
+                {
+                    **a,
+                    "id": a.get("id") or f"gid://shopify/MailingAddress/{self._id()}",
+                    "countryCodeV2": a.get("countryCode"),
+                }
+                for a in target["addresses"]
+            ]
+            target["defaultAddress"] = target["addressesV2"][0] if target["addressesV2"] else None
         self._store_customer(target, stamp)
         self._count("customerSet")
         self.send(topic, self.customer_rest(target))
@@ -630,7 +644,7 @@ class Writes:
         )
         with self.lock:
             self.customers[node["id"]] = node
-            self.shop.put("customers", {**node, "tags": []})
+            self.shop.put("customers", {**node, "tags": list(node.get("tags") or [])})
 
     def customer_rest(self, node: dict[str, Any]) -> dict[str, Any]:
         def consent(value: Any, key: str) -> Any:
@@ -651,7 +665,9 @@ class Writes:
             "last_name": node.get("lastName"),
             "created_at": node.get("createdAt"),
             "updated_at": node.get("updatedAt"),
-            "tags": "",
+            "tags": ", ".join(node.get("tags") or []),
+            "note": node.get("note"),
+            "default_address": _address_rest(node.get("defaultAddress")),
             "email_marketing_consent": consent(node.get("emailMarketingConsent"), "email"),
             "sms_marketing_consent": consent(node.get("smsMarketingConsent"), "sms"),
             "addresses": node.get("addresses") or [],
@@ -750,6 +766,47 @@ class Writes:
                 time.sleep(0.5 * (attempt + 1))
 
         threading.Thread(target=deliver, daemon=True).start()
+
+
+#: What Shopify answers for an address it cannot ship to: the fields it needs.
+ADDRESS_NEEDS = ("address1", "city", "countryCode")
+
+
+def _customer_list_errors(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Shopify's refusals of ``customerSet``'s tags (at most 255 characters each, no
+    commas: Shopify splits on them) and addresses (a street, a city and a country)."""
+    errors = []
+    for index, tag in enumerate(data.get("tags") or []):
+        if len(str(tag)) > 255 or "," in str(tag):
+            errors.append(_user_error(["input", "tags", str(index)], "Tag is invalid", "INVALID"))
+    for index, address in enumerate(data.get("addresses") or []):
+        for name in ADDRESS_NEEDS:
+            if not (address or {}).get(name) and not (
+                name == "countryCode" and (address or {}).get("country")
+            ):
+                errors.append(
+                    _user_error(
+                        ["input", "addresses", str(index), name], f"{name} can't be blank", "BLANK"
+                    )
+                )
+    return errors
+
+
+def _address_rest(address: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not address:
+        return None
+    return {
+        "id": int(str(address.get("id") or "0").rsplit("/", 1)[-1]),
+        "address1": address.get("address1"),
+        "address2": address.get("address2"),
+        "city": address.get("city"),
+        "zip": address.get("zip"),
+        "country_code": address.get("countryCode"),
+        "country": address.get("country"),
+        "province_code": address.get("provinceCode"),
+        "phone": address.get("phone"),
+        "default": True,
+    }
 
 
 class OrderCapReached(Throttled):

@@ -2,7 +2,8 @@
 
 ``auth`` (sign-in, sign-out, the current manager), ``form`` (the order form), and the
 CRM's pages of ``views``: ``orders``, ``customers``, ``attention``, ``settings``;
-``shopify_connect`` (another merchant's shop: install flow, connected shops). The app
+``shopify_connect`` (another merchant's shop: install flow, connected shops); ``records``
+(a customer's edit page, "Send to Shopify now", deleting a customer). The app
 itself serves the pages' assets, answers 503 when a store does not answer, and puts a
 strict Content-Security-Policy and the other security headers on every response.
 """
@@ -17,7 +18,7 @@ from flask import Flask, Response, g, request
 
 from orderhub import logs
 from orderhub.errors import TransientError
-from orderhub.order_form import auth, form, health, pages, shopify_connect, views
+from orderhub.order_form import auth, form, health, pages, records, shopify_connect, views
 from orderhub.order_form.wiring import wiring
 from orderhub.sources import manual
 
@@ -58,6 +59,7 @@ def create_app() -> Flask:
         views.settings_bp,
         health.bp,
         shopify_connect.bp,
+        records.bp,
     ):
         app.register_blueprint(bp)
     # Not /static/: functions-framework's Flask app keeps that path for itself.

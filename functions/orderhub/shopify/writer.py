@@ -75,6 +75,10 @@ class ShopifyCustomer:
     last_name: str | None = None
     email_consent: dict[str, Any] | None = None
     sms_consent: dict[str, Any] | None = None
+    tags: tuple[str, ...] = ()
+    note: str | None = None
+    address: dict[str, Any] | None = None  # defaultAddress (MailingAddress fields)
+    addresses: int = 0  # how many addresses Shopify holds (counted up to 2)
 
 
 FIND_ORDER = """
@@ -149,7 +153,9 @@ mutation orderhubOrderCancel($orderId: ID!, $reason: OrderCancelReason!, $restoc
 """
 
 CUSTOMER_FIELDS = """
-  id firstName lastName
+  id firstName lastName tags note
+  defaultAddress { address1 address2 city zip countryCodeV2 provinceCode }
+  addressesV2(first: 2) { nodes { id } }
   defaultEmailAddress { emailAddress marketingState marketingOptInLevel marketingUpdatedAt }
   defaultPhoneNumber { phoneNumber smsMarketingConsent { state optInLevel updatedAt } }
 """
@@ -215,6 +221,10 @@ def _customer(node: dict[str, Any] | None) -> ShopifyCustomer | None:
         phone=(node.get("defaultPhoneNumber") or {}).get("phoneNumber"),
         first_name=node.get("firstName"),
         last_name=node.get("lastName"),
+        tags=tuple(str(t) for t in node.get("tags") or ()),
+        note=node.get("note"),
+        address=node.get("defaultAddress"),
+        addresses=len(((node.get("addressesV2") or {}).get("nodes")) or ()),
         email_consent=_email_consent(node.get("defaultEmailAddress")),
         sms_consent=_sms_consent(node.get("defaultPhoneNumber")),
     )
