@@ -246,6 +246,8 @@ class Writes:
                 errors.append(
                     _user_error(["order", "customer"], "Customer does not exist", "INVALID")
                 )
+        paid_status, transaction_errors = _transactions(order, currency, total)
+        errors += transaction_errors
         if errors:
             self._count("orderCreate", refused=True)
             return {"order": None, "userErrors": errors}
@@ -300,7 +302,19 @@ class Writes:
             "closed_at": None,
             "currency": currency,
             "presentment_currency": currency,
-            "financial_status": str(order.get("financialStatus") or "PENDING").lower(),
+            "financial_status": paid_status
+            or str(order.get("financialStatus") or "PENDING").lower(),
+            "transactions": [
+                {
+                    "kind": str(t.get("kind") or "SALE").lower(),
+                    "status": str(t.get("status") or "SUCCESS").lower(),
+                    "gateway": t.get("gateway"),
+                    "amount": str(t["amountSet"]["shopMoney"]["amount"]),
+                    "currency": t["amountSet"]["shopMoney"]["currencyCode"],
+                    "processed_at": t.get("processedAt"),
+                }
+                for t in order.get("transactions") or []
+            ],
             "fulfillment_status": None,
             "subtotal_price": str(total),
             "total_tax": "0.00",
@@ -766,6 +780,61 @@ class Writes:
                 time.sleep(0.5 * (attempt + 1))
 
         threading.Thread(target=deliver, daemon=True).start()
+
+
+def _input_amount(value: Any) -> Decimal:
+    return Decimal(str(((value or {}).get("shopMoney") or {}).get("amount") or "0"))
+
+
+def _transactions(
+    order: dict[str, Any], currency: str, lines_total: Decimal
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """``orderCreate``'s ``transactions`` as Shopify checks them: each in the order's
+    currency with a positive amount, the sales (and captures) together no more than the
+    order's total. The financial status they give (``None``: no transactions)."""
+    transactions = order.get("transactions") or []
+    if not transactions:
+        return None, []
+    shipping = sum(
+        (_input_amount(s.get("priceSet")) for s in order.get("shippingLines") or []), Decimal(0)
+    )
+    code = (order.get("discountCode") or {}).get("itemFixedDiscountCode") or {}
+    due = lines_total + shipping - _input_amount(code.get("amountSet"))
+    errors, paid, authorized = [], Decimal(0), Decimal(0)
+    for index, transaction in enumerate(transactions):
+        field = ["order", "transactions", str(index)]
+        money = (transaction.get("amountSet") or {}).get("shopMoney") or {}
+        amount = Decimal(str(money.get("amount") or "0"))
+        if amount <= 0:
+            errors.append(_user_error([*field, "amountSet"], "Amount must be positive", "INVALID"))
+        if money.get("currencyCode") != currency:
+            errors.append(
+                _user_error(
+                    [*field, "amountSet"], "Currency must match the order's currency", "INVALID"
+                )
+            )
+        if str(transaction.get("status") or "SUCCESS") != "SUCCESS":
+            continue
+        kind = str(transaction.get("kind") or "SALE")
+        if kind in ("SALE", "CAPTURE"):
+            paid += amount
+        elif kind == "AUTHORIZATION":
+            authorized += amount
+        else:
+            errors.append(
+                _user_error([*field, "kind"], f"{kind} is not allowed on a new order", "INVALID")
+            )
+    if paid > due:
+        errors.append(
+            _user_error(
+                ["order", "transactions"], "Transactions exceed the order's total", "INVALID"
+            )
+        )
+    if paid >= due:
+        return "paid", errors
+    if paid > 0:
+        return "partially_paid", errors
+    return ("authorized" if authorized else "pending"), errors
 
 
 #: What Shopify answers for an address it cannot ship to: the fields it needs.

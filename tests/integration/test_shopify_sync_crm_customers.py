@@ -162,3 +162,48 @@ def test_the_list_filter_sends_only_customers_on_one_of_the_lists(env: Env) -> N
     assert env.standins[SHOP].writes.customers == {}
     assert env.post(crm_customer(tags=["wholesale"])) == 200
     assert env.status("olena@example.com", "customer")["status"] == "synced"
+
+
+# ------------------------------------------------------------------ payments
+def paid_order(payment_type: str | None) -> Event:
+    from decimal import Decimal
+
+    from orderhub.sources import manual
+
+    order = manual.ManualOrder(
+        lines=(manual.Line("Ceramic mug", 2, Decimal("11.50"), sku="MUG-1"),),
+        currency="EUR",
+        customer_name="Ana Silva",
+        phone="+351912345678",
+        email=None,
+        address="Rua Augusta 10, Lisboa",
+        delivery_method="courier",
+        note=None,
+        channel="phone",
+        payment_type=payment_type,
+    )
+    return manual.order_event(order, manager="maria", form_token=unique("tok"), shop=SHOP, at=AT)
+
+
+def test_a_payment_type_paid_in_shopify_sends_its_transaction(env: Env) -> None:
+    env.switches(SHOP, paid_in_shopify="card,bank_transfer")
+    card = paid_order("card")
+    assert env.post(card) == 200
+    [order] = [o for o in env.orders() if o["source_identifier"].endswith(card["entity_id"])]
+    assert order["financial_status"] == "paid"
+    assert order["transactions"] == [
+        {
+            "kind": "sale",
+            "status": "success",
+            "gateway": "card",
+            "amount": "23.00",
+            "currency": "EUR",
+            "processed_at": card["entity"]["created_at"],
+        }
+    ]
+    assert "a sale transaction sent" in env.status(card["entity_id"])["reason"]
+
+    cod = paid_order("cash_on_delivery")  # not marked: Shopify holds it as pending
+    assert env.post(cod) == 200
+    [order] = [o for o in env.orders() if o["source_identifier"].endswith(cod["entity_id"])]
+    assert (order["financial_status"], order["transactions"]) == ("pending", [])

@@ -49,7 +49,9 @@ def create_app() -> Flask:
     app.jinja_env.filters.update(
         money=pages.money, amount=pages.number, when=pages.when, source=pages.source_name
     )
-    app.jinja_env.globals.update(channels=manual.CHANNELS, labels=form.FIELD_LABELS)
+    app.jinja_env.globals.update(
+        channels=manual.CHANNELS, labels=form.FIELD_LABELS, payment_types=manual.PAYMENT_TYPES
+    )
     for bp in (
         auth.bp,
         form.bp,

@@ -282,12 +282,36 @@ def order_create_input(
                 "amountSet": _money(str(discount), currency),
             }
         }
+    transaction = paid_transaction(order, switches, currency, created)
+    if transaction is not None:
+        result["transactions"] = [transaction]
+        result.pop("financialStatus")  # Shopify derives it from the transactions
+        notes.append(f"paid in Shopify ({order.get('payment_type')}): a sale transaction sent")
     options = {
         "inventoryBehaviour": "DECREMENT_OBEYING_POLICY",  # the default, BYPASS, keeps stock
         "sendReceipt": switches.send_receipt,
         "sendFulfillmentReceipt": False,
     }
     return OrderPlan(result, options, notes)
+
+
+def paid_transaction(
+    order: Mapping[str, Any], switches: Switches, currency: str, processed_at: Any
+) -> dict[str, Any] | None:
+    """The ``OrderCreateOrderTransactionInput`` of an order whose payment type the owner
+    marked "paid in Shopify": one successful sale of the order's total, through a manual
+    gateway named after the payment type. ``None`` for every other order."""
+    kind = str(order.get("payment_type") or "")
+    total = _amount(order.get("total"))
+    if not kind or kind not in switches.paid_in_shopify or total <= 0:
+        return None
+    return {
+        "kind": "SALE",
+        "status": "SUCCESS",
+        "gateway": kind.replace("_", " "),
+        "amountSet": {"shopMoney": {"amount": str(total), "currencyCode": currency}},
+        "processedAt": processed_at,
+    }
 
 
 # ------------------------------------------------------------------ customers
