@@ -646,6 +646,35 @@ class Writes:
         self.send(topic, self.customer_rest(target))
         return {"customer": target, "userErrors": []}
 
+    def customer_delete(self, args: dict[str, Any], store: Any) -> Any:
+        """``customerDelete``: Shopify refuses a customer who has orders."""
+        self.shop.charge(MUTATION_COST)
+        gid = str((args.get("input") or {}).get("id"))
+        node = self._find_customer("id", gid)
+        legacy = gid.rsplit("/", 1)[-1]
+        problem = None
+        if node is None:
+            problem = "Customer can't be found"
+        else:
+            with self.lock:
+                has_orders = any(
+                    str((o.get("customer") or {}).get("id")) == legacy for o in self.orders.values()
+                )
+            if has_orders:
+                problem = "Customer can't be deleted because they have associated orders"
+        if problem:
+            self._count("customerDelete", refused=True)
+            return {
+                "deletedCustomerId": None,
+                "userErrors": [{"field": ["id"], "message": problem}],
+            }
+        with self.lock:
+            self.customers.pop(gid, None)
+        self.shop.delete("customers", legacy)
+        self._count("customerDelete")
+        self.send("customers/delete", {"id": int(legacy)})
+        return {"deletedCustomerId": gid, "userErrors": []}
+
     def _store_customer(self, node: dict[str, Any], stamp: str) -> None:
         node["updatedAt"] = stamp
         node.update(
@@ -896,6 +925,7 @@ def install(
     standin.register("order", writes.order_field)
     standin.register("fulfillmentCreate", writes.fulfillment_create)
     standin.register("customerSet", writes.customer_set)
+    standin.register("customerDelete", writes.customer_delete)
     standin.register("customerEmailMarketingConsentUpdate", writes.consent("email"))
     standin.register("customerSmsMarketingConsentUpdate", writes.consent("sms"))
     standin.costed.update(
@@ -907,6 +937,7 @@ def install(
             "orderMarkAsPaid",
             "fulfillmentCreate",
             "customerSet",
+            "customerDelete",
             "customerEmailMarketingConsentUpdate",
             "customerSmsMarketingConsentUpdate",
         }

@@ -207,3 +207,41 @@ def test_a_payment_type_paid_in_shopify_sends_its_transaction(env: Env) -> None:
     assert env.post(cod) == 200
     [order] = [o for o in env.orders() if o["source_identifier"].endswith(cod["entity_id"])]
     assert (order["financial_status"], order["transactions"]) == ("pending", [])
+
+
+def test_the_owners_delete_in_shopify_deletes_only_a_customer_without_orders(env: Env) -> None:
+    lone = crm_customer(email="lone@example.com", phone=None)
+    assert env.post(lone) == 200
+    gone = crm_customer(
+        "customer.deleted",
+        customer_id=lone["entity_id"],
+        email="lone@example.com",
+        phone=None,
+        deleted=True,
+        delete_in_shopify=True,
+    )
+    assert env.post(gone) == 200
+    assert env.standins[SHOP].writes.customers == {}
+    status = env.status("lone@example.com", "customer")
+    assert status["status"] == "synced"
+    assert status["reason"].startswith("deleted in the CRM and in Shopify (customer ")
+    assert link(env, lone["entity_id"]) is None
+
+    # A customer with orders: Shopify refuses, and says why.
+    order = paid_order(None)
+    assert env.post(order) == 200  # its customer (by phone) is associated with the order
+    buyer = crm_customer(name="Ana Silva", email=None, phone="+351912345678")
+    assert env.post(buyer) == 200
+    kept = crm_customer(
+        "customer.deleted",
+        customer_id=buyer["entity_id"],
+        email=None,
+        phone="+351912345678",
+        deleted=True,
+        delete_in_shopify=True,
+    )
+    assert env.post(kept) == 200
+    status = env.status("+351912345678", "customer")
+    assert (status["status"], status["error_code"]) == ("failed", "NOT_DELETED")
+    assert status["reason"].endswith("because they have associated orders")
+    assert len(env.standins[SHOP].writes.customers) == 1

@@ -207,7 +207,15 @@ def upserted(
     )
 
 
-def deleted(*, page: Any, shop: str, manager: str, manager_name: str, at: datetime) -> Event:
+def deleted(
+    *,
+    page: Any,
+    shop: str,
+    manager: str,
+    manager_name: str,
+    at: datetime,
+    in_shopify: bool = False,
+) -> Event:
     """The ``customer.deleted`` of the CRM's record: the views drop it, the link goes."""
     entity = {
         "customer_id": customer_id(shop, page),
@@ -215,6 +223,7 @@ def deleted(*, page: Any, shop: str, manager: str, manager_name: str, at: dateti
         "email": (page.email or "").lower() or None,
         "phone": page.phone or None,
         "deleted": True,
+        "delete_in_shopify": in_shopify,
         "manager": manager,
         "manager_name": manager_name,
     }

@@ -108,6 +108,8 @@ def delete(key: str) -> Response:
         manager=g.manager.id,
         manager_name=g.manager.name,
         at=now(),
+        # Only an owner may delete in Shopify too; a manager's tick is ignored.
+        in_shopify=g.manager.is_owner and request.form.get("delete_in_shopify") == "on",
     )
     w.bus.publish(event)
     logs.info("customer deleted", manager=g.manager.id, event_id=event["event_id"])

@@ -175,6 +175,15 @@ mutation orderhubCustomerSet($identifier: CustomerSetIdentifiers, $input: Custom
 }
 """.replace("FIELDS", CUSTOMER_FIELDS)
 
+CUSTOMER_DELETE = """
+mutation orderhubCustomerDelete($input: CustomerDeleteInput!) {
+  customerDelete(input: $input) {
+    deletedCustomerId
+    userErrors { field message }
+  }
+}
+"""
+
 EMAIL_CONSENT = """
 mutation orderhubEmailConsent($input: CustomerEmailMarketingConsentUpdateInput!) {
   customerEmailMarketingConsentUpdate(input: $input) {
@@ -445,6 +454,15 @@ class ShopifyWriter:
         if found is None:
             raise Refused("customerSet", [UserError("Shopify returned no customer")])
         return found
+
+    def customer_delete(self, customer_id: str) -> None:
+        """Delete a Shopify customer (only when the owner asked for it); ``Refused`` with
+        Shopify's words (a customer with orders cannot be deleted)."""
+        variables = {"input": {"id": customer_id}}
+        payload = self._call("customerDelete", CUSTOMER_DELETE, variables).get("customerDelete")
+        errors = _user_errors(payload or {})
+        if errors:
+            raise Refused("customerDelete", errors)
 
     def consent_update(self, channel: str, customer_id: str, consent: dict[str, Any]) -> None:
         if channel == "email":

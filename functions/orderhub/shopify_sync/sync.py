@@ -987,7 +987,8 @@ def _keep_link(ctx: _Ctx, key: str, shopify_id: str) -> None:
 
 def forget_customer(event: Event, deps: Deps) -> Result:
     """A customer deleted in the CRM app: its sync link goes; the Shopify customer stays
-    (the CRM never deletes in Shopify; ``sync_status`` says so)."""
+    unless the owner ticked "also delete in Shopify" (``delete_in_shopify``), and Shopify
+    refuses that for a customer with orders (``sync_status`` says so)."""
     shop = deps.shop_of(event["shop"]) or event["shop"]
     ctx = _Ctx(event, deps, Switches(), shop)
     entity = event["entity"]
@@ -995,11 +996,32 @@ def forget_customer(event: Event, deps: Deps) -> Result:
     record_id = wish.record_id if wish else event["entity_id"]
     key = link_key(shop, "customer", "manual", str(entity.get("customer_id") or record_id))
     link = deps.links.get(key)
-    deps.links.forget(key)
     kept = (link or {}).get("shopify_id")
+    number = str(kept).rsplit("/", 1)[-1]
+    if kept and entity.get("delete_in_shopify"):  # the owner ticked "also delete in Shopify"
+        try:
+            deps.writer(shop).customer_delete(str(kept))
+        except Refused as refused:
+            ctx.fail(
+                Outcome(
+                    "customer",
+                    record_id,
+                    "failed",
+                    f"deleted in the CRM; Shopify kept customer {number}: {refused}",
+                    kept,
+                    error_code="NOT_DELETED",
+                )
+            )
+            deps.links.forget(key)
+            return ctx.result
+        deps.links.forget(key)
+        reason = f"deleted in the CRM and in Shopify (customer {number}), as the owner asked"
+        ctx.record(Outcome("customer", record_id, "synced", reason, kept, error_code="DELETED"))
+        return ctx.result
+    deps.links.forget(key)
     reason = (
-        f"deleted in the CRM: the link to Shopify customer {str(kept).rsplit('/', 1)[-1]}"
-        " is removed; the Shopify customer is kept"
+        f"deleted in the CRM: the link to Shopify customer {number} is removed;"
+        " the Shopify customer is kept"
         if kept
         else "deleted in the CRM; it had no link to a Shopify customer"
     )
