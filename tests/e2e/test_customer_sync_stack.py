@@ -102,10 +102,12 @@ def test_a_customer_edited_in_the_app_reaches_shopify_with_tags_and_totals(
     }
     bad = session.post(f"{url}/customers/{key}/edit", data={**form, "city": ""}, timeout=10)
     assert bad.status_code == 422 and "City is needed" in bad.text  # nothing published
+    started = time.monotonic()
     saved = session.post(f"{url}/customers/{key}/edit", data=form, timeout=10)
     assert saved.status_code == 200  # redirected to the customer's page
 
     created = wait(lambda: shopify_customer(stack, email))
+    print(f"edit saved -> customer in Shopify: {time.monotonic() - started:.2f} s")
     assert (created["firstName"], created["lastName"]) == tuple(name.split(" ", 1))
     assert created["phone"] == phone
     assert created["note"] == "Prefers morning delivery"
@@ -124,7 +126,15 @@ def test_a_customer_edited_in_the_app_reaches_shopify_with_tags_and_totals(
         row = re.search(rf'data-key="{key}">(.*?)</li>', page.text, re.S)
         return row.group(1) if row and "Shopify: In Shopify" in row.group(1) else None
 
+    started = time.monotonic()
     row = wait(listed, 30)
+    print(f"customers list shows 'In Shopify' after {time.monotonic() - started:.2f} s")
+    started = time.monotonic()
+    for _ in range(10):
+        session.get(f"{url}/customers", params={"q": email}, timeout=10)
+    print(
+        f"customers list with its status column: {(time.monotonic() - started) / 10:.3f} s a page"
+    )
     assert "Send to Shopify now" in row
 
     # A new order changes the totals; "Send to Shopify now" sends them, once.
@@ -135,6 +145,7 @@ def test_a_customer_edited_in_the_app_reaches_shopify_with_tags_and_totals(
     before = customer_sets(stack)
     customer = session.get(f"{url}/customers/{key}", timeout=10)
     csrf = form_field(customer.text, "csrf_token")
+    started = time.monotonic()
     sent = session.post(f"{url}/customers/{key}/send", data={"csrf_token": csrf}, timeout=10)
     assert sent.status_code == 200
 
@@ -143,6 +154,7 @@ def test_a_customer_edited_in_the_app_reaches_shopify_with_tags_and_totals(
         return {"orderhub-orders:2", "orderhub-spent:USD 20.00"} <= set(current.get("tags") or ())
 
     wait(totals_sent)
+    print(f"Send now -> new totals in Shopify: {time.monotonic() - started:.2f} s")
     assert customer_sets(stack) == before + 1
     updated = shopify_customer(stack, email) or {}
     assert {"vip", "wholesale"} <= set(updated["tags"])
