@@ -246,6 +246,8 @@ class Writes:
                 errors.append(
                     _user_error(["order", "customer"], "Customer does not exist", "INVALID")
                 )
+        paid_status, transaction_errors = _transactions(order, currency, total)
+        errors += transaction_errors
         if errors:
             self._count("orderCreate", refused=True)
             return {"order": None, "userErrors": errors}
@@ -300,7 +302,19 @@ class Writes:
             "closed_at": None,
             "currency": currency,
             "presentment_currency": currency,
-            "financial_status": str(order.get("financialStatus") or "PENDING").lower(),
+            "financial_status": paid_status
+            or str(order.get("financialStatus") or "PENDING").lower(),
+            "transactions": [
+                {
+                    "kind": str(t.get("kind") or "SALE").lower(),
+                    "status": str(t.get("status") or "SUCCESS").lower(),
+                    "gateway": t.get("gateway"),
+                    "amount": str(t["amountSet"]["shopMoney"]["amount"]),
+                    "currency": t["amountSet"]["shopMoney"]["currencyCode"],
+                    "processed_at": t.get("processedAt"),
+                }
+                for t in order.get("transactions") or []
+            ],
             "fulfillment_status": None,
             "subtotal_price": str(total),
             "total_tax": "0.00",
@@ -587,6 +601,7 @@ class Writes:
                     errors.append(
                         _user_error(["input", field], f"{label} has already been taken", "TAKEN")
                     )
+        errors += _customer_list_errors(data)
         if errors:
             self._count("customerSet", refused=True)
             return {"customer": None, "userErrors": errors}
@@ -611,12 +626,54 @@ class Writes:
         ):
             if field in data:
                 target[node_key] = data[field]
+        if "tags" in data:  # replaces the customer's tags, as Shopify does
+            target["tags"] = sorted({str(t).strip() for t in data["tags"] or [] if str(t).strip()})
+        if "note" in data:
+            target["note"] = data["note"]
         if "addresses" in data:
             target["addresses"] = list(data["addresses"] or [])  # replaces: omitted ones go
+            target["addressesV2"] = [
+                {
+                    **a,
+                    "id": a.get("id") or f"gid://shopify/MailingAddress/{self._id()}",
+                    "countryCodeV2": a.get("countryCode"),
+                }
+                for a in target["addresses"]
+            ]
+            target["defaultAddress"] = target["addressesV2"][0] if target["addressesV2"] else None
         self._store_customer(target, stamp)
         self._count("customerSet")
         self.send(topic, self.customer_rest(target))
         return {"customer": target, "userErrors": []}
+
+    def customer_delete(self, args: dict[str, Any], store: Any) -> Any:
+        """``customerDelete``: Shopify refuses a customer who has orders."""
+        self.shop.charge(MUTATION_COST)
+        gid = str((args.get("input") or {}).get("id"))
+        node = self._find_customer("id", gid)
+        legacy = gid.rsplit("/", 1)[-1]
+        problem = None
+        if node is None:
+            problem = "Customer can't be found"
+        else:
+            with self.lock:
+                has_orders = any(
+                    str((o.get("customer") or {}).get("id")) == legacy for o in self.orders.values()
+                )
+            if has_orders:
+                problem = "Customer can't be deleted because they have associated orders"
+        if problem:
+            self._count("customerDelete", refused=True)
+            return {
+                "deletedCustomerId": None,
+                "userErrors": [{"field": ["id"], "message": problem}],
+            }
+        with self.lock:
+            self.customers.pop(gid, None)
+        self.shop.delete("customers", legacy)
+        self._count("customerDelete")
+        self.send("customers/delete", {"id": int(legacy)})
+        return {"deletedCustomerId": gid, "userErrors": []}
 
     def _store_customer(self, node: dict[str, Any], stamp: str) -> None:
         node["updatedAt"] = stamp
@@ -630,7 +687,7 @@ class Writes:
         )
         with self.lock:
             self.customers[node["id"]] = node
-            self.shop.put("customers", {**node, "tags": []})
+            self.shop.put("customers", {**node, "tags": list(node.get("tags") or [])})
 
     def customer_rest(self, node: dict[str, Any]) -> dict[str, Any]:
         def consent(value: Any, key: str) -> Any:
@@ -651,7 +708,9 @@ class Writes:
             "last_name": node.get("lastName"),
             "created_at": node.get("createdAt"),
             "updated_at": node.get("updatedAt"),
-            "tags": "",
+            "tags": ", ".join(node.get("tags") or []),
+            "note": node.get("note"),
+            "default_address": _address_rest(node.get("defaultAddress")),
             "email_marketing_consent": consent(node.get("emailMarketingConsent"), "email"),
             "sms_marketing_consent": consent(node.get("smsMarketingConsent"), "sms"),
             "addresses": node.get("addresses") or [],
@@ -752,6 +811,102 @@ class Writes:
         threading.Thread(target=deliver, daemon=True).start()
 
 
+def _input_amount(value: Any) -> Decimal:
+    return Decimal(str(((value or {}).get("shopMoney") or {}).get("amount") or "0"))
+
+
+def _transactions(
+    order: dict[str, Any], currency: str, lines_total: Decimal
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """``orderCreate``'s ``transactions`` as Shopify checks them: each in the order's
+    currency with a positive amount, the sales (and captures) together no more than the
+    order's total. The financial status they give (``None``: no transactions)."""
+    transactions = order.get("transactions") or []
+    if not transactions:
+        return None, []
+    shipping = sum(
+        (_input_amount(s.get("priceSet")) for s in order.get("shippingLines") or []), Decimal(0)
+    )
+    code = (order.get("discountCode") or {}).get("itemFixedDiscountCode") or {}
+    due = lines_total + shipping - _input_amount(code.get("amountSet"))
+    errors, paid, authorized = [], Decimal(0), Decimal(0)
+    for index, transaction in enumerate(transactions):
+        field = ["order", "transactions", str(index)]
+        money = (transaction.get("amountSet") or {}).get("shopMoney") or {}
+        amount = Decimal(str(money.get("amount") or "0"))
+        if amount <= 0:
+            errors.append(_user_error([*field, "amountSet"], "Amount must be positive", "INVALID"))
+        if money.get("currencyCode") != currency:
+            errors.append(
+                _user_error(
+                    [*field, "amountSet"], "Currency must match the order's currency", "INVALID"
+                )
+            )
+        if str(transaction.get("status") or "SUCCESS") != "SUCCESS":
+            continue
+        kind = str(transaction.get("kind") or "SALE")
+        if kind in ("SALE", "CAPTURE"):
+            paid += amount
+        elif kind == "AUTHORIZATION":
+            authorized += amount
+        else:
+            errors.append(
+                _user_error([*field, "kind"], f"{kind} is not allowed on a new order", "INVALID")
+            )
+    if paid > due:
+        errors.append(
+            _user_error(
+                ["order", "transactions"], "Transactions exceed the order's total", "INVALID"
+            )
+        )
+    if paid >= due:
+        return "paid", errors
+    if paid > 0:
+        return "partially_paid", errors
+    return ("authorized" if authorized else "pending"), errors
+
+
+#: What Shopify answers for an address it cannot ship to: the fields it needs.
+ADDRESS_NEEDS = ("address1", "city", "countryCode")
+
+
+def _customer_list_errors(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Shopify's refusals of ``customerSet``'s tags (at most 255 characters each, no
+    commas: Shopify splits on them) and addresses (a street, a city and a country)."""
+    errors = []
+    for index, tag in enumerate(data.get("tags") or []):
+        if len(str(tag)) > 255 or "," in str(tag):
+            errors.append(_user_error(["input", "tags", str(index)], "Tag is invalid", "INVALID"))
+    for index, address in enumerate(data.get("addresses") or []):
+        for name in ADDRESS_NEEDS:
+            if not (address or {}).get(name) and not (
+                name == "countryCode" and (address or {}).get("country")
+            ):
+                errors.append(
+                    _user_error(
+                        ["input", "addresses", str(index), name], f"{name} can't be blank", "BLANK"
+                    )
+                )
+    return errors
+
+
+def _address_rest(address: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not address:
+        return None
+    return {
+        "id": int(str(address.get("id") or "0").rsplit("/", 1)[-1]),
+        "address1": address.get("address1"),
+        "address2": address.get("address2"),
+        "city": address.get("city"),
+        "zip": address.get("zip"),
+        "country_code": address.get("countryCode"),
+        "country": address.get("country"),
+        "province_code": address.get("provinceCode"),
+        "phone": address.get("phone"),
+        "default": True,
+    }
+
+
 class OrderCapReached(Throttled):
     """More new orders this minute than a trial or development shop takes."""
 
@@ -770,6 +925,7 @@ def install(
     standin.register("order", writes.order_field)
     standin.register("fulfillmentCreate", writes.fulfillment_create)
     standin.register("customerSet", writes.customer_set)
+    standin.register("customerDelete", writes.customer_delete)
     standin.register("customerEmailMarketingConsentUpdate", writes.consent("email"))
     standin.register("customerSmsMarketingConsentUpdate", writes.consent("sms"))
     standin.costed.update(
@@ -781,6 +937,7 @@ def install(
             "orderMarkAsPaid",
             "fulfillmentCreate",
             "customerSet",
+            "customerDelete",
             "customerEmailMarketingConsentUpdate",
             "customerSmsMarketingConsentUpdate",
         }

@@ -134,6 +134,15 @@ class FirestoreLedger:
         except exceptions.GoogleAPICallError as exc:
             raise TransientError(f"Firestore update failed: {exc.__class__.__name__}") from exc
 
+    def forget(self, key: str) -> None:
+        """Delete the record (a sync link whose CRM record was deleted)."""
+        from google.api_core import exceptions
+
+        try:
+            self._collection.document(_doc_id(key)).delete(timeout=5.0)
+        except exceptions.GoogleAPICallError as exc:
+            raise TransientError(f"Firestore delete failed: {exc.__class__.__name__}") from exc
+
     def get(self, key: str) -> dict[str, Any] | None:
         """The record as stored (for scripts and tests)."""
         snapshot = self._collection.document(_doc_id(key)).get(timeout=5.0)

@@ -5,6 +5,8 @@
     outbound:  {orders: false, customers: false, consent: false}  # CRM -> Shopify, per entity
     sources:   {"manual": true, "email:*": true}                 # orders, per CRM source
     customer_tag: null          # only customers carrying this CRM tag (null: all)
+    customer_tags: []           # a list: only customers carrying one of these tags ([]: all)
+    paid_in_shopify: []         # payment types of form orders that get a paid transaction
     consent_required: false     # only customers with marketing consent
     send_receipt: false         # Shopify e-mails the customer a receipt for our orders
     orders_per_minute: 0        # 5 for trial and development shops; 0: no cap of ours
@@ -36,6 +38,8 @@ class Switches:
     outbound: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(ENTITIES, False))
     sources: dict[str, bool] = field(default_factory=lambda: {"manual": True, "email:*": True})
     customer_tag: str | None = None
+    customer_tags: tuple[str, ...] = ()
+    paid_in_shopify: tuple[str, ...] = ()
     consent_required: bool = False
     send_receipt: bool = False
     orders_per_minute: float = 0.0
@@ -66,7 +70,11 @@ class Switches:
         return bool(self.sources.get(family, True))
 
     def to_document(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            **asdict(self),
+            "customer_tags": list(self.customer_tags),
+            "paid_in_shopify": list(self.paid_in_shopify),
+        }
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any] | None) -> Switches:
@@ -79,6 +87,8 @@ class Switches:
             outbound=outbound,
             sources=sources,
             customer_tag=doc.get("customer_tag") or None,
+            customer_tags=tuple(str(t) for t in doc.get("customer_tags") or ()),
+            paid_in_shopify=tuple(str(t) for t in doc.get("paid_in_shopify") or ()),
             consent_required=bool(doc.get("consent_required", False)),
             send_receipt=bool(doc.get("send_receipt", False)),
             orders_per_minute=float(doc.get("orders_per_minute") or 0),
@@ -108,6 +118,12 @@ class Switches:
                 doc[head] = value
             elif head == "customer_tag":
                 doc[head] = None if value in (None, False) else str(text)
+            elif head == "paid_in_shopify":
+                kinds = [] if value in (None, False) else str(text).split(",")
+                doc[head] = [k.strip() for k in kinds if k.strip()]
+            elif head == "customer_tags":
+                tags = [] if value in (None, False) else str(text).split(",")
+                doc[head] = [t.strip() for t in tags if t.strip()]
             elif head == "orders_per_minute":
                 try:
                     doc[head] = float(text)

@@ -16,6 +16,9 @@ GET        /orders, /orders.json   the orders list (filters, search, pages); its
 GET        /orders/<id>[/mail]     an order's page; the e-mail it came from, as text
 GET        /customers?q=           customers by phone, e-mail or name
 GET        /customers/<key>        a customer's page; /customers/lookup.json?phone=
+GET/POST   /customers/<key>/edit   edit the customer (``customer.upserted`` from manual)
+POST       /customers/<key>/send   "Send to Shopify now"; ``/delete`` deletes from the CRM
+POST       /orders/<id>/send       "Send to Shopify now": the order's newest CRM version
 GET        /attention[/<id>]       what needs attention; one quarantined item
 POST       /attention/<id>/handled mark handled; ``/replay`` reads a mail again
 GET        /settings               owners only (403 otherwise); POST /settings/sync|notify
@@ -34,13 +37,16 @@ Modules:
 * ``app`` (``create_app``), ``pages`` (how a view answers: a page, a message, a redirect);
 * blueprints: ``auth`` (sign-in, sign-out, the current manager, ``login_required``),
   ``form`` (the order form, the product search, payment links), ``views`` (orders,
-  customers, attention, settings);
+  customers, attention, settings), ``records`` (a customer's edit and delete, "Send to
+  Shopify now");
 * core, no Flask: ``sessions`` (passwords, signed sessions, CSRF tokens, backoff),
   ``client`` (the client address behind our proxies), ``stores`` (the form's Firestore
   state), ``service`` (sign in, record an order, make a payment link), ``catalogue`` (the
   product picker), ``queries`` (bounded BigQuery reads), ``attention`` (marks, replay),
   ``admin`` (the owner's settings, audited), ``manage`` (``scripts/manager``),
-  ``migrate_state`` (``scripts/migrate-app-state``);
+  ``migrate_state`` (``scripts/migrate-app-state``),
+  ``customer_edits`` (the customer form and its events), ``sync_state`` (each record's
+  Shopify sync, an order's newest version);
 * ``delivery_services`` (blueprint ``/services``) and ``rules_builder`` (its core: the
   builder's proposals and the stored mails it reads).
 

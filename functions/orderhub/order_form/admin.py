@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from orderhub.errors import TransientError
 from orderhub.managers import NOTIFY_KINDS as NOTIFY_KINDS
+from orderhub.sources.manual import PAYMENT_TYPES
 from orderhub.switches import Switches
 
 #: Settings the form offers, as ``Switches.changed`` paths.
@@ -76,6 +77,9 @@ def form_assignments(form: Mapping[str, str], current: Switches) -> dict[str, st
     for source in current.sources:
         found[f"sources.{source}"] = "on" if form.get(f"sources.{source}") == "on" else "off"
     found["customer_tag"] = (form.get("customer_tag") or "").strip()[:100] or "none"
+    found["customer_tags"] = (form.get("customer_tags") or "").strip()[:500] or "none"
+    paid = [k for k in PAYMENT_TYPES if form.get(f"paid_in_shopify.{k}") == "on"]
+    found["paid_in_shopify"] = ",".join(paid) or "none"
     found["orders_per_minute"] = (form.get("orders_per_minute") or "0").strip()[:10]
     return found
 

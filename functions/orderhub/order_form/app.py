@@ -2,7 +2,8 @@
 
 ``auth`` (sign-in, sign-out, the current manager), ``form`` (the order form), and the
 CRM's pages of ``views``: ``orders``, ``customers``, ``attention``, ``settings``;
-``shopify_connect`` (another merchant's shop: install flow, connected shops). The app
+``shopify_connect`` (another merchant's shop: install flow, connected shops); ``records``
+(a customer's edit page, "Send to Shopify now", deleting a customer). The app
 itself serves the pages' assets, answers 503 when a store does not answer, and puts a
 strict Content-Security-Policy and the other security headers on every response.
 """
@@ -26,6 +27,7 @@ from orderhub.order_form import (
     pages,
     payment_links,
     pwa,
+    records,
     shopify_connect,
     views,
 )
@@ -61,7 +63,9 @@ def create_app() -> Flask:
     app.jinja_env.filters.update(
         money=pages.money, amount=pages.number, when=pages.when, source=pages.source_name
     )
-    app.jinja_env.globals.update(channels=manual.CHANNELS, labels=form.FIELD_LABELS)
+    app.jinja_env.globals.update(
+        channels=manual.CHANNELS, labels=form.FIELD_LABELS, payment_types=manual.PAYMENT_TYPES
+    )
     for bp in (
         auth.bp,
         form.bp,
@@ -75,6 +79,7 @@ def create_app() -> Flask:
         from_mail.bp,
         payment_links.bp,
         pwa.bp,
+        records.bp,
     ):
         app.register_blueprint(bp)
     # Not /static/: functions-framework's Flask app keeps that path for itself.

@@ -533,7 +533,8 @@ LIMIT @limit
 
 CUSTOMER_RECORDS_SQL = """
 SELECT customer_id, source, shop, name, email, phone, tags, default_address,
-       email_marketing_consent, sms_marketing_consent, occurred_at AS updated_at, deleted
+       email_marketing_consent, sms_marketing_consent, occurred_at AS updated_at, deleted,
+       JSON_VALUE(entity, '$.note') AS note
 FROM `{t}.customer_events`
 WHERE occurred_at >= @since
   AND (
@@ -544,6 +545,7 @@ WHERE occurred_at >= @since
     OR (@customer_id != '' AND customer_id = @customer_id)
   )
 QUALIFY ROW_NUMBER() OVER (PARTITION BY shop, customer_id ORDER BY version DESC, event_id) = 1
+ORDER BY occurred_at DESC
 LIMIT @limit
 """
 
@@ -710,6 +712,9 @@ class CustomerPage:
     contacts: Rows
     totals: dict[str, Decimal]
     consent: dict[str, str]
+    tags: list[str] = field(default_factory=list)
+    note: str = ""
+    consent_records: dict[str, Any] = field(default_factory=dict)
 
 
 def customer_page(run: Runner, key: str, window: Window, *, parallel: Any) -> CustomerPage | None:
@@ -773,6 +778,13 @@ def customer_page(run: Runner, key: str, window: Window, *, parallel: Any) -> Cu
         contacts=contacts,
         totals=totals,
         consent=consent,
+        tags=[str(t) for t in first.get("tags") or () if not str(t).startswith("orderhub-")],
+        note=str(first.get("note") or ""),
+        consent_records={
+            k.split("_")[0]: first[k]
+            for k in ("email_marketing_consent", "sms_marketing_consent")
+            if first.get(k)
+        },
     )
 
 

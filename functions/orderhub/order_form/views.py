@@ -15,7 +15,15 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from orderhub import logs
 from orderhub.order_form import actions as acts
-from orderhub.order_form import admin, contact, from_mail, identity, quarantine, queries
+from orderhub.order_form import (
+    admin,
+    contact,
+    from_mail,
+    identity,
+    quarantine,
+    queries,
+    sync_state,
+)
 from orderhub.order_form import attention as attn
 from orderhub.order_form.auth import login_required
 from orderhub.order_form.pages import message, money, page, redirect, source_name, when
@@ -47,6 +55,8 @@ def orders() -> Response:
     rows, more = queries.list_orders(wiring().runner, flt, _window(), default_country=_country())
     return page(
         "orders.html",
+        sync=_order_sync(rows),
+        none_state=sync_state.NONE,
         marker=marker,
         flt=flt,
         rows=rows,
@@ -70,6 +80,7 @@ def orders_json() -> Response:
     if marker == request.args.get("marker"):
         return jsonify({"unchanged": True, "marker": marker})
     rows, more = queries.list_orders(wiring().runner, flt, _window(), default_country=_country())
+    sync = _order_sync(rows)
     return jsonify(
         {
             "marker": marker,
@@ -86,12 +97,26 @@ def orders_json() -> Response:
                     "manager": r.get("manager") or "",
                     "total": money(r["total"], r["currency"]),
                     "created_at": when(r["created_at"] or r["updated_at"]),
+                    "sync": _sync_json(sync, r),
                 }
                 for r in rows
             ],
             "more": more,
         }
     )
+
+
+def _order_sync(rows: queries.Rows) -> dict[str, sync_state.State]:
+    """Each CRM order's Shopify sync (Shopify's own orders need none): one query a page."""
+    ids = [r["order_id"] for r in rows if r["source"] != "shopify"]
+    return sync_state.states(wiring().runner, "order", ids, since=_window().since)
+
+
+def _sync_json(sync: dict[str, sync_state.State], row: dict[str, Any]) -> dict[str, Any] | None:
+    if row["source"] == "shopify":
+        return None
+    state = sync.get(row["order_id"], sync_state.NONE)
+    return {"status": state.status, "label": state.label, "reason": state.reason}
 
 
 def _order_page(found: queries.OrderPage, *, error: str = "", status: int = 200) -> Response:
@@ -208,7 +233,11 @@ def customers() -> Response:
         if q
         else []
     )
-    return page("customers.html", q=q, hits=hits)
+    ids = {h.key: sync_state.customer_record_id(h.email, h.phone) for h in hits}
+    found = sync_state.states(wiring().runner, "customer", ids.values(), since=_window().since)
+    sync = {key: found.get(record, sync_state.NONE) for key, record in ids.items()}
+    done = (request.args.get("done") or "")[:40]
+    return page("customers.html", q=q, hits=hits, sync=sync, done=done)
 
 
 @customers_bp.get("/customers/lookup.json")
@@ -257,7 +286,14 @@ def _customer_page(
         action_token=manual.new_form_token(now()),
         error=error,
         done=(request.args.get("done") or "")[:40],
+        sync=_customer_sync(found),
     )
+
+
+def _customer_sync(found: queries.CustomerPage) -> sync_state.State:
+    record = sync_state.customer_record_id(found.email, found.phone)
+    states = sync_state.states(wiring().runner, "customer", [record], since=_window().since)
+    return states.get(record, sync_state.NONE)
 
 
 @customers_bp.get("/customers/<key>")

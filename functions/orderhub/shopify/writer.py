@@ -75,6 +75,10 @@ class ShopifyCustomer:
     last_name: str | None = None
     email_consent: dict[str, Any] | None = None
     sms_consent: dict[str, Any] | None = None
+    tags: tuple[str, ...] = ()
+    note: str | None = None
+    address: dict[str, Any] | None = None  # defaultAddress (MailingAddress fields)
+    addresses: int = 0  # how many addresses Shopify holds (counted up to 2)
 
 
 FIND_ORDER = """
@@ -149,7 +153,9 @@ mutation orderhubOrderCancel($orderId: ID!, $reason: OrderCancelReason!, $restoc
 """
 
 CUSTOMER_FIELDS = """
-  id firstName lastName
+  id firstName lastName tags note
+  defaultAddress { address1 address2 city zip countryCodeV2 provinceCode }
+  addressesV2(first: 2) { nodes { id } }
   defaultEmailAddress { emailAddress marketingState marketingOptInLevel marketingUpdatedAt }
   defaultPhoneNumber { phoneNumber smsMarketingConsent { state optInLevel updatedAt } }
 """
@@ -168,6 +174,15 @@ mutation orderhubCustomerSet($identifier: CustomerSetIdentifiers, $input: Custom
   }
 }
 """.replace("FIELDS", CUSTOMER_FIELDS)
+
+CUSTOMER_DELETE = """
+mutation orderhubCustomerDelete($input: CustomerDeleteInput!) {
+  customerDelete(input: $input) {
+    deletedCustomerId
+    userErrors { field message }
+  }
+}
+"""
 
 EMAIL_CONSENT = """
 mutation orderhubEmailConsent($input: CustomerEmailMarketingConsentUpdateInput!) {
@@ -215,6 +230,10 @@ def _customer(node: dict[str, Any] | None) -> ShopifyCustomer | None:
         phone=(node.get("defaultPhoneNumber") or {}).get("phoneNumber"),
         first_name=node.get("firstName"),
         last_name=node.get("lastName"),
+        tags=tuple(str(t) for t in node.get("tags") or ()),
+        note=node.get("note"),
+        address=node.get("defaultAddress"),
+        addresses=len(((node.get("addressesV2") or {}).get("nodes")) or ()),
         email_consent=_email_consent(node.get("defaultEmailAddress")),
         sms_consent=_sms_consent(node.get("defaultPhoneNumber")),
     )
@@ -435,6 +454,15 @@ class ShopifyWriter:
         if found is None:
             raise Refused("customerSet", [UserError("Shopify returned no customer")])
         return found
+
+    def customer_delete(self, customer_id: str) -> None:
+        """Delete a Shopify customer (only when the owner asked for it); ``Refused`` with
+        Shopify's words (a customer with orders cannot be deleted)."""
+        variables = {"input": {"id": customer_id}}
+        payload = self._call("customerDelete", CUSTOMER_DELETE, variables).get("customerDelete")
+        errors = _user_errors(payload or {})
+        if errors:
+            raise Refused("customerDelete", errors)
 
     def consent_update(self, channel: str, customer_id: str, consent: dict[str, Any]) -> None:
         if channel == "email":

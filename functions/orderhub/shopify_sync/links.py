@@ -29,6 +29,8 @@ class Links(Ledger, Protocol):
 
     def get(self, key: str) -> dict[str, Any] | None: ...
 
+    def forget(self, key: str) -> None: ...
+
 
 def link_key(shop: str, kind: str, source: str, record_id: str, crm_shop: str | None = None) -> str:
     """The link of one CRM record in one Shopify shop. ``crm_shop``: the CRM's shop key

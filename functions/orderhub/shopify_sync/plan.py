@@ -282,12 +282,36 @@ def order_create_input(
                 "amountSet": _money(str(discount), currency),
             }
         }
+    transaction = paid_transaction(order, switches, currency, created)
+    if transaction is not None:
+        result["transactions"] = [transaction]
+        result.pop("financialStatus")  # Shopify derives it from the transactions
+        notes.append(f"paid in Shopify ({order.get('payment_type')}): a sale transaction sent")
     options = {
         "inventoryBehaviour": "DECREMENT_OBEYING_POLICY",  # the default, BYPASS, keeps stock
         "sendReceipt": switches.send_receipt,
         "sendFulfillmentReceipt": False,
     }
     return OrderPlan(result, options, notes)
+
+
+def paid_transaction(
+    order: Mapping[str, Any], switches: Switches, currency: str, processed_at: Any
+) -> dict[str, Any] | None:
+    """The ``OrderCreateOrderTransactionInput`` of an order whose payment type the owner
+    marked "paid in Shopify": one successful sale of the order's total, through a manual
+    gateway named after the payment type. ``None`` for every other order."""
+    kind = str(order.get("payment_type") or "")
+    total = _amount(order.get("total"))
+    if not kind or kind not in switches.paid_in_shopify or total <= 0:
+        return None
+    return {
+        "kind": "SALE",
+        "status": "SUCCESS",
+        "gateway": kind.replace("_", " "),
+        "amountSet": {"shopMoney": {"amount": str(total), "currencyCode": currency}},
+        "processedAt": processed_at,
+    }
 
 
 # ------------------------------------------------------------------ customers
@@ -300,6 +324,12 @@ class CustomerWish:
     first_name: str | None
     last_name: str | None
     tags: tuple[str, ...] = ()
+    #: A customer edited in the CRM app (``crm_customer_wish``) is the CRM's whole record:
+    #: its tag list (with the totals tags) replaces Shopify's, and its note and address go
+    #: too. ``None``: not sent (customers of orders, e-mail and chat).
+    send_tags: tuple[str, ...] | None = None
+    note: str | None = None
+    address: dict[str, Any] | None = None  # MailingAddressInput
 
     @property
     def record_id(self) -> str:
@@ -321,11 +351,83 @@ def customer_wish(party: Mapping[str, Any] | None, tags: Any = ()) -> CustomerWi
     return CustomerWish(email, phone, first, last, tuple(str(t) for t in tags or ()))
 
 
+#: Our own tags on a Shopify customer: the totals across every source. Read back from
+#: Shopify's echo, they are never taken for the CRM's own tags.
+TOTALS_PREFIX = "orderhub-"
+#: What an address needs before Shopify takes it, in the manager's words.
+ADDRESS_NEEDS = {"address1": "the street", "city": "the city", "country_code": "the country"}
+
+
+def totals_tags(orders_count: Any, spent: Any) -> list[str]:
+    """``orderhub-orders:3`` and ``orderhub-spent:EUR 120.50`` (one per currency)."""
+    tags = [f"{TOTALS_PREFIX}orders:{int(orders_count or 0)}"]
+    for money in spent or ():
+        if isinstance(money, Mapping) and money.get("currency"):
+            amount = _amount(money.get("amount")).quantize(Decimal("0.01"))
+            tags.append(f"{TOTALS_PREFIX}spent:{money['currency']} {amount}")
+    return tags
+
+
+def crm_tags(tags: Any) -> list[str]:
+    """The CRM's own tags (ours about totals left out), cleaned as Shopify keeps them."""
+    seen: dict[str, str] = {}
+    for tag in tags or ():
+        text = " ".join(str(tag).replace(",", " ").split())[:255]
+        if text and not text.startswith(TOTALS_PREFIX):
+            seen.setdefault(text.casefold(), text)
+    return list(seen.values())
+
+
+def address_input(address: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The CRM's address (the webhooks' shape) as ``MailingAddressInput``."""
+    if not address:
+        return None
+    wanted = {
+        "address1": address.get("address1"),
+        "address2": address.get("address2"),
+        "city": address.get("city"),
+        "zip": address.get("zip"),
+        "countryCode": (address.get("country_code") or "").upper() or None,
+        "provinceCode": address.get("province_code"),
+        "phone": address.get("phone"),
+    }
+    found = {k: str(v) for k, v in wanted.items() if v}
+    return found or None
+
+
+def address_missing(address: Mapping[str, Any] | None) -> list[str]:
+    """What the CRM's address lacks for Shopify, in words (empty: complete or no address)."""
+    if not address or not any(address.get(k) for k in ("address1", "city", "zip")):
+        return []
+    return [words for key, words in ADDRESS_NEEDS.items() if not address.get(key)]
+
+
+def crm_customer_wish(entity: Mapping[str, Any]) -> CustomerWish | None:
+    """A customer edited in the CRM app (``customer.upserted`` from ``manual``): name,
+    e-mail, phone, note, address, the CRM's tags and the totals across every source."""
+    wish = customer_wish(entity, crm_tags(entity.get("tags")))
+    if wish is None:
+        return None
+    send = [*wish.tags, *totals_tags(entity.get("orders_count"), entity.get("total_spent"))]
+    return CustomerWish(
+        wish.email,
+        wish.phone,
+        wish.first_name,
+        wish.last_name,
+        wish.tags,
+        send_tags=tuple(send),
+        note=str(entity.get("note") or ""),
+        address=address_input(entity.get("default_address")),
+    )
+
+
 def customer_skip_reason(wish: CustomerWish, switches: Switches, consented: bool) -> str | None:
     if not switches.outbound_customers:
         return "switched off: customers are not sent to Shopify (outbound.customers)"
     if switches.customer_tag and switches.customer_tag not in wish.tags:
         return f"filtered: customer lacks the tag {switches.customer_tag}"
+    if switches.customer_tags and not set(switches.customer_tags) & set(wish.tags):
+        return "filtered: customer is on none of the lists " + ", ".join(switches.customer_tags)
     if switches.consent_required and not consented:
         return "filtered: only customers with marketing consent are sent"
     return None
@@ -342,15 +444,30 @@ def customer_identifier(wish: CustomerWish) -> dict[str, str]:
     return {"email": wish.email} if wish.email else {"phone": str(wish.phone)}
 
 
-def customer_set_input(wish: CustomerWish) -> dict[str, Any]:
-    """``CustomerSetInput`` without any list field (``addresses`` would replace them all)."""
-    wanted = {
+def customer_set_input(wish: CustomerWish, *, with_address: bool = False) -> dict[str, Any]:
+    """``CustomerSetInput``: no list field for customers of orders (``addresses`` would
+    replace them all); a customer edited in the CRM also sends its tags (the whole list)
+    and note, and its address when ``with_address`` (the Shopify customer has at most one,
+    so nothing else is replaced)."""
+    wanted: dict[str, Any] = {
         "email": wish.email,
         "phone": wish.phone,
         "firstName": wish.first_name,
         "lastName": wish.last_name,
     }
-    return {k: v for k, v in wanted.items() if v}
+    found = {k: v for k, v in wanted.items() if v}
+    if wish.send_tags is not None:
+        found["tags"] = list(wish.send_tags)
+    if wish.note is not None:
+        found["note"] = wish.note
+    if with_address and wish.address:
+        found["addresses"] = [wish.address]
+    return found
+
+
+def _address_same(current: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:
+    theirs = {**(current or {}), "countryCode": (current or {}).get("countryCodeV2")}
+    return all(_same(str(theirs.get(k) or ""), str(v)) for k, v in wanted.items() if k != "phone")
 
 
 def _same(a: str | None, b: str | None) -> bool:
@@ -364,7 +481,31 @@ def customer_unchanged(current: Any, wish: CustomerWish) -> bool:
         and (wish.phone is None or current.phone == wish.phone)
         and (wish.first_name is None or _same(current.first_name, wish.first_name))
         and (wish.last_name is None or _same(current.last_name, wish.last_name))
+        and (
+            wish.send_tags is None
+            or {t.casefold() for t in current.tags} == {t.casefold() for t in wish.send_tags}
+        )
+        and (wish.note is None or (current.note or "") == wish.note)
+        and (
+            wish.address is None
+            or current.addresses > 1  # not ours to send (see customer_set_input)
+            or _address_same(current.address, wish.address)
+        )
     )
+
+
+def refusal_words(codes: set[str], fields: set[str], wish: CustomerWish, message: str) -> str:
+    """Shopify's refusal of a customer in the manager's words (TAKEN is looked up and
+    explained by the caller)."""
+    if "phone" in fields and wish.phone:
+        return f"the phone {wish.phone} is not a valid phone number (Shopify refused it)"
+    if "email" in fields and wish.email:
+        return f"the e-mail {wish.email} is not a valid e-mail address (Shopify refused it)"
+    if "addresses" in fields:
+        return f"the address is incomplete for Shopify ({message})"
+    if "tags" in fields:
+        return f"a tag is not valid for Shopify: at most 255 characters, no commas ({message})"
+    return f"Shopify refused it: {message}"
 
 
 def may_merge(other: Any, wish: CustomerWish) -> bool:

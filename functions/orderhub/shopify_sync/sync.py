@@ -225,6 +225,8 @@ def handle(event: Event, deps: Deps) -> Result | None:
     kind = event["event_type"]
     if kind == "order.action":
         return carry_action(event, deps)
+    if kind == "customer.deleted" and event["source"] == "manual":
+        return forget_customer(event, deps)
     if kind not in (*plan.ORDER_TYPES, "customer.upserted"):
         return None
     shop = deps.shop_of(event["shop"])
@@ -239,6 +241,11 @@ def handle(event: Event, deps: Deps) -> Result | None:
         ctx.record(Outcome(event["entity_type"], event["entity_id"], "skipped", gone))
         return ctx.result
     ctx = _Ctx(event, deps, deps.switches(shop), shop)
+    if kind == "customer.upserted" and event["source"] == "manual":
+        crm_wish = plan.crm_customer_wish(event["entity"])
+        if crm_wish is not None:
+            sync_crm_customer(ctx, crm_wish, event["entity"])
+        return ctx.result
     if kind == "customer.upserted":
         entity = event["entity"]
         wish = plan.customer_wish(entity, entity.get("tags"))
@@ -876,3 +883,147 @@ def _merge_taken(ctx: _Ctx, wish: plan.CustomerWish, refused: Refused) -> Shopif
         )
     )
     return None
+
+
+# ---------------------------------------------------- customers edited in the CRM app
+def _totals_words(wish: plan.CustomerWish) -> str:
+    totals = [
+        t.removeprefix(plan.TOTALS_PREFIX)
+        for t in wish.send_tags or ()
+        if t.startswith(plan.TOTALS_PREFIX)
+    ]
+    return ", ".join(totals)
+
+
+def sync_crm_customer(ctx: _Ctx, wish: plan.CustomerWish, entity: dict[str, Any]) -> str | None:
+    """A customer edited in the CRM app (or sent again with "Send to Shopify now"): the
+    CRM's record is the truth, so ``customerSet`` writes its name, contacts, note, tags and
+    the totals tags (order count and spend across every source), and the address when the
+    Shopify customer holds no other. Nothing is sent when Shopify already holds all of it;
+    the link (CRM customer id → Shopify id) is kept in ``shopify_links``."""
+    record_id = wish.record_id
+    other_shop = str(entity.get("shopify_shop") or "")
+    if other_shop and other_shop != ctx.shop:
+        ctx.record(
+            Outcome(
+                "customer",
+                record_id,
+                "skipped",
+                f"this customer is a record of the shop {other_shop}, not of {ctx.shop}: not sent",
+                error_code="OTHER_SHOP",
+            )
+        )
+        return None
+    skip = plan.customer_skip_reason(wish, ctx.switches, consented=_consented(entity))
+    if skip:
+        ctx.record(Outcome("customer", record_id, "skipped", skip))
+        return None
+    missing = plan.address_missing(entity.get("default_address"))
+    if missing:
+        ctx.fail(
+            Outcome(
+                "customer",
+                record_id,
+                "failed",
+                "the address lacks " + " and ".join(missing) + ": not sent",
+                error_code="ADDRESS",
+            )
+        )
+        return None
+    writer = ctx.deps.writer(ctx.shop)
+    current = writer.find_customer(_search(wish))
+    key = link_key(ctx.shop, "customer", ctx.source, str(entity.get("customer_id") or record_id))
+    if current is not None and plan.customer_unchanged(current, wish):
+        _keep_link(ctx, key, current.id)
+        ctx.record(
+            Outcome("customer", record_id, "skipped", "Shopify already holds this", current.id)
+        )
+        return current.id
+    with_address = current is None or current.addresses <= 1
+    notes = []
+    if wish.address and not with_address:
+        notes.append(
+            "address kept in the CRM only: the Shopify customer has several addresses,"
+            " which customerSet would replace"
+        )
+    try:
+        customer = writer.customer_set(
+            plan.customer_identifier(wish), plan.customer_set_input(wish, with_address=with_address)
+        )
+    except Refused as refused:
+        if "TAKEN" in refused.codes:
+            merged = _merge_taken(ctx, wish, refused)
+            if merged is not None:
+                _keep_link(ctx, key, merged.id)
+            return merged.id if merged else None
+        fields = {f for e in refused.errors for f in e.field}
+        words = plan.refusal_words(refused.codes, fields, wish, str(refused))
+        code = sorted(refused.codes)[0] if refused.codes else None
+        ctx.fail(Outcome("customer", record_id, "failed", words, error_code=code))
+        return None
+    _keep_link(ctx, key, customer.id)
+    done = "updated in Shopify" if current else "created in Shopify"
+    reason = f"{done} with its tags and totals ({_totals_words(wish)})"
+    ctx.record(Outcome("customer", record_id, "synced", "; ".join([reason, *notes]), customer.id))
+    return customer.id
+
+
+def _consented(entity: dict[str, Any]) -> bool:
+    return any(
+        str((entity.get(f"{c}_marketing_consent") or {}).get("state") or "").lower() == "subscribed"
+        for c in ("email", "sms")
+    )
+
+
+def _keep_link(ctx: _Ctx, key: str, shopify_id: str) -> None:
+    """The CRM customer's link to its Shopify customer (``customerSet`` is an upsert, so
+    no claim guards it: the link is a record, not a lock)."""
+    links = ctx.deps.links
+    links.begin(
+        key, {"shop": ctx.shop, "kind": "customer"}, now=ctx.deps.now(), lease=ctx.deps.lease
+    )
+    links.finish(key, "sent", {"shopify_id": shopify_id}, now=ctx.deps.now())
+
+
+def forget_customer(event: Event, deps: Deps) -> Result:
+    """A customer deleted in the CRM app: its sync link goes; the Shopify customer stays
+    unless the owner ticked "also delete in Shopify" (``delete_in_shopify``), and Shopify
+    refuses that for a customer with orders (``sync_status`` says so)."""
+    shop = deps.shop_of(event["shop"]) or event["shop"]
+    ctx = _Ctx(event, deps, Switches(), shop)
+    entity = event["entity"]
+    wish = plan.customer_wish(entity)
+    record_id = wish.record_id if wish else event["entity_id"]
+    key = link_key(shop, "customer", "manual", str(entity.get("customer_id") or record_id))
+    link = deps.links.get(key)
+    kept = (link or {}).get("shopify_id")
+    number = str(kept).rsplit("/", 1)[-1]
+    if kept and entity.get("delete_in_shopify"):  # the owner ticked "also delete in Shopify"
+        try:
+            deps.writer(shop).customer_delete(str(kept))
+        except Refused as refused:
+            ctx.fail(
+                Outcome(
+                    "customer",
+                    record_id,
+                    "failed",
+                    f"deleted in the CRM; Shopify kept customer {number}: {refused}",
+                    kept,
+                    error_code="NOT_DELETED",
+                )
+            )
+            deps.links.forget(key)
+            return ctx.result
+        deps.links.forget(key)
+        reason = f"deleted in the CRM and in Shopify (customer {number}), as the owner asked"
+        ctx.record(Outcome("customer", record_id, "synced", reason, kept, error_code="DELETED"))
+        return ctx.result
+    deps.links.forget(key)
+    reason = (
+        f"deleted in the CRM: the link to Shopify customer {number} is removed;"
+        " the Shopify customer is kept"
+        if kept
+        else "deleted in the CRM; it had no link to a Shopify customer"
+    )
+    ctx.record(Outcome("customer", record_id, "skipped", reason, kept, error_code="DELETED"))
+    return ctx.result

@@ -35,6 +35,15 @@ CHANNELS: dict[str, str] = {
     "walk-in": "Walk-in",
     "other": "Other",
 }
+#: How the customer pays: value → label. Stored as the order's ``payment_type``; the owner
+#: marks in /settings which ones are "paid in Shopify" (``Switches.paid_in_shopify``).
+PAYMENT_TYPES: dict[str, str] = {
+    "card": "Card",
+    "bank_transfer": "Bank transfer",
+    "cash_on_delivery": "Cash on delivery",
+    "cash": "Cash",
+    "payment_link": "Payment link",
+}
 #: The delivery method that needs no address.
 PICKUP = "pickup"
 MAX_LINES = 50
@@ -50,6 +59,7 @@ TEXT_FIELDS = (
     "note",
     "channel",
     "chat_contact",
+    "payment_type",
 )
 LIMITS = {"customer_name": 120, "email": 254, "address": 500, "note": 1000, "title": 200}
 # Every pattern here runs in time linear in its input: no part of it can match the same
@@ -102,6 +112,8 @@ class ManualOrder:
     channel: str
     #: The ManyChat contact the manager says brought the order (attribution evidence).
     chat_contact: str | None = None
+    #: How the customer pays (a key of ``PAYMENT_TYPES``), if the manager said.
+    payment_type: str | None = None
 
     @property
     def total(self) -> Decimal:
@@ -268,6 +280,10 @@ def validate(
         if chat_contact is None:
             errors["chat_contact"] = "Paste the contact's ManyChat id or live-chat link"
 
+    payment_type = form.get("payment_type") or None
+    if payment_type and payment_type not in PAYMENT_TYPES:
+        errors["payment_type"] = "Choose how the customer pays"
+
     if errors:
         return None, errors
     return (
@@ -282,6 +298,7 @@ def validate(
             note=form.get("note") or None,
             channel=channel,
             chat_contact=chat_contact,
+            payment_type=payment_type,
         ),
         {},
     )
@@ -397,6 +414,7 @@ def order_entity(
         "external_ref": None,
         "manager": manager,
         "delivery_method": order.delivery_method,
+        "payment_type": order.payment_type,
     }
 
 

@@ -401,6 +401,7 @@ def customer_entity(payload: dict[str, Any]) -> dict[str, Any]:
         "email": _str(payload.get("email")),
         "phone": _str(payload.get("phone")),
         "tags": _tags(payload.get("tags")),
+        "note": _str(payload.get("note")),
         "orders_count": payload.get("orders_count"),
         "default_address": _address(payload.get("default_address")),
         "created_at": _str(payload.get("created_at")),

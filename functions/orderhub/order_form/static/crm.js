@@ -78,6 +78,25 @@
         a.appendChild(el("span", "amount", o.total));
         var li = el("li");
         li.appendChild(a);
+        if (o.sync) {  // a CRM order: its Shopify sync, and "Send to Shopify now"
+          var said = "Shopify: " + o.sync.label;
+          if (o.sync.status === "failed" || o.sync.status === "skipped") said += ": " + o.sync.reason;
+          var st = el("span", "sub sync-" + o.sync.status, said);
+          st.title = o.sync.reason;
+          a.appendChild(st);
+          var form = el("form", "send-now");
+          form.method = "post";
+          form.action = base + "/orders/" + encodeURIComponent(o.order_id) + "/send";
+          [["csrf_token", live.dataset.csrf || ""], ["back", "list"]].forEach(function (kv) {
+            var input = el("input");
+            input.type = "hidden"; input.name = kv[0]; input.value = kv[1];
+            form.appendChild(input);
+          });
+          var button = el("button", "secondary", "Send to Shopify now");
+          button.type = "submit";
+          form.appendChild(button);
+          li.appendChild(form);
+        }
         list.appendChild(li);
       });
       live.textContent = "New orders shown.";
