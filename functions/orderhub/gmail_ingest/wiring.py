@@ -79,6 +79,13 @@ def stores() -> tuple[gmail.FirestoreCheckpoints, gmail.FirestoreAttempts, PubSu
     return checkpoints, attempts, bus
 
 
+@functools.cache
+def layouts() -> gmail.FirestoreLayoutMarkers:
+    s = settings()
+    client = gcp.firestore_client(s.project)
+    return gmail.FirestoreLayoutMarkers(client, f"{s.firestore_prefix}email_layouts")
+
+
 def limits(s: GmailSettings) -> gmail.SyncLimits:
     return gmail.SyncLimits(
         page_size=s.page_size,
@@ -122,6 +129,7 @@ def run_sync(
         now=now,
         limits=limits(settings()),
         notified_at=published_at,
+        layouts=layouts(),
     )
     logs.info(
         "gmail sync done",
