@@ -45,6 +45,8 @@ def report(rules: email.Rules, path: Path, *, text: bool = False) -> bool:
         print("  → not this service's order mail: gmail_ingest would ignore it")
         return False
     extractions = email.extract_orders(rules, mail)
+    if rules.layouts:
+        print(f"  layout   {extractions[0].rules.layout or 'none fits'}")
     if len(extractions) > 1:
         print(f"  orders   {len(extractions)} in this mail, each read from its own block")
     for extraction in extractions:
