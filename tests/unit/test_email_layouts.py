@@ -171,3 +171,11 @@ def _parse(raw: bytes):
 
 def test_the_shipped_rules_have_no_layouts_and_read_as_before():
     assert all(not r.layouts for r in email.shipped_rules(Path(email.RULES_DIR)))
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [("CHF 12.50", "12.50"), ("12,50 CHF", "12.50"), ("CHF 1'234.50", "1234.50")],
+)
+def test_swiss_francs_are_read_with_their_currency(text, amount):
+    assert email.parse_money(text, None) == {"amount": amount, "currency": "CHF"}

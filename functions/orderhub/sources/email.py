@@ -74,6 +74,7 @@ CURRENCY_SIGNS = {
     "pln": "PLN",
     "lei": "RON",
     "ron": "RON",
+    "chf": "CHF",  # Swiss restaurants' mail: "CHF 12.50", "12,50 CHF", "CHF 1'234.50"
 }
 _SIGN_RE = re.compile(
     "|".join(re.escape(s) for s in sorted(CURRENCY_SIGNS, key=len, reverse=True)), re.IGNORECASE
