@@ -606,6 +606,10 @@ class FirestoreLayoutMarkers:
         from google.cloud import firestore
 
         ref = self._ref(mailbox, service)
+        # Nearly always nothing to end: one plain read, a transaction only after a change.
+        stored = _firestore_call("layout marker", lambda: ref.get(timeout=5.0)).to_dict() or {}
+        if stored.get("state") != "changed":
+            return
 
         @firestore.transactional  # type: ignore[misc]
         def reset(transaction: Any) -> None:
