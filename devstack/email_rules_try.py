@@ -32,6 +32,8 @@ def report(rules: email.Rules, path: Path, *, text: bool = False) -> bool:
     if not found.matches:
         print("  → not this service's order mail: gmail_ingest would ignore it")
         return False
+    if found.layout is not None:
+        print(f"  layout   {found.layout or 'none fits'}")
     if len(found.orders) > 1:
         print(f"  orders   {len(found.orders)} in this mail, each read from its own block")
     for order in found.orders:

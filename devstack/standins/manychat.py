@@ -182,8 +182,19 @@ def _cards_problems(where: str, message: dict[str, Any]) -> list[str]:
     return problems
 
 
-def validate_dynamic_block(answer: Any) -> list[str]:
-    """What ManyChat (and Messenger) would refuse in a Dynamic Block answer; empty if fine."""
+#: Channels whose Dynamic Block answer names its channel in ``content.type`` (ManyChat's
+#: "Response Reference for Instagram, WhatsApp and Telegram Automation"); Messenger's has
+#: no ``type``.
+TYPED_CHANNELS = ("instagram", "whatsapp", "telegram")
+#: The buttons those channels take.
+TYPED_BUTTONS = ("url", "flow", "node")
+#: Channels that take no galleries (``cards``) and no quick replies.
+PLAIN_CHANNELS = ("whatsapp", "telegram")
+
+
+def validate_dynamic_block(answer: Any, channel: str = "messenger") -> list[str]:
+    """What ManyChat (and the contact's channel) would refuse in a Dynamic Block answer;
+    empty if fine."""
     if not isinstance(answer, dict) or answer.get("version") != "v2":
         return ['answer must be an object with version "v2"']
     content = answer.get("content")
@@ -193,6 +204,27 @@ def validate_dynamic_block(answer: Any) -> list[str]:
     if not isinstance(messages, list) or not 1 <= len(messages) <= DB_MAX_MESSAGES:
         return [f"content.messages must hold 1 to {DB_MAX_MESSAGES} messages"]
     problems = []
+    kind = content.get("type")
+    if channel in TYPED_CHANNELS and kind != channel:
+        problems.append(f'content.type must be "{channel}" for a {channel} contact')
+    elif channel not in TYPED_CHANNELS and kind is not None:
+        problems.append(f"content.type {kind!r}: a {channel} answer has none")
+    if channel in PLAIN_CHANNELS:
+        if any(isinstance(m, dict) and m.get("type") == "cards" for m in messages):
+            problems.append(f"{channel} takes no galleries (cards)")
+        if content.get("quick_replies"):
+            problems.append(f"{channel} takes no quick_replies")
+    if channel in TYPED_CHANNELS:  # "url, flow and node buttons can be used" there
+        for i, message in enumerate(messages):
+            rows = (
+                [message, *list(message.get("elements") or [])] if isinstance(message, dict) else []
+            )
+            for row in rows:
+                for button in (row.get("buttons") or []) if isinstance(row, dict) else []:
+                    if isinstance(button, dict) and button.get("type") not in TYPED_BUTTONS:
+                        problems.append(
+                            f"messages[{i}]: a {button.get('type')} button is not for {channel}"
+                        )
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(message, dict) or message.get("type") not in MESSAGE_TYPES:

@@ -18,7 +18,7 @@ import email.parser
 import email.policy
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.message import Message
@@ -27,6 +27,8 @@ from typing import Any
 
 #: The receiving server whose verdicts we trust: Gmail's own.
 TRUSTED_AUTHSERV = "mx.google.com"
+#: The ARC sealer whose recorded verdict we trust: Gmail, when a Gmail mailbox forwards.
+TRUSTED_SEALER = "google.com"
 #: Gmail's header is well under 1 KB; anything far longer is not Gmail's, and is not parsed.
 MAX_VERDICT_CHARS = 8_192
 #: How many Authentication-Results headers are looked at, top down, for Gmail's.
@@ -54,6 +56,32 @@ class Verdict:
     dmarc: frozenset[str] = frozenset()
     #: Why nothing could be read (no header from Gmail, or one that does not parse).
     problem: str | None = None
+    #: Gmail's ``arc`` result (``pass``, ``fail``, ``none``; None when it gave none).
+    arc: str | None = None
+    #: A forwarded mail's verdict as Gmail recorded it at the forwarding mailbox: the
+    #: newest ARC set, sealed by ``google.com``, its ``mx.google.com`` results; read only
+    #: when Gmail's own header says ``arc=pass`` (the chain and its seals verified).
+    forwarded: Verdict | None = None
+    #: Who sealed the newest ARC set (``d=`` of its ``ARC-Seal``), when there is one.
+    sealer: str | None = None
+
+    def says(self) -> str:
+        """What Gmail's verdict says, for a quarantine reason: the passes it holds, and
+        what the ARC chain said (``dkim=pass header.d=…; arc=fail``)."""
+        parts = [f"dkim=pass header.d={d}" for d in sorted(self.dkim)]
+        parts += [f"dmarc=pass header.from={d}" for d in sorted(self.dmarc)]
+        if not parts:
+            parts.append("no DKIM or DMARC pass")
+        if self.arc:
+            parts.append(f"arc={self.arc}")
+        if self.arc == "pass" and self.forwarded is None and self.sealer:
+            parts.append(f"ARC sealed by {self.sealer}, not by Gmail: not read")
+        if self.forwarded is not None:
+            inner = self.forwarded
+            passes = [f"dkim=pass header.d={d}" for d in sorted(inner.dkim)]
+            passes += [f"dmarc=pass header.from={d}" for d in sorted(inner.dmarc)]
+            parts.append(f"forwarded by Gmail: {', '.join(passes) or 'no DKIM or DMARC pass'}")
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -67,6 +95,10 @@ class Mail:
     text: str | None
     #: Every ``Authentication-Results`` value, top first (``verdict`` reads Gmail's).
     auth_results: tuple[str, ...] = ()
+    #: Every ``ARC-Seal`` and ``ARC-Authentication-Results`` value, top first (a mail
+    #: forwarded by Gmail carries Gmail's seal and its verdict at the first mailbox).
+    arc_seals: tuple[str, ...] = ()
+    arc_results: tuple[str, ...] = ()
     #: Why the body could not be read at all (then ``html`` and ``text`` are None).
     unreadable: str | None = None
 
@@ -74,7 +106,14 @@ class Mail:
     def verdict(self) -> Verdict:
         """Gmail's own verdict on who sent it (the topmost ``mx.google.com`` header),
         parsed when first asked: only for mail that a rule recognises."""
-        return verdict_of(list(self.auth_results))
+        verdict = verdict_of(list(self.auth_results))
+        if verdict.arc == "pass":
+            verdict = replace(
+                verdict,
+                sealer=newest_sealer(list(self.arc_seals)),
+                forwarded=forwarded_verdict(list(self.arc_seals), list(self.arc_results)),
+            )
+        return verdict
 
     @property
     def authenticated(self) -> frozenset[str]:
@@ -172,8 +211,11 @@ def verdict_of(values: list[str]) -> Verdict:
             return Verdict(problem=f"Gmail's Authentication-Results does not parse ({exc})")
         dkim: set[str] = set()
         dmarc: set[str] = set()
+        arc: str | None = None
         for result in header.results:
             method, outcome = str(result.method).lower(), str(result.result).lower()
+            if method == "arc" and arc is None:
+                arc = outcome
             if outcome != "pass":
                 continue
             if method == "dkim":
@@ -186,8 +228,46 @@ def verdict_of(values: list[str]) -> Verdict:
                 domain = _domain(_property(result, "header", "from"))
                 if domain:
                     dmarc.add(domain)
-        return Verdict(dkim=frozenset(dkim), dmarc=frozenset(dmarc))
+        return Verdict(dkim=frozenset(dkim), dmarc=frozenset(dmarc), arc=arc)
     return Verdict(problem="no Authentication-Results from mx.google.com")
+
+
+_INSTANCE = re.compile(r"\s*i\s*=\s*([0-9]+)\s*;", re.IGNORECASE)
+_SEALER = re.compile(r"(?:^|;)\s*d\s*=\s*([^\s;]+)", re.IGNORECASE)
+
+
+def _instance(value: str) -> tuple[int, str] | None:
+    """An ARC header's instance (``i=``) and the rest of its value."""
+    value = _UNFOLD.sub("", value)
+    found = _INSTANCE.match(value)
+    return (int(found.group(1)), value[found.end() :]) if found else None
+
+
+def newest_sealer(seals: list[str]) -> str | None:
+    """The domain (``d=``) that sealed the newest ARC set, lower-case; None without one."""
+    sets = [parsed for parsed in map(_instance, seals[:MAX_VERDICT_HEADERS]) if parsed]
+    if not sets:
+        return None
+    sealer = _SEALER.search(max(sets, key=lambda found: found[0])[1])
+    return sealer.group(1).strip().lower().rstrip(".") if sealer else None
+
+
+def forwarded_verdict(seals: list[str], results: list[str]) -> Verdict | None:
+    """The verdict Gmail recorded at the mailbox that forwarded the mail: the newest ARC
+    set's ``ARC-Authentication-Results`` when that set is sealed by ``google.com``, with
+    authserv-id ``mx.google.com``. Call it only when Gmail's own header says
+    ``arc=pass``: then every seal verified, so the set is Google's own (a seal claiming
+    ``d=google.com`` that Google did not make fails the chain). None otherwise."""
+    sets = [parsed for parsed in map(_instance, seals[:MAX_VERDICT_HEADERS]) if parsed]
+    if not sets or newest_sealer(seals) != TRUSTED_SEALER:
+        return None
+    newest = max(found[0] for found in sets)
+    for value in results[:MAX_VERDICT_HEADERS]:
+        parsed = _instance(value)
+        if parsed is not None and parsed[0] == newest:
+            verdict = verdict_of([parsed[1].strip()])
+            return None if verdict.problem else replace(verdict, arc=None)
+    return None
 
 
 def parse(raw: bytes) -> Mail:
@@ -232,5 +312,7 @@ def parse(raw: bytes) -> Mail:
         html=html,
         text=text,
         auth_results=tuple(str(v) for v in message.get_all("Authentication-Results") or []),
+        arc_seals=tuple(str(v) for v in message.get_all("ARC-Seal") or []),
+        arc_results=tuple(str(v) for v in message.get_all("ARC-Authentication-Results") or []),
         unreadable=unreadable,
     )

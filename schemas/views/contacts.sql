@@ -72,6 +72,7 @@ SELECT
   latest.locale,
   latest.language,
   latest.ig_username,
+  COALESCE(latest.channel, 'messenger') AS channel,
   latest.live_chat_url,
   latest.tags,
   latest.flags,

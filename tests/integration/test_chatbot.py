@@ -324,3 +324,34 @@ def test_contacts_ignores_the_managers_subscriber_ids(chatbot, topic):
     assert post(chatbot, "/contacts", other).json["status"] == "accepted"
     published = [decode(m.data) for m in topic.pull(expect=2, timeout=3)]
     assert [e["entity"]["contact_id"] for e in published] == [other["id"]]
+
+
+def test_a_whatsapp_contact_as_manychat_posts_it_keeps_its_phone_in_e164_and_its_channel(
+    chatbot, topic, writer, crm
+):
+    # A real 2026 WhatsApp "Full Contact Data" body: phone null, the number in
+    # whatsapp_phone, last_interaction null (tests/fixtures/SOURCES.md).
+    body = load_json("manychat/whatsapp_full_contact_data_2026.json")
+    response = post(chatbot, "/contacts", body)
+    assert response.status_code == 200, response.text
+    assert (response.json["phone"], response.json["phone_valid"]) == ("+50688217229", True)
+    [message] = topic.pull(expect=1)
+    deliver(writer, decode(message.data))
+    [row] = crm.query("SELECT contact_id, phone, phone_valid, channel FROM {ds}.contacts")
+    assert row == {"contact_id": "1515862162", "phone": "+50688217229", "phone_valid": True,
+                   "channel": "whatsapp"}  # fmt: skip
+    [funnel] = crm.query("SELECT channel, contacts_touched FROM {ds}.chat_funnel")
+    assert funnel == {"channel": "whatsapp", "contacts_touched": 1}
+
+
+def test_a_real_2022_messenger_contact_posted_twice_is_stored_once(chatbot, topic, writer, crm):
+    body = load_json("manychat/messenger_full_contact_data_2022.json")
+    for _ in range(2):  # ManyChat retried the External Request
+        assert post(chatbot, "/contacts", body).status_code == 200
+    events = [decode(m.data) for m in topic.pull(expect=2)]
+    assert len({e["event_id"] for e in events}) == 1
+    for event in events:
+        deliver(writer, event)
+    rows = crm.query("SELECT contact_id, name, touches, channel FROM {ds}.contacts")
+    assert rows == [{"contact_id": "5542384912523854", "name": "Imran Qurban", "touches": 1,
+                     "channel": "messenger"}]  # fmt: skip

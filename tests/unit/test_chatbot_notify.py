@@ -17,7 +17,7 @@ from tests.unit.test_notifier_core import ANNA, BORIS, MemoryLedger, Rows, Scrip
 SHOP = "orderhub-demo.myshopify.com"
 
 
-def touch(interaction: str = "2018-07-02T00:00:00+00:00", **changes: object) -> dict:
+def touch(interaction: str | None = "2018-07-02T00:00:00+00:00", **changes: object) -> dict:
     payload = {**load_json("manychat/full_contact_data.json"), "last_interaction": interaction}
     payload.update(changes)
     body = json.dumps(payload).encode()
@@ -86,3 +86,13 @@ def test_a_contact_that_could_not_be_read_is_an_alert_naming_the_chat_bot():
     rendered = render(event)
     assert rendered is not None
     assert rendered.text.startswith("⚠️ A contact from the chat-bot (ManyChat) could not be read")
+
+
+def test_a_whatsapp_contact_is_announced_with_its_channel_and_its_live_chat_button():
+    whatsapp = load_json("manychat/whatsapp_full_contact_data_2026.json")
+    rendered = render(touch(None, **whatsapp))  # type: ignore[arg-type]
+    assert rendered is not None
+    assert "Phone: +50688217229" in rendered.text
+    assert "Channel: WhatsApp" in rendered.text
+    [message] = to_manychat(rendered)
+    assert message["buttons"][0]["caption"] == "Open WhatsApp chat"

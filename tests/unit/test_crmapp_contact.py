@@ -20,3 +20,13 @@ def test_no_phone_and_no_contact_means_no_buttons() -> None:
     assert contact.links(None, None, default_country="US") == []
     assert contact.links("12", None, default_country="US") == []
     assert contact.contact_name({"first_name": "Ana", "last_name": "K"}) == "Ana K"
+
+
+def test_the_live_chat_button_says_the_channel_it_opens() -> None:
+    live = "https://app.manychat.com/fb1001816/chat/1515862162"
+    whatsapp = contact.links(
+        None, {"live_chat_url": live, "name": "Hans", "channel": "whatsapp"}, default_country="CR"
+    )
+    assert whatsapp == [{"kind": "live-whatsapp", "href": live, "label": "WhatsApp chat · Hans"}]
+    old_row = contact.links(None, {"live_chat_url": live, "name": "Ann"}, default_country="US")
+    assert old_row[0]["label"] == "Messenger · Ann"  # rows from before channels: Messenger

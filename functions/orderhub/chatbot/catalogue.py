@@ -46,6 +46,17 @@ ELLIPSIS = "…"
 #: The header of the "More" button's callback: ``callback_token`` of the page it asks for.
 CALLBACK_HEADER = "X-OrderHub-Callback"
 
+#: The contact channels ManyChat runs, and how the catalogue answers each (ManyChat's
+#: Dynamic Block docs): Instagram, WhatsApp and Telegram name the channel in
+#: ``content.type`` and take url, flow and node buttons only; WhatsApp and Telegram take
+#: no galleries (one text per product instead); Messenger takes everything.
+CHANNELS = ("messenger", "instagram", "whatsapp", "telegram", "tiktok")
+TYPED_CHANNELS = ("instagram", "whatsapp", "telegram")
+PLAIN_CHANNELS = ("whatsapp", "telegram", "tiktok")
+#: Messages a Dynamic Block answer may hold.
+MAX_MESSAGES = 10
+MORE_BY_SEARCH = "These are {n} of {of}. Write a word (a name, a colour) to narrow the list."
+
 NOTHING_FOUND = "Nothing matches “{query}” right now. Try another word, or write to us here."
 EMPTY_SHOP = "Our catalogue is being restocked. Write to us here and a manager will help."
 UNAVAILABLE = "The catalogue cannot be shown this minute. Please try again shortly."
@@ -97,6 +108,9 @@ class Request:
     query: str
     collection: str
     page: int
+    #: The contact's channel (``orderhub.sources.manychat.channel_of``): what the answer
+    #: may hold. Not part of a "More" page's token (Messenger's only).
+    channel: str = "messenger"
 
 
 @dataclass(frozen=True)
@@ -262,7 +276,19 @@ def parse_request(body: bytes) -> Request:
         query=" ".join(query.split())[:MAX_QUERY],
         collection=" ".join(str(payload.get("collection") or "").split())[:MAX_QUERY],
         page=max(1, min(page, 1000)),
+        channel=_channel(payload, subscriber or {}),
     )
+
+
+def _channel(payload: Mapping[str, Any], subscriber: Mapping[str, Any]) -> str:
+    """The contact's channel: the body's ``channel`` (the bot author's), else read from
+    the Full Contact Data it carries (``whatsapp_phone``, ``ig_id``, ...), else Messenger."""
+    from orderhub.sources import manychat
+
+    stated = str(payload.get("channel") or "").strip().lower()
+    if stated in CHANNELS:
+        return stated
+    return manychat.channel_of({**subscriber, **payload})
 
 
 def select(products: Sequence[Product], query: str, collection: str) -> list[Product]:
@@ -363,18 +389,38 @@ def card(product: Product, links: Links, contact: str | None) -> dict[str, Any]:
     return element
 
 
-def _text(text: str) -> dict[str, Any]:
-    return {"version": "v2", "content": {"messages": [{"type": "text", "text": text}]}}
+def _text(text: str, channel: str = "messenger") -> dict[str, Any]:
+    return _answer([{"type": "text", "text": text}], channel)
+
+
+def _answer(messages: list[dict[str, Any]], channel: str) -> dict[str, Any]:
+    """A Dynamic Block v2 answer in the channel's format: Instagram, WhatsApp and Telegram
+    answers name their channel in ``content.type``; Messenger's has none."""
+    content: dict[str, Any] = {"messages": messages}
+    if channel in TYPED_CHANNELS:
+        content = {"type": channel, **content}
+    return {"version": "v2", "content": content}
+
+
+def _product_text(product: Product, links: Links, contact: str | None) -> dict[str, Any]:
+    """One product as a text with its buttons, for channels that take no galleries."""
+    element = card(product, links, contact)
+    text = "\n".join(p for p in (element["title"], element["subtitle"]) if p)
+    return {"type": "text", "text": cut(text, TEXT_LIMIT), "buttons": element["buttons"]}
 
 
 def reply(products: Sequence[Product], request: Request, links: Links) -> dict[str, Any]:
-    """The Dynamic Block answer for this request: a page of cards, or a friendly text."""
+    """The Dynamic Block answer for this request: a page of cards, or a friendly text,
+    in the format the contact's channel takes (``CHANNEL_FORMATS``)."""
     found = select(products, request.query, request.collection)
+    channel = request.channel
     if not found:
         if request.query or request.collection:
             asked = cut(request.query or request.collection, 60)
-            return _text(NOTHING_FOUND.format(query=asked))
-        return _text(EMPTY_SHOP)
+            return _text(NOTHING_FOUND.format(query=asked), channel)
+        return _text(EMPTY_SHOP, channel)
+    if channel != "messenger":
+        return _typed_reply(found, request, links)
     pages = (len(found) + MAX_CARDS - 1) // MAX_CARDS
     page = min(request.page, pages)
     shown = found[(page - 1) * MAX_CARDS : page * MAX_CARDS]
@@ -414,8 +460,27 @@ def reply(products: Sequence[Product], request: Request, links: Links) -> dict[s
     return {"version": "v2", "content": {"messages": messages}}
 
 
-def unavailable() -> dict[str, Any]:
-    return _text(UNAVAILABLE)
+def _typed_reply(found: Sequence[Product], request: Request, links: Links) -> dict[str, Any]:
+    """Instagram: a gallery; WhatsApp and Telegram, which take none: one text per product
+    with its buttons. Their buttons are url, flow and node only, so no "More" callback:
+    past the first page a text asks for a narrower search."""
+    channel = request.channel
+    if channel in PLAIN_CHANNELS:
+        shown = found[: MAX_MESSAGES - 1]
+        messages = [_product_text(p, links, request.contact_id) for p in shown]
+    else:
+        shown = found[:MAX_CARDS]
+        elements = [card(p, links, request.contact_id) for p in shown]
+        messages = [{"type": "cards", "image_aspect_ratio": "square", "elements": elements}]
+    if len(found) > len(shown):
+        messages.append(
+            {"type": "text", "text": MORE_BY_SEARCH.format(n=len(shown), of=len(found))}
+        )
+    return _answer(messages, channel)
+
+
+def unavailable(channel: str = "messenger") -> dict[str, Any]:
+    return _text(UNAVAILABLE, channel)
 
 
 class BigQueryProducts:

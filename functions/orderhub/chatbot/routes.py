@@ -59,12 +59,13 @@ def catalogue_page(
         products = wiring.products().get()
     except TransientError as exc:
         logs.error("catalogue unavailable", error=str(exc))
-        return catalogue.unavailable(), 200
+        return catalogue.unavailable(asked.channel), 200
     answer = catalogue.reply(products, asked, links)
     logs.info(
         "catalogue served",
         page=asked.page,
         messages=len(answer["content"]["messages"]),
+        channel=asked.channel,
         ms=round((time.monotonic() - started) * 1000, 1),
     )
     return answer, 200

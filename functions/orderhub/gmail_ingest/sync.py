@@ -178,6 +178,20 @@ class Attempts(Protocol):
         ...
 
 
+class LayoutMarkers(Protocol):
+    """Per (mailbox, service): whether the service's mail layout is known to have changed,
+    so that the managers are told once per service, not once per quarantined mail."""
+
+    def changed(self, mailbox: str, service: str, *, now: datetime, why: str) -> int:
+        """Mark the layout changed; the number of this change (the same until a mail of
+        the service reads completely again, then one more)."""
+        ...
+
+    def read_fine(self, mailbox: str, service: str, *, now: datetime) -> None:
+        """A mail of the service was read completely: the next change is a new one."""
+        ...
+
+
 class MailboxBusy(TransientError):
     """Another run holds the mailbox's lease; Pub/Sub redelivers this notification later."""
 
@@ -574,6 +588,53 @@ class FirestoreAttempts:
         _firestore_call("attempt release", lambda: back(self._client.transaction()))
 
 
+class FirestoreLayoutMarkers:
+    """``LayoutMarkers`` in Firestore: one document per (mailbox, service) with the
+    change's number (``epoch``), ``state`` (``changed`` or ``ok``), since when and why."""
+
+    def __init__(self, client: Any, collection: str) -> None:
+        self._client = client
+        self._collection = client.collection(collection)
+
+    def _ref(self, mailbox: str, service: str) -> Any:
+        key = f"{mailbox.lower()}:{service}"
+        return self._collection.document(hashlib.sha256(key.encode()).hexdigest()[:40])
+
+    def changed(self, mailbox: str, service: str, *, now: datetime, why: str) -> int:
+        from google.cloud import firestore
+
+        ref = self._ref(mailbox, service)
+
+        @firestore.transactional  # type: ignore[misc]
+        def mark(transaction: Any) -> int:
+            stored = ref.get(transaction=transaction).to_dict() or {}
+            epoch = int(stored.get("epoch") or 0)
+            if stored.get("state") == "changed":
+                return epoch
+            doc = {"mailbox": mailbox.lower(), "service": service, "state": "changed"}
+            transaction.set(ref, {**doc, "epoch": epoch + 1, "since": now, "why": why[:500]})
+            return epoch + 1
+
+        return int(_firestore_call("layout marker", lambda: mark(self._client.transaction())))
+
+    def read_fine(self, mailbox: str, service: str, *, now: datetime) -> None:
+        from google.cloud import firestore
+
+        ref = self._ref(mailbox, service)
+        # Nearly always nothing to end: one plain read, a transaction only after a change.
+        stored = _firestore_call("layout marker", lambda: ref.get(timeout=5.0)).to_dict() or {}
+        if stored.get("state") != "changed":
+            return
+
+        @firestore.transactional  # type: ignore[misc]
+        def reset(transaction: Any) -> None:
+            stored = ref.get(transaction=transaction).to_dict() or {}
+            if stored.get("state") == "changed":
+                transaction.update(ref, {"state": "ok", "read_fine_at": now})
+
+        _firestore_call("layout marker", lambda: reset(self._client.transaction()))
+
+
 # ------------------------------------------------------------------------- the work
 def _unexpected(exc: BaseException) -> str:
     return f"could not be processed: {exc.__class__.__name__}: {str(exc)[:200]}"
@@ -593,6 +654,7 @@ class _Run:
     result: SyncResult
     started: datetime
     handled: set[str] = field(default_factory=set)
+    layouts: LayoutMarkers | None = None
 
     @property
     def exhausted(self) -> bool:
@@ -686,6 +748,7 @@ class _Run:
             )
             problem = _unexpected(exc)
             found = [("quarantined", self._whole(message, source, problem), problem)]
+        self._layout(found, source)
         for outcome, event, why in found:
             if event is None:
                 self.result.ignored += 1
@@ -698,6 +761,22 @@ class _Run:
             self._publish(event, key, metadata, source)
             self._count(outcome, event, message_id, why)
         self.attempts.done(key, now=self.now())
+
+    def _layout(self, found: list[tuple[str, Event | None, str | None]], source: str) -> None:
+        """A quarantine saying the service's layout changed is announced once per change
+        (``announce_once``, read by the notifier); a mail read completely ends the change."""
+        if self.layouts is None or not source.startswith("email:"):
+            return
+        service = source.split(":", 1)[1]
+        outcomes = {outcome for outcome, _, _ in found}
+        if outcomes == {"order"}:
+            self.layouts.read_fine(self.mailbox, service, now=self.now())
+            return
+        for outcome, event, _ in found:
+            why = event["entity"].get("layout_changed") if event is not None else None
+            if outcome == "quarantined" and event is not None and why:
+                epoch = self.layouts.changed(self.mailbox, service, now=self.now(), why=why)
+                event["entity"]["announce_once"] = f"layout:{service}:{epoch}"
 
     def _mark_catch_up(self, event: Event, message: dict[str, Any]) -> None:
         """An order from mail that arrived well before this run (a full sync, or history
@@ -895,8 +974,12 @@ def sync(
     now: Callable[[], datetime],
     limits: SyncLimits = SyncLimits(),
     notified_at: datetime | None = None,
+    layouts: LayoutMarkers | None = None,
 ) -> SyncResult:
     """Bring the mailbox's new order mail onto the bus (see the module doc).
+
+    ``layouts``: where a service's layout change is marked, so that it is announced once
+    per service (None: every such quarantine is announced).
 
     One run at a time per mailbox (a lease in the checkpoint document). A notification
     that finds the mailbox busy raises ``MailboxBusy`` so that Pub/Sub redelivers it,
@@ -919,7 +1002,9 @@ def sync(
         state = checkpoints.load(mailbox)  # as the previous run left it
         if _up_to_date(state, notified_history_id):
             return SyncResult("up_to_date", checkpoint=state.history_id)
-        return _sync(mailbox, state, gmail, checkpoints, attempts, bus, rules, now, limits, started)
+        return _sync(
+            mailbox, state, gmail, checkpoints, attempts, bus, rules, now, limits, started, layouts
+        )
     finally:
         try:
             checkpoints.unlock(mailbox, owner)
@@ -947,9 +1032,10 @@ def _sync(
     now: Callable[[], datetime],
     limits: SyncLimits,
     started: datetime,
+    layouts: LayoutMarkers | None = None,
 ) -> SyncResult:
     result = SyncResult("history")
-    run = _Run(mailbox, gmail, attempts, bus, rules, now, limits, result, started)
+    run = _Run(mailbox, gmail, attempts, bus, rules, now, limits, result, started, layouts=layouts)
     full, checkpoint, synced_at = state.full, state.history_id, state.synced_at
     for _ in range(3):  # history; or a full sync, then history from where it began
         if full is None and checkpoint is not None:

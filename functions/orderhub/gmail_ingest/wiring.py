@@ -93,6 +93,13 @@ def rules() -> stored_rules.CachedRules:
     return stored_rules.CachedRules(store.load, ttl=s.rules_ttl_seconds)
 
 
+@functools.cache
+def layouts() -> gmail.FirestoreLayoutMarkers:
+    s = settings()
+    client = gcp.firestore_client(s.project)
+    return gmail.FirestoreLayoutMarkers(client, f"{s.firestore_prefix}email_layouts")
+
+
 def limits(s: GmailSettings) -> gmail.SyncLimits:
     return gmail.SyncLimits(
         page_size=s.page_size,
@@ -136,6 +143,7 @@ def run_sync(
         now=now,
         limits=limits(settings()),
         notified_at=published_at,
+        layouts=layouts(),
     )
     logs.info(
         "gmail sync done",

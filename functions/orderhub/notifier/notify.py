@@ -133,9 +133,16 @@ ANNOUNCED_ONCE: dict[str, tuple[str, str]] = {
 
 
 def announcement_id(event: Event) -> str:
-    """What a manager is told once: the order's "new"/"cancelled", else the event itself."""
+    """What a manager is told once: the order's "new"/"cancelled", a quarantine's
+    ``announce_once`` (a service's layout change), else the event itself."""
     once = ANNOUNCED_ONCE.get(event["event_type"])
     if once is None:
+        # An alert said once for many events (the layout of a mail service changed: every
+        # mail of the service is quarantined until the rules are fixed): gmail_ingest names
+        # the announcement in ``announce_once``.
+        key = (event.get("entity") or {}).get("announce_once")
+        if event["event_type"] == "payload.quarantined" and isinstance(key, str) and key:
+            return stable_id("announcement", event["source"], event["shop"], "alert", key)
         return event["event_id"]
     kind, _ = once
     return stable_id(

@@ -272,14 +272,32 @@ def contact_touched(event: Event, links: Links) -> Rendered:
     ]
     if origin:
         lines.append(cut("Came " + ", ".join(origin), 300))
+    if contact.get("channel") and contact["channel"] != "messenger":
+        lines.append(f"Channel: {CHANNEL_NAMES.get(str(contact['channel']), contact['channel'])}")
     if contact.get("ig_username"):
         lines.append(f"Instagram: @{contact['ig_username']}")
+    if contact.get("tt_username"):
+        lines.append(f"TikTok: @{contact['tt_username']}")
     if contact.get("tags"):
         lines.append(cut("Tags: " + ", ".join(contact["tags"]), 200))
     url = str(contact.get("live_chat_url") or "")
-    button = (Button("Open live chat", url),) if url.startswith(("https://", "http://")) else ()
+    channel = str(contact.get("channel") or "messenger")
+    caption = LIVE_CHAT_CAPTIONS.get(channel, "Open live chat")
+    button = (Button(caption, url),) if url.startswith(("https://", "http://")) else ()
     return Rendered("\n".join(lines), button)
 
+
+#: A chat contact's channel → its live-chat button (ManyChat's live chat answers in the
+#: contact's own channel), at most ``BUTTON_CAPTION_LIMIT`` characters.
+LIVE_CHAT_CAPTIONS = {
+    "messenger": "Open live chat",
+    "whatsapp": "Open WhatsApp chat",
+    "instagram": "Open Instagram chat",
+    "tiktok": "Open TikTok chat",
+    "telegram": "Open Telegram chat",
+}
+CHANNEL_NAMES = {"whatsapp": "WhatsApp", "instagram": "Instagram", "tiktok": "TikTok",
+                 "telegram": "Telegram"}  # fmt: skip
 
 #: event_type → template. Add a type here (and to ``NOTIFIED_TYPES``) to notify on it.
 TEMPLATES: dict[str, Callable[[Event, Links], Rendered]] = {

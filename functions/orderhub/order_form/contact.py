@@ -13,6 +13,15 @@ from typing import Any
 
 from orderhub import phones
 
+#: The chat channel a contact writes from → what its live-chat button says.
+CHANNEL_LABELS = {
+    "messenger": "Messenger",
+    "whatsapp": "WhatsApp chat",
+    "instagram": "Instagram chat",
+    "tiktok": "TikTok chat",
+    "telegram": "Telegram chat",
+}
+
 
 def contact_name(contact: Mapping[str, Any] | None) -> str:
     """The chat contact's name (``name``, else first and last), else ``""``."""
@@ -28,7 +37,8 @@ def contact_name(contact: Mapping[str, Any] | None) -> str:
 def links(
     phone: str | None, contact: Mapping[str, Any] | None, *, default_country: str
 ) -> list[dict[str, str]]:
-    """``[{kind, href, label}]``: call, Messenger (the contact's live chat), WhatsApp, Viber."""
+    """``[{kind, href, label}]``: call, the contact's live chat (labelled with its channel:
+    Messenger, WhatsApp, Instagram, ...), WhatsApp, Viber."""
     found: list[dict[str, str]] = []
     e164, valid = phones.e164_or_typed(phone, default_country)
     digits = e164[1:] if valid and e164 else ""
@@ -37,11 +47,15 @@ def links(
     live = str((contact or {}).get("live_chat_url") or "")
     if live.startswith("https://"):
         name = contact_name(contact)
+        channel = str((contact or {}).get("channel") or "messenger")
+        where = CHANNEL_LABELS.get(channel, CHANNEL_LABELS["messenger"])
         found.append(
             {
-                "kind": "messenger",
+                # ManyChat's live chat answers in the contact's own channel (WhatsApp,
+                # Instagram, ...): the button says which one it opens.
+                "kind": "messenger" if channel == "messenger" else f"live-{channel}",
                 "href": live,
-                "label": f"Messenger · {name}" if name else "Messenger",
+                "label": f"{where} · {name}" if name else where,
             }
         )
     if digits:

@@ -299,7 +299,7 @@ LIMIT 500
 """
 
 ORDER_CONTACT_SQL = """
-SELECT contact_id, name, first_name, last_name, live_chat_url, occurred_at
+SELECT contact_id, name, first_name, last_name, live_chat_url, channel, occurred_at
 FROM `{t}.contact_events`
 WHERE occurred_at >= @since
   AND (
@@ -559,7 +559,7 @@ WITH decided AS (  -- each contact's newest decision by a manager (orderhub.orde
 ),
 found AS (
   SELECT c.contact_id, c.shop, c.name, c.phone, c.email, c.touch_source, c.campaign, c.ad,
-    c.occurred_at, c.live_chat_url,
+    c.occurred_at, c.live_chat_url, c.channel,
     -- a phone or e-mail typed in chat proves nothing (issue 21): unconfirmed, unless ManyChat
     -- verified it or a manager confirmed it for this phone or e-mail
     (@digits != '' AND IFNULL(c.phone_verified, FALSE)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
@@ -74,6 +74,7 @@ CURRENCY_SIGNS = {
     "pln": "PLN",
     "lei": "RON",
     "ron": "RON",
+    "chf": "CHF",  # Swiss restaurants' mail: "CHF 12.50", "12,50 CHF", "CHF 1'234.50"
 }
 _SIGN_RE = re.compile(
     "|".join(re.escape(s) for s in sorted(CURRENCY_SIGNS, key=len, reverse=True)), re.IGNORECASE
@@ -176,6 +177,14 @@ class Rules:
     #: One element (``css``) or one text section (``regex``: where each begins) per order,
     #: for a mail that can carry several orders (``orders``); empty: one order per mail.
     orders: Mapping[str, Any] = field(default_factory=dict)
+    #: The service's layouts (``layouts``: languages, old and new templates), each a full
+    #: set of rules; empty: the file is one layout. A mail is read by the first whose
+    #: ``match`` fits and which reads it completely (else by the first that fits).
+    layouts: tuple[Rules, ...] = ()
+    #: This layout's name, and its own ``match``: ``subject`` and/or ``text`` (a regex
+    #: searched in the mail as the rules see it); empty: every mail of the service fits.
+    layout: str = ""
+    layout_match: Mapping[str, Pattern] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -183,6 +192,14 @@ class Rules:
 
     def matches(self, mail: Mail) -> bool:
         return bool(self.sender.search(mail.sender) and self.subject.search(mail.subject))
+
+    def fits(self, mail: Mail, text: str) -> bool:
+        """Whether this layout's own ``match`` fits the mail (its subject and text)."""
+        subject, body = self.layout_match.get("subject"), self.layout_match.get("text")
+        return bool(
+            (subject is None or subject.search(mail.subject))
+            and (body is None or body.search(text))
+        )
 
 
 #: A compiled rules regex: RE2's (``search``, ``finditer``, ``groupindex``, ``groups``).
@@ -291,8 +308,59 @@ def _orders(value: Any, where: str) -> Mapping[str, Any]:
     return orders
 
 
+#: Keys a layout may set (each replaces the file's own; ``fields`` and ``defaults`` are
+#: merged name by name).
+_LAYOUT_KEYS = (
+    "name",
+    "match",
+    "fields",
+    "line_items",
+    "orders",
+    "required",
+    "check_total",
+    "defaults",
+)
+
+
 def load_rules(data: Mapping[str, Any], path: str = "<rules>") -> Rules:
-    """Check one parsed rules document and compile its patterns; ``ConfigError`` if wrong."""
+    """Check one parsed rules document and compile its patterns; ``ConfigError`` if wrong.
+
+    With ``layouts``, each layout is the file's own rules with the layout's keys over
+    them; the rules returned are the first layout's, carrying every layout."""
+    if "layouts" not in data:
+        return _load_one(data, path)
+    listed = data["layouts"]
+    if not isinstance(listed, list) or not listed:
+        raise ConfigError(f"{path}: layouts must be a non-empty list")
+    layouts = []
+    for i, layout in enumerate(listed):
+        where = f"{path}: layouts[{i}]"
+        if not isinstance(layout, dict):
+            raise ConfigError(f"{where} must be a mapping")
+        unknown = set(layout) - set(_LAYOUT_KEYS)
+        if unknown:
+            raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
+        merged = {k: v for k, v in data.items() if k != "layouts"}
+        for key in ("fields", "defaults"):
+            merged[key] = {**(data.get(key) or {}), **(layout.get(key) or {})}
+        merged.update(
+            {
+                k: layout[k]
+                for k in _LAYOUT_KEYS
+                if k in layout and k not in ("fields", "defaults", "name", "match")
+            }
+        )
+        own = layout.get("match") or {}
+        if not isinstance(own, dict) or set(own) - {"subject", "text"}:
+            raise ConfigError(f"{where}.match takes subject and/or text (regexes)")
+        name = str(layout.get("name") or f"layout {i + 1}")
+        rules = _load_one(merged, f"{where} ({name})")
+        patterns = {k: _pattern(v, f"{where}.match.{k}") for k, v in own.items()}
+        layouts.append(replace(rules, path=path, layout=name, layout_match=patterns))
+    return replace(layouts[0], layouts=tuple(layouts))
+
+
+def _load_one(data: Mapping[str, Any], path: str) -> Rules:
     service = str(data.get("service") or "")
     if not _SERVICE_RE.match(service):
         raise ConfigError(f"{path}: service must match [a-z0-9_-]+, got {service!r}")
@@ -391,6 +459,11 @@ class Extraction:
     #: Which order of the mail this is (1-based) and how many it carries.
     block: int = 1
     blocks: int = 1
+    #: Required fields (and ``line_items``) not found at all (not: found but unreadable).
+    missing: list[str] = field(default_factory=list)
+    #: "the layout of <service> changed (...)": a required field found in no order of
+    #: the mail (set on a mail's last extraction; see ``extract_orders``).
+    layout_changed: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -705,7 +778,12 @@ def authentication_problem(rules: Rules, mail: Mail) -> str | None:
     verdict = mail.verdict
     if author and (author in verdict.dmarc or vouched_for(mail.sender, verdict.dkim)):
         return None
-    why = verdict.problem or "no DMARC pass and no aligned DKIM pass"
+    # Forwarded by the owner's other Gmail mailbox, its DKIM broken on the way: Gmail's
+    # verdict at that mailbox, carried in Gmail's own ARC set (docs/gmail.md, forwarding).
+    earlier = verdict.forwarded
+    if author and earlier and (author in earlier.dmarc or vouched_for(mail.sender, earlier.dkim)):
+        return None
+    why = verdict.problem or f"no DMARC pass and no aligned DKIM pass; Gmail says: {verdict.says()}"
     return f"sender: Gmail did not authenticate the sender's domain ({why})"
 
 
@@ -716,16 +794,45 @@ def extract_orders(rules: Rules, mail: Mail) -> list[Extraction]:
     or a section of the text) and nothing else, so no order can take another's total.
     Without one, or when it finds no block, the mail is one order; one showing several
     different order numbers then gets that problem (it is quarantined, never read as one
-    order holding them all).
+    order holding them all). Rules with ``layouts`` read the mail with the first layout
+    whose ``match`` fits and which reads it completely, else with the first that fits.
+
+    When a required field is found in none of the mail's orders (and Gmail vouches for
+    the sender), the service's layout has changed: the last extraction carries
+    ``layout_changed`` and says so among its problems.
     """
     # Anyone can write a marketplace's address into From; only Gmail's own verdict
     # tells a real order from a forged "paid" one. Kept for a person to look at.
     forged = authentication_problem(rules, mail) if rules.authenticated else None
     try:
         doc = _Document(mail)
-        whole = _Scope(doc.soup, doc.text)
-        scopes = (_order_scopes(rules, doc) if rules.orders else []) or [whole]
     except VALUE_ERRORS as exc:  # a body too big, or nested too deep, to read
+        return [Extraction(rules, problems=[p for p in (forged, f"body: {exc}") if p])]
+    if not rules.layouts:
+        return _read_mail(rules, doc, forged)
+    fitting = [layout for layout in rules.layouts if layout.fits(mail, doc.text)]
+    if not fitting:
+        names = ", ".join(layout.layout for layout in rules.layouts)
+        change = f"the layout of {rules.service} changed (no layout fits: {names})"
+        result = Extraction(rules, problems=[p for p in (forged, change) if p])
+        result.layout_changed = None if forged else change
+        return [result]
+    first: list[Extraction] | None = None
+    for layout in fitting:
+        results = _read_mail(layout, doc, forged)
+        if all(r.complete for r in results):
+            return results
+        first = first or results
+    assert first is not None
+    return first
+
+
+def _read_mail(rules: Rules, doc: _Document, forged: str | None) -> list[Extraction]:
+    """Every order of one parsed mail, by one layout's rules."""
+    whole = _Scope(doc.soup, doc.text)
+    try:
+        scopes = (_order_scopes(rules, doc) if rules.orders else []) or [whole]
+    except VALUE_ERRORS as exc:  # selectors over HTML nested too deep
         return [Extraction(rules, problems=[p for p in (forged, f"body: {exc}") if p])]
     results = []
     for index, scope in enumerate(scopes, start=1):
@@ -739,6 +846,11 @@ def extract_orders(rules: Rules, mail: Mail) -> list[Extraction]:
         if len(scopes) > 1:
             result.problems = [f"order {index} of {len(scopes)}: {p}" for p in result.problems]
         results.append(result)
+    lost = [name for name in rules.required if all(name in r.missing for r in results)]
+    if lost and not forged:  # a mail not from the service says nothing of its layout
+        change = f"the layout of {rules.service} changed (field {', '.join(lost)} no longer found)"
+        results[-1].problems.append(change)
+        results[-1].layout_changed = change
     return results
 
 
@@ -750,14 +862,16 @@ def extract(rules: Rules, mail: Mail) -> Extraction:
 
 def _order_scopes(rules: Rules, doc: _Document) -> list[_Scope]:
     """Each order's block: in an HTML mail the elements matching ``orders.css``
-    (innermost ones, so layout tables wrapping them do not count); in a text-only mail
-    the sections each starting where ``orders.regex`` matches. None found: the caller
-    reads the mail as one order."""
-    if doc.soup is not None:
-        if "css" not in rules.orders:
-            return []
+    (innermost ones, so layout tables wrapping them do not count); else (a text-only
+    mail, or rules with no ``orders.css``) the sections of the text the rules see, each
+    starting where ``orders.regex`` matches. A section has no element:
+    its fields are read by their regexes. None found: the caller reads the mail as one
+    order."""
+    if doc.soup is not None and "css" in rules.orders:
         nodes = _innermost(rules.orders["css"].select(doc.soup))
         return [_Scope(node, _node_lines(node)) for node in nodes]
+    # The text the rules see, HTML mail's too: an order that is a run of sibling table
+    # rows has no element of its own, but its text begins where the regex matches.
     if "regex" in rules.orders:
         starts = [found.start() for found in rules.orders["regex"].finditer(doc.text)]
         ends = [*starts[1:], len(doc.text)]
@@ -871,6 +985,7 @@ def _read_order(
         if name not in unreadable
         and (not result.line_items if name == "line_items" else name not in result.values)
     ]
+    result.missing = missing
     if missing:
         result.problems.insert(0, f"missing {', '.join(missing)}")
     if rules.check_total and not result.problems and "total" in result.values:

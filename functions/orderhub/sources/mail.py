@@ -5,7 +5,8 @@ hands them here; the CRM app's "read again" replays a stored mail through the sa
 
 * ``prematch``: from a message's From and Subject only, the rules that may know it;
 * ``message_events``: a fetched message → its (outcome, event, reason) triples: one
-  ``order.created`` per order the mail carries, or a ``payload.quarantined`` with reasons;
+  ``order.created`` per order the mail carries, or a ``payload.quarantined`` with reasons
+  (its entity's ``layout_changed`` says when the service's layout changed);
 * ``reference_event``: a quarantine event for a mail kept by reference (too large to fetch).
 """
 
@@ -77,12 +78,14 @@ def message_events(
     raw = raw_record(mailbox, message, body, found.service, at)
     triples: list[tuple[str, Event | None, str | None]] = []
     problems: list[str] = []
+    layout_changed: str | None = None
     for extraction in email.extract_orders(found, mail):
         if extraction.complete:
             event = email.order_event(extraction, mail, shop=mailbox, raw=raw, at=at)
             triples.append(("order", event, None))
         else:
             problems += extraction.problems
+            layout_changed = layout_changed or extraction.layout_changed
     if problems:
         reason = "; ".join(problems)
         event = quarantine_event(
@@ -94,6 +97,8 @@ def message_events(
             topic=None,
             at=at,  # the message's own arrival time: the same message, the same event id
         )
+        if layout_changed:  # gmail_ingest tells the managers once per service, not per mail
+            event["entity"]["layout_changed"] = layout_changed
         triples.append(("quarantined", event, reason))
     return triples
 

@@ -22,9 +22,19 @@ Only ManyChat's own ``phone``/``email`` fields with their opt-in (``optin_phone`
 attribute that customer's orders to the chat (views ``contacts``, ``orders``). A phone or
 e-mail from a custom field is kept and shown as unconfirmed.
 
+Channels: ManyChat runs Messenger, WhatsApp, Instagram and TikTok (and Telegram) bots on
+one account; a contact keeps its channel (``channel``) and that channel's identifiers
+(``whatsapp_phone`` in E.164, ``whatsapp_bsuid``, ``ig_id``, ``ig_username``,
+``tt_user_id``, ``tt_username``). A WhatsApp contact's number is the account WhatsApp
+itself verified: with no ManyChat ``phone``, it is the contact's phone and counts as
+verified for linking (``phone_verified``).
+
 Identity: the contact is ManyChat's subscriber id; one *touch* is one
 ``last_interaction`` of that subscriber, so the same post sent twice is one event (same
-``event_id``), and a later conversation is a new touch of the same contact.
+``event_id``), and a later conversation is a new touch of the same contact. A body
+without ``last_interaction`` (WhatsApp's has none) is timed by the next best:
+``ig_last_interaction``, ``last_seen``, ``ig_last_seen``, ``subscribed``, and only then the
+moment we heard of it.
 """
 
 from __future__ import annotations
@@ -53,6 +63,20 @@ PHONE_FIELDS = ("phone", "phone_number", "telephone")
 EMAIL_FIELDS = ("email", "e-mail", "email_address")
 
 MAX_BODY_BYTES = 64 * 1024
+
+#: The channels a ManyChat contact can come from, and the fields that identify it there.
+CHANNEL_IDS: dict[str, tuple[str, ...]] = {
+    "whatsapp": ("whatsapp_phone", "whatsapp_bsuid"),
+    "instagram": ("ig_id", "ig_username"),
+    "tiktok": ("tt_user_id", "tt_username"),
+    "telegram": ("tg_id", "tg_username"),
+}
+#: A contact with none of those identifiers is a Messenger contact (ManyChat's first).
+DEFAULT_CHANNEL = "messenger"
+#: Each channel's own "last interaction" field, when ManyChat has one for it.
+CHANNEL_INTERACTION = {"messenger": "last_interaction", "instagram": "ig_last_interaction"}
+#: When a touch happened, best first (``last_interaction`` is absent on WhatsApp).
+TOUCH_TIMES = ("last_interaction", "ig_last_interaction", "last_seen", "ig_last_seen", "subscribed")
 
 
 def _text(value: Any) -> str | None:
@@ -151,6 +175,49 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
+def channel_of(subscriber: Mapping[str, Any]) -> str:
+    """The channel of the contact: the one it has identifiers for; of several (ManyChat
+    merges one person's channels; Messenger counts when ``last_interaction`` is set), the
+    one with the newest interaction of its own, else the first in ``CHANNEL_IDS``; none:
+    Messenger."""
+    present = [
+        name
+        for name, keys in CHANNEL_IDS.items()
+        if any(_text(subscriber.get(key)) for key in keys)
+    ]
+    if present and _time(subscriber.get(CHANNEL_INTERACTION[DEFAULT_CHANNEL])) is not None:
+        present.append(DEFAULT_CHANNEL)  # merged with a Messenger conversation
+    if len(present) <= 1:
+        return present[0] if present else DEFAULT_CHANNEL
+    timed = [
+        (moment, name)
+        for name in present
+        if name in CHANNEL_INTERACTION
+        and (moment := _time(subscriber.get(CHANNEL_INTERACTION[name]))) is not None
+    ]
+    return max(timed)[1] if timed else present[0]
+
+
+def whatsapp_e164(value: Any) -> str | None:
+    """A WhatsApp number in E.164: WhatsApp ids are international numbers, with or
+    without their ``+``; None if it does not read as a valid number."""
+    text = _text(value)
+    if not text:
+        return None
+    digits = "".join(ch for ch in text if ch.isdigit())
+    found, valid = phones.e164_or_typed(f"+{digits}" if digits else text, None)
+    return found if valid else None
+
+
+def touch_time(subscriber: Mapping[str, Any]) -> datetime | None:
+    """When this touch happened: the first of ``TOUCH_TIMES`` the body carries."""
+    for key in TOUCH_TIMES:
+        moment = _time(subscriber.get(key))
+        if moment is not None:
+            return moment
+    return None
+
+
 def contact_entity(subscriber: Mapping[str, Any], default_country: str) -> dict[str, Any]:
     """The canonical contact from a subscriber in either shape."""
     contact_id = _id(subscriber.get("id"))
@@ -158,12 +225,17 @@ def contact_entity(subscriber: Mapping[str, Any], default_country: str) -> dict[
         raise PoisonMessage("no subscriber id (the body must carry the contact's numeric id)")
     fields = custom_fields(subscriber.get("custom_fields"))
     own_phone, own_email = _text(subscriber.get("phone")), _text(subscriber.get("email"))
-    raw_phone = own_phone or _field(fields, PHONE_FIELDS)
+    whatsapp = whatsapp_e164(subscriber.get("whatsapp_phone"))
+    raw_phone = own_phone or whatsapp or _field(fields, PHONE_FIELDS)
     phone, phone_valid = phone_e164(raw_phone, default_country)
     email = own_email or _field(fields, EMAIL_FIELDS)
     email = email.lower() if email and "@" in email else email
-    # ManyChat's own fields with their opt-in, never a custom field the user typed into.
-    phone_verified = bool(own_phone and phone_valid and subscriber.get("optin_phone") is True)
+    # ManyChat's own fields with their opt-in, never a custom field the user typed into;
+    # or the WhatsApp account's own number (WhatsApp verified it when it was registered).
+    phone_verified = bool(
+        (own_phone and phone_valid and subscriber.get("optin_phone") is True)
+        or (not own_phone and whatsapp and phone == whatsapp)
+    )
     email_verified = bool(own_email and "@" in own_email and subscriber.get("optin_email") is True)
     first, last = _text(subscriber.get("first_name")), _text(subscriber.get("last_name"))
     name = _text(subscriber.get("name")) or " ".join(p for p in (first, last) if p) or None
@@ -171,6 +243,7 @@ def contact_entity(subscriber: Mapping[str, Any], default_country: str) -> dict[
     origin = {key: _field(fields, names) for key, names in SOURCE_FIELDS.items()}
     subscribed = _time(subscriber.get("subscribed"))
     interaction = _time(subscriber.get("last_interaction"))
+    touched = touch_time(subscriber)
     flags = []
     if raw_phone and not phone_valid:
         flags.append("phone_invalid")
@@ -191,7 +264,13 @@ def contact_entity(subscriber: Mapping[str, Any], default_country: str) -> dict[
         "language": _text(subscriber.get("language")),
         "timezone": _text(subscriber.get("timezone")),
         "gender": _text(subscriber.get("gender")),
+        "channel": channel_of(subscriber),
+        "whatsapp_phone": whatsapp,
+        "whatsapp_bsuid": _text(subscriber.get("whatsapp_bsuid")),
+        "ig_id": _text(subscriber.get("ig_id")),
         "ig_username": _text(subscriber.get("ig_username")),
+        "tt_user_id": _text(subscriber.get("tt_user_id")),
+        "tt_username": _text(subscriber.get("tt_username")),
         "live_chat_url": _text(subscriber.get("live_chat_url")),
         "tags": tags(subscriber.get("tags")),
         "touch_source": origin["touch_source"] or growth_tool,
@@ -201,6 +280,7 @@ def contact_entity(subscriber: Mapping[str, Any], default_country: str) -> dict[
         "growth_tool": growth_tool,
         "subscribed_at": iso(subscribed) if subscribed else None,
         "last_interaction_at": iso(interaction) if interaction else None,
+        "touched_at": iso(touched) if touched else None,
         "custom_fields": fields,
         "flags": flags,
     }
@@ -237,8 +317,9 @@ def normalise(
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PoisonMessage(f"body is not JSON ({exc.__class__.__name__})") from exc
     entity = contact_entity(unwrap(payload), default_country)
-    # The touch is the subscriber's last interaction; without one, the moment we heard.
-    moment = _time(entity["last_interaction_at"]) or received_at
+    # The touch is the subscriber's last interaction; without one, the next best time the
+    # body carries (``TOUCH_TIMES``), and only then the moment we heard.
+    moment = _time(entity["touched_at"]) or received_at
     content = hashlib.sha256(
         json.dumps(entity, sort_keys=True, ensure_ascii=False).encode("utf-8")
     ).hexdigest()

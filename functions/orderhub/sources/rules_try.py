@@ -48,6 +48,8 @@ class MailRead:
     sender_ok: bool
     subject_ok: bool
     orders: list[OrderRead] = field(default_factory=list)
+    #: With ``layouts`` in the rules: the layout that read the mail ("" when none fits).
+    layout: str | None = None
 
     @property
     def matches(self) -> bool:
@@ -69,12 +71,15 @@ def read(rules: email.Rules, mail: mime.Mail) -> MailRead:
     )
     if not result.matches:
         return result
-    for extraction in email.extract_orders(rules, mail):
+    extractions = email.extract_orders(rules, mail)
+    if rules.layouts:
+        result.layout = extractions[0].rules.layout if extractions else ""
+    for extraction in extractions:
         fields: dict[str, str | None] = {}
         for name in email.SCALAR_FIELDS:
             if name in extraction.values:
                 fields[name] = shown(extraction.values[name])
-            elif name in rules.fields:
+            elif name in extraction.rules.fields:  # the layout that read it
                 fields[name] = None
         items = [
             (int(li["quantity"]), str(li["title"]), shown(li["unit_price"]))
