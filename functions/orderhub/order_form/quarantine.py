@@ -43,6 +43,8 @@ _FIELD = re.compile(r"(?P<field>[a-z_]+): (?P<why>.+)", re.DOTALL)
 _BLOCK = re.compile(r"order (?P<n>\d+) of (?P<m>\d+): (?P<rest>.+)", re.DOTALL)
 _TOTAL = re.compile(r"total (?P<stated>\S+) is not items \+ fees - discount = (?P<sum>\S+)")
 _SUBTOTAL = re.compile(r"subtotal (?P<stated>\S+) is not the items' sum (?P<sum>\S+)")
+_LAYOUT = re.compile(r"the layout of (?P<service>\S+) changed \((?P<what>.+)\)", re.DOTALL)
+_LOST = re.compile(r"field (?P<fields>[a-z_, ]+) no longer found")
 
 
 def _words(name: str) -> str:
@@ -65,6 +67,19 @@ def _plain_one(reason: str) -> str:
     if missing:
         names = [_words(n.strip()) for n in missing["fields"].split(",") if n.strip()]
         return _sentence("Could not be found in the mail — missing " + ", ".join(names))
+    layout = _LAYOUT.fullmatch(reason)
+    if layout:
+        lost = _LOST.fullmatch(layout["what"])
+        what = (
+            ", ".join(_words(n.strip()) for n in lost["fields"].split(",") if n.strip())
+            + " no longer found"
+            if lost
+            else "no layout of the rules fits"
+        )
+        return _sentence(
+            f"{layout['service'].capitalize()} seems to have changed the layout of its mails "
+            f"({what}): the owner can update the rules under Delivery services"
+        )
     total = _TOTAL.fullmatch(reason)
     if total:
         return _sentence(
