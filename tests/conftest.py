@@ -251,3 +251,25 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return xdist_group(nodeid) or super()._split_scope(nodeid)
 
     return Groups(config, log)
+
+
+# ------------------------------------------------------------- where the time goes
+_busy: dict[str, list[float]] = {}  # worker -> [busy seconds, tests]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Under pytest-xdist, the controller adds up each worker's busy time (setup, call and
+    teardown of its tests): the busiest worker is the run's critical path."""
+    node = getattr(report, "node", None)
+    if node is None:
+        return
+    busy = _busy.setdefault(str(node.gateway.id), [0.0, 0])
+    busy[0] += report.duration
+    busy[1] += report.when == "call"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _busy:
+        terminalreporter.write_sep("-", "busy time per worker (the largest is the critical path)")
+        for worker, (seconds, tests) in sorted(_busy.items()):
+            terminalreporter.write_line(f"{worker}: {seconds:6.1f} s, {tests} tests")
