@@ -72,7 +72,7 @@ class _RecordingCatalog:
 class TranslationCache:
     """Memoise ``rewrite_and_translate_statement`` (bqemulator.sql.inner_query)."""
 
-    def __init__(self, translate_chain: Callable[..., Any], size: int = 512) -> None:
+    def __init__(self, translate_chain: Callable[..., Any], size: int = 128) -> None:
         self._chain = translate_chain  # the rewrite chain after the MV refresh
         self._size = size
         self._entries: collections.OrderedDict[Any, tuple[str, list[Any]]] = (
