@@ -216,6 +216,16 @@ def load_json(relative: str) -> Any:
 
 
 # ------------------------------------------------------------- tests in parallel
+STACK_2 = frozenset(
+    {
+        "tests/e2e/test_stack_shopify.py",
+        "tests/e2e/test_webhook_replay_stack.py",
+        "tests/e2e/test_crmapp_a11y_browser.py",
+        "tests/e2e/test_crmapp_draft_browser.py",
+    }
+)
+
+
 def xdist_group(nodeid: str) -> str | None:
     """The group a test runs in under pytest-xdist: the tests of a group run on one worker,
     one after another, in file order; a test of no group (None) runs on any worker.
@@ -223,6 +233,12 @@ def xdist_group(nodeid: str) -> str | None:
     * ``stack``: the end-to-end tests. They share the running stack: its functions, its
       managers list, its sync switches, the stand-ins' shop and ManyChat (some tell it to
       fail, some count what each manager was told).
+    * ``stack-2``: end-to-end tests that share the stack too, but change nothing the
+      ``stack`` group reads or counts, and that nothing the ``stack`` group changes (the
+      managers list, the sync switches, Shopify stand-in faults, ManyChat failures, the
+      shop's catalogue and orders) can disturb: fresh Shopify ids through the webhook
+      (Shopify's own orders are never synced back), and the app's pages in a browser. They
+      run beside the ``stack`` group on another worker, so the end-to-end tail is shorter.
     * ``dev-terminal``: each case starts a whole ``scripts/dev`` stack of its own (ports
       from base + 50): one at a time, beside the shared stack's tests.
 
@@ -231,6 +247,8 @@ def xdist_group(nodeid: str) -> str | None:
     """
     if nodeid.startswith("tests/e2e/test_stack_lifecycle.py::test_every_way_of_ending_"):
         return "dev-terminal"
+    if nodeid.split("::")[0] in STACK_2:
+        return "stack-2"
     if nodeid.startswith("tests/e2e/"):
         return "stack"
     return None
@@ -251,3 +269,25 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return xdist_group(nodeid) or super()._split_scope(nodeid)
 
     return Groups(config, log)
+
+
+# ------------------------------------------------------------- where the time goes
+_busy: dict[str, list[float]] = {}  # worker -> [busy seconds, tests]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Under pytest-xdist, the controller adds up each worker's busy time (setup, call and
+    teardown of its tests): the busiest worker is the run's critical path."""
+    node = getattr(report, "node", None)
+    if node is None:
+        return
+    busy = _busy.setdefault(str(node.gateway.id), [0.0, 0])
+    busy[0] += report.duration
+    busy[1] += report.when == "call"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _busy:
+        terminalreporter.write_sep("-", "busy time per worker (the largest is the critical path)")
+        for worker, (seconds, tests) in sorted(_busy.items()):
+            terminalreporter.write_line(f"{worker}: {seconds:6.1f} s, {tests} tests")
