@@ -17,7 +17,16 @@ from flask import Flask, Response, g, request
 
 from orderhub import logs
 from orderhub.errors import TransientError
-from orderhub.order_form import auth, form, health, pages, shopify_connect, views
+from orderhub.order_form import (
+    auth,
+    form,
+    health,
+    pages,
+    shopify_connect,
+    teamwork,
+    views,
+    worklist,
+)
 from orderhub.order_form.wiring import wiring
 from orderhub.sources import manual
 
@@ -46,7 +55,11 @@ def create_app() -> Flask:
     app = Flask(__name__, static_folder=None, template_folder="templates")
     app.jinja_env.autoescape = True  # every template, whatever its file name
     app.jinja_env.filters.update(
-        money=pages.money, amount=pages.number, when=pages.when, source=pages.source_name
+        money=pages.money,
+        amount=pages.number,
+        when=pages.when,
+        source=pages.source_name,
+        row_source=worklist.row_source,
     )
     app.jinja_env.globals.update(channels=manual.CHANNELS, labels=form.FIELD_LABELS)
     for bp in (
@@ -58,6 +71,7 @@ def create_app() -> Flask:
         views.settings_bp,
         health.bp,
         shopify_connect.bp,
+        teamwork.bp,
     ):
         app.register_blueprint(bp)
     # Not /static/: functions-framework's Flask app keeps that path for itself.

@@ -15,10 +15,10 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from orderhub import logs
 from orderhub.order_form import actions as acts
-from orderhub.order_form import admin, contact, identity, queries
+from orderhub.order_form import admin, contact, identity, queries, worklist
 from orderhub.order_form import attention as attn
 from orderhub.order_form.auth import login_required
-from orderhub.order_form.pages import message, money, page, redirect, source_name, when
+from orderhub.order_form.pages import message, money, page, redirect, when
 from orderhub.order_form.wiring import now, wiring
 from orderhub.sources import manual
 
@@ -44,12 +44,14 @@ orders_bp = Blueprint("orders", __name__)
 def orders() -> Response:
     flt = queries.OrderFilter.from_args(request.args)
     marker = wiring().changes.marker() if flt.page == 1 else ""  # read before the rows
-    rows, more = queries.list_orders(wiring().runner, flt, _window(), default_country=_country())
+    rows, more = _list(flt)
     return page(
         "orders.html",
         marker=marker,
         flt=flt,
         rows=rows,
+        days=worklist.days(rows),
+        views=queries.VIEWS,
         more=more,
         sources=queries.SOURCES,
         statuses=queries.STATUSES,
@@ -69,7 +71,7 @@ def orders_json() -> Response:
     marker = wiring().changes.marker()  # read before the rows: a change meanwhile shows next
     if marker == request.args.get("marker"):
         return jsonify({"unchanged": True, "marker": marker})
-    rows, more = queries.list_orders(wiring().runner, flt, _window(), default_country=_country())
+    rows, more = _list(flt)
     return jsonify(
         {
             "marker": marker,
@@ -78,12 +80,14 @@ def orders_json() -> Response:
                     "order_id": r["order_id"],
                     "name": r["name"] or r["number"] or r["order_id"],
                     "source": r["source"],
-                    "source_name": source_name(r["source"]),
+                    "source_name": worklist.row_source(r),
                     "status": r["status"],
                     "pipeline": r.get("pipeline") or "new",
                     "customer": r["customer_name"] or "",
                     "phone": r.get("phone") or "",
                     "manager": r.get("manager") or "",
+                    "assigned_to": r.get("assigned_to_name") or r.get("assigned_to") or "",
+                    "day": worklist.day_heading(r),
                     "total": money(r["total"], r["currency"]),
                     "created_at": when(r["created_at"] or r["updated_at"]),
                 }
@@ -91,6 +95,17 @@ def orders_json() -> Response:
             ],
             "more": more,
         }
+    )
+
+
+def _list(flt: queries.OrderFilter) -> tuple[queries.Rows, bool]:
+    return queries.list_orders(
+        wiring().runner,
+        flt,
+        _window(),
+        default_country=_country(),
+        me=g.manager.id,
+        time_zone=wiring().settings.time_zone,
     )
 
 
@@ -111,6 +126,8 @@ def _order_page(found: queries.OrderPage, *, error: str = "", status: int = 200)
         labels_of=acts.LABELS,
         cancel_reasons=acts.CANCEL_REASONS,
         carriers=acts.CARRIERS,
+        assignment=acts.assigned(found.actions),
+        assignable=worklist.assignable(wiring().managers),
         error=error,
         done=(request.args.get("done") or "")[:40],
     )
