@@ -351,7 +351,7 @@ LIMIT 10
 
 ACTIONS_SQL = """
 SELECT event_id, occurred_at, action_id, order_source, kind, status, tracking_number,
-       tracking_company, cancel_reason, text, manager, manager_name
+       tracking_company, cancel_reason, text, manager, manager_name, assignee, assignee_name
 FROM `{t}.order_actions`
 WHERE occurred_at >= @since AND order_id = @order_id
 QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ingested_at) = 1
@@ -623,7 +623,7 @@ LIMIT @limit
 CUSTOMER_COUNTS_SQL = """
 WITH latest AS (
   SELECT REGEXP_REPLACE(COALESCE(customer.phone, ''), '[^0-9]', '') AS digits,
-         LOWER(customer.email) AS email, COALESCE(created_at, occurred_at) AS at, deleted
+         LOWER(customer.email) AS email, COALESCE(created_at, occurred_at) AS placed, deleted
   FROM `{t}.order_events`
   WHERE occurred_at >= @since
     AND (REGEXP_REPLACE(COALESCE(customer.phone, ''), '[^0-9]', '') IN UNNEST(@digits)
@@ -633,7 +633,7 @@ WITH latest AS (
     ORDER BY version DESC, IF(event_type = 'order.cancelled', 0, 1), event_id
   ) = 1
 )
-SELECT digits, email, COUNT(*) AS orders, MAX(at) AS last_order_at
+SELECT digits, email, COUNT(*) AS orders, MAX(placed) AS last_order_at
 FROM latest
 WHERE COALESCE(deleted, FALSE) = FALSE
 GROUP BY digits, email
