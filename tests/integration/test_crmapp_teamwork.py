@@ -274,3 +274,43 @@ def test_the_confirmation_shows_amounts_in_the_currencys_decimals(app: App) -> N
     assert saved.status_code == 201
     assert soup(saved).find(id="order-total").get_text() == "25.00"
     assert "25.00" in soup(saved).select_one(".summary li").get_text()
+
+
+# ---------------------------------------------------------------------- customers
+def test_a_manager_comments_on_a_customer_and_the_page_shows_who_and_when(
+    app: App,  # noqa: F811
+) -> None:
+    app.deliver(shopify_order(9601, "+1 201-555-0261", minutes_ago=30))
+    app.sign_in("anna")
+    page = app.client.get("/customers/p12015550261")
+    assert "No comment yet." in text(page)
+    data = {
+        "csrf_token": hidden(page, "csrf_token"),
+        "action_token": hidden(page, "action_token"),
+        "text": "Prefers a call after 18:00",
+    }
+    answer = app.client.post("/customers/p12015550261/comments", data=data)
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == "/customers/p12015550261?done=comment#comments"
+    assert app.client.post("/customers/p12015550261/comments", data=data).status_code == 303
+    first, again = app.deliver_published(expect=2)
+    assert first["event_id"] == again["event_id"]  # a double tap is one comment
+    assert first["event_type"] == "customer.comment" and first["source"] == "manual"
+    assert (
+        first["entity"].items()
+        >= {
+            "customer_key": "p12015550261",
+            "text": "Prefers a call after 18:00",
+            "manager": "anna",
+            "manager_name": "Anna K",
+        }.items()
+    )
+    shown = soup(app.client.get("/customers/p12015550261")).select("#customer-comments li")
+    assert [li.get_text(" ", strip=True).split(" · ")[-1] for li in shown] == ["by Anna K"]
+    assert shown[0].strong.get_text() == "Prefers a call after 18:00"
+
+    empty = app.client.post("/customers/p12015550261/comments", data={**data, "text": " "})
+    assert empty.status_code == 422 and "Write the comment first" in text(empty)
+    forged = app.client.post("/customers/p12015550261/comments", data={"text": "x"})
+    assert forged.status_code == 403
+    assert app.client.post("/customers/p19999999999/comments", data=data).status_code == 404

@@ -31,6 +31,7 @@ TABLES_READ = (
     "order_events",
     "order_actions",
     "contact_identities",
+    "customer_comments",
     "refund_events",
     "customer_events",
     "contact_events",
@@ -839,6 +840,17 @@ def _count_orders(run: Runner, hits: list[CustomerHit], window: Window) -> None:
 #: paid by a manager), less what was refunded. Pending, authorized (held, not taken) and
 #: open orders are not spent yet; cancelled and refunded ones are not at all.
 SPENT = ("paid", "partially_refunded")
+
+
+#: A customer's comments (``customer_notes``), oldest first.
+CUSTOMER_COMMENTS_SQL = """
+SELECT event_id, occurred_at, text, manager, manager_name
+FROM `{t}.customer_comments`
+WHERE occurred_at >= @since AND customer_key = @key AND text IS NOT NULL
+QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ingested_at) = 1
+ORDER BY occurred_at, event_id
+LIMIT 200
+"""
 
 
 @dataclass

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from orderhub import logs
 from orderhub.order_form import actions as acts
-from orderhub.order_form import admin, contact, identity, queries, worklist
+from orderhub.order_form import admin, contact, customer_notes, identity, queries, worklist
 from orderhub.order_form import attention as attn
 from orderhub.order_form.auth import login_required
 from orderhub.order_form.pages import message, money, page, redirect, when
@@ -272,6 +272,7 @@ def _customer_page(
         contact_links=contact.links(found.phone, chat, default_country=_country()),
         chat_name=contact.contact_name(chat),
         action_token=manual.new_form_token(now()),
+        comments=customer_notes.comments(wiring().runner, found.key, _window()),
         error=error,
         done=(request.args.get("done") or "")[:40],
     )
