@@ -8,6 +8,7 @@ everywhere" ends the session."""
 from __future__ import annotations
 
 import random
+import time
 from typing import Any
 
 import pytest
@@ -27,7 +28,8 @@ def test_a_manager_takes_an_order_and_finds_it_in_her_orders(
     stack_crm: Crm,
 ) -> None:
     url = stack["CRM_APP_URL"]
-    order_id = send_order(stack, stack_crm, f"+1 201 555 {random.randint(1000, 9999)}")
+    last = random.randint(1000, 9999)
+    order_id = send_order(stack, stack_crm, f"+1 201 555 {last}")
     sign_in(page, stack)
     me = stack["ORDER_FORM_DEMO_MANAGER"]
 
@@ -39,6 +41,18 @@ def test_a_manager_takes_an_order_and_finds_it_in_her_orders(
     until_step(page, "assigned to")
     assert "(me)" in (page.text_content("#assignee option[selected]") or "")
     assert serious(page) == []
+
+    # A comment on the customer, shown on their page with who wrote it.
+    page.goto(f"{url}/customers/p1201555{last}")
+    page.fill("#customer-comment", "Prefers a call after 18:00")
+    page.click("#add-customer-comment")
+    deadline = time.monotonic() + 30
+    while not page.locator("#customer-comments li", has_text="Prefers a call").count():
+        assert time.monotonic() < deadline, "the comment never showed"
+        time.sleep(0.5)
+        page.reload()
+    assert serious(page) == []
+    shot(page, "team-customer-comment")
 
     page.goto(url + "/orders")
     chips = page.locator("#view-chips a").all_text_contents()
