@@ -68,7 +68,7 @@ locals {
       }
       # insertAll into these tables only (orderhub.sinks.bigquery TABLE_OF_ENTITY + raw_events,
       # + sync_log: Shopify facts held by an inbound switch, and their release)
-      appends_to = ["raw_events", "order_events", "refund_events", "customer_events", "product_events", "quarantine", "privacy_requests", "contact_events", "sync_log", "order_actions", "shop_events", "contact_identities"]
+      appends_to = ["raw_events", "order_events", "refund_events", "customer_events", "product_events", "quarantine", "privacy_requests", "contact_events", "sync_log", "order_actions", "shop_events", "contact_identities", "customer_comments"]
       app_state  = "write" # the orders list's change marker, crm_changes/{shop} (orderhub.changes)
     }
 
@@ -151,7 +151,7 @@ locals {
       managers_read = true # managers and password hashes: read, never written
       catalogue     = true # the product picker searches the catalogue's products view
       # The CRM app (orderhub.order_form.queries.TABLES_READ): dataViewer on each, nothing more
-      reads_tables = ["order_events", "refund_events", "customer_events", "contact_events", "notifications", "quarantine", "sync_log", "raw_events", "order_actions", "contact_identities"]
+      reads_tables = ["order_events", "refund_events", "customer_events", "contact_events", "notifications", "quarantine", "sync_log", "raw_events", "order_actions", "contact_identities", "customer_comments"]
       memory       = "512M" # scrypt at OWASP's cost (N=2^17, r=8) takes 128 MiB per sign-in
     }
 

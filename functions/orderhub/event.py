@@ -41,6 +41,7 @@ EventType = Literal[
     "order.action",
     "shop.uninstalled",
     "contact.identity",
+    "customer.comment",
 ]
 ENTITY_OF: dict[str, str] = {
     "order.created": "order",
@@ -61,6 +62,8 @@ ENTITY_OF: dict[str, str] = {
     "shop.uninstalled": "shop",
     #: A manager's decision that a chat contact's typed phone or e-mail is the customer's.
     "contact.identity": "contact_identity",
+    #: A manager's comment on a customer in the CRM app (``order_form.customer_notes``).
+    "customer.comment": "customer_comment",
 }
 
 

@@ -89,6 +89,16 @@ shipments AS (
     PARTITION BY shop, order_source, order_id ORDER BY occurred_at DESC, event_id DESC
   ) = 1
 ),
+-- Whom the order is assigned to: the newest assignment (assignee NULL: unassigned).
+assignments AS (
+  SELECT shop, order_source, order_id, assignee AS assigned_to,
+         assignee_name AS assigned_to_name, occurred_at AS assigned_at
+  FROM `${project}.${dataset}.order_actions`
+  WHERE kind = 'assign'
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY shop, order_source, order_id ORDER BY occurred_at DESC, event_id DESC
+  ) = 1
+),
 paid_actions AS (
   SELECT shop, order_source, order_id, MIN(occurred_at) AS marked_paid_at
   FROM `${project}.${dataset}.order_actions`
@@ -181,6 +191,9 @@ SELECT
   shipments.tracking_number,
   shipments.tracking_company,
   paid_actions.marked_paid_at,
+  assignments.assigned_to,
+  assignments.assigned_to_name,
+  assignments.assigned_at,
   latest.financial_status,
   latest.fulfillment_status,
   latest.cancelled_at,
@@ -241,4 +254,7 @@ LEFT JOIN shipments
 LEFT JOIN paid_actions
   ON paid_actions.shop = latest.shop AND paid_actions.order_source = latest.source
   AND paid_actions.order_id = latest.order_id
+LEFT JOIN assignments
+  ON assignments.shop = latest.shop AND assignments.order_source = latest.source
+  AND assignments.order_id = latest.order_id
 WHERE COALESCE(latest.deleted, FALSE) = FALSE AND crm_deleted.order_id IS NULL

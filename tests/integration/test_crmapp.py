@@ -328,7 +328,7 @@ def test_a_customer_is_found_and_shown_with_orders_from_every_source(app: App) -
     mine = soup(app.client.get("/orders?manager=anna"))
     assert [
         a.select(".sub")[1].get_text().split(" · ")[0] for a in mine.select("#order-list a.row")
-    ] == ["manual"]
+    ] == ["Phone order"]
 
     for typed in ("(201) 555-0123", "2015550123", "Olena"):
         hits = soup(app.client.get("/customers", query_string={"q": typed}))

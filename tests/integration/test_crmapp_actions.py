@@ -213,7 +213,7 @@ def test_times_in_the_shops_zone_readable_sources_and_status_chips(
     listed = soup(app.client.get("/orders"))
     row = listed.select_one("#order-list a.row[href='/orders/8401']").get_text(" ", strip=True)
     kyiv = (NOW - timedelta(minutes=30)).astimezone(ZoneInfo("Europe/Kyiv"))
-    assert f"shopify · {kyiv:%Y-%m-%d %H:%M %Z}" in row  # EET or EEST, not UTC
+    assert f"Shopify · {kyiv:%Y-%m-%d %H:%M %Z}" in row  # EET or EEST, not UTC
     # The filters are folded behind one button; the status chips lead to each step.
     assert listed.select_one("details#more-filters").get("open") is None
     chips = {a.get_text(): a["href"] for a in listed.select("#status-chips a")}

@@ -1,9 +1,11 @@
-"""A manager's actions on an order: the pipeline status, "paid", comments. No Flask here.
+"""A manager's actions on an order: the pipeline status, "paid", comments, assignment.
+No Flask here.
 
 Each action is one canonical ``order.action`` event (entity ``order_action``, table
 ``order_actions``): who (``manager``), when (``occurred_at``) and what (``kind``:
-``status``, ``paid`` or ``comment``, with the status, tracking number and carrier, cancel
-reason or text). The event names the order by its key (``order_source``, ``shop``,
+``status``, ``paid``, ``comment`` or ``assign``, with the status, tracking number and
+carrier, cancel reason, text, or the manager the order is assigned to: ``assignee``,
+``None`` to unassign). The event names the order by its key (``order_source``, ``shop``,
 ``order_id``), so the order's own versions (Shopify's webhooks among them) never overwrite
 what a manager did: the ``orders`` view and the order's page join the newest status.
 
@@ -73,12 +75,15 @@ class OrderKey:
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # status | paid | comment
+    kind: str  # status | paid | comment | assign
     status: str | None = None
     tracking_number: str | None = None
     tracking_company: str | None = None
     cancel_reason: str | None = None
     text: str | None = None
+    #: With ``assign``: the manager's sign-in name (``None``: nobody) and display name.
+    assignee: str | None = None
+    assignee_name: str | None = None
 
 
 def _clean(values: Mapping[str, Any], name: str, limit: int) -> str:
@@ -114,6 +119,17 @@ def read_comment(values: Mapping[str, Any]) -> Action:
     if not text:
         raise Refused("Write the comment first")
     return Action("comment", text=text)
+
+
+def read_assign(values: Mapping[str, Any], managers: Mapping[str, str]) -> Action:
+    """Assign the order to ``assignee`` (a sign-in name of ``managers``: id → display name),
+    or to nobody when it is empty."""
+    assignee = str(values.get("assignee") or "").strip()
+    if not assignee:
+        return Action("assign")
+    if assignee not in managers:
+        raise Refused("Choose a manager from the list")
+    return Action("assign", assignee=assignee, assignee_name=managers[assignee])
 
 
 def check_allowed(action: Action, *, pipeline: str) -> None:
@@ -157,6 +173,7 @@ def action_event(
             action.tracking_number,
             action.cancel_reason,
             action.text,
+            *((action.assignee or "",) if action.kind == "assign" else ()),
         )[:20]
     )
     entity: dict[str, Any] = {
@@ -172,6 +189,8 @@ def action_event(
         "manager": manager,
         "manager_name": manager_name,
     }
+    if action.kind == "assign":
+        entity |= {"assignee": action.assignee, "assignee_name": action.assignee_name}
     return make_event(
         event_type="order.action",
         source=SOURCE,
@@ -199,6 +218,14 @@ def pipeline_status(order: Mapping[str, Any], actions: Sequence[Mapping[str, Any
     return "new"
 
 
+def assigned(actions: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The newest assignment (``assignee`` ``None``: unassigned), or ``None`` if never."""
+    found = [a for a in actions if a.get("kind") == "assign"]
+    if not found:
+        return None
+    return max(found, key=lambda a: (a["occurred_at"], a.get("event_id") or ""))
+
+
 def paid_by_manager(actions: Sequence[Mapping[str, Any]]) -> bool:
     return any(a.get("kind") == "paid" for a in actions)
 
@@ -210,6 +237,9 @@ def describe(action: Mapping[str, Any]) -> list[str]:
         return ["marked paid"]
     if kind == "comment":
         return ["comment: " + str(action.get("text") or "")]
+    if kind == "assign":
+        who = action.get("assignee_name") or action.get("assignee")
+        return [f"assigned to {who}" if who else "unassigned"]
     status = str(action.get("status") or "")
     said = [LABELS.get(status, status).lower()]
     if status == "shipped":

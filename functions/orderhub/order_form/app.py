@@ -29,7 +29,9 @@ from orderhub.order_form import (
     pwa,
     records,
     shopify_connect,
+    teamwork,
     views,
+    worklist,
 )
 from orderhub.order_form.wiring import wiring
 from orderhub.sources import manual
@@ -61,7 +63,11 @@ def create_app() -> Flask:
     app = Flask(__name__, static_folder=None, template_folder="templates")
     app.jinja_env.autoescape = True  # every template, whatever its file name
     app.jinja_env.filters.update(
-        money=pages.money, amount=pages.number, when=pages.when, source=pages.source_name
+        money=pages.money,
+        amount=pages.number,
+        when=pages.when,
+        source=pages.source_name,
+        row_source=worklist.row_source,
     )
     app.jinja_env.globals.update(
         channels=manual.CHANNELS, labels=form.FIELD_LABELS, payment_types=manual.PAYMENT_TYPES
@@ -80,6 +86,7 @@ def create_app() -> Flask:
         payment_links.bp,
         pwa.bp,
         records.bp,
+        teamwork.bp,
     ):
         app.register_blueprint(bp)
     # Not /static/: functions-framework's Flask app keeps that path for itself.

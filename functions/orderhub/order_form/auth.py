@@ -12,7 +12,8 @@
   device cookie) per name; the address is the one our own proxies appended to
   X-Forwarded-For (``client``); a hash made with older scrypt parameters is replaced.
   Typed names reach the logs only as a keyed digest (``Signer.log_digest``).
-* Sign-out ends every session the manager had, on every device.
+* Sign-out ends this device's session (a copy of its cookie stops working too); "sign out
+  everywhere" (``teamwork``) ends every session the manager had, on every device.
 * Cookies are HttpOnly, SameSite=Lax, scoped to the base path, and Secure everywhere but
   on a developer's own machine (plain http on localhost).
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import functools
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar, cast, overload
 
 from flask import Blueprint, Response, g, request
@@ -63,6 +65,7 @@ def current_manager() -> tuple[Session, Manager] | None:
         or not manager.active
         or sessions.fingerprint(manager.password_hash) != session.fingerprint
         or manager.session_ended(session.issued_ms)
+        or sessions.sid_digest(session.sid) in manager.ended_sessions
     ):
         return None
     return session, manager
@@ -223,10 +226,21 @@ def signout() -> Response:
     if g.manager is not None and not csrf_ok():
         return pages.message("Not signed out", "Reload the page and try again.", 403, back="/")
     if g.manager is not None:
-        # The cookie is deleted below, but a copy of it (another tab, another device, a
-        # stolen one) must stop working too: sessions signed in until now are over.
-        wiring().managers.sign_out(g.session.manager, now=now())
+        # The cookie is deleted below, but a copy of it (another tab, a stolen one) must
+        # stop working too: this session is over. The manager's other devices stay in.
+        w = wiring()
+        w.managers.end_session(
+            g.session.manager,
+            sessions.sid_digest(g.session.sid),
+            now=now(),
+            keep=timedelta(hours=w.settings.session_hours),
+        )
         logs.info("manager signed out", manager=g.session.manager)
+    return signed_out()
+
+
+def signed_out() -> Response:
+    """To the sign-in page, without the session cookie."""
     response = pages.redirect("/signin")
     response.delete_cookie(SESSION_COOKIE, path=pages.base() or "/")
     return response

@@ -31,6 +31,7 @@ TABLES_READ = (
     "order_events",
     "order_actions",
     "contact_identities",
+    "customer_comments",
     "refund_events",
     "customer_events",
     "contact_events",
@@ -41,7 +42,23 @@ TABLES_READ = (
 )
 PAGE_SIZE = 25
 SOURCES = ("shopify", "manual", "email", "chatbot")
-STATUSES = ("open", "pending", "paid", "partially_refunded", "refunded", "cancelled")
+STATUSES = (
+    "open",
+    "pending",
+    "authorized",
+    "paid",
+    "partially_refunded",
+    "refunded",
+    "cancelled",
+)
+#: Saved views, the list's first chips: (label, what they hold). ``mine``: orders assigned
+#: to the signed-in manager (``actions.assigned``).
+VIEWS = {
+    "unpaid": "Unpaid",
+    "ship": "Ship today",
+    "call": "Needs a call",
+    "mine": "My orders",
+}
 
 
 class BigQueryRunner:
@@ -94,6 +111,8 @@ class OrderFilter:
     page: int = 1
     #: The pipeline step (``actions.STATUSES``), the list's status chips.
     pipeline: str = ""
+    #: A saved view (``VIEWS``): unpaid, ship (today), call (needs a call), mine.
+    view: str = ""
 
     @classmethod
     def from_args(cls, args: Any) -> OrderFilter:
@@ -104,8 +123,10 @@ class OrderFilter:
         source = str(args.get("source") or "")
         status = str(args.get("status") or "")
         pipeline = str(args.get("pipeline") or "")
+        view = str(args.get("view") or "")
         return cls(
             pipeline=pipeline if pipeline in acts.STATUSES else "",
+            view=view if view in VIEWS else "",
             source=source if source in SOURCES else "",
             status=status if status in STATUSES else "",
             manager=str(args.get("manager") or "")[:64],
@@ -115,7 +136,8 @@ class OrderFilter:
 
     def args(self, **override: Any) -> dict[str, Any]:
         """The filter as query arguments (page 1 and empty filters left out)."""
-        found: dict[str, Any] = {"pipeline": self.pipeline, "source": self.source}
+        found: dict[str, Any] = {"view": self.view, "pipeline": self.pipeline}
+        found |= {"source": self.source}
         found |= {"status": self.status}
         found |= {"manager": self.manager, "q": self.q, "page": self.page} | override
         return {k: v for k, v in found.items() if v and not (k == "page" and v == 1)}
@@ -126,7 +148,7 @@ ORDERS_SQL = """
 WITH latest AS (
   SELECT order_id, source, shop, name, number, created_at, occurred_at, version,
          financial_status, fulfillment_status, cancelled_at, currency, total,
-         customer, manager, deleted
+         customer, manager, deleted, attribution
   FROM `{t}.order_events`
   WHERE occurred_at >= @since
   QUALIFY ROW_NUMBER() OVER (
@@ -157,6 +179,14 @@ paid_acts AS (
   FROM `{t}.order_actions`
   WHERE occurred_at >= @since AND kind = 'paid'
 ),
+assign_acts AS (
+  SELECT shop, order_source, order_id, assignee, assignee_name
+  FROM `{t}.order_actions`
+  WHERE occurred_at >= @since AND kind = 'assign'
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY shop, order_source, order_id ORDER BY occurred_at DESC, event_id DESC
+  ) = 1
+),
 listed AS (
   SELECT latest.*,
          CASE WHEN cancelled_at IS NOT NULL THEN 'cancelled'
@@ -170,7 +200,9 @@ listed AS (
               WHEN status_acts.pipeline IS NOT NULL THEN status_acts.pipeline
               WHEN fulfillment_status IN ('fulfilled', 'shipped', 'partial', 'partially_fulfilled')
                 THEN 'shipped'
-              ELSE 'new' END AS pipeline
+              ELSE 'new' END AS pipeline,
+         assign_acts.assignee AS assigned_to, assign_acts.assignee_name AS assigned_to_name,
+         DATE(COALESCE(latest.created_at, latest.occurred_at), @tz) AS day
   FROM latest
   LEFT JOIN refunds ON refunds.shop = latest.shop AND refunds.order_id = latest.order_id
   LEFT JOIN status_acts
@@ -179,16 +211,35 @@ listed AS (
   LEFT JOIN paid_acts
     ON paid_acts.shop = latest.shop AND paid_acts.order_source = latest.source
    AND paid_acts.order_id = latest.order_id
+  LEFT JOIN assign_acts
+    ON assign_acts.shop = latest.shop AND assign_acts.order_source = latest.source
+   AND assign_acts.order_id = latest.order_id
   WHERE COALESCE(deleted, FALSE) = FALSE
 )
 SELECT order_id, source, shop, name, number, created_at, occurred_at AS updated_at, status,
        pipeline, fulfillment_status, currency, CAST(total AS STRING) AS total,
-       customer.name AS customer_name, customer.phone AS phone, manager
+       customer.name AS customer_name, customer.phone AS phone, manager,
+       attribution.contact_id AS chat_contact, assigned_to, assigned_to_name, day,
+       -- the day's count and revenue (in the shop's time zone; not cancelled or refunded)
+       -- over every order the filter holds, not only this page's
+       COUNT(*) OVER (PARTITION BY day) AS day_count,
+       CAST(SUM(IF(status IN ('cancelled', 'refunded'), 0, total))
+            OVER (PARTITION BY day, currency) AS STRING) AS day_revenue
 FROM listed
-WHERE (@source = '' OR source = @source OR STARTS_WITH(source, CONCAT(@source, ':')))
+WHERE (@source = '' OR source = @source OR STARTS_WITH(source, CONCAT(@source, ':'))
+       -- the chat-bot's orders come through Shopify or the form, naming the chat contact
+       OR (@source = 'chatbot' AND attribution.contact_id IS NOT NULL))
   AND (@status = '' OR status = @status)
   AND (@manager = '' OR manager = @manager)
   AND (@pipeline = '' OR pipeline = @pipeline)
+  AND (
+    @view = ''
+    OR (@view = 'unpaid' AND pipeline != 'cancelled'
+        AND status IN ('open', 'pending', 'authorized'))
+    OR (@view = 'ship' AND pipeline IN ('confirmed', 'packed'))
+    OR (@view = 'call' AND pipeline = 'new' AND COALESCE(customer.phone, '') != '')
+    OR (@view = 'mine' AND assigned_to = @me)
+  )
   AND (
     @q = ''
     OR LOWER(COALESCE(name, '')) = @q OR LOWER(COALESCE(number, '')) = @q
@@ -217,9 +268,17 @@ class Window:
 
 
 def list_orders(
-    run: Runner, flt: OrderFilter, window: Window, *, default_country: str
+    run: Runner,
+    flt: OrderFilter,
+    window: Window,
+    *,
+    default_country: str,
+    me: str = "",
+    time_zone: str = "UTC",
 ) -> tuple[Rows, bool]:
-    """One page of orders, newest first, and whether there is a next page."""
+    """One page of orders, newest first, and whether there is a next page. Each row has
+    its ``day`` in ``time_zone`` and that day's ``day_count`` and ``day_revenue``;
+    ``me`` is the signed-in manager (the ``mine`` view)."""
     q = flt.q.lower()
     term = phones.search_term(flt.q, default_country) if flt.q else None
     if term and q.lstrip("#").isdigit() and len(q.lstrip("#")) < 7:
@@ -233,6 +292,9 @@ def list_orders(
             ("status", "STRING", flt.status),
             ("manager", "STRING", flt.manager),
             ("pipeline", "STRING", flt.pipeline),
+            ("view", "STRING", flt.view),
+            ("me", "STRING", me),
+            ("tz", "STRING", time_zone),
             ("q", "STRING", q),
             ("digits", "STRING", term.digits),
             ("suffix", "STRING", term.suffix),
@@ -290,7 +352,7 @@ LIMIT 10
 
 ACTIONS_SQL = """
 SELECT event_id, occurred_at, action_id, order_source, kind, status, tracking_number,
-       tracking_company, cancel_reason, text, manager, manager_name
+       tracking_company, cancel_reason, text, manager, manager_name, assignee, assignee_name
 FROM `{t}.order_actions`
 WHERE occurred_at >= @since AND order_id = @order_id
 QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ingested_at) = 1
@@ -519,16 +581,64 @@ WITH latest AS (
     PARTITION BY source, shop, order_id
     ORDER BY version DESC, IF(event_type = 'order.cancelled', 0, 1), event_id
   ) = 1
+),
+refunds AS (
+  SELECT shop, order_id, SUM(amount) AS refunded
+  FROM (
+    SELECT shop, order_id, amount
+    FROM `{t}.refund_events`
+    WHERE occurred_at >= @since AND order_id IN (SELECT order_id FROM latest)
+    QUALIFY ROW_NUMBER() OVER (PARTITION BY shop, refund_id ORDER BY version DESC) = 1
+  )
+  GROUP BY shop, order_id
+),
+paid_acts AS (
+  SELECT DISTINCT shop, order_source, order_id
+  FROM `{t}.order_actions`
+  WHERE occurred_at >= @since AND kind = 'paid' AND order_id IN (SELECT order_id FROM latest)
 )
-SELECT order_id, source, shop, name, created_at, currency, CAST(total AS STRING) AS total,
+SELECT latest.order_id, source, latest.shop, name, created_at, currency,
+       CAST(total AS STRING) AS total, CAST(COALESCE(refunds.refunded, 0) AS STRING) AS refunded,
        CASE WHEN cancelled_at IS NOT NULL THEN 'cancelled'
+            WHEN refunds.refunded >= total AND total > 0 THEN 'refunded'
+            WHEN refunds.refunded > 0 THEN 'partially_refunded'
+            WHEN paid_acts.order_id IS NOT NULL
+                 AND COALESCE(financial_status, 'open') IN ('open', 'pending', 'authorized')
+              THEN 'paid'
             ELSE COALESCE(financial_status, 'open') END AS status,
        customer.id AS customer_id, customer.name AS customer_name,
        customer.phone AS phone, LOWER(customer.email) AS email
 FROM latest
+LEFT JOIN refunds ON refunds.shop = latest.shop AND refunds.order_id = latest.order_id
+LEFT JOIN paid_acts
+  ON paid_acts.shop = latest.shop AND paid_acts.order_source = latest.source
+ AND paid_acts.order_id = latest.order_id
 WHERE COALESCE(deleted, FALSE) = FALSE
 ORDER BY COALESCE(created_at, occurred_at) DESC
 LIMIT @limit
+"""
+
+#: Each hit's orders counted as its customer page counts them: by the phone's digits for a
+#: hit with a phone, else by the e-mail (a search by name or by the last digits matched
+#: only some of a customer's orders).
+CUSTOMER_COUNTS_SQL = """
+WITH latest AS (
+  SELECT REGEXP_REPLACE(COALESCE(customer.phone, ''), '[^0-9]', '') AS digits,
+         LOWER(customer.email) AS email, COALESCE(created_at, occurred_at) AS placed, deleted
+  FROM `{t}.order_events`
+  WHERE occurred_at >= @since
+    AND (REGEXP_REPLACE(COALESCE(customer.phone, ''), '[^0-9]', '') IN UNNEST(@digits)
+         OR LOWER(customer.email) IN UNNEST(@emails))
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY source, shop, order_id
+    ORDER BY version DESC, IF(event_type = 'order.cancelled', 0, 1), event_id
+  ) = 1
+)
+SELECT digits, email, COUNT(*) AS orders, MAX(placed) AS last_order_at
+FROM latest
+WHERE COALESCE(deleted, FALSE) = FALSE
+GROUP BY digits, email
+LIMIT 2000
 """
 
 CUSTOMER_RECORDS_SQL = """
@@ -697,7 +807,52 @@ def search_customers(
         if at and (hit.last_order_at is None or at > hit.last_order_at):
             hit.last_order_at = at
         hit.sources.add(str(row["source"]).split(":")[0])
-    return sorted(hits.values(), key=lambda h: (h.last_order_at is None, h.name.lower()))[:50]
+    found = sorted(hits.values(), key=lambda h: (h.last_order_at is None, h.name.lower()))[:50]
+    _count_orders(run, found, window)
+    return found
+
+
+def _count_orders(run: Runner, hits: list[CustomerHit], window: Window) -> None:
+    """Each hit's order count and last order as its page has them (``CUSTOMER_COUNTS_SQL``)."""
+    digits = [h.key[1:] for h in hits if h.key.startswith("p")]
+    emails = [h.key[2:] for h in hits if h.key.startswith("e:")]
+    if not digits and not emails:
+        return
+    rows = run(
+        CUSTOMER_COUNTS_SQL,
+        [
+            ("since", "TIMESTAMP", window.since),
+            ("digits", "ARRAY<STRING>", digits),
+            ("emails", "ARRAY<STRING>", emails),
+        ],
+    )
+    for hit in hits:
+        if hit.key.startswith("p"):
+            mine = [r for r in rows if r["digits"] == hit.key[1:]]
+        elif hit.key.startswith("e:"):
+            mine = [r for r in rows if r["email"] == hit.key[2:]]
+        else:
+            continue
+        hit.orders = sum(int(r["orders"]) for r in mine)
+        last = [r["last_order_at"] for r in mine if r["last_order_at"]]
+        hit.last_order_at = max(last) if last else hit.last_order_at
+
+
+#: The payment statuses whose money a customer has spent: paid (by the source, or marked
+#: paid by a manager), less what was refunded. Pending, authorized (held, not taken) and
+#: open orders are not spent yet; cancelled and refunded ones are not at all.
+SPENT = ("paid", "partially_refunded")
+
+
+#: A customer's comments (``customer_notes``), oldest first.
+CUSTOMER_COMMENTS_SQL = """
+SELECT event_id, occurred_at, text, manager, manager_name
+FROM `{t}.customer_comments`
+WHERE occurred_at >= @since AND customer_key = @key AND text IS NOT NULL
+QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ingested_at) = 1
+ORDER BY occurred_at, event_id
+LIMIT 200
+"""
 
 
 @dataclass
@@ -758,10 +913,11 @@ def customer_page(run: Runner, key: str, window: Window, *, parallel: Any) -> Cu
     )[0]
     totals: dict[str, Decimal] = {}
     for row in unique:
-        if row["status"] in ("cancelled", "refunded"):
+        if row["status"] not in SPENT:
             continue
         currency = row.get("currency") or ""
-        totals[currency] = totals.get(currency, Decimal(0)) + Decimal(row["total"] or 0)
+        spent = Decimal(row["total"] or 0) - Decimal(row.get("refunded") or 0)
+        totals[currency] = totals.get(currency, Decimal(0)) + spent
     consent: dict[str, str] = {}
     for kind in ("email_marketing_consent", "sms_marketing_consent"):
         value = first.get(kind) or {}

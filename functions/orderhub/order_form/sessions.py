@@ -111,6 +111,12 @@ def fingerprint(password_hash: str) -> str:
     return hashlib.sha256(password_hash.encode("ascii")).hexdigest()[:16]
 
 
+def sid_digest(sid: str) -> str:
+    """A session id as kept when that one session is signed out (not the id itself); a
+    plain identifier, so it is a Firestore field name as it is."""
+    return "s" + hashlib.sha256(b"orderhub-session\0" + sid.encode("ascii")).hexdigest()[:31]
+
+
 def delay_after(failures: int, kind: str) -> float:
     """Seconds a sign-in must wait after ``failures`` consecutive failures: none for the
     first few, then 1, 2, 4, ... up to ``MAX_DELAY_S``."""

@@ -5,7 +5,10 @@
   production they are in a Firestore database of their own (``MANAGERS_DATABASE``) that the
   form may only read, so the form cannot rewrite a password hash.
 * ``manager_signouts/{id}``: ``signed_out_at`` (sessions signed in before it are over:
-  signing out ends the manager's sessions on every device), in the form's own database.
+  "sign out everywhere" ends the manager's sessions on every device) and ``ended_sessions``
+  (a map: digest of a session id → when it was signed out: "sign out" ends that one
+  session, this device's; entries older than the longest session are dropped when the
+  next one is added), in the form's own database.
 * ``signin_throttle/{sha256 of kind:value}``: consecutive failures and ``locked_until``
   per manager name at a client address, per client address, and per manager name from
   browsers without the manager's device cookie; the ids are hashes, so no address is stored.
@@ -65,6 +68,8 @@ class Manager:
     #: ``manager`` (orders, customers, the form) or ``owner`` (also settings); set with
     #: ``scripts/manager add NAME --owner``. Anything else reads as ``manager``.
     role: str = "manager"
+    #: Digests (``sessions.sid_digest``) of single sessions that were signed out.
+    ended_sessions: frozenset[str] = frozenset()
 
     @property
     def is_owner(self) -> bool:
@@ -100,13 +105,15 @@ class FirestoreManagers:
         if not isinstance(data.get("password_hash"), str):
             return None
         signed_out = data.get("signed_out_at")
+        ended = data.get("ended_sessions")
         if self._signouts is not None:
             try:
                 mark = self._signouts.document(manager_id).get(**_bounded())
             except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
                 raise _transient("sign-out read", exc) from exc
             if mark.exists:
-                signed_out = (mark.to_dict() or {}).get("signed_out_at")
+                marks = mark.to_dict() or {}
+                signed_out, ended = marks.get("signed_out_at"), marks.get("ended_sessions")
         return Manager(
             id=manager_id,
             name=str(data.get("name") or manager_id),
@@ -114,10 +121,36 @@ class FirestoreManagers:
             active=bool(data.get("active", True)),
             signed_out_at=signed_out if isinstance(signed_out, datetime) else None,
             role="owner" if data.get("role") == "owner" else "manager",
+            ended_sessions=frozenset(ended) if isinstance(ended, dict) else frozenset(),
         )
 
+    def end_session(
+        self, manager_id: str, sid_digest: str, *, now: datetime, keep: timedelta
+    ) -> None:
+        """End one session (this device's); forget ended sessions older than ``keep`` (the
+        longest a session lives: they are over by themselves)."""
+        from google.api_core import exceptions
+        from google.cloud import firestore
+
+        document = (self._signouts or self._collection).document(manager_id)
+        try:
+            snapshot = document.get(**_bounded())
+            ended = (snapshot.to_dict() or {}).get("ended_sessions") if snapshot.exists else None
+            changes: dict[str, Any] = {f"ended_sessions.{sid_digest}": now}
+            for digest, at in (ended or {}).items():
+                if isinstance(at, datetime) and at < now - keep:
+                    changes[f"ended_sessions.{digest}"] = firestore.DELETE_FIELD
+            if self._signouts is not None and not snapshot.exists:
+                document.set({"ended_sessions": {sid_digest: now}}, **_bounded())
+            else:
+                document.update(changes, **_bounded())
+        except exceptions.NotFound:
+            pass  # removed meanwhile: no session of theirs is valid anyway
+        except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
+            raise _transient("sign-out", exc) from exc
+
     def sign_out(self, manager_id: str, *, now: datetime) -> None:
-        """End every session of this manager signed in until now."""
+        """End every session of this manager signed in until now (on every device)."""
         from google.api_core import exceptions
 
         try:

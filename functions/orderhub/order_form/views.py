@@ -18,15 +18,17 @@ from orderhub.order_form import actions as acts
 from orderhub.order_form import (
     admin,
     contact,
+    customer_notes,
     from_mail,
     identity,
     quarantine,
     queries,
     sync_state,
+    worklist,
 )
 from orderhub.order_form import attention as attn
 from orderhub.order_form.auth import login_required
-from orderhub.order_form.pages import message, money, page, redirect, source_name, when
+from orderhub.order_form.pages import message, money, page, redirect, when
 from orderhub.order_form.wiring import now, wiring
 from orderhub.sources import manual
 
@@ -52,7 +54,7 @@ orders_bp = Blueprint("orders", __name__)
 def orders() -> Response:
     flt = queries.OrderFilter.from_args(request.args)
     marker = wiring().changes.marker() if flt.page == 1 else ""  # read before the rows
-    rows, more = queries.list_orders(wiring().runner, flt, _window(), default_country=_country())
+    rows, more = _list(flt)
     return page(
         "orders.html",
         sync=_order_sync(rows),
@@ -60,6 +62,8 @@ def orders() -> Response:
         marker=marker,
         flt=flt,
         rows=rows,
+        days=worklist.days(rows),
+        views=queries.VIEWS,
         more=more,
         sources=queries.SOURCES,
         statuses=queries.STATUSES,
@@ -79,7 +83,7 @@ def orders_json() -> Response:
     marker = wiring().changes.marker()  # read before the rows: a change meanwhile shows next
     if marker == request.args.get("marker"):
         return jsonify({"unchanged": True, "marker": marker})
-    rows, more = queries.list_orders(wiring().runner, flt, _window(), default_country=_country())
+    rows, more = _list(flt)
     sync = _order_sync(rows)
     return jsonify(
         {
@@ -89,12 +93,14 @@ def orders_json() -> Response:
                     "order_id": r["order_id"],
                     "name": r["name"] or r["number"] or r["order_id"],
                     "source": r["source"],
-                    "source_name": source_name(r["source"]),
+                    "source_name": worklist.row_source(r),
                     "status": r["status"],
                     "pipeline": r.get("pipeline") or "new",
                     "customer": r["customer_name"] or "",
                     "phone": r.get("phone") or "",
                     "manager": r.get("manager") or "",
+                    "assigned_to": r.get("assigned_to_name") or r.get("assigned_to") or "",
+                    "day": worklist.day_heading(r),
                     "total": money(r["total"], r["currency"]),
                     "created_at": when(r["created_at"] or r["updated_at"]),
                     "sync": _sync_json(sync, r),
@@ -119,6 +125,17 @@ def _sync_json(sync: dict[str, sync_state.State], row: dict[str, Any]) -> dict[s
     return {"status": state.status, "label": state.label, "reason": state.reason}
 
 
+def _list(flt: queries.OrderFilter) -> tuple[queries.Rows, bool]:
+    return queries.list_orders(
+        wiring().runner,
+        flt,
+        _window(),
+        default_country=_country(),
+        me=g.manager.id,
+        time_zone=wiring().settings.time_zone,
+    )
+
+
 def _order_page(found: queries.OrderPage, *, error: str = "", status: int = 200) -> Response:
     chat = queries.order_contact(wiring().runner, found.order, _window())
     customer = found.order.get("customer") or {}
@@ -136,6 +153,8 @@ def _order_page(found: queries.OrderPage, *, error: str = "", status: int = 200)
         labels_of=acts.LABELS,
         cancel_reasons=acts.CANCEL_REASONS,
         carriers=acts.CARRIERS,
+        assignment=acts.assigned(found.actions),
+        assignable=worklist.assignable(wiring().managers),
         error=error,
         done=(request.args.get("done") or "")[:40],
     )
@@ -284,6 +303,7 @@ def _customer_page(
         contact_links=contact.links(found.phone, chat, default_country=_country()),
         chat_name=contact.contact_name(chat),
         action_token=manual.new_form_token(now()),
+        comments=customer_notes.comments(wiring().runner, found.key, _window()),
         error=error,
         done=(request.args.get("done") or "")[:40],
         sync=_customer_sync(found),

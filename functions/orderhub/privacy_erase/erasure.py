@@ -280,6 +280,12 @@ CUSTOMER_STATEMENTS: tuple[tuple[str, str], ...] = (
           OR REGEXP_REPLACE(COALESCE(phone, ''), '[^0-9]', '') IN UNNEST(@digits)
           OR {CONTACT_ROWS}""",  # noqa: S608
     ),
+    (  # a manager's comment on a customer names them by phone or e-mail (customer_notes)
+        "customer_comments",
+        """UPDATE {ds}.customer_comments SET text = NULL, customer_key = 'erased'
+        WHERE SUBSTR(customer_key, 2) IN UNNEST(@digits)
+          OR LOWER(SUBSTR(customer_key, 3)) IN UNNEST(@emails)""",
+    ),
     (  # last: the raw_events statement finds the contacts' payloads through these rows
         "contact_events",
         f"""UPDATE {{ds}}.contact_events

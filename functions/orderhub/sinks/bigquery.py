@@ -40,6 +40,7 @@ TABLE_OF_ENTITY = {
     "order_action": "order_actions",
     "shop": "shop_events",
     "contact_identity": "contact_identities",
+    "customer_comment": "customer_comments",
 }
 RAW_TABLE = "raw_events"
 #: Held and released inbound events are logged here (``orderhub.inbound``).

@@ -58,7 +58,24 @@
       }
       var old = (known || "").split(",");
       list.textContent = "";
+      var day = null;
       orders.forEach(function (o) {
+        if (o.day && o.day.key !== day) {
+          // The day header, as the server renders it: the day, its count and revenue.
+          day = o.day.key;
+          var head = el("li", "day");
+          head.dataset.day = day;
+          var h = el("h2", "day-head");
+          h.appendChild(el("span", "day-label", o.day.label));
+          h.appendChild(document.createTextNode(" "));
+          var sum = el("span", "day-sum");
+          sum.appendChild(el("span", "day-count", o.day.count + (o.day.count === 1 ? " order" : " orders")));
+          sum.appendChild(document.createTextNode(" · "));
+          sum.appendChild(el("span", "day-revenue", o.day.revenue));
+          h.appendChild(sum);
+          head.appendChild(h);
+          list.appendChild(head);
+        }
         var a = el("a", "row");
         a.href = base + "/orders/" + encodeURIComponent(o.order_id);
         var main = el("span", "main");
@@ -74,7 +91,12 @@
         a.appendChild(main);
         // Every field the server renders, so a refreshed row loses nothing.
         a.appendChild(el("span", "sub", (o.customer || "no name") + (o.phone ? " · " + o.phone : "")));
-        a.appendChild(el("span", "sub", o.source + " · " + o.created_at + (o.manager ? " · " + o.manager : "")));
+        var sub = el("span", "sub", o.source_name + " · " + o.created_at + (o.manager ? " · " + o.manager : ""));
+        if (o.assigned_to) {
+          sub.appendChild(document.createTextNode(" · "));
+          sub.appendChild(el("span", "assignee", "→ " + o.assigned_to));
+        }
+        a.appendChild(sub);
         a.appendChild(el("span", "amount", o.total));
         var li = el("li");
         li.appendChild(a);
