@@ -17,7 +17,7 @@ from flask import Flask, Response, g, request
 
 from orderhub import logs
 from orderhub.errors import TransientError
-from orderhub.order_form import auth, form, health, pages, shopify_connect, views
+from orderhub.order_form import auth, form, health, pages, products, shopify_connect, views
 from orderhub.order_form.wiring import wiring
 from orderhub.sources import manual
 
@@ -54,6 +54,7 @@ def create_app() -> Flask:
         form.bp,
         views.orders_bp,
         views.customers_bp,
+        products.bp,
         views.attention_bp,
         views.settings_bp,
         health.bp,

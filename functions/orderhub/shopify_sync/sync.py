@@ -180,7 +180,12 @@ class _Ctx:
         alert_id = stable_id(
             "shopify_sync", self.shop, outcome.entity, self.source, outcome.record_id
         )
-        what = {"order": "order", "order_cancel": "cancellation", "customer": "customer"}
+        what = {
+            "order": "order",
+            "order_cancel": "cancellation",
+            "customer": "customer",
+            "product": "product",
+        }
         entity = {
             "reason": f"Not written to Shopify: {outcome.reason}",
             "kind": "shopify_sync",
@@ -225,7 +230,7 @@ def handle(event: Event, deps: Deps) -> Result | None:
     kind = event["event_type"]
     if kind == "order.action":
         return carry_action(event, deps)
-    if kind not in (*plan.ORDER_TYPES, "customer.upserted"):
+    if kind not in (*plan.ORDER_TYPES, "customer.upserted", "product.upserted"):
         return None
     shop = deps.shop_of(event["shop"])
     if shop is None:
@@ -239,6 +244,11 @@ def handle(event: Event, deps: Deps) -> Result | None:
         ctx.record(Outcome(event["entity_type"], event["entity_id"], "skipped", gone))
         return ctx.result
     ctx = _Ctx(event, deps, deps.switches(shop), shop)
+    if kind == "product.upserted":
+        from orderhub.shopify_sync.products import sync_product
+
+        sync_product(ctx)
+        return ctx.result
     if kind == "customer.upserted":
         entity = event["entity"]
         wish = plan.customer_wish(entity, entity.get("tags"))
