@@ -118,7 +118,7 @@ def parse_form(form: Mapping[str, str], current: dict[str, Any] | None) -> dict[
         old = old_variants.get(row["variant_id"], {})
         variant: dict[str, Any] = {
             **old,
-            "variant_id": row["variant_id"] or f"{n + 1}",
+            "variant_id": row["variant_id"] or f"new-{n + 1}",
             "inventory_item_id": row["inventory_item_id"] or old.get("inventory_item_id"),
             "sku": sku,
             "title": row["title"] or "Default Title",

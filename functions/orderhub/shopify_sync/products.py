@@ -288,6 +288,10 @@ def sync_product(ctx: Any) -> None:
         raise
     assert product is not None
     deps.links.finish(vkey, "sent", {"shopify_id": product.id}, now=deps.now())
+    if not link:  # a Shopify product's first CRM version: its link starts here
+        deps.links.begin(
+            key, {"shop": ctx.shop, "product_id": product_id}, now=deps.now(), lease=deps.lease
+        )
     deps.links.finish(
         key,
         "sent",
