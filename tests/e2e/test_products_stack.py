@@ -14,8 +14,8 @@ import os
 import random
 import re
 import time
-from decimal import Decimal
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -286,3 +286,27 @@ def test_a_new_product_made_in_the_app_appears_in_shopify_with_its_variants(
     again = capsys.readouterr().out
     assert '"sent": 0' in again, again
     assert len(in_shopify()) == 1
+
+
+def test_switching_products_on_offers_the_complete_first_sync(
+    stack: dict[str, str], products_on: str
+) -> None:
+    """``products_on`` puts the switch back off afterwards; here the owner turns it on."""
+    from orderhub.switches import FirestoreSwitches, Switches
+
+    os.environ["FIRESTORE_EMULATOR_HOST"] = stack["FIRESTORE_EMULATOR_HOST"]
+    from google.cloud import firestore
+
+    FirestoreSwitches(firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"]), "sync_settings").put(
+        products_on, Switches()
+    )
+    url = stack["ORDER_FORM_URL"]
+    owner = signed_in(stack, owner=True)
+    page = owner.get(url + "/settings", timeout=10)
+    values = {"csrf_token": form_field(page.text, "csrf_token"), "outbound.products": "on"}
+    values["orders_per_minute"] = "0"
+    saved = owner.post(url + "/settings/sync", data=values, timeout=10)
+    assert saved.status_code == 200
+    assert f"scripts/resync --all products --shop {products_on}" in saved.text
+    again = owner.post(url + "/settings/sync", data=values, timeout=10)
+    assert "scripts/resync --all" not in again.text  # offered when it is switched on only

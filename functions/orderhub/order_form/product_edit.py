@@ -25,6 +25,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from orderhub.event import Event, iso, make_event, stable_id, version_of
+from orderhub.order_form.queries import PRODUCT_VERSIONS
 
 SOURCE = "manual"
 STATUSES = ("active", "draft", "archived")
@@ -129,7 +130,11 @@ def parse_form(form: Mapping[str, str], current: dict[str, Any] | None) -> dict[
             "barcode": row["barcode"] or None,
             "weight": weight,
             "weight_unit": unit,
-            "options": [row["title"] or "Default Title"],
+            # A variant keeps its option values (Shopify's ``option1..3``) while its title
+            # is unchanged; else its title is its one value.
+            "options": old.get("options")
+            if old.get("options") and old.get("title") == (row["title"] or "Default Title")
+            else [row["title"] or "Default Title"],
         }
         variant.pop("stock_set", None)
         stock = _stock(form, key, errors)
@@ -141,7 +146,11 @@ def parse_form(form: Mapping[str, str], current: dict[str, Any] | None) -> dict[
     if errors:
         raise Invalid(errors)
     base = dict(current or {})
-    base.pop("shopify_product_id", None) if not base.get("shopify_product_id") else None
+    names = [str(n) for n in base.get("options") or [] if n]
+    if not names or any(len(v["options"]) != len(names) for v in variants):
+        names = ["Title"]
+        for variant in variants:
+            variant["options"] = [variant["title"]]
     return {
         **base,
         "title": title,
@@ -152,7 +161,7 @@ def parse_form(form: Mapping[str, str], current: dict[str, Any] | None) -> dict[
         "tags": [t.strip() for t in (form.get("tags") or "").split(",") if t.strip()][:50],
         "images": images,
         "image_url": images[0] if images else None,
-        "options": ["Title"],
+        "options": names,
         "variants": variants,
     }
 
@@ -215,43 +224,50 @@ def product_event(
 
 
 # ------------------------------------------------------------------ reads
+# Base tables only (the app's grants, ``queries.TABLES_READ``): ``product_events`` and
+# ``sync_log``, each read for its newest row, as the views would.
 LIST_SQL = """
 WITH latest AS (
-  SELECT product_id, title, status, entity, source, occurred_at
-  FROM `{t}.product_events`
+  SELECT product_id, title, status, source, occurred_at, variants, deleted
+  FROM {versions}
   WHERE shop = @shop
   QUALIFY ROW_NUMBER() OVER (PARTITION BY shop, product_id ORDER BY version DESC, event_id) = 1
-), lines AS (
-  SELECT product_id, COUNT(*) AS variants, SUM(COALESCE(inventory_quantity, 0)) AS stock,
-         MIN(price) AS price_from,
-         LOGICAL_OR(STRPOS(LOWER(COALESCE(sku, '')), @needle) > 0) AS sku_hit
-  FROM `{t}.products` WHERE shop = @shop GROUP BY product_id
+), sync AS (
+  SELECT record_id, status, reason FROM `{t}.sync_log`
+  WHERE shop = @shop AND direction = 'outbound' AND entity = 'product'
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY record_id ORDER BY attempted_at DESC, log_id DESC) = 1
 )
 SELECT l.product_id, l.title, l.status, l.source, l.occurred_at AS updated_at,
-       n.variants, n.stock, CAST(n.price_from AS STRING) AS price_from,
+       ARRAY_LENGTH(l.variants) AS variants,
+       (SELECT SUM(COALESCE(v.inventory_quantity, 0)) FROM UNNEST(l.variants) AS v) AS stock,
+       (SELECT CAST(MIN(v.price) AS STRING) FROM UNNEST(l.variants) AS v) AS price_from,
        s.status AS sync, s.reason AS sync_reason
 FROM latest AS l
-JOIN lines AS n ON n.product_id = l.product_id
-LEFT JOIN `{t}.sync_status` AS s
-  ON s.shop = @shop AND s.direction = 'outbound' AND s.entity = 'product'
-  AND s.record_id = l.product_id
-WHERE @needle = '' OR STRPOS(LOWER(COALESCE(l.title, '')), @needle) > 0 OR n.sku_hit
+LEFT JOIN sync AS s ON s.record_id = l.product_id
+WHERE COALESCE(l.deleted, FALSE) = FALSE
+  AND (
+    @needle = ''
+    OR STRPOS(LOWER(COALESCE(l.title, '')), @needle) > 0
+    OR EXISTS (
+      SELECT 1 FROM UNNEST(l.variants) AS v WHERE STRPOS(LOWER(COALESCE(v.sku, '')), @needle) > 0
+    )
+  )
 ORDER BY l.title, l.product_id
 LIMIT 200
-"""
+""".replace("{versions}", PRODUCT_VERSIONS)
 
 PAGE_SQL = """
 SELECT product_id, source, TO_JSON_STRING(entity) AS entity_json, occurred_at, version,
        event_id, event_type
-FROM `{t}.product_events`
+FROM {versions}
 WHERE shop = @shop AND product_id = @id
 QUALIFY ROW_NUMBER() OVER (PARTITION BY shop, product_id ORDER BY version DESC, event_id) = 1
-"""
+""".replace("{versions}", PRODUCT_VERSIONS)
 
 SYNC_SQL = """
-SELECT status, reason, shopify_id, updated_at FROM `{t}.sync_status`
+SELECT status, reason, shopify_id, attempted_at AS updated_at FROM `{t}.sync_log`
 WHERE shop = @shop AND direction = 'outbound' AND entity = 'product' AND record_id = @id
-ORDER BY updated_at DESC LIMIT 1
+ORDER BY attempted_at DESC, log_id DESC LIMIT 1
 """
 
 

@@ -108,15 +108,17 @@ def _save(product_id: str | None) -> Response:
     try:
         entity = edit.parse_form(request.form, (found or {}).get("entity"))
     except edit.Invalid as invalid:
+        # The form again, as typed, with the errors beside the fields: nothing is lost.
         typed = {k: v for k, v in request.form.items()}
         values = {**((found or {}).get("entity") or {}), **typed}
+        values["tags"] = [t.strip() for t in typed.get("tags", "").split(",") if t.strip()]
+        values["images"] = [i.strip() for i in typed.get("images", "").splitlines() if i.strip()]
         values["variants"] = [
             {f: request.form.get(f"variants-{n}-{f}", "") for f in edit.VARIANT_FIELDS}
             for n in range(edit.MAX_VARIANTS)
-            if f"variants-{n}-price" in request.form
-            and (
-                request.form.get(f"variants-{n}-price")
-                or request.form.get(f"variants-{n}-variant_id")
+            if any(
+                request.form.get(f"variants-{n}-{f}")
+                for f in ("variant_id", "sku", "title", "price")
             )
         ]
         return _form(product_id, found, values=values, errors=invalid.errors, status=422)
