@@ -16,8 +16,10 @@ from orderhub.event import Event
 from orderhub.order_form import product_edit
 from orderhub.shopify_sync import sync
 from tests.conftest import unique
+from tests.integration import test_shopify_sync as base
 from tests.integration.test_shopify_sync import SHOP, Env
-from tests.integration.test_shopify_sync import env as _env  # noqa: F401 (the fixture "env")
+
+env = base.env  # the sync's fixture: two stand-in shops, the function's own wiring
 
 OWNER = product_edit.Owner("owner-1", "Olena")
 
@@ -85,7 +87,13 @@ def test_a_price_edit_is_one_product_set_however_often_delivered(env: Env) -> No
     assert status["reason"] == "updated in Shopify: price of MUG-1 12.00 → 15.00"
     sync.handle(older, env.deps())  # an older version arriving late is not sent over it
     assert product_sets(env) == 1 and shopify_price(env) == "15.00"
-    assert "already has this version or a newer one" in env.status("7001", "product")["reason"]
+    late = env.crm.query(
+        "SELECT reason FROM {ds}.sync_log WHERE record_id = '7001' AND event_id = @e",
+        e=older["event_id"],
+    )
+    assert [r["reason"] for r in late] == [
+        f"Shopify already has a newer version of it (version {event['version']})"
+    ]
 
 
 def test_shopify_product_events_are_never_written_back(env: Env) -> None:

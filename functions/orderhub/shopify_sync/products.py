@@ -212,13 +212,16 @@ def sync_product(ctx: Any) -> None:
         return
     key = ctx.link("product", product_id)
     link = deps.links.get(key) or {}
-    if int(link.get("crm_version") or 0) >= version:
+    sent_version = int(link.get("crm_version") or 0)
+    if sent_version == version:
+        return  # a redelivery of the version Shopify has: nothing to send, nothing to add
+    if sent_version > version:
         ctx.record(
             Outcome(
                 "product",
                 product_id,
                 "skipped",
-                f"Shopify already has this version or a newer one (version {link['crm_version']})",
+                f"Shopify already has a newer version of it (version {sent_version})",
                 link.get("shopify_id"),
             )
         )
