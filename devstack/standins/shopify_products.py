@@ -16,6 +16,8 @@ Installed on a ``ShopifyAdminStandIn`` by ``shopify_writes.install``. It answers
   ``OPTION_VALUE_DOES_NOT_EXIST``), an unknown variant id (``PRODUCT_VARIANT_DOES_NOT_EXIST``),
   a negative price (``INVALID_VARIANT``). Each accepted call sends ``products/create`` or
   ``products/update``, the REST payload Shopify sends;
+* ``productDelete(input: {id})``: deletes and sends ``products/delete``; an unknown id is
+  refused;
 * ``inventorySetQuantities(input:) @idempotent(key:)``: the directive is required since
   2026-04 (a request without it is refused whole); a repeated key answers again without
   changing anything; ``name`` must be ``available`` or ``on_hand`` (``INVALID_NAME``), the
@@ -280,6 +282,22 @@ class Products:
         self.shop.put("products", node)
         return node
 
+    # ---------------------------------------------------------- productDelete
+    def product_delete(self, args: dict[str, Any], store: Any) -> Any:
+        self.shop.charge(MUTATION_COST)
+        gid = str((args.get("input") or {}).get("id") or "")
+        with self.writes.lock:
+            node = self.shop.nodes["products"].pop(gid, None)
+        if node is None:
+            self.writes._count("productDelete", refused=True)
+            return {
+                "deletedProductId": None,
+                "userErrors": [{"field": ["id"], "message": "Product does not exist"}],
+            }
+        self.writes._count("productDelete")
+        self.writes.send("products/delete", {"id": int(node["legacyResourceId"])})
+        return {"deletedProductId": gid, "userErrors": []}
+
     # ------------------------------------------------------- inventorySetQuantities
     def inventory_set(self, args: dict[str, Any], store: Any, key: str) -> Any:
         self.shop.charge(MUTATION_COST)
@@ -425,5 +443,6 @@ def install(standin: Any, writes: Any) -> Products:
     standin.register("locations", products.locations)
     standin.register("products", products.products_field)
     standin.register("productSet", products.product_set)
-    standin.costed.update({"productSet", "inventorySetQuantities"})
+    standin.register("productDelete", products.product_delete)
+    standin.costed.update({"productSet", "inventorySetQuantities", "productDelete"})
     return products

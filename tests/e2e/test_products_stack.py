@@ -310,3 +310,43 @@ def test_switching_products_on_offers_the_complete_first_sync(
     assert f"scripts/resync --all products --shop {products_on}" in saved.text
     again = owner.post(url + "/settings/sync", data=values, timeout=10)
     assert "scripts/resync --all" not in again.text  # offered when it is switched on only
+
+
+def test_a_product_deleted_in_the_app_leaves_the_views_and_stays_in_shopify(
+    stack: dict[str, str], stack_crm: Crm, products_on: str
+) -> None:
+    url = stack["ORDER_FORM_URL"]
+    owner = signed_in(stack, owner=True)
+    values = form_values(owner.get(f"{url}/catalogue/new", timeout=10).text)
+    title = f"E2E gone mug {random.randint(10**6, 10**7)}"
+    values.update({"title": title, "variants-0-price": "5.00", "variants-0-sku": title})
+    saved = owner.post(f"{url}/catalogue/new", data=values, timeout=10, allow_redirects=False)
+    crm_id = saved.headers["Location"].split("/catalogue/")[1].split("?")[0]
+    stack_crm.wait_for(
+        "SELECT 1 FROM {ds}.products WHERE product_id = @id", lambda r: len(r) == 1, id=crm_id
+    )
+    shopify = wait(
+        lambda: [n for n in writes(stack)["products"] if f"orderhub-product:{crm_id}" in n["tags"]]
+    )
+    page = owner.get(f"{url}/catalogue/{crm_id}", timeout=10)
+    gone = owner.post(
+        f"{url}/catalogue/{crm_id}/delete",
+        data={
+            "csrf_token": form_field(page.text, "csrf_token"),
+            "form_token": form_field(page.text, "form_token"),
+        },
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert gone.status_code == 303
+    stack_crm.wait_for(
+        "SELECT 1 FROM {ds}.products WHERE product_id = @id", lambda r: r == [], id=crm_id
+    )
+    assert owner.get(f"{url}/products", params={"q": title}, timeout=10).json()["products"] == []
+    status = stack_crm.wait_for(
+        "SELECT reason FROM {ds}.sync_status WHERE entity = 'product' AND record_id = @id",
+        lambda r: bool(r) and r[0]["reason"].startswith("deleted in the CRM"),
+        id=crm_id,
+    )
+    assert status
+    assert [n["id"] for n in writes(stack)["products"] if n["id"] == shopify[0]["id"]]

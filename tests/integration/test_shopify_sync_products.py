@@ -197,3 +197,33 @@ def test_a_product_without_a_title_is_refused_in_plain_words(env: Env) -> None:
     assert status["status"] == "failed"
     assert status["reason"] == "Shopify refused it: productSet: Title can't be blank"
     assert created(env, crm_id) == []
+
+
+def deleted(product_id: str, *, in_shopify: bool) -> Event:
+    return product_edit.delete_event(
+        mug(),
+        product_id=product_id,
+        shop=SHOP,
+        owner=OWNER,
+        token=unique("tok"),
+        at=datetime.now(UTC),
+        in_shopify=in_shopify,
+    )
+
+
+def test_a_crm_delete_removes_the_link_and_deletes_in_shopify_only_when_ticked(
+    env: Env,
+) -> None:
+    products_on(env)
+    sync.handle(edit("7001", mug("15.00")), env.deps())
+    sync.handle(deleted("7001", in_shopify=False), env.deps())
+    assert "gid://shopify/Product/7001" in env.standins[SHOP].shop.nodes["products"]
+    status = env.status("7001", "product")
+    assert status["reason"].startswith("deleted in the CRM: the link to Shopify is removed")
+
+    event = deleted("7001", in_shopify=True)
+    sync.handle(event, env.deps())
+    sync.handle(event, env.deps())  # redelivered: deleted once
+    assert "gid://shopify/Product/7001" not in env.standins[SHOP].shop.nodes["products"]
+    assert env.standins[SHOP].writes.counts.get("productDelete") == 1
+    assert env.status("7001", "product")["reason"] == "deleted in Shopify, as the owner asked"

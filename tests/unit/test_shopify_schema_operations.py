@@ -121,6 +121,7 @@ def _writer_operations() -> list[tuple[str, dict[str, Any]]]:
         with pytest.raises(writer.Refused):  # the fake answers no product
             shop.product_set(None if create else {"id": "gid://shopify/Product/7"}, wanted)
     shop.locations()
+    shop.product_delete("gid://shopify/Product/7")
     shop.inventory_set(
         products.stock_quantities(_product_entity(), _shopify_product()), key="stock-key-1"
     )

@@ -223,6 +223,38 @@ def product_event(
     )
 
 
+def delete_event(
+    entity: dict[str, Any],
+    *,
+    product_id: str,
+    shop: str,
+    owner: Owner,
+    token: str,
+    at: datetime,
+    in_shopify: bool,
+) -> Event:
+    """The ``product.deleted`` event of an owner's delete: the views drop the product and
+    ``shopify_sync`` removes its link; Shopify's product is deleted only if ``in_shopify``."""
+    return make_event(
+        event_type="product.deleted",
+        source=SOURCE,
+        shop=shop,
+        occurred_at=at,
+        version=version_of(at),
+        entity_id=product_id,
+        entity={
+            "product_id": product_id,
+            "title": entity.get("title"),
+            "deleted": True,
+            "delete_in_shopify": in_shopify,
+            "shopify_product_id": entity.get("shopify_product_id"),
+            "changed_by": owner.id,
+            "changed_by_name": owner.name,
+        },
+        id_parts=("product-delete", token),
+    )
+
+
 # ------------------------------------------------------------------ reads
 # Base tables only (the app's grants, ``queries.TABLES_READ``): ``product_events`` and
 # ``sync_log``, each read for its newest row, as the views would.

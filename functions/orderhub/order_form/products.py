@@ -163,3 +163,31 @@ def send_product(product_id: str) -> Response:
     w.bus.publish(found["event"])
     logs.info("product sent again", manager=g.manager.id, product_id=product_id)
     return redirect(back + "?done=sent")
+
+
+@bp.post("/catalogue/<product_id>/delete")
+@login_required(owner=True)
+def delete_product(product_id: str) -> Response:
+    """Delete in the CRM: the views drop it and its link to Shopify goes; Shopify keeps the
+    product unless the owner ticked ``delete_in_shopify``."""
+    w = wiring()
+    found = edit.product_page(w.runner, shop=w.settings.shop, product_id=product_id[:128])
+    if found is None:
+        return message("No such product", "No product with this id in the CRM.", 404)
+    token = request.form.get("form_token") or ""
+    if not manual.valid_token(token, now(), edit.TOKEN_MAX_AGE):
+        return _form(
+            product_id, found, errors={"form": "This page is too old: try again."}, status=409
+        )
+    event = edit.delete_event(
+        found["entity"],
+        product_id=product_id,
+        shop=w.settings.shop,
+        owner=edit.Owner(g.manager.id, g.manager.name),
+        token=token,
+        at=now(),
+        in_shopify=request.form.get("delete_in_shopify") == "on",
+    )
+    w.bus.publish(event)
+    logs.info("product deleted", manager=g.manager.id, product_id=product_id)
+    return redirect("/catalogue?done=deleted")

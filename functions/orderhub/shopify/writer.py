@@ -472,6 +472,14 @@ class ShopifyWriter:
             raise Refused("productSet", [UserError("Shopify returned no product")])
         return found
 
+    def product_delete(self, product_id: str) -> None:
+        """``productDelete``: only when the owner asked for it (a CRM delete unlinks)."""
+        name = "productDelete"
+        payload = self._call(name, PRODUCT_DELETE, {"input": {"id": product_id}}).get(name) or {}
+        errors = _user_errors(payload)
+        if errors:
+            raise Refused(name, errors)
+
     def locations(self) -> list[Location]:
         data = self._call("locations", LOCATIONS, {})
         return [
@@ -521,6 +529,15 @@ mutation orderhubProductSet($identifier: ProductSetIdentifiers, $input: ProductS
   }
 }
 """.replace("FIELDS", PRODUCT_FIELDS)
+
+PRODUCT_DELETE = """
+mutation orderhubProductDelete($input: ProductDeleteInput!) {
+  productDelete(input: $input, synchronous: true) {
+    deletedProductId
+    userErrors { field message }
+  }
+}
+"""
 
 LOCATIONS = """
 query orderhubLocations {

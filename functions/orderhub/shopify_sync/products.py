@@ -351,3 +351,49 @@ def _create(
         raise
     deps.links.finish(key, "sent", {"shopify_id": created.id, "uncertain": False}, now=deps.now())
     return created.id, created
+
+
+def delete_product(ctx: Any) -> None:
+    """A product deleted in the CRM: its link is removed (later edits would create it
+    anew), and Shopify's product is deleted only when the owner ticked that
+    (``delete_in_shopify``) and products are switched on."""
+    from orderhub.shopify_sync.sync import Outcome
+
+    event, deps = ctx.event, ctx.deps
+    product_id, entity = str(event["entity_id"]), dict(event["entity"])
+    key = ctx.link("product", product_id)
+    link = deps.links.get(key) or {}
+    shopify_id = (link.get("shopify_id") if link.get("state") == "sent" else None) or (
+        shopify_id_of(product_id, entity)
+    )
+    if link:
+        deps.links.finish(key, "unlinked", {"shopify_id": None, "was": shopify_id}, now=deps.now())
+    if not entity.get("delete_in_shopify"):
+        reason = "deleted in the CRM: the link to Shopify is removed; Shopify keeps the product"
+        ctx.record(Outcome("product", product_id, "skipped", reason, shopify_id))
+        return
+    if not ctx.switches.outbound_products or not shopify_id:
+        why = "products are switched off" if shopify_id else "the product is not in Shopify"
+        ctx.record(Outcome("product", product_id, "skipped", f"not deleted in Shopify: {why}"))
+        return
+    dkey = ctx.link("product_delete", product_id)
+    claim = deps.links.begin(dkey, {"shop": ctx.shop}, now=deps.now(), lease=deps.lease)
+    if claim.kind == "done":
+        return
+    if claim.kind == "busy":
+        raise TransientError(f"product {product_id} is being deleted by another delivery")
+    try:
+        deps.writer(ctx.shop).product_delete(shopify_id)
+    except Refused as refused:
+        deps.links.finish(dkey, "retrying", {}, now=deps.now())
+        ctx.fail(Outcome("product", product_id, "failed", f"Shopify refused it: {refused}"))
+        return
+    except (TransientError, ConfigError) as exc:
+        deps.links.finish(dkey, "retrying", {"error": str(exc)}, now=deps.now())
+        ctx.record(
+            Outcome("product", product_id, "waiting", f"Shopify unreachable, retrying ({exc})")
+        )
+        raise
+    deps.links.finish(dkey, "sent", {"shopify_id": shopify_id}, now=deps.now())
+    reason = "deleted in Shopify, as the owner asked"
+    ctx.record(Outcome("product", product_id, "synced", reason, shopify_id), claim.attempt)

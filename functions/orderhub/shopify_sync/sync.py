@@ -230,7 +230,7 @@ def handle(event: Event, deps: Deps) -> Result | None:
     kind = event["event_type"]
     if kind == "order.action":
         return carry_action(event, deps)
-    if kind not in (*plan.ORDER_TYPES, "customer.upserted", "product.upserted"):
+    if kind not in (*plan.ORDER_TYPES, "customer.upserted", "product.upserted", "product.deleted"):
         return None
     shop = deps.shop_of(event["shop"])
     if shop is None:
@@ -244,10 +244,10 @@ def handle(event: Event, deps: Deps) -> Result | None:
         ctx.record(Outcome(event["entity_type"], event["entity_id"], "skipped", gone))
         return ctx.result
     ctx = _Ctx(event, deps, deps.switches(shop), shop)
-    if kind == "product.upserted":
-        from orderhub.shopify_sync.products import sync_product
+    if kind in ("product.upserted", "product.deleted"):
+        from orderhub.shopify_sync.products import delete_product, sync_product
 
-        sync_product(ctx)
+        (sync_product if kind == "product.upserted" else delete_product)(ctx)
         return ctx.result
     if kind == "customer.upserted":
         entity = event["entity"]
