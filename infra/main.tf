@@ -151,7 +151,7 @@ locals {
       managers_read = true # managers and password hashes: read, never written
       catalogue     = true # the product picker searches the catalogue's products view
       # The CRM app (orderhub.order_form.queries.TABLES_READ): dataViewer on each, nothing more
-      reads_tables = ["order_events", "refund_events", "customer_events", "contact_events", "notifications", "quarantine", "sync_log", "raw_events", "order_actions", "contact_identities", "customer_comments"]
+      reads_tables = ["order_events", "refund_events", "customer_events", "contact_events", "notifications", "quarantine", "sync_log", "raw_events", "order_actions", "contact_identities", "customer_comments", "product_events"]
       memory       = "512M" # scrypt at OWASP's cost (N=2^17, r=8) takes 128 MiB per sign-in
     }
 

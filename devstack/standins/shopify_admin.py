@@ -219,6 +219,30 @@ def complete_draft(store: Store, legacy_id: str) -> dict[str, Any] | None:
     return None
 
 
+#: Mutations that must carry ``@idempotent(key:)`` (2026-04 on: ``inventorySetQuantities``).
+IDEMPOTENT_REQUIRED = ("inventorySetQuantities",)
+
+
+def _idempotency_key(query: Any, node: Any) -> str | None:
+    from graphql.utilities import value_from_ast_untyped
+
+    for directive in node.directives or ():
+        if directive.name.value == "idempotent":
+            for arg in directive.arguments or ():
+                if arg.name.value == "key":
+                    value = value_from_ast_untyped(arg.value, query.variables)
+                    return str(value) if value else None
+    return None
+
+
+def _idempotency_missing(field: str) -> dict[str, Any]:
+    """Assumed shape: Shopify documents that the key is required, not its error's words."""
+    return {
+        "message": f"The @idempotent directive with a key is required for {field}",
+        "extensions": {"code": "BAD_REQUEST"},
+    }
+
+
 class ShopifyAdminStandIn:
     def __init__(
         self,
@@ -323,8 +347,17 @@ class ShopifyAdminStandIn:
         data: dict[str, Any] = {}
         for node in roots:
             key = node.alias.value if node.alias else node.name.value
+            if node.name.value in IDEMPOTENT_REQUIRED:
+                idempotency = _idempotency_key(query, node)
+                if idempotency is None:
+                    return {"errors": [_idempotency_missing(node.name.value)]}
             try:
-                value = self.handlers[node.name.value](query.args(node), self.store)
+                if node.name.value in IDEMPOTENT_REQUIRED:
+                    value = self.handlers[node.name.value](
+                        {**query.args(node), "_idempotency_key": idempotency}, self.store
+                    )
+                else:
+                    value = self.handlers[node.name.value](query.args(node), self.store)
             except Throttled:  # a write the bucket cannot pay for (shopify_writes)
                 return {"errors": [THROTTLED], "extensions": self.shop.extensions()}
             data[key] = query.project(node, value)
@@ -380,6 +413,7 @@ class ShopifyAdminStandIn:
                                 "customers": list(writes.customers.values()),
                                 "fulfillments": list(writes.fulfilments),
                                 "products": list(standin.shop.nodes["products"].values()),
+                                "stock": writes.products.stock(),
                             },
                         )
                 elif self.path.startswith("/_standin/"):

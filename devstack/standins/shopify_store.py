@@ -265,7 +265,12 @@ def product_node(rest: dict[str, Any]) -> dict[str, Any]:
                 "sku": v.get("sku"),
                 "title": v.get("title"),
                 "price": v.get("price"),
+                "compareAtPrice": v.get("compare_at_price"),
+                "barcode": v.get("barcode"),
                 "inventoryQuantity": v.get("inventory_quantity"),
+                "inventoryItem": {
+                    "id": f"gid://shopify/InventoryItem/{v.get('inventory_item_id') or v['id']}"
+                },
             }
             for v in rest.get("variants") or []
         ],

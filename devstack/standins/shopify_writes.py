@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from devstack.standins import shopify_products
 from devstack.standins.shopify_store import Throttled, contact_fields
 
 APP_ID = 9876543  # our app's id here (``app_id`` of orders we create); devstack.stack knows it
@@ -96,6 +97,7 @@ class Writes:
         self.indexed_at: dict[str, float] = {}
         self.fulfilment_orders: dict[str, list[dict[str, Any]]] = {}  # order gid → its
         self.fulfilments: list[dict[str, Any]] = []  # fulfilments made, with tracking
+        self.products: Any = None  # shopify_products.Products, set by install
 
     # ------------------------------------------------------------------ helpers
     def _id(self) -> int:
@@ -928,6 +930,16 @@ def install(
     standin.register("customerDelete", writes.customer_delete)
     standin.register("customerEmailMarketingConsentUpdate", writes.consent("email"))
     standin.register("customerSmsMarketingConsentUpdate", writes.consent("sms"))
+    products = shopify_products.install(standin, writes)
+    writes.products = products
+    standin.register(
+        "inventorySetQuantities",
+        lambda args, store: products.inventory_set(
+            {k: v for k, v in args.items() if k != "_idempotency_key"},
+            store,
+            str(args["_idempotency_key"]),
+        ),
+    )
     standin.costed.update(
         {
             "productVariants",

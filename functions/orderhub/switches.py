@@ -2,7 +2,7 @@
 
 ``{prefix}sync_settings/{shop}``, changed with ``scripts/sync_settings`` (no redeploy)::
 
-    outbound:  {orders: false, customers: false, consent: false}  # CRM -> Shopify, per entity
+    outbound:  {orders: false, customers: false, consent: false, products: false}  # CRM -> Shopify
     sources:   {"manual": true, "email:*": true}                 # orders, per CRM source
     customer_tag: null          # only customers carrying this CRM tag (null: all)
     customer_tags: []           # a list: only customers carrying one of these tags ([]: all)
@@ -28,7 +28,7 @@ from typing import Any
 
 from orderhub.errors import TransientError
 
-ENTITIES = ("orders", "customers", "consent")
+ENTITIES = ("orders", "customers", "consent", "products")
 #: What the inbound direction (Shopify -> CRM) switches, per shop; refunds go with orders.
 INBOUND_ENTITIES = ("orders", "customers", "products")
 
@@ -60,6 +60,11 @@ class Switches:
     @property
     def outbound_consent(self) -> bool:
         return self.outbound.get("consent", False)
+
+    @property
+    def outbound_products(self) -> bool:
+        """Products made or edited in the CRM app go to Shopify (``productSet``)."""
+        return self.outbound.get("products", False)
 
     def source_on(self, source: str) -> bool:
         if source == "shopify":

@@ -571,7 +571,7 @@ def test_sync_settings_script_shows_and_changes_a_shops_switches(
     assert env.post(event) == 200  # the consumer reads the document on its next event
     assert env.status(event["entity_id"])["status"] == "skipped"
     with pytest.raises(SystemExit):
-        cli.settings_main(["--shop", SHOP, "set", "outbound.products=on"])
+        cli.settings_main(["--shop", SHOP, "set", "outbound.refunds=on"])
 
 
 def test_a_refused_token_is_waiting_with_the_reason_and_retried(env: Env) -> None:

@@ -130,7 +130,7 @@ def test_switches_per_entity_and_source(
 def test_switch_assignments_are_checked() -> None:
     changed = Switches().changed({"outbound.orders": "on", "orders_per_minute": "5"})
     assert changed.outbound_orders and changed.orders_per_minute == 5
-    for bad in ({"outbound.products": "on"}, {"outbound.orders": "maybe"}, {"colour": "red"}):
+    for bad in ({"outbound.refunds": "on"}, {"outbound.orders": "maybe"}, {"colour": "red"}):
         with pytest.raises(ValueError):
             Switches().changed(bad)
 

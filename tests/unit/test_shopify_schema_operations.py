@@ -17,7 +17,7 @@ from devstack.standins import shopify_schema
 from orderhub.shopify import admin as admin_module
 from orderhub.shopify import markers, versions, writer
 from orderhub.shopify_reconcile import backfill, deletes, reconcile
-from orderhub.shopify_sync import plan
+from orderhub.shopify_sync import plan, products
 from orderhub.sources import manual
 from orderhub.switches import Switches
 
@@ -111,7 +111,71 @@ def _writer_operations() -> list[tuple[str, dict[str, Any]]]:
         consent = plan.consent_to_send(decision, None)
         assert consent is not None
         shop.consent_update(channel, "gid://shopify/Customer/5", consent)
+    # Products (issue 24): lookup by our tag, read by id, productSet, locations, stock.
+    shop.find_product(markers.product_search("crm-0123456789abcdef"))
+    shop.product("gid://shopify/Product/7")
+    for current, create in ((None, True), (_shopify_product(), False)):
+        wanted = products.product_set_input(
+            _product_entity(), current, crm_id="crm-0123456789abcdef", create=create
+        )
+        with pytest.raises(writer.Refused):  # the fake answers no product
+            shop.product_set(None if create else {"id": "gid://shopify/Product/7"}, wanted)
+    shop.locations()
+    shop.product_delete("gid://shopify/Product/7")
+    shop.inventory_set(
+        products.stock_quantities(_product_entity(), _shopify_product()), key="stock-key-1"
+    )
     return sent
+
+
+def _product_entity() -> dict[str, Any]:
+    return {
+        "product_id": "crm-0123456789abcdef",
+        "title": "Linen apron",
+        "description": "<p>Washed linen</p>",
+        "status": "active",
+        "vendor": "OrderHub",
+        "product_type": "Aprons",
+        "tags": ["linen"],
+        "images": ["https://cdn.example.com/apron.jpg"],
+        "options": ["Colour"],
+        "variants": [
+            {
+                "variant_id": "1",
+                "sku": "APRON-S",
+                "title": "Sand",
+                "options": ["Sand"],
+                "price": "24.00",
+                "compare_at_price": "29.00",
+                "barcode": "5601234567890",
+                "weight": "0.3",
+                "weight_unit": "kg",
+                "stock_set": [{"location_id": "gid://shopify/Location/1", "quantity": 7, "was": 5}],
+            },
+            {
+                "variant_id": "2",
+                "sku": "APRON-C",
+                "title": "Clay",
+                "options": ["Clay"],
+                "price": "24",
+            },
+        ],
+    }
+
+
+def _shopify_product() -> writer.ShopifyProduct:
+    return writer.ShopifyProduct(
+        "gid://shopify/Product/7",
+        "Linen apron",
+        variants=(
+            writer.ShopifyVariant(
+                "gid://shopify/ProductVariant/71",
+                "APRON-S",
+                "20.00",
+                inventory_item_id="gid://shopify/InventoryItem/71",
+            ),
+        ),
+    )
 
 
 def operations() -> list[tuple[str, str, dict[str, Any]]]:

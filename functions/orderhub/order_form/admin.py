@@ -29,6 +29,7 @@ SWITCH_FIELDS = (
     "outbound.orders",
     "outbound.customers",
     "outbound.consent",
+    "outbound.products",
     "consent_required",
     "send_receipt",
 )
@@ -69,6 +70,23 @@ def _flat(switches: Switches) -> dict[str, Any]:
         else:
             found[key] = value
     return found
+
+
+#: Outbound switches whose first turn on offers the complete first sync (``scripts/resync --all``).
+FIRST_SYNC = {
+    "outbound.orders": "orders",
+    "outbound.customers": "customers",
+    "outbound.products": "products",
+}
+
+
+def first_sync_commands(changes: list[Change], shop: str) -> list[str]:
+    """The command that sends everything of each direction just switched on."""
+    return [
+        f"scripts/resync --all {FIRST_SYNC[c.setting]} --shop {shop}"
+        for c in changes
+        if c.setting in FIRST_SYNC and c.new is True and not c.old
+    ]
 
 
 def form_assignments(form: Mapping[str, str], current: Switches) -> dict[str, str]:

@@ -39,7 +39,10 @@ TABLES_READ = (
     "quarantine",
     "sync_log",
     "raw_events",
+    "product_events",
 )
+#: The products pages (``product_edit``, issue 24) read every version of the products.
+PRODUCT_VERSIONS = "`{t}.product_events`"
 PAGE_SIZE = 25
 SOURCES = ("shopify", "manual", "email", "chatbot")
 STATUSES = (

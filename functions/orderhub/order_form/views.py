@@ -472,7 +472,10 @@ def _saved(changes: list[admin.Change]) -> str:
 
 
 def _settings_page(
-    errors: dict[str, str] | None = None, saved: str = "", status: int = 200
+    errors: dict[str, str] | None = None,
+    saved: str = "",
+    status: int = 200,
+    first_sync: list[str] | None = None,
 ) -> Response:
     w = wiring()
     switches = w.switches.get(w.settings.shop)
@@ -493,6 +496,7 @@ def _settings_page(
         audit=w.audit.recent(30),
         errors=errors or {},
         saved=saved,
+        first_sync=first_sync or [],
     )
 
 
@@ -519,7 +523,9 @@ def settings_sync() -> Response:
     except ValueError as exc:
         return _settings_page({"sync": str(exc)}, status=422)
     logs.info("sync settings changed", manager=g.manager.id, changed=[c.setting for c in changes])
-    return _settings_page(saved=_saved(changes))
+    return _settings_page(
+        saved=_saved(changes), first_sync=admin.first_sync_commands(changes, w.settings.shop)
+    )
 
 
 @settings_bp.post("/settings/notify")

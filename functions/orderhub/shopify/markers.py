@@ -143,3 +143,30 @@ def crm_ref(payload: dict[str, Any], own_app_ids: frozenset[str]) -> CrmRef | No
     attributes = _attributes(payload)
     shop = ref.shop or attributes.get(ATTR_CRM_SHOP)
     return CrmRef(ref.source, ref.order_id, attributes.get(ATTR_ORDER_NAME), shop)
+
+
+# -------------------------------------------------------------------- products
+#: A product made in the CRM app carries this tag in Shopify: ``orderhub-product:<crm id>``.
+#: Shopify's product webhooks name no app and carry no ``sourceIdentifier``; the tag is
+#: written by our create, comes back in every ``products/*`` payload and can be set by the
+#: shop's staff only (never by a customer), so the echo joins the CRM product by it.
+PRODUCT_TAG = f"{PREFIX}-product:"
+
+
+def product_tag(crm_product_id: str) -> str:
+    return f"{PRODUCT_TAG}{crm_product_id}"
+
+
+def crm_product_of(tags: Iterable[str]) -> str | None:
+    """The CRM product id a Shopify product was created from (its tag), or None."""
+    for tag in tags:
+        text = str(tag).strip()
+        if text.startswith(PRODUCT_TAG) and len(text) > len(PRODUCT_TAG):
+            return text[len(PRODUCT_TAG) :]
+    return None
+
+
+def product_search(crm_product_id: str) -> str:
+    """Shopify's search for the product we created from a CRM product (quoted tag)."""
+    value = product_tag(crm_product_id).replace("\\", "\\\\").replace('"', '\\"')
+    return f'tag:"{value}"'

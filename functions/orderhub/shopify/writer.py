@@ -474,3 +474,162 @@ class ShopifyWriter:
         errors = _user_errors(payload)
         if errors:
             raise Refused(name, errors)
+
+        # --------------------------------------------------------------- products
+
+    def find_product(self, search: str) -> ShopifyProduct | None:
+        data = self._call("products", FIND_PRODUCT, {"query": search})
+        nodes = (data.get("products") or {}).get("nodes") or []
+        return _product(nodes[0]) if nodes else None
+
+    def product(self, product_id: str) -> ShopifyProduct | None:
+        return _product(self._call("node", PRODUCT_BY_ID, {"id": product_id}).get("node"))
+
+    def product_set(
+        self, identifier: dict[str, Any] | None, product: dict[str, Any]
+    ) -> ShopifyProduct:
+        """``productSet`` (synchronous): create, or update the product ``identifier`` names;
+        the variants given replace the product's (set semantics)."""
+        variables = {"identifier": identifier, "input": product}
+        payload = self._call("productSet", PRODUCT_SET, variables).get("productSet") or {}
+        errors = _user_errors(payload)
+        if errors:
+            raise Refused("productSet", errors)
+        found = _product(payload.get("product"))
+        if found is None:
+            raise Refused("productSet", [UserError("Shopify returned no product")])
+        return found
+
+    def product_delete(self, product_id: str) -> None:
+        """``productDelete``: only when the owner asked for it (a CRM delete unlinks)."""
+        name = "productDelete"
+        payload = self._call(name, PRODUCT_DELETE, {"input": {"id": product_id}}).get(name) or {}
+        errors = _user_errors(payload)
+        if errors:
+            raise Refused(name, errors)
+
+    def locations(self) -> list[Location]:
+        data = self._call("locations", LOCATIONS, {})
+        return [
+            Location(str(n["id"]), str(n.get("name") or ""), bool(n.get("isActive", True)))
+            for n in (data.get("locations") or {}).get("nodes") or []
+        ]
+
+    def inventory_set(self, quantities: Sequence[dict[str, Any]], *, key: str) -> None:
+        """``inventorySetQuantities`` of ``available`` (reason ``correction``) with the
+        idempotency key Shopify requires since 2026-04: a retried call is applied once.
+        Each quantity: ``inventoryItemId``, ``locationId``, ``quantity`` and
+        ``changeFromQuantity`` (what the owner saw; ``None`` opts out of the compare)."""
+        variables = {
+            "input": {"name": "available", "reason": "correction", "quantities": list(quantities)},
+            "key": key,
+        }
+        name = "inventorySetQuantities"
+        payload = self._call(name, INVENTORY_SET, variables).get(name) or {}
+        errors = _user_errors(payload)
+        if errors:
+            raise Refused(name, errors)
+
+
+# ------------------------------------------------------------------- products
+PRODUCT_FIELDS = """
+  id title handle tags updatedAt
+  variants(first: 100) { nodes { id sku price compareAtPrice barcode inventoryItem { id } } }
+"""
+
+FIND_PRODUCT = """
+query orderhubFindProduct($query: String!) {
+  products(first: 1, query: $query) { nodes { FIELDS } }
+}
+""".replace("FIELDS", PRODUCT_FIELDS)
+
+PRODUCT_BY_ID = """
+query orderhubProduct($id: ID!) {
+  node(id: $id) { ... on Product { FIELDS } }
+}
+""".replace("FIELDS", PRODUCT_FIELDS)
+
+PRODUCT_SET = """
+mutation orderhubProductSet($identifier: ProductSetIdentifiers, $input: ProductSetInput!) {
+  productSet(identifier: $identifier, input: $input, synchronous: true) {
+    product { FIELDS }
+    userErrors { field message code }
+  }
+}
+""".replace("FIELDS", PRODUCT_FIELDS)
+
+PRODUCT_DELETE = """
+mutation orderhubProductDelete($input: ProductDeleteInput!) {
+  productDelete(input: $input, synchronous: true) {
+    deletedProductId
+    userErrors { field message }
+  }
+}
+"""
+
+LOCATIONS = """
+query orderhubLocations {
+  locations(first: 50) { nodes { id name isActive } }
+}
+"""
+
+INVENTORY_SET = """
+mutation orderhubInventorySet($input: InventorySetQuantitiesInput!, $key: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $key) {
+    inventoryAdjustmentGroup { id }
+    userErrors { field message code }
+  }
+}
+"""
+
+
+@dataclass(frozen=True)
+class ShopifyVariant:
+    id: str
+    sku: str | None = None
+    price: str | None = None
+    compare_at_price: str | None = None
+    barcode: str | None = None
+    inventory_item_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ShopifyProduct:
+    id: str  # gid://shopify/Product/N
+    title: str | None = None
+    handle: str | None = None
+    tags: tuple[str, ...] = ()
+    variants: tuple[ShopifyVariant, ...] = ()
+
+    @property
+    def legacy_id(self) -> str:
+        return self.id.rsplit("/", 1)[-1]
+
+
+def _product(node: dict[str, Any] | None) -> ShopifyProduct | None:
+    if not node or not node.get("id"):
+        return None
+    return ShopifyProduct(
+        id=str(node["id"]),
+        title=node.get("title"),
+        handle=node.get("handle"),
+        tags=tuple(str(t) for t in node.get("tags") or ()),
+        variants=tuple(
+            ShopifyVariant(
+                id=str(v["id"]),
+                sku=v.get("sku"),
+                price=v.get("price"),
+                compare_at_price=v.get("compareAtPrice"),
+                barcode=v.get("barcode"),
+                inventory_item_id=(v.get("inventoryItem") or {}).get("id"),
+            )
+            for v in (node.get("variants") or {}).get("nodes") or []
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Location:
+    id: str
+    name: str
+    active: bool = True

@@ -6,6 +6,7 @@ Against the local stack with ``--dev`` (``.dev/endpoints.env``); otherwise the p
     scripts/sync_settings [--dev] [--shop S] show
     scripts/sync_settings [--dev] [--shop S] set outbound.orders=off sources.email:*=on ...
     scripts/resync [--dev] [--shop S] (--record ORDER_ID | --source SOURCE | --failed)
+    scripts/resync [--dev] [--shop S] --all orders|customers|products [--restart]
     scripts/resync [--dev] [--shop S] --inbound [--entity orders] [--inbound-record ID]
 """
 
@@ -16,6 +17,7 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from orderhub import gcp
 from orderhub.bus import PubSubBus
@@ -29,7 +31,15 @@ from orderhub.config import (
 from orderhub.errors import ConfigError
 from orderhub.inbound import SWITCH_OF_ENTITY, HeldSelection, bring_in, held_events, switch_of
 from orderhub.shopify.settings import own_app_ids
-from orderhub.shopify_sync.resync import Selection, pending, resend
+from orderhub.shopify_sync.resync import (
+    ALL_KINDS,
+    FirestoreCursor,
+    Selection,
+    every_record,
+    pending,
+    resend,
+    send_all,
+)
 from orderhub.switches import INBOUND_ENTITIES, FirestoreSwitches
 
 
@@ -88,6 +98,15 @@ def resync_main(argv: list[str]) -> int:
     which.add_argument("--source", help="every order of a source not yet in Shopify")
     which.add_argument("--failed", action="store_true", help="every failed order")
     which.add_argument(
+        "--all",
+        choices=tuple(ALL_KINDS),
+        help="send every CRM record of this kind that Shopify lacks (the complete first"
+        " sync): paced by the cost bucket, resumable, a second run sends nothing",
+    )
+    parser.add_argument(
+        "--restart", action="store_true", help="with --all: start again from the first record"
+    )
+    which.add_argument(
         "--inbound",
         action="store_true",
         help="Shopify -> CRM: bring in what was held while an inbound switch was off",
@@ -110,6 +129,8 @@ def resync_main(argv: list[str]) -> int:
     client = gcp.bigquery_client(project, bigquery_endpoint(env))
     if args.inbound:
         return _resync_inbound(args, shop, project, dataset, client)
+    if args.all:
+        return _resync_all(args.all, shop, project, dataset, client, restart=args.restart)
     selection = Selection(
         shop=shop,
         record_id=args.record or "",
@@ -126,6 +147,43 @@ def resync_main(argv: list[str]) -> int:
     sent = resend(rows, PubSubBus(gcp.publisher(), topic))
     print(f"{len(sent)} order(s) sent again to shopify_sync")
     return 0
+
+
+def _resync_all(
+    kind: str, shop: str, project: str, dataset: str, client: object, *, restart: bool
+) -> int:
+    """``scripts/resync --all KIND``: every record through the sync, with a progress bar and
+    a summary (JSON) at the end."""
+    from tqdm import tqdm
+
+    from orderhub.shopify_sync import wiring
+    from orderhub.shopify_sync.sync import handle
+
+    deps = wiring.deps()
+    prefix = os.environ.get("FIRESTORE_PREFIX", "")
+    cursor = FirestoreCursor(gcp.firestore_client(project), f"{prefix}resync_cursors", shop, kind)
+    if restart:
+        cursor.clear()
+    rows = every_record(client, dataset, kind)
+    bar: Any = tqdm(desc=f"{kind} -> {shop}", unit=" records", file=sys.stderr)
+    try:
+        summary = send_all(
+            rows,
+            kind=kind,
+            shop=shop,
+            handle=lambda event: handle(event, deps),
+            shop_of=deps.shop_of,
+            cursor=cursor,
+            progress=bar.update,
+        )
+    finally:
+        bar.close()
+    print(json.dumps(summary.as_json(), sort_keys=True))
+    print(
+        f"{summary.sent} sent, {summary.unchanged} already in Shopify or nothing to send,"
+        f" {summary.failed} refused (see sync_status), {summary.waiting} to retry"
+    )
+    return 1 if summary.failed or summary.waiting else 0
 
 
 def _resync_inbound(

@@ -180,7 +180,12 @@ class _Ctx:
         alert_id = stable_id(
             "shopify_sync", self.shop, outcome.entity, self.source, outcome.record_id
         )
-        what = {"order": "order", "order_cancel": "cancellation", "customer": "customer"}
+        what = {
+            "order": "order",
+            "order_cancel": "cancellation",
+            "customer": "customer",
+            "product": "product",
+        }
         entity = {
             "reason": f"Not written to Shopify: {outcome.reason}",
             "kind": "shopify_sync",
@@ -227,7 +232,7 @@ def handle(event: Event, deps: Deps) -> Result | None:
         return carry_action(event, deps)
     if kind == "customer.deleted" and event["source"] == "manual":
         return forget_customer(event, deps)
-    if kind not in (*plan.ORDER_TYPES, "customer.upserted"):
+    if kind not in (*plan.ORDER_TYPES, "customer.upserted", "product.upserted", "product.deleted"):
         return None
     shop = deps.shop_of(event["shop"])
     if shop is None:
@@ -245,6 +250,11 @@ def handle(event: Event, deps: Deps) -> Result | None:
         crm_wish = plan.crm_customer_wish(event["entity"])
         if crm_wish is not None:
             sync_crm_customer(ctx, crm_wish, event["entity"])
+        return ctx.result
+    if kind in ("product.upserted", "product.deleted"):
+        from orderhub.shopify_sync.products import delete_product, sync_product
+
+        (sync_product if kind == "product.upserted" else delete_product)(ctx)
         return ctx.result
     if kind == "customer.upserted":
         entity = event["entity"]

@@ -428,11 +428,35 @@ def product_entity(payload: dict[str, Any]) -> dict[str, Any]:
                 "title": _str(v.get("title")),
                 "price": _str(v.get("price")),
                 "inventory_quantity": v.get("inventory_quantity"),
+                # The product page's details (issue 24).
+                "compare_at_price": _str(v.get("compare_at_price")),
+                "barcode": _str(v.get("barcode")),
+                "weight": _str(v.get("weight")),
+                "weight_unit": _str(v.get("weight_unit")),
+                "inventory_item_id": _str(v.get("inventory_item_id")),
+                "options": [
+                    str(v[k]) for k in ("option1", "option2", "option3") if v.get(k) is not None
+                ],
             }
             for v in payload.get("variants") or []
         ],
+        "description": _str(payload.get("body_html")),
+        "images": [str(i["src"]) for i in payload.get("images") or [] if i.get("src")],
+        "options": [str(o.get("name")) for o in payload.get("options") or [] if o.get("name")],
         "updated_at": _str(payload.get("updated_at")),
     }
+
+
+def join_crm_product(entity: dict[str, Any]) -> dict[str, Any]:
+    """A Shopify product created from a CRM product (its ``orderhub-product:`` tag) as a
+    version of that CRM product: same id, so the ``products`` view keeps one product, with
+    Shopify's id beside it. Any other product is returned as it is."""
+    from orderhub.shopify.markers import crm_product_of
+
+    crm_id = crm_product_of(entity.get("tags") or ())
+    if crm_id is None:
+        return entity
+    return {**entity, "product_id": crm_id, "shopify_product_id": entity["product_id"]}
 
 
 def stable_reconcile_id(shop: str, gid: str, updated_at: str) -> str:
@@ -615,7 +639,7 @@ def normalise(delivery: Delivery, body: bytes, raw: Raw) -> Event:
         entity_id = entity["customer_id"]
     else:
         moment = _time(payload, "updated_at", "created_at")
-        entity = product_entity(payload)
+        entity = join_crm_product(product_entity(payload))
         entity_id = entity["product_id"]
 
     source, shop = SOURCE, delivery.shop
