@@ -31,8 +31,9 @@ def customers_on(stack: dict[str, str]) -> Iterator[str]:
     from orderhub.switches import FirestoreSwitches, Switches
 
     shop = stack["SHOPIFY_SHOP_DOMAIN"]
-    store = FirestoreSwitches(
-        firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"]), "sync_settings"
+    store = FirestoreSwitches(  # the switches live in the app's database (issue 21)
+        firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"], database=stack["APP_DATABASE"]),
+        "sync_settings",
     )
     store.put(shop, Switches().changed({"outbound.customers": "on"}))
     yield shop
@@ -49,6 +50,22 @@ def place_order(session: requests.Session, url: str, phone: str, price: str) -> 
     saved = session.post(url + "/", data=values, timeout=10)
     assert saved.status_code == 201
     return order_number(saved.text)
+
+
+def mark_paid(session: requests.Session, url: str, stack_crm: Crm, order_id: str) -> None:
+    """A manager's "Mark paid": the customer's Spent counts paid orders only (issue 22)."""
+    page = session.get(f"{url}/orders/{order_id}", timeout=10)
+    data = {
+        "csrf_token": form_field(page.text, "csrf_token"),
+        "action_token": form_field(page.text, "action_token"),
+    }
+    assert session.post(f"{url}/orders/{order_id}/paid", data=data, timeout=10).ok
+    stack_crm.wait_for(
+        "SELECT status FROM {ds}.orders WHERE order_id = @id",
+        lambda rows: [r["status"] for r in rows] == ["paid"],
+        timeout=30,
+        id=order_id,
+    )
 
 
 def shopify_customer(stack: dict[str, str], email: str) -> dict[str, Any] | None:
@@ -81,6 +98,7 @@ def test_a_customer_edited_in_the_app_reaches_shopify_with_tags_and_totals(
     stack_crm.wait_for(
         "SELECT order_id FROM {ds}.orders WHERE order_id = @id", bool, timeout=30, id=first
     )
+    mark_paid(session, url, stack_crm, first)
     key = "p" + digits
 
     # The manager edits the customer: name, e-mail, tags, note, address.
@@ -142,6 +160,7 @@ def test_a_customer_edited_in_the_app_reaches_shopify_with_tags_and_totals(
     stack_crm.wait_for(
         "SELECT order_id FROM {ds}.orders WHERE order_id = @id", bool, timeout=30, id=second
     )
+    mark_paid(session, url, stack_crm, second)
     before = customer_sets(stack)
     customer = session.get(f"{url}/customers/{key}", timeout=10)
     csrf = form_field(customer.text, "csrf_token")

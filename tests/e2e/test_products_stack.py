@@ -36,7 +36,8 @@ def products_on(stack: dict[str, str]) -> Iterator[str]:
 
     shop = stack["SHOPIFY_SHOP_DOMAIN"]
     store = FirestoreSwitches(
-        firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"]), "sync_settings"
+        firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"], database=stack["APP_DATABASE"]),
+        "sync_settings",
     )
     store.put(shop, Switches().changed({"outbound.products": "on"}))
     yield shop
@@ -297,9 +298,10 @@ def test_switching_products_on_offers_the_complete_first_sync(
     os.environ["FIRESTORE_EMULATOR_HOST"] = stack["FIRESTORE_EMULATOR_HOST"]
     from google.cloud import firestore
 
-    FirestoreSwitches(firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"]), "sync_settings").put(
-        products_on, Switches()
-    )
+    FirestoreSwitches(
+        firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"], database=stack["APP_DATABASE"]),
+        "sync_settings",
+    ).put(products_on, Switches())
     url = stack["ORDER_FORM_URL"]
     owner = signed_in(stack, owner=True)
     page = owner.get(url + "/settings", timeout=10)
