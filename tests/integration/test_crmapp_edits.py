@@ -19,6 +19,7 @@ from tests.integration.test_crmapp import (  # noqa: F401 (the app fixture)
     soup,
     text,
 )
+from tests.integration.test_crmapp_actions import act, delivered, steps
 
 
 def form_data(page: Any) -> dict[str, str]:
@@ -80,3 +81,83 @@ def test_duplicate_opens_the_form_with_the_items_and_save_makes_a_new_order(
     ]
     assert app.client.get(f"/orders/{new_id}").status_code == 200
     assert app.client.get("/orders/7301").status_code == 200  # the original is untouched
+
+
+def test_an_edit_of_address_and_note_is_one_action_shown_over_the_orders_versions(
+    app: App,  # noqa: F811
+) -> None:
+    app.deliver(shopify_order(7302, "+1 201-555-0143", minutes_ago=30, note="ring twice"))
+    app.sign_in("anna")
+    page = app.client.get("/orders/7302")
+    form = soup(page).find("form", id="edit-form")
+    assert form is not None
+    assert form.find("input", attrs={"name": "ship_address1"})["value"] == "Chestnut Street 92"
+    assert form.find("textarea", attrs={"name": "note"}).get_text() == "ring twice"
+
+    new_address = {
+        "ship_name": "Bob Norman",
+        "ship_address1": "Rua Augusta 10",
+        "ship_address2": "3 esq",
+        "ship_city": "Lisboa",
+        "ship_zip": "1100-048",
+        "ship_country_code": "pt",
+        "ship_phone": "+351 912 345 678",
+    }
+    answer = act(app, "7302", "edit", **new_address, note="leave at the door")
+    assert answer.status_code == 303
+    assert answer.headers["Location"].startswith("/orders/7302?done=edit")
+    event = delivered(app)
+    assert event["event_type"] == "order.action"
+    entity = event["entity"]
+    assert entity["kind"] == "edit" and entity["manager"] == "anna"
+    assert entity["note"] == "leave at the door"
+    assert entity["shipping_address"] == {
+        "name": "Bob Norman",
+        "address1": "Rua Augusta 10",
+        "address2": "3 esq",
+        "city": "Lisboa",
+        "zip": "1100-048",
+        "country_code": "PT",
+        "phone": "+351 912 345 678",
+    }
+
+    # Shopify's next version of the order (its own address and note) does not undo the edit.
+    app.deliver(
+        shopify_order(7302, "+1 201-555-0143", minutes_ago=30, updated_minutes_ago=0, note="x")
+    )
+    shown = text(app.client.get("/orders/7302"))
+    assert "Rua Augusta 10, 3 esq, Lisboa 1100-048" in shown
+    assert "Note: leave at the door" in shown
+    assert "Chestnut Street" not in shown.split("Timeline")[0]
+    assert any("edited" in s and "by Anna K" in s for s in steps(app, "7302"))
+
+    (row,) = app.crm.query(
+        "SELECT shipping_address, note, edited_by FROM {ds}.orders WHERE order_id = @id",
+        id="7302",
+    )
+    assert row["shipping_address"]["address1"] == "Rua Augusta 10"
+    assert row["shipping_address"]["country_code"] == "PT"
+    assert row["note"] == "leave at the door" and row["edited_by"] == "anna"
+
+    # The note alone: the address stays as edited; a double tap is one action.
+    page = app.client.get("/orders/7302")
+    data = {
+        "csrf_token": hidden(page, "csrf_token"),
+        "action_token": hidden(page, "action_token"),
+        "note": "",
+    }
+    assert app.client.post("/orders/7302/edit", data=data).status_code == 303
+    assert app.client.post("/orders/7302/edit", data=data).status_code == 303
+    events = app.deliver_published(expect=2)
+    assert len({e["event_id"] for e in events}) == 1
+    (row,) = app.crm.query(
+        "SELECT shipping_address, note FROM {ds}.orders WHERE order_id = @id", id="7302"
+    )
+    assert row["shipping_address"]["address1"] == "Rua Augusta 10" and row["note"] is None
+
+    # Bad input is answered in words and publishes nothing.
+    refused = act(app, "7302", "edit", ship_city="Porto", note="")
+    assert refused.status_code == 422 and "street and number" in text(refused)
+    refused = act(app, "7302", "edit", ship_address1="Rua 1", ship_country_code="Portugal")
+    assert refused.status_code == 422 and "two-letter code" in text(refused)
+    assert app.topic.pull(expect=0, timeout=1.0) == []

@@ -23,7 +23,8 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response
 
-from orderhub.order_form import form, pages, queries
+from orderhub.order_form import actions as acts
+from orderhub.order_form import form, pages, queries, views
 from orderhub.order_form.auth import login_required
 from orderhub.order_form.wiring import now, wiring
 from orderhub.sources import manual
@@ -113,3 +114,12 @@ def duplicate(order_id: str) -> Response:
         heading=f"Copy of order {name}",
         copy_of=f"/orders/{quote(str(order['order_id']), safe='')}",
     )
+
+
+@bp.post("/orders/<order_id>/edit")
+@login_required
+def edit(order_id: str) -> Response:
+    """``ship_name``, ``ship_address1``, ``ship_address2``, ``ship_city``, ``ship_zip``,
+    ``ship_country_code``, ``ship_phone`` (all empty: the address is unchanged) and
+    ``note``: one ``order.action`` of kind ``edit``."""
+    return views._act(order_id, acts.read_edit)
