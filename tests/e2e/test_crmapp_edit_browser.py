@@ -84,6 +84,8 @@ def test_a_manager_edits_the_address_and_note_then_duplicates_the_order_from_the
         )
 
     assert stays(told_at_most_once, seconds=5.0)  # Shopify's orders/updated echo included
+    page.reload()  # the page's Shopify card says what Shopify did with the edit
+    assert "shipping address and note changed in Shopify" in (page.text_content("main") or "")
 
     page.click("#duplicate-order")
     page.wait_for_selector("#copy-of")
