@@ -330,24 +330,7 @@ class Writes:
                 }
                 for s in order.get("shippingLines") or []
             ],
-            "shipping_address": {
-                "first_name": address.get("firstName"),
-                "last_name": address.get("lastName"),
-                "name": " ".join(
-                    p for p in (address.get("firstName"), address.get("lastName")) if p
-                ),
-                "company": address.get("company"),
-                "address1": address.get("address1"),
-                "address2": address.get("address2"),
-                "city": address.get("city"),
-                "province": address.get("province"),
-                "zip": address.get("zip"),
-                "country": None,
-                "country_code": address.get("countryCode"),
-                "phone": address.get("phone"),
-            }
-            if address
-            else None,
+            "shipping_address": _order_address(address),
             "customer": {
                 "id": int(str(customer["id"]).rsplit("/", 1)[-1]),
                 "email": customer.get("email"),
@@ -447,7 +430,8 @@ class Writes:
         return rest
 
     def order_update(self, args: dict[str, Any], store: Any) -> Any:
-        """``orderUpdate``: note and tags overwrite; Shopify then sends ``orders/updated``."""
+        """``orderUpdate``: note, tags and the shipping address overwrite; Shopify then sends
+        ``orders/updated``."""
         self.shop.charge(MUTATION_COST)
         data = args.get("input") or {}
         rest = self._order_for_write("orderUpdate", str(data.get("id")))
@@ -458,6 +442,8 @@ class Writes:
                 rest["note"] = data["note"] or None
             if "tags" in data:
                 rest["tags"] = ", ".join(str(t) for t in data["tags"] or [])
+            if data.get("shippingAddress"):
+                rest["shipping_address"] = _order_address(data["shippingAddress"])
             rest["updated_at"] = _now()
         self.shop.put_order(rest)
         self._count("orderUpdate")
@@ -890,6 +876,26 @@ def _customer_list_errors(data: dict[str, Any]) -> list[dict[str, Any]]:
                     )
                 )
     return errors
+
+
+def _order_address(address: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A ``MailingAddressInput`` as the REST order's ``shipping_address`` (webhooks)."""
+    if not address:
+        return None
+    return {
+        "first_name": address.get("firstName"),
+        "last_name": address.get("lastName"),
+        "name": " ".join(p for p in (address.get("firstName"), address.get("lastName")) if p),
+        "company": address.get("company"),
+        "address1": address.get("address1"),
+        "address2": address.get("address2"),
+        "city": address.get("city"),
+        "province": address.get("province"),
+        "zip": address.get("zip"),
+        "country": None,
+        "country_code": address.get("countryCode"),
+        "phone": address.get("phone"),
+    }
 
 
 def _address_rest(address: dict[str, Any] | None) -> dict[str, Any] | None:

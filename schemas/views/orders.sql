@@ -99,6 +99,25 @@ assignments AS (
     PARTITION BY shop, order_source, order_id ORDER BY occurred_at DESC, event_id DESC
   ) = 1
 ),
+-- Managers' edits (orderhub.order_form.actions.edited): the newest edit that gives an
+-- address wins over the order's own address, the newest edit gives the note.
+address_edits AS (
+  SELECT shop, order_source, order_id, shipping_address AS edited_address
+  FROM `${project}.${dataset}.order_actions`
+  WHERE kind = 'edit' AND shipping_address IS NOT NULL
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY shop, order_source, order_id ORDER BY occurred_at DESC, event_id DESC
+  ) = 1
+),
+note_edits AS (
+  SELECT shop, order_source, order_id, note AS edited_note, manager AS edited_by,
+         manager_name AS edited_by_name, occurred_at AS edited_at
+  FROM `${project}.${dataset}.order_actions`
+  WHERE kind = 'edit'
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY shop, order_source, order_id ORDER BY occurred_at DESC, event_id DESC
+  ) = 1
+),
 paid_actions AS (
   SELECT shop, order_source, order_id, MIN(occurred_at) AS marked_paid_at
   FROM `${project}.${dataset}.order_actions`
@@ -208,9 +227,26 @@ SELECT
   latest.total_presentment,
   COALESCE(refunds.refunded, 0) AS refunded,
   latest.customer,
-  latest.shipping_address,
+  CASE
+    WHEN address_edits.edited_address IS NOT NULL THEN STRUCT(
+      address_edits.edited_address.name AS name,
+      CAST(NULL AS STRING) AS company,
+      address_edits.edited_address.address1 AS address1,
+      address_edits.edited_address.address2 AS address2,
+      address_edits.edited_address.city AS city,
+      CAST(NULL AS STRING) AS province,
+      address_edits.edited_address.zip AS zip,
+      CAST(NULL AS STRING) AS country,
+      address_edits.edited_address.country_code AS country_code,
+      address_edits.edited_address.phone AS phone
+    )
+    ELSE latest.shipping_address
+  END AS shipping_address,
   latest.line_items,
-  latest.note,
+  IF(note_edits.edited_at IS NOT NULL, NULLIF(note_edits.edited_note, ''), latest.note) AS note,
+  note_edits.edited_by,
+  note_edits.edited_by_name,
+  note_edits.edited_at,
   latest.tags,
   STRUCT(
     latest.attribution.channel AS channel,
@@ -257,4 +293,10 @@ LEFT JOIN paid_actions
 LEFT JOIN assignments
   ON assignments.shop = latest.shop AND assignments.order_source = latest.source
   AND assignments.order_id = latest.order_id
+LEFT JOIN address_edits
+  ON address_edits.shop = latest.shop AND address_edits.order_source = latest.source
+  AND address_edits.order_id = latest.order_id
+LEFT JOIN note_edits
+  ON note_edits.shop = latest.shop AND note_edits.order_source = latest.source
+  AND note_edits.order_id = latest.order_id
 WHERE COALESCE(latest.deleted, FALSE) = FALSE AND crm_deleted.order_id IS NULL

@@ -82,6 +82,18 @@ def _writer_operations() -> list[tuple[str, dict[str, Any]]]:
     gid = "gid://shopify/Order/1"
     shop.find_order(writer.quoted("source_identifier", markers.source_identifier("form", "x")))
     shop.order_update(gid, {"note": "n", "tags": ["a"]})
+    edit = {  # a manager's edit of the address and note (issue 22)
+        "note": "leave at the door",
+        "shipping_address": {
+            "name": "Ana Lima",
+            "address1": "Rua Augusta 10",
+            "city": "Lisboa",
+            "zip": "1100-048",
+            "country_code": "PT",
+            "phone": "+351912345678",
+        },
+    }
+    shop.order_update(gid, plan.edit_input(edit))
     shop.order_mark_as_paid(gid)
     shop.variants_by_sku(["MUG-1", "WRAP"])
     planned = plan.order_create_input(

@@ -1,18 +1,21 @@
-"""A manager's actions on an order: the pipeline status, "paid", comments, assignment.
-No Flask here.
+"""A manager's actions on an order: the pipeline status, "paid", comments, assignment,
+edits of the shipping address and note. No Flask here.
 
 Each action is one canonical ``order.action`` event (entity ``order_action``, table
 ``order_actions``): who (``manager``), when (``occurred_at``) and what (``kind``:
-``status``, ``paid``, ``comment`` or ``assign``, with the status, tracking number and
-carrier, cancel reason, text, or the manager the order is assigned to: ``assignee``,
-``None`` to unassign). The event names the order by its key (``order_source``, ``shop``,
+``status``, ``paid``, ``comment``, ``assign`` or ``edit``, with the status, tracking number
+and carrier, cancel reason, text, the manager the order is assigned to: ``assignee``,
+``None`` to unassign, or an edit's ``shipping_address`` (``None``: unchanged) and ``note``
+(``""``: cleared)). The event names the order by its key (``order_source``, ``shop``,
 ``order_id``), so the order's own versions (Shopify's webhooks among them) never overwrite
 what a manager did: the ``orders`` view and the order's page join the newest status.
 
 The pipeline: new → confirmed → packed → shipped (tracking number and carrier) →
 delivered, and cancelled (with a reason) from any step. A cancelled order takes comments
 only. ``shopify_sync`` carries shipped (a fulfilment with the tracking info), paid
-(``orderMarkAsPaid``) and cancelled (``orderCancel``) to an order that is in Shopify.
+(``orderMarkAsPaid``), cancelled (``orderCancel``) and edits (``orderUpdate``: shipping
+address and note) to an order that is in Shopify. The newest edit wins over the order's
+own versions (``edited``), as the newest status does.
 
 Idempotency: each rendering of an action's form carries a token (``manual.new_form_token``)
 from which the action's id, version and event id derive, so a double tap is one action.
@@ -52,6 +55,18 @@ CANCEL_REASONS = {
 #: Carriers offered in the form (Shopify recognises these names); anything else may be typed.
 CARRIERS = ("CTT", "DHL Express", "UPS", "FedEx", "GLS", "DPD", "Nova Poshta", "Ukrposhta")
 MAX_TEXT = 2000
+#: An edit's shipping address: form field → (column, at most characters).
+ADDRESS_FIELDS = {
+    "ship_name": ("name", 120),
+    "ship_address1": ("address1", 200),
+    "ship_address2": ("address2", 200),
+    "ship_city": ("city", 100),
+    "ship_zip": ("zip", 20),
+    "ship_country_code": ("country_code", 60),
+    "ship_phone": ("phone", 40),
+}
+MAX_NOTE = 1000
+_COUNTRY = re.compile(r"[A-Za-z]{2}")
 MAX_TRACKING = 60
 #: An action form older than this is refused (reload the page).
 TOKEN_MAX_AGE = timedelta(days=2)
@@ -75,7 +90,7 @@ class OrderKey:
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # status | paid | comment | assign
+    kind: str  # status | paid | comment | assign | edit
     status: str | None = None
     tracking_number: str | None = None
     tracking_company: str | None = None
@@ -84,6 +99,9 @@ class Action:
     #: With ``assign``: the manager's sign-in name (``None``: nobody) and display name.
     assignee: str | None = None
     assignee_name: str | None = None
+    #: With ``edit``: the new shipping address (``None``: unchanged) and note (``""``: none).
+    shipping_address: tuple[tuple[str, str | None], ...] | None = None
+    note: str | None = None
 
 
 def _clean(values: Mapping[str, Any], name: str, limit: int) -> str:
@@ -132,6 +150,25 @@ def read_assign(values: Mapping[str, Any], managers: Mapping[str, str]) -> Actio
     return Action("assign", assignee=assignee, assignee_name=managers[assignee])
 
 
+def read_edit(values: Mapping[str, Any]) -> Action:
+    """An edit of the shipping address (``ship_*`` fields; all empty: unchanged) and the
+    note (empty: no note)."""
+    address: dict[str, str | None] = {}
+    for name, (column, limit) in ADDRESS_FIELDS.items():
+        value = " ".join(_clean(values, name, limit).split())
+        address[column] = value or None
+    if address["country_code"]:
+        if not _COUNTRY.fullmatch(address["country_code"]):
+            raise Refused("The country is its two-letter code, e.g. PT or US")
+        address["country_code"] = address["country_code"].upper()
+    note = _clean(values, "note", MAX_NOTE)
+    if not any(address.values()):
+        return Action("edit", note=note)
+    if not address["address1"]:
+        raise Refused("Enter the street and number (address line 1)")
+    return Action("edit", shipping_address=tuple(address.items()), note=note)
+
+
 def check_allowed(action: Action, *, pipeline: str) -> None:
     """A cancelled order takes comments only (Shopify cannot undo a cancellation)."""
     if pipeline == "cancelled" and action.kind != "comment":
@@ -174,6 +211,7 @@ def action_event(
             action.cancel_reason,
             action.text,
             *((action.assignee or "",) if action.kind == "assign" else ()),
+            *((repr(action.shipping_address), action.note or "") if action.kind == "edit" else ()),
         )[:20]
     )
     entity: dict[str, Any] = {
@@ -191,6 +229,9 @@ def action_event(
     }
     if action.kind == "assign":
         entity |= {"assignee": action.assignee, "assignee_name": action.assignee_name}
+    if action.kind == "edit":
+        address = dict(action.shipping_address) if action.shipping_address else None
+        entity |= {"shipping_address": address, "note": action.note or ""}
     return make_event(
         event_type="order.action",
         source=SOURCE,
@@ -226,6 +267,23 @@ def assigned(actions: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     return max(found, key=lambda a: (a["occurred_at"], a.get("event_id") or ""))
 
 
+def edited(order: Mapping[str, Any], actions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The order with managers' edits applied: the newest edit with an address gives the
+    shipping address, the newest edit the note (``schemas/views/orders.sql`` does the same)."""
+    edits = sorted(
+        (a for a in actions if a.get("kind") == "edit"),
+        key=lambda a: (a["occurred_at"], a.get("event_id") or ""),
+    )
+    shown = dict(order)
+    if not edits:
+        return shown
+    with_address = [a for a in edits if a.get("shipping_address")]
+    if with_address:
+        shown["shipping_address"] = dict(with_address[-1]["shipping_address"])
+    shown["note"] = edits[-1].get("note") or None
+    return shown
+
+
 def paid_by_manager(actions: Sequence[Mapping[str, Any]]) -> bool:
     return any(a.get("kind") == "paid" for a in actions)
 
@@ -240,6 +298,17 @@ def describe(action: Mapping[str, Any]) -> list[str]:
     if kind == "assign":
         who = action.get("assignee_name") or action.get("assignee")
         return [f"assigned to {who}" if who else "unassigned"]
+    if kind == "edit":
+        said = []
+        address = action.get("shipping_address")
+        if address:
+            parts = ("address1", "address2", "city", "zip", "country_code")
+            said.append("address: " + ", ".join(str(address[k]) for k in parts if address.get(k)))
+        if action.get("note"):
+            said.append(f"note: {action['note']}")
+        elif not address:
+            said.append("note cleared")
+        return ["edited", *said]
     status = str(action.get("status") or "")
     said = [LABELS.get(status, status).lower()]
     if status == "shipped":

@@ -24,6 +24,7 @@ from orderhub.order_form import (
     form,
     from_mail,
     health,
+    order_edits,
     pages,
     payment_links,
     products,
@@ -89,6 +90,7 @@ def create_app() -> Flask:
         pwa.bp,
         records.bp,
         teamwork.bp,
+        order_edits.bp,
     ):
         app.register_blueprint(bp)
     # Not /static/: functions-framework's Flask app keeps that path for itself.

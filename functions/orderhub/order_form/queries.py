@@ -355,7 +355,8 @@ LIMIT 10
 
 ACTIONS_SQL = """
 SELECT event_id, occurred_at, action_id, order_source, kind, status, tracking_number,
-       tracking_company, cancel_reason, text, manager, manager_name, assignee, assignee_name
+       tracking_company, cancel_reason, text, manager, manager_name, assignee, assignee_name,
+       shipping_address, note
 FROM `{t}.order_actions`
 WHERE occurred_at >= @since AND order_id = @order_id
 QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ingested_at) = 1
@@ -501,7 +502,7 @@ def order_page(
     if status in UNPAID and acts.paid_by_manager(done):
         status = "paid"
     return OrderPage(
-        order=order,
+        order=acts.edited(order, done),
         timeline=timeline,
         refunds=refunds,
         notifications=notes,

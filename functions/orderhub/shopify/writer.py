@@ -336,7 +336,8 @@ class ShopifyWriter:
         )
 
     def order_update(self, order_id: str, fields: dict[str, Any]) -> None:
-        """``orderUpdate``: note and tags (each overwrites Shopify's whole value)."""
+        """``orderUpdate``: note, tags and shipping address (each overwrites Shopify's whole
+        value)."""
         data = self._call("orderUpdate", ORDER_UPDATE, {"input": {"id": order_id, **fields}})
         errors = _user_errors(data.get("orderUpdate") or {})
         if errors:

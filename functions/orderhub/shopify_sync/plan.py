@@ -44,12 +44,23 @@ CONSENT_STATES = ("SUBSCRIBED", "UNSUBSCRIBED", "PENDING")
 
 def action_write(action: Mapping[str, Any]) -> str | None:
     """What a manager's action (``order.action``) writes in Shopify: ``fulfil`` (shipped),
-    ``paid`` or ``cancel``; ``None`` for the rest (comments, confirmed, packed, ...)."""
-    if action.get("kind") == "paid":
-        return "paid"
+    ``paid``, ``cancel`` or ``edit`` (address and note); ``None`` for the rest (comments,
+    confirmed, packed, ...)."""
+    if action.get("kind") in ("paid", "edit"):
+        return str(action["kind"])
     if action.get("kind") == "status":
         return {"shipped": "fulfil", "cancelled": "cancel"}.get(str(action.get("status")))
     return None
+
+
+def edit_input(action: Mapping[str, Any]) -> dict[str, Any]:
+    """``OrderInput`` (besides the id) for a manager's edit: the note (``""`` clears it) and,
+    when the edit gives one, the shipping address."""
+    fields: dict[str, Any] = {"note": str(action.get("note") or "")}
+    address = shipping_address_input(action.get("shipping_address"))
+    if address:
+        fields["shippingAddress"] = address
+    return fields
 
 
 def cancel_reason(value: Any) -> str:

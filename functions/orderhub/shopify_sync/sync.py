@@ -638,8 +638,9 @@ def disconnect_shop(event: Event, deps: Deps) -> Result:
 def carry_action(event: Event, deps: Deps) -> Result | None:
     """A manager's action (``order.action``) on an order that is in Shopify: shipped → a
     fulfilment of its open fulfilment orders with the tracking info (Shopify e-mails the
-    customer), paid → ``orderMarkAsPaid``, cancelled → ``orderCancel``; ``None`` for
-    actions Shopify has no place for (comments, the other steps).
+    customer), paid → ``orderMarkAsPaid``, cancelled → ``orderCancel``, an edit of the
+    address and note → ``orderUpdate``; ``None`` for actions Shopify has no place for
+    (comments, the other steps).
 
     The order is in Shopify when it came from there (its id is Shopify's) or when this sync
     wrote it (the link). A CRM order follows its outbound switches, as its creation did; a
@@ -721,6 +722,11 @@ def _write_action(
         reason = plan.cancel_reason(action.get("cancel_reason"))
         writer.order_cancel(current.id, reason=reason, restock=True, note="cancelled in the CRM")
         return "cancelled in Shopify (stock restocked)", "cancelled"
+    if what == "edit":
+        fields = plan.edit_input(action)
+        writer.order_update(current.id, fields)
+        said = "shipping address and note" if "shippingAddress" in fields else "note"
+        return f"{said} changed in Shopify", "edited"
     if what == "paid":
         if str(current.financial_status or "").upper() in plan.PAID_IN_SHOPIFY:
             return "Shopify already holds it as paid", None
