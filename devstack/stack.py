@@ -468,10 +468,10 @@ class Stack:
         from google.cloud import firestore
 
         from orderhub.order_form import sessions
-        from orderhub.order_form.stores import FirestoreManagers, Manager
+        from orderhub.order_form.stores import FirestoreAccounts, Manager
 
         client = firestore.Client(project=PROJECT, database=MANAGERS_DATABASE)
-        managers = FirestoreManagers(client, "managers")
+        managers = FirestoreAccounts(client, "managers")
         name, password = values["ORDER_FORM_DEMO_MANAGER"], values["ORDER_FORM_DEMO_PASSWORD"]
         existing = managers.get(name)
         if existing is None or not sessions.verify_password(password, existing.password_hash):

@@ -72,7 +72,7 @@ def crm_app(
     from orderhub.managers import FirestoreManagers as NotifyList
     from orderhub.managers import Manager as Told
     from orderhub.order_form import sessions
-    from orderhub.order_form.stores import FirestoreManagers, Manager
+    from orderhub.order_form.stores import FirestoreAccounts, Manager
 
     _app_db, managers_db = databases
     prefix = unique("appdb") + "-"
@@ -88,7 +88,7 @@ def crm_app(
     os.environ.pop("ORDER_FORM_SHOPIFY_TOKEN", None)
     clear_caches()
     # The operator's managers, in their own database (the app only reads it).
-    managers = FirestoreManagers(_client(managers_db), prefix + "managers")
+    managers = FirestoreAccounts(_client(managers_db), prefix + "managers")
     digest = sessions.hash_password(PASSWORD)
     managers.put(Manager("anna", "Anna K", digest), now=NOW)
     managers.put(Manager("olga", "Olga P", digest, role="owner"), now=NOW)

@@ -89,9 +89,9 @@ def app(emulators: dict[str, str], topic: Topic, crm: Crm) -> Iterator[App]:
     from google.cloud import firestore
 
     from orderhub.order_form import sessions as auth
-    from orderhub.order_form.stores import FirestoreManagers, Manager
+    from orderhub.order_form.stores import FirestoreAccounts, Manager
 
-    managers = FirestoreManagers(
+    managers = FirestoreAccounts(
         firestore.Client(project=emulators["GOOGLE_CLOUD_PROJECT"]), prefix + "managers"
     )
     digest = auth.hash_password(PASSWORD)

@@ -81,10 +81,10 @@ def env(emulators: dict[str, str], topic: Topic, crm: Crm, stack: dict[str, str]
     from orderhub.managers import FirestoreManagers as NotifyList
     from orderhub.managers import Manager as Told
     from orderhub.order_form import sessions
-    from orderhub.order_form.stores import FirestoreManagers, Manager
+    from orderhub.order_form.stores import FirestoreAccounts, Manager
 
     client = firestore.Client(project=emulators["GOOGLE_CLOUD_PROJECT"])
-    managers = FirestoreManagers(client, prefix + "managers")
+    managers = FirestoreAccounts(client, prefix + "managers")
     digest = sessions.hash_password(PASSWORD)
     managers.put(Manager("anna", "Anna K", digest), now=NOW)
     managers.put(Manager("olga", "Olga P", digest, role="owner"), now=NOW)

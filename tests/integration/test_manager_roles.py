@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from orderhub.order_form import manage
-from orderhub.order_form.stores import FirestoreManagers
+from orderhub.order_form.stores import FirestoreAccounts
 from tests.conftest import unique
 
 
@@ -21,10 +21,10 @@ def prefix(emulators: dict[str, str]) -> str:
     return found
 
 
-def managers(prefix: str) -> FirestoreManagers:
+def managers(prefix: str) -> FirestoreAccounts:
     from google.cloud import firestore
 
-    return FirestoreManagers(firestore.Client(), prefix + "managers")
+    return FirestoreAccounts(firestore.Client(), prefix + "managers")
 
 
 def test_an_owner_is_added_and_roles_change_without_a_new_password(

@@ -50,7 +50,7 @@ def test_order_form_signs_in_against_the_managers_database_and_never_writes_it(
     managers_db: str, topic: Topic
 ) -> None:
     from orderhub.order_form import sessions as auth
-    from orderhub.order_form.stores import FirestoreManagers, Manager
+    from orderhub.order_form.stores import FirestoreAccounts, Manager
 
     prefix = unique("mdb") + "-"
     os.environ.update(
@@ -64,10 +64,10 @@ def test_order_form_signs_in_against_the_managers_database_and_never_writes_it(
     )
     clear_caches()
     now = datetime.now(UTC)
-    real = FirestoreManagers(_client(managers_db), prefix + "managers")
+    real = FirestoreAccounts(_client(managers_db), prefix + "managers")
     real.put(Manager("anna", "Anna K", auth.hash_password(PASSWORD)), now=now)
     # The same name in the default database, with another password: never consulted.
-    decoy = FirestoreManagers(_client(), prefix + "managers")
+    decoy = FirestoreAccounts(_client(), prefix + "managers")
     decoy.put(Manager("anna", "Anna K", auth.hash_password("the decoy password")), now=now)
     doc = _client(managers_db).collection(prefix + "managers").document("anna")
     written_at = doc.get().update_time

@@ -55,9 +55,9 @@ def form(emulators: dict[str, str], topic: Topic, crm: Crm, shopify_admin: Any) 
     from google.cloud import firestore
 
     from orderhub.order_form import sessions as auth
-    from orderhub.order_form.stores import FirestoreManagers, Manager
+    from orderhub.order_form.stores import FirestoreAccounts, Manager
 
-    managers = FirestoreManagers(
+    managers = FirestoreAccounts(
         firestore.Client(project=emulators["GOOGLE_CLOUD_PROJECT"]), prefix + "managers"
     )
     managers.put(Manager("anna", "Anna K", auth.hash_password(PASSWORD)), now=datetime.now(UTC))

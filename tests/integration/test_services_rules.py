@@ -53,9 +53,9 @@ def apps(emulators: dict[str, str], topic: Topic, crm: Crm) -> tuple[Any, Any, s
     from google.cloud import firestore
 
     from orderhub.order_form import sessions
-    from orderhub.order_form.stores import FirestoreManagers, Manager
+    from orderhub.order_form.stores import FirestoreAccounts, Manager
 
-    managers = FirestoreManagers(
+    managers = FirestoreAccounts(
         firestore.Client(project=emulators["GOOGLE_CLOUD_PROJECT"]), prefix + "managers"
     )
     digest = sessions.hash_password(PASSWORD)

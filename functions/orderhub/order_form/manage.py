@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from orderhub.order_form import sessions
-from orderhub.order_form.stores import FirestoreManagers, Manager
+from orderhub.order_form.stores import FirestoreAccounts, Manager
 
 
 def _dev_environment(state_dir: Path) -> None:
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from orderhub.config import managers_database
 
     database = managers_database(os.environ)  # MANAGERS_DATABASE, as the form reads it
-    managers = FirestoreManagers(
+    managers = FirestoreAccounts(
         firestore.Client(project=project, database=database),
         f"{os.environ.get('FIRESTORE_PREFIX', '')}managers",
     )

@@ -82,8 +82,9 @@ class Manager:
         return issued_ms <= int(self.signed_out_at.timestamp() * 1000)
 
 
-class FirestoreManagers:
-    """Managers from ``collection``; sign-outs in ``signouts`` (a collection reference, on a
+class FirestoreAccounts:
+    """The managers' sign-in accounts (not the notify list: ``orderhub.managers``) from
+    ``collection``; sign-outs in ``signouts`` (a collection reference, on a
     database the caller may write) when given, else on the manager's own document."""
 
     def __init__(self, client: Any, collection: str, *, signouts: Any = None) -> None:

@@ -18,8 +18,8 @@ from orderhub.order_form.catalogue import BigQueryCatalogue
 from orderhub.order_form.sessions import Signer
 from orderhub.order_form.settings import OrderFormSettings
 from orderhub.order_form.stores import (
+    FirestoreAccounts,
     FirestoreDraftLinks,
-    FirestoreManagers,
     FirestoreThrottle,
     LeasedFirestoreClaims,
 )
@@ -62,11 +62,11 @@ class Wiring:
         return gcp.firestore_client(self.settings.project, self.settings.app_database)
 
     @functools.cached_property
-    def managers(self) -> FirestoreManagers:
+    def managers(self) -> FirestoreAccounts:
         # Managers and their password hashes live in a database this function may only
         # read; sign-outs are written beside the form's other state.
         database = gcp.firestore_client(self.settings.project, self.settings.managers_database)
-        return FirestoreManagers(
+        return FirestoreAccounts(
             database,
             self._collection("managers"),
             signouts=self.firestore.collection(self._collection("manager_signouts")),
