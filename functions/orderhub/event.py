@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -239,3 +240,26 @@ def quarantine_event(
         entity={"reason": reason, "kind": raw["kind"], "topic": topic, "ref": ref},
         raw=raw,
     )
+
+
+def event_from_row(
+    row: Mapping[str, Any], *, entity_type: str = "order", id_column: str = "order_id"
+) -> Event:
+    """The canonical event back from its stored row (``order_events`` and the like:
+    ``entity_json`` and the envelope's columns)."""
+    entity = row["entity_json"]
+    while isinstance(entity, str):  # JSON columns come back as text, sometimes twice
+        entity = json.loads(entity)
+    occurred = row["occurred_at"]
+    return {
+        "schema_version": 1,
+        "event_id": str(row["event_id"]),
+        "event_type": str(row["event_type"]),
+        "source": str(row["source"]),
+        "shop": str(row["shop"]),
+        "occurred_at": occurred if isinstance(occurred, str) else iso(occurred),
+        "version": int(row["version"]),
+        "entity_type": entity_type,
+        "entity_id": str(row[id_column]),
+        "entity": dict(entity or {}),
+    }

@@ -9,13 +9,12 @@ it is, and ``shopify_sync`` writes only what Shopify does not hold yet.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from orderhub.event import Event, iso
+from orderhub.event import Event, event_from_row
 
 Row = dict[str, Any]
 Runner = Callable[[str, Sequence[tuple[str, str, Any]]], list[Row]]
@@ -104,20 +103,4 @@ def newest_order_event(run: Runner, order_id: str, *, since: datetime) -> Event 
     rows = run(ORDER_EVENT_SQL, [("since", "TIMESTAMP", since), ("order_id", "STRING", order_id)])
     if len(rows) != 1:
         return None  # none, or the same number in two sources: say nothing rather than guess
-    row = rows[0]
-    entity = row["entity_json"]
-    while isinstance(entity, str):  # JSON columns come back as text, sometimes twice
-        entity = json.loads(entity)
-    occurred = row["occurred_at"]
-    return {
-        "schema_version": 1,
-        "event_id": str(row["event_id"]),
-        "event_type": str(row["event_type"]),
-        "source": str(row["source"]),
-        "shop": str(row["shop"]),
-        "occurred_at": occurred if isinstance(occurred, str) else iso(occurred),
-        "version": int(row["version"]),
-        "entity_type": "order",
-        "entity_id": str(row["order_id"]),
-        "entity": dict(entity or {}),
-    }
+    return event_from_row(rows[0])

@@ -16,13 +16,12 @@ writes it if the switches now allow and it is not in Shopify yet.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from orderhub.bus import Bus
-from orderhub.event import Event, iso
+from orderhub.event import Event, event_from_row
 
 SELECT = """
 SELECT o.event_id, o.event_type, o.source, o.shop, o.occurred_at, o.version, o.order_id,
@@ -70,22 +69,7 @@ def pending(client: Any, dataset: str, selection: Selection) -> list[dict[str, A
 
 def rebuild(row: dict[str, Any]) -> Event:
     """The canonical event back from its ``order_events`` row."""
-    entity = row["entity_json"]
-    while isinstance(entity, str):  # JSON columns come back as text, sometimes twice
-        entity = json.loads(entity)
-    occurred = row["occurred_at"]
-    return {
-        "schema_version": 1,
-        "event_id": str(row["event_id"]),
-        "event_type": str(row["event_type"]),
-        "source": str(row["source"]),
-        "shop": str(row["shop"]),
-        "occurred_at": occurred if isinstance(occurred, str) else iso(occurred),
-        "version": int(row["version"]),
-        "entity_type": "order",
-        "entity_id": str(row["order_id"]),
-        "entity": dict(entity or {}),
-    }
+    return event_from_row(row)
 
 
 def resend(rows: Sequence[dict[str, Any]], bus: Bus) -> list[str]:
@@ -134,22 +118,7 @@ def every_record(client: Any, dataset: str, kind: str) -> list[dict[str, Any]]:
 
 def event_of(row: dict[str, Any], kind: str) -> Event:
     """The canonical event back from a row of ``every_record``."""
-    entity = row["entity_json"]
-    while isinstance(entity, str):
-        entity = json.loads(entity)
-    occurred = row["occurred_at"]
-    return {
-        "schema_version": 1,
-        "event_id": str(row["event_id"]),
-        "event_type": str(row["event_type"]),
-        "source": str(row["source"]),
-        "shop": str(row["shop"]),
-        "occurred_at": occurred if isinstance(occurred, str) else iso(occurred),
-        "version": int(row["version"]),
-        "entity_type": ALL_KINDS[kind][2],
-        "entity_id": str(row["record_id"]),
-        "entity": dict(entity or {}),
-    }
+    return event_from_row(row, entity_type=ALL_KINDS[kind][2], id_column="record_id")
 
 
 class Cursor(Protocol):
