@@ -1,4 +1,4 @@
-"""Fakes for the Gmail sync core: ``gmail.Gmail`` straight onto the stand-in's logic (no
+"""Fakes for the Gmail sync core: ``gmail_api.Gmail`` straight onto the stand-in's logic (no
 HTTP), and in-memory checkpoints, attempt counts and bus, each able to fail on cue."""
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from typing import Any
 
 from devstack.standins.gmail import ApiError, GmailStandIn
 from orderhub.errors import TransientError
+from orderhub.gmail_ingest import gmail_api
 from orderhub.gmail_ingest import sync as gmail
+from orderhub.gmail_ingest.stores import FullSync, MailboxState
 from orderhub.sources import email
 from tests.conftest import FIXTURES
 
@@ -24,7 +26,7 @@ class Killed(BaseException):
 
 
 class StandInGmail:
-    """``gmail.Gmail`` straight onto the stand-in's logic (no HTTP)."""
+    """``gmail_api.Gmail`` straight onto the stand-in's logic (no HTTP)."""
 
     def __init__(self) -> None:
         self.state = GmailStandIn(BOX)
@@ -39,14 +41,14 @@ class StandInGmail:
         query = {
             "startHistoryId": [str(start)],
             "maxResults": [str(page_size)],
-            "historyTypes": list(gmail.HISTORY_TYPES),
+            "historyTypes": list(gmail_api.HISTORY_TYPES),
         }
         if page_token:
             query["pageToken"] = [page_token]
         try:
             return self.state.list_history(user, query)
         except ApiError as exc:
-            raise gmail.HistoryGone(exc.message) from exc
+            raise gmail_api.HistoryGone(exc.message) from exc
 
     def list_messages(self, user: str, *, query: str, page_token: str | None, page_size: int):
         params = {"q": [query], "maxResults": [str(page_size)]}
@@ -58,17 +60,17 @@ class StandInGmail:
         self.before_metadata(message_id)
         try:
             return self.state.get_message(
-                user, message_id, "metadata", list(gmail.METADATA_HEADERS)
+                user, message_id, "metadata", list(gmail_api.METADATA_HEADERS)
             )
         except ApiError as exc:
-            raise gmail.MessageGone(exc.message) from exc
+            raise gmail_api.MessageGone(exc.message) from exc
 
     def get_raw(self, user: str, message_id: str) -> Any:
         self.before_raw(message_id)
         try:
             return self.state.get_message(user, message_id, "raw")
         except ApiError as exc:
-            raise gmail.MessageGone(exc.message) from exc
+            raise gmail_api.MessageGone(exc.message) from exc
 
     def watch(self, user: str, *, topic: str) -> Any:
         return self.state.watch(user, {"topicName": topic})
@@ -79,12 +81,12 @@ class StandInGmail:
 
 class Checkpoints:
     def __init__(self) -> None:
-        self.states: dict[str, gmail.MailboxState] = {}
+        self.states: dict[str, MailboxState] = {}
         self.watches: dict[str, datetime] = {}
         self.locks: dict[str, tuple[str, datetime, datetime]] = {}  # owner, since, until
 
-    def load(self, mailbox: str) -> gmail.MailboxState:
-        state = self.states.get(mailbox, gmail.MailboxState())
+    def load(self, mailbox: str) -> MailboxState:
+        state = self.states.get(mailbox, MailboxState())
         held = self.locks.get(mailbox)
         return replace(state, locked_since=held[1] if held else None)
 
@@ -101,24 +103,24 @@ class Checkpoints:
         )
         return moved
 
-    def begin_full(self, mailbox: str, full: gmail.FullSync, *, now: datetime) -> gmail.FullSync:
+    def begin_full(self, mailbox: str, full: FullSync, *, now: datetime) -> FullSync:
         state = self.load(mailbox)
         if state.full is not None:
             return state.full
         self.states[mailbox] = replace(state, full=full)
         return full
 
-    def full_progress(self, mailbox: str, full: gmail.FullSync, done: int, *, now: datetime):
+    def full_progress(self, mailbox: str, full: FullSync, done: int, *, now: datetime):
         state = self.load(mailbox)
         if state.full is not None and state.full.token == full.token:
             self.states[mailbox] = replace(state, full=replace(state.full, done=done))
 
-    def finish_full(self, mailbox: str, full: gmail.FullSync, *, now: datetime) -> int:
+    def finish_full(self, mailbox: str, full: FullSync, *, now: datetime) -> int:
         state = self.load(mailbox)
         if state.full is None or state.full.token != full.token:
             return state.history_id or full.history_id
         moved = max(state.history_id or 0, full.history_id)
-        self.states[mailbox] = gmail.MailboxState(moved, full.started_at, None)
+        self.states[mailbox] = MailboxState(moved, full.started_at, None)
         return moved
 
     def record_watch(self, mailbox: str, *, history_id: int, expiration: datetime, now: datetime):

@@ -190,11 +190,11 @@ def test_the_stand_in_answers_metadata_and_label_history_as_gmail_documents(stac
 def test_a_mailbox_held_by_another_run_refuses_the_notification_for_a_retry(stack, mailbox, topic):
     from google.cloud import firestore
 
-    from orderhub.gmail_ingest import sync as gmail
+    from orderhub.gmail_ingest.stores import FirestoreCheckpoints
 
     client = ingest()
     notify(client, {"emailAddress": mailbox})
-    checkpoints = gmail.FirestoreCheckpoints(
+    checkpoints = FirestoreCheckpoints(
         firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"]),
         f"{os.environ['FIRESTORE_PREFIX']}gmail_mailboxes",
     )

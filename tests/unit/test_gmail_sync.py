@@ -8,6 +8,7 @@ import pytest
 
 from orderhub.errors import TransientError
 from orderhub.gmail_ingest import sync as gmail
+from orderhub.gmail_ingest.gmail_api import GmailApi
 from orderhub.sources import mail
 from tests.gmailfakes import BOX, NOW, World
 
@@ -67,7 +68,7 @@ def test_refused_credentials_say_what_to_do():
             raise RefreshError("invalid_grant: Token has been expired or revoked.")
 
     with pytest.raises(TransientError, match="re-run scripts/gmail_authorize"):
-        gmail.GmailApi._run(Expired(), "history")
+        GmailApi._run(Expired(), "history")
 
 
 def metadata(sender: str, subject: str) -> dict[str, Any]:
@@ -128,4 +129,4 @@ def test_a_token_endpoint_out_of_reach_is_a_transient_fault_not_the_mails():
             raise TransportError("oauth2.googleapis.com: connection reset")
 
     with pytest.raises(TransientError, match="Gmail unreachable"):
-        gmail.GmailApi._run(Unreachable(), "message")
+        GmailApi._run(Unreachable(), "message")

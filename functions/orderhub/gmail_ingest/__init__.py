@@ -11,8 +11,12 @@
   Gmail says notifications can be delayed or dropped. The mailbox is ``GMAIL_MAILBOX``.
   HTTP functions are not retried: a failure answers 503 and the next run tries again.
 * ``push``: Gmail's notification read out of its Pub/Sub message.
-* ``sync``: the core: history and full syncs, the Gmail API client, checkpoints and
-  per-message attempts in Firestore (its docstring states the guarantees).
+* ``sync``: the core: one run, its history and full syncs and each message's work, and
+  ``renew_watch`` (its docstring states the guarantees).
+* ``gmail_api``: the Gmail API calls a sync makes (``Gmail``) and the real client
+  (``GmailApi``); Gmail's faults become ``TransientError``, ``HistoryGone``, ``MessageGone``.
+* ``stores``: what a sync keeps between runs (checkpoint, lease, full sync; per-message
+  attempts; per-service layout markers): the protocols and their Firestore versions.
 * ``wiring``: the real clients, and ``run_sync`` (one sync with them); ``settings``.
 
 A message becomes events in ``orderhub.sources.mail`` (shared with the CRM app's "read

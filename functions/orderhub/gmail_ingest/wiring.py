@@ -12,7 +12,13 @@ from orderhub import gcp, logs
 from orderhub.bus import PubSubBus
 from orderhub.errors import TransientError
 from orderhub.gmail_ingest import sync as gmail
+from orderhub.gmail_ingest.gmail_api import GmailApi
 from orderhub.gmail_ingest.settings import GmailSettings
+from orderhub.gmail_ingest.stores import (
+    FirestoreAttempts,
+    FirestoreCheckpoints,
+    FirestoreLayoutMarkers,
+)
 from orderhub.sources import stored_rules
 
 #: Per message read: attempts and "published". Gmail may re-list a message for as long as
@@ -68,14 +74,14 @@ def gmail_service() -> Any:
 
 
 @functools.cache
-def stores() -> tuple[gmail.FirestoreCheckpoints, gmail.FirestoreAttempts, PubSubBus]:
+def stores() -> tuple[FirestoreCheckpoints, FirestoreAttempts, PubSubBus]:
     s = settings()
     client = gcp.firestore_client(s.project)
     status = gcp.firestore_client(s.project, s.app_database).collection(
         f"{s.firestore_prefix}gmail_status"  # the CRM app's health page reads it there
     )
-    checkpoints = gmail.FirestoreCheckpoints(client, f"{s.firestore_prefix}gmail_mailboxes", status)
-    attempts = gmail.FirestoreAttempts(
+    checkpoints = FirestoreCheckpoints(client, f"{s.firestore_prefix}gmail_mailboxes", status)
+    attempts = FirestoreAttempts(
         client, f"{s.firestore_prefix}gmail_attempts", timedelta(days=ATTEMPT_TTL_DAYS)
     )
     bus = PubSubBus(gcp.publisher(), gcp.topic_path(s.project, s.topic))
@@ -94,10 +100,10 @@ def rules() -> stored_rules.CachedRules:
 
 
 @functools.cache
-def layouts() -> gmail.FirestoreLayoutMarkers:
+def layouts() -> FirestoreLayoutMarkers:
     s = settings()
     client = gcp.firestore_client(s.project)
-    return gmail.FirestoreLayoutMarkers(client, f"{s.firestore_prefix}email_layouts")
+    return FirestoreLayoutMarkers(client, f"{s.firestore_prefix}email_layouts")
 
 
 def limits(s: GmailSettings) -> gmail.SyncLimits:
@@ -135,7 +141,7 @@ def run_sync(
     result = gmail.sync(
         mailbox=mailbox,
         notified_history_id=history_id,
-        gmail=gmail.GmailApi(gmail_service),
+        gmail=GmailApi(gmail_service),
         checkpoints=checkpoints,
         attempts=attempts,
         bus=bus,
@@ -167,7 +173,7 @@ def renew_watch(mailbox: str) -> datetime:
     return gmail.renew_watch(
         mailbox=mailbox,
         topic=settings().push_topic,
-        gmail=gmail.GmailApi(gmail_service),
+        gmail=GmailApi(gmail_service),
         checkpoints=checkpoints,
         now=now(),
     )
