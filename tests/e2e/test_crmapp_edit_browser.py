@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import Crm
 from tests.e2e.conftest import signed_in
+from tests.e2e.test_crmapp_a11y_browser import serious
 from tests.e2e.test_crmapp_actions_browser import until_step
 from tests.e2e.test_crmapp_browser import shot, sign_in
 from tests.e2e.test_order_form_browser import page  # noqa: F401 (the fixture)
@@ -111,7 +112,9 @@ def test_a_manager_edits_the_address_and_note_then_duplicates_the_order_from_the
     plus.click()
     assert page.input_value("#qty-0") == "3"
     assert float(page.text_content("#items-total") or "0") == pytest.approx(before + 3.5)
+    assert serious(page) == []  # axe-core, with the items form open
     shot(page, "edit-items")
+    saved_at = time.monotonic()
     page.click("#save-items")
     page.wait_for_selector("#action-done")
     until_step(page, "items edited")
@@ -127,3 +130,4 @@ def test_a_manager_edits_the_address_and_note_then_duplicates_the_order_from_the
     while gift_wraps() != 3 and time.monotonic() < deadline:
         time.sleep(0.25)
     assert gift_wraps() == 3, "the edit of items never reached Shopify"
+    print(f"edit of items: Save -> Shopify's order {time.monotonic() - saved_at:.2f} s")
