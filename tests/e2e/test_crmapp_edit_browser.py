@@ -130,4 +130,5 @@ def test_a_manager_edits_the_address_and_note_then_duplicates_the_order_from_the
     while gift_wraps() != 3 and time.monotonic() < deadline:
         time.sleep(0.25)
     assert gift_wraps() == 3, "the edit of items never reached Shopify"
+    assert stays(told_at_most_once, seconds=2.0)  # the commit's orders/updated echo included
     print(f"edit of items: Save -> Shopify's order {time.monotonic() - saved_at:.2f} s")
