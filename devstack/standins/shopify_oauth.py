@@ -26,7 +26,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 TOKEN_PATH = "/admin/oauth/access_token"  # noqa: S105 (a path, not a secret)
-SCOPES = "write_orders,read_orders,write_customers,read_customers,read_products,write_draft_orders"
+SCOPES = (
+    "write_orders,read_orders,write_order_edits,write_customers,read_customers,read_products,"
+    "write_draft_orders"
+)
 REFRESH_TTL = 90 * 86_400.0
 AUTHORIZE_PATH = "/admin/oauth/authorize"
 

@@ -212,9 +212,13 @@ def order_node(rest: dict[str, Any]) -> dict[str, Any]:
                 "title": line.get("title"),
                 "variantTitle": line.get("variant_title"),
                 "quantity": line.get("quantity"),
+                "currentQuantity": line.get("current_quantity", line.get("quantity")),
                 "originalUnitPriceSet": _money(line.get("price"), currency),
                 "totalDiscountSet": _money(line.get("total_discount"), currency),
-                "variant": {"legacyResourceId": str(line["variant_id"])}
+                "variant": {
+                    "id": f"gid://shopify/ProductVariant/{line['variant_id']}",
+                    "legacyResourceId": str(line["variant_id"]),
+                }
                 if line.get("variant_id")
                 else None,
                 "product": {"legacyResourceId": str(line["product_id"])}

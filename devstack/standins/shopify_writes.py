@@ -19,7 +19,8 @@ Installed on a ``ShopifyAdminStandIn`` by ``install``. It answers, as Shopify do
 * ``customerSet(identifier:, input:)``: upsert by e-mail, phone or id; a phone or e-mail of
   another customer gives ``TAKEN``; ``addresses`` replaces the list, as Shopify says;
 * ``customerEmailMarketingConsentUpdate`` / ``customerSmsMarketingConsentUpdate``: the
-  record with the newest ``consentUpdatedAt`` is kept.
+  record with the newest ``consentUpdatedAt`` is kept;
+* order editing (``orderEditBegin`` … ``orderEditCommit``): ``shopify_order_edits``.
 
 Each write is paid from the shop's cost bucket (10 points), so ``THROTTLED`` is real. A
 cap of new orders a minute (``orders_per_minute``, trial and development shops: 5) refuses
@@ -44,7 +45,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from devstack.standins import shopify_products
+from devstack.standins import shopify_order_edits, shopify_products
 from devstack.standins.shopify_store import Throttled, contact_fields
 
 APP_ID = 9876543  # our app's id here (``app_id`` of orders we create); devstack.stack knows it
@@ -98,6 +99,7 @@ class Writes:
         self.fulfilment_orders: dict[str, list[dict[str, Any]]] = {}  # order gid → its
         self.fulfilments: list[dict[str, Any]] = []  # fulfilments made, with tracking
         self.products: Any = None  # shopify_products.Products, set by install
+        self.order_edits: Any = None  # shopify_order_edits.OrderEdits, set by install
 
     # ------------------------------------------------------------------ helpers
     def _id(self) -> int:
@@ -231,6 +233,8 @@ class Writes:
                     "title": line.get("title") or (variant or {}).get("_product", {}).get("title"),
                     "variant_title": line.get("variantTitle") or (variant or {}).get("title"),
                     "quantity": quantity,
+                    "current_quantity": quantity,
+                    "fulfillable_quantity": quantity,
                     "price": str(amount),
                     "total_discount": "0.00",
                 }
@@ -554,6 +558,8 @@ class Writes:
             for _, fo in owners.values():
                 fo["status"] = "CLOSED"
             self.fulfilments.append(fulfilment)
+            for line in rest.get("line_items") or []:
+                line["fulfillable_quantity"] = 0
             rest["fulfillment_status"] = "fulfilled"
             rest["updated_at"] = stamp
             rest.setdefault("fulfillments", []).append(
@@ -938,6 +944,7 @@ def install(
     standin.register("customerSmsMarketingConsentUpdate", writes.consent("sms"))
     products = shopify_products.install(standin, writes)
     writes.products = products
+    writes.order_edits = shopify_order_edits.install(standin, writes)
     standin.register(
         "inventorySetQuantities",
         lambda args, store: products.inventory_set(

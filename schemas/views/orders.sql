@@ -110,8 +110,34 @@ address_edits AS (
   ) = 1
 ),
 note_edits AS (
-  SELECT shop, order_source, order_id, note AS edited_note, manager AS edited_by,
-         manager_name AS edited_by_name, occurred_at AS edited_at
+  SELECT shop, order_source, order_id, note AS edited_note, occurred_at AS note_edited_at
+  FROM `${project}.${dataset}.order_actions`
+  WHERE kind = 'edit' AND note IS NOT NULL
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY shop, order_source, order_id ORDER BY occurred_at DESC, event_id DESC
+  ) = 1
+),
+-- The newest edit of items: its lines (those left at 0 removed), subtotal and total win over
+-- the order's own, so revenue (daily_sales, orders_by_source) counts the edited total once.
+items_edits AS (
+  SELECT shop, order_source, order_id,
+         ARRAY(
+           SELECT AS STRUCT li.line_id, li.product_id, li.variant_id, li.sku, li.title,
+                  li.variant_title, li.quantity, li.unit_price, li.total_discount
+           FROM UNNEST(line_items) AS li
+           WHERE li.quantity > 0
+         ) AS edited_lines,
+         subtotal AS edited_subtotal, total AS edited_total, occurred_at AS items_edited_at
+  FROM `${project}.${dataset}.order_actions`
+  WHERE kind = 'edit' AND ARRAY_LENGTH(line_items) > 0
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY shop, order_source, order_id ORDER BY occurred_at DESC, event_id DESC
+  ) = 1
+),
+-- Who edited last (address, note or items), and when.
+last_edits AS (
+  SELECT shop, order_source, order_id, manager AS edited_by, manager_name AS edited_by_name,
+         occurred_at AS edited_at
   FROM `${project}.${dataset}.order_actions`
   WHERE kind = 'edit'
   QUALIFY ROW_NUMBER() OVER (
@@ -188,7 +214,8 @@ SELECT
   latest.version,
   CASE
     WHEN latest.cancelled_at IS NOT NULL THEN 'cancelled'
-    WHEN refunds.refunded >= latest.total AND latest.total > 0 THEN 'refunded'
+    WHEN refunds.refunded >= COALESCE(items_edits.edited_total, latest.total)
+         AND COALESCE(items_edits.edited_total, latest.total) > 0 THEN 'refunded'
     WHEN refunds.refunded > 0 THEN 'partially_refunded'
     WHEN paid_actions.marked_paid_at IS NOT NULL
          AND COALESCE(latest.financial_status, 'open') IN ('open', 'pending', 'authorized')
@@ -219,11 +246,12 @@ SELECT
   latest.cancel_reason,
   latest.currency,
   latest.presentment_currency,
-  latest.subtotal,
+  IF(items_edits.items_edited_at IS NOT NULL, items_edits.edited_subtotal, latest.subtotal)
+    AS subtotal,
   latest.tax,
   latest.discounts,
   latest.shipping,
-  latest.total,
+  IF(items_edits.items_edited_at IS NOT NULL, items_edits.edited_total, latest.total) AS total,
   latest.total_presentment,
   COALESCE(refunds.refunded, 0) AS refunded,
   latest.customer,
@@ -242,11 +270,14 @@ SELECT
     )
     ELSE latest.shipping_address
   END AS shipping_address,
-  latest.line_items,
-  IF(note_edits.edited_at IS NOT NULL, NULLIF(note_edits.edited_note, ''), latest.note) AS note,
-  note_edits.edited_by,
-  note_edits.edited_by_name,
-  note_edits.edited_at,
+  IF(items_edits.items_edited_at IS NOT NULL, items_edits.edited_lines, latest.line_items)
+    AS line_items,
+  IF(note_edits.note_edited_at IS NOT NULL, NULLIF(note_edits.edited_note, ''), latest.note)
+    AS note,
+  last_edits.edited_by,
+  last_edits.edited_by_name,
+  last_edits.edited_at,
+  items_edits.items_edited_at,
   latest.tags,
   STRUCT(
     latest.attribution.channel AS channel,
@@ -299,4 +330,10 @@ LEFT JOIN address_edits
 LEFT JOIN note_edits
   ON note_edits.shop = latest.shop AND note_edits.order_source = latest.source
   AND note_edits.order_id = latest.order_id
+LEFT JOIN items_edits
+  ON items_edits.shop = latest.shop AND items_edits.order_source = latest.source
+  AND items_edits.order_id = latest.order_id
+LEFT JOIN last_edits
+  ON last_edits.shop = latest.shop AND last_edits.order_source = latest.source
+  AND last_edits.order_id = latest.order_id
 WHERE COALESCE(latest.deleted, FALSE) = FALSE AND crm_deleted.order_id IS NULL

@@ -2,7 +2,9 @@
 test-output/crmapp-edit-*.png), in the running stack with the two-way sync on: a manager
 edits an order's address and note (the timeline says who; the Shopify stand-in's order
 gets the new address and note through ``orderUpdate``; no manager is told twice), then
-duplicates the order (the form holds its items; Save makes a new order)."""
+duplicates the order (the form holds its items; Save makes a new order), then edits the
+order's items (one more gift wrap, the new total shown before Save; the stand-in's order
+gets the quantity through Shopify's order editing)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pytest
 
 from tests.conftest import Crm
 from tests.e2e.conftest import signed_in
+from tests.e2e.test_crmapp_a11y_browser import serious
 from tests.e2e.test_crmapp_actions_browser import until_step
 from tests.e2e.test_crmapp_browser import shot, sign_in
 from tests.e2e.test_order_form_browser import page  # noqa: F401 (the fixture)
@@ -98,3 +101,34 @@ def test_a_manager_edits_the_address_and_note_then_duplicates_the_order_from_the
     copy = (page.text_content("#order-number") or "").strip()
     assert copy and copy != number
     shot(page, "edit-duplicate-saved")
+
+    # Edit items on the phone: one more gift wrap (2 → 3 at 3.50), the total moves before Save.
+    page.goto(f"{url}/orders/{number}")
+    page.click("#edit-items summary")
+    before = float(page.text_content("#items-total") or "0")
+    plus = page.locator("#items-form [data-item]").first.locator("[data-step='1']")
+    box = plus.bounding_box()
+    assert box is not None and box["width"] >= 44 and box["height"] >= 44  # a tap target
+    plus.click()
+    assert page.input_value("#qty-0") == "3"
+    assert float(page.text_content("#items-total") or "0") == pytest.approx(before + 3.5)
+    assert serious(page) == []  # axe-core, with the items form open
+    shot(page, "edit-items")
+    saved_at = time.monotonic()
+    page.click("#save-items")
+    page.wait_for_selector("#action-done")
+    until_step(page, "items edited")
+
+    def gift_wraps() -> int | None:
+        for order in writes(stack)["orders"]:
+            if order["source_identifier"].endswith(number):
+                line = order["line_items"][0]
+                return int(line.get("current_quantity", line["quantity"]))
+        return None
+
+    deadline = time.monotonic() + 30
+    while gift_wraps() != 3 and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert gift_wraps() == 3, "the edit of items never reached Shopify"
+    assert stays(told_at_most_once, seconds=2.0)  # the commit's orders/updated echo included
+    print(f"edit of items: Save -> Shopify's order {time.monotonic() - saved_at:.2f} s")

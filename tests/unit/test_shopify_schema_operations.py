@@ -106,6 +106,14 @@ def _writer_operations() -> list[tuple[str, dict[str, Any]]]:
         shop.order_create(planned.order, planned.options)
     shop.order_cancel(gid, reason="CUSTOMER", restock=True, note="asked by phone")
     shop.order_fulfilment(gid)  # a manager's "shipped" (issue 22)
+    # A manager's edit of items (issue 22): Shopify's order editing.
+    shop.order_lines(gid)
+    with pytest.raises(writer.Refused):  # the fake answers no calculated order
+        shop.order_edit_begin(gid)
+    calculated = "gid://shopify/CalculatedOrder/9"
+    shop.order_edit_set_quantity(calculated, "gid://shopify/CalculatedLineItem/3", 0)
+    shop.order_edit_add_variant(calculated, "gid://shopify/ProductVariant/8", 2)
+    shop.order_edit_commit(calculated, staff_note="Items edited in the CRM by Anna K")
     with contextlib.suppress(writer.Refused, KeyError, TypeError, AttributeError):
         shop.fulfillment_create(
             ["gid://shopify/FulfillmentOrder/3"],
@@ -298,3 +306,11 @@ def test_the_checks_catch_what_the_old_code_sent() -> None:
 def test_the_operations_are_found() -> None:
     names = {name for name, _q, _v in operations()}
     assert len(names) >= 25 and "draftOrderCreate" in names
+    documents = "".join(query for _n, query, _v in operations())
+    for mutation in (
+        "orderEditBegin",
+        "orderEditSetQuantity",
+        "orderEditAddVariant",
+        "orderEditCommit",
+    ):
+        assert f"{mutation}(" in documents

@@ -15,7 +15,8 @@ POST       /signout                ends this device's session; ``/signout/everyw
 GET        /products               the picker's search, JSON: ``?q=`` name or SKU
 GET        /orders, /orders.json   the orders list (filters, saved views ``?view=``,
                                    search, pages, days); its JSON
-POST       /orders/<id>/...        actions: ``status``, ``paid``, ``comments``, ``assign``
+POST       /orders/<id>/...        actions: ``status``, ``paid``, ``comments``, ``assign``,
+                                   ``edit`` (address, note), ``items``
 GET        /orders/<id>[/mail]     an order's page; the e-mail it came from, as text
 GET        /customers?q=           customers by phone, e-mail or name
 GET        /customers/<key>        a customer's page; /customers/lookup.json?phone=

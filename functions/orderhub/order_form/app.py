@@ -46,6 +46,7 @@ ASSETS = {
     "crm.js": "text/javascript",
     "share.js": "text/javascript",
     "pwa.js": "text/javascript",
+    "items.js": "text/javascript",
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

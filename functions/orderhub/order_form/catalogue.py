@@ -29,6 +29,16 @@ ORDER BY title, variant_title, sku
 LIMIT @limit
 """
 
+#: One variant by its id: the price an edit of items takes (never the browser's).
+VARIANT_SQL = """
+SELECT product_id, variant_id, sku, title, variant_title, CAST(price AS STRING) AS price
+FROM `{view}`
+WHERE shop = @shop AND variant_id = @variant_id
+  AND LOWER(COALESCE(status, 'active')) = 'active'
+ORDER BY title, sku
+LIMIT 1
+"""
+
 
 @dataclass(frozen=True)
 class Product:
@@ -74,17 +84,30 @@ class BigQueryCatalogue:
 
     def search(self, text: str, *, shop: str, limit: int = MAX_RESULTS) -> list[Product]:
         """Variants of ``shop`` whose title, variant title or SKU contains ``text``."""
+        return self._run(
+            SEARCH_SQL,
+            [
+                ("shop", "STRING", shop),
+                ("needle", "STRING", text.strip().lower()[:100]),
+                ("limit", "INT64", max(1, min(limit, 100))),
+            ],
+        )
+
+    def variant(self, variant_id: str, *, shop: str) -> Product | None:
+        """The active variant ``variant_id`` of ``shop``, or ``None``."""
+        found = self._run(
+            VARIANT_SQL, [("shop", "STRING", shop), ("variant_id", "STRING", variant_id[:128])]
+        )
+        return found[0] if found else None
+
+    def _run(self, sql_template: str, params: list[tuple[str, str, Any]]) -> list[Product]:
         from google.api_core import exceptions
         from google.cloud import bigquery
 
         config = bigquery.QueryJobConfig(
-            query_parameters=[
-                bigquery.ScalarQueryParameter("shop", "STRING", shop),
-                bigquery.ScalarQueryParameter("needle", "STRING", text.strip().lower()[:100]),
-                bigquery.ScalarQueryParameter("limit", "INT64", max(1, min(limit, 100))),
-            ]
+            query_parameters=[bigquery.ScalarQueryParameter(n, t, v) for n, t, v in params]
         )
-        sql = SEARCH_SQL.format(view=self._view)
+        sql = sql_template.format(view=self._view)
         try:
             rows = self._client.query(sql, job_config=config, timeout=self._timeout).result(
                 timeout=self._timeout

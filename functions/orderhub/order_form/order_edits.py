@@ -11,8 +11,12 @@ address and the note, one ``order.action`` of kind ``edit`` (``actions.read_edit
 newest edit wins over the order's own versions on the order's page and in the ``orders``
 view; ``shopify_sync`` carries it to an order that is in Shopify (``orderUpdate``).
 
-Items are not edited here yet: the page says they are changed in Shopify (or by a new
-order) for now.
+``POST /orders/<id>/items`` (CSRF + ``action_token``): an edit of the items, one
+``order.action`` of kind ``edit`` with every line (``qty-<n>``: the new quantity of the
+page's line ``n``, 0 removes it; ``add-<n>-variant_id`` / ``add-<n>-quantity``: an item from
+the catalogue, priced from the catalogue) and the recomputed subtotal and total
+(``actions.read_items``). The newest edit of items wins on the order's page and in the
+``orders`` view; ``shopify_sync`` carries it with Shopify's order editing.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response
 
 from orderhub.order_form import actions as acts
-from orderhub.order_form import form, pages, queries, views
+from orderhub.order_form import catalogue, form, pages, queries, views
 from orderhub.order_form.auth import login_required
 from orderhub.order_form.wiring import now, wiring
 from orderhub.sources import manual
@@ -123,3 +127,18 @@ def edit(order_id: str) -> Response:
     ``ship_country_code``, ``ship_phone`` (all empty: the address is unchanged) and
     ``note``: one ``order.action`` of kind ``edit``."""
     return views._act(order_id, acts.read_edit)
+
+
+@bp.post("/orders/<order_id>/items")
+@login_required
+def edit_items(order_id: str) -> Response:
+    """``qty-<n>`` for the order's lines, ``add-<n>-variant_id`` and ``add-<n>-quantity``
+    for items added from the catalogue: one ``order.action`` of kind ``edit``."""
+    w = wiring()
+
+    def find(variant_id: str) -> catalogue.Product | None:
+        return w.catalogue.variant(variant_id, shop=w.settings.shop)
+
+    return views._act(
+        order_id, lambda values, order: acts.read_items(values, order, find), with_order=True
+    )

@@ -356,7 +356,8 @@ LIMIT 10
 ACTIONS_SQL = """
 SELECT event_id, occurred_at, action_id, order_source, kind, status, tracking_number,
        tracking_company, cancel_reason, text, manager, manager_name, assignee, assignee_name,
-       shipping_address, note
+       shipping_address, note, line_items, CAST(subtotal AS STRING) AS subtotal,
+       CAST(total AS STRING) AS total
 FROM `{t}.order_actions`
 WHERE occurred_at >= @since AND order_id = @order_id
 QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ingested_at) = 1
@@ -489,6 +490,7 @@ def order_page(
     for linked in links:  # a later CRM-only version does not lose the link
         for key in ("shopify_order_id", "shopify_order_name", "shopify_admin_url"):
             order[key] = order.get(key) or linked.get(key)
+    order = acts.edited(order, done)
     refunded = sum((Decimal(r["amount"] or 0) for r in refunds), Decimal(0))
     total = Decimal(order["total"] or 0)
     if order.get("cancelled_at"):
@@ -502,7 +504,7 @@ def order_page(
     if status in UNPAID and acts.paid_by_manager(done):
         status = "paid"
     return OrderPage(
-        order=acts.edited(order, done),
+        order=order,
         timeline=timeline,
         refunds=refunds,
         notifications=notes,

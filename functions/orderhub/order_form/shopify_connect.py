@@ -45,7 +45,9 @@ bp = Blueprint("shopify_connect", __name__)
 
 SHOP_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
 STATE_COOKIE = "orderhub_shopify_state"
-DEFAULT_SCOPES = "read_orders,write_orders,read_customers,write_customers,read_products"
+DEFAULT_SCOPES = (
+    "read_orders,write_orders,write_order_edits,read_customers,write_customers,read_products"
+)
 
 
 def query_hmac(secret: str, params: dict[str, str]) -> str:

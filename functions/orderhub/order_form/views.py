@@ -169,8 +169,9 @@ def order(order_id: str) -> Response:
     return _order_page(found)
 
 
-def _act(order_id: str, read: Any) -> Response:
-    """One action on an order: read the form, check it, publish its ``order.action``."""
+def _act(order_id: str, read: Any, *, with_order: bool = False) -> Response:
+    """One action on an order: read the form, check it, publish its ``order.action``
+    (``with_order``: ``read`` also takes the order as its page shows it)."""
     w = wiring()
     found = queries.order_page(w.runner, order_id[:128], _window(), parallel=_parallel)
     if found is None:
@@ -179,7 +180,7 @@ def _act(order_id: str, read: Any) -> Response:
     if not manual.valid_token(token, now(), acts.TOKEN_MAX_AGE):
         return _order_page(found, error="This page is too old: try again.", status=409)
     try:
-        action = read(request.form)
+        action = read(request.form, found.order) if with_order else read(request.form)
         acts.check_allowed(action, pipeline=found.pipeline)
         event = acts.action_event(
             action,
@@ -202,7 +203,7 @@ def _act(order_id: str, read: Any) -> Response:
         status=action.status,
         event_id=event["event_id"],
     )
-    said = action.status or action.kind
+    said = action.status or ("items" if action.line_items is not None else action.kind)
     return redirect(f"/orders/{quote(found.order['order_id'], safe='')}?done={said}#timeline")
 
 

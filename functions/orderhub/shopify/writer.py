@@ -122,6 +122,84 @@ mutation orderhubFulfillmentCreate($fulfillment: FulfillmentInput!) {
 }
 """
 
+# Order editing (issue 22, edit items): read the lines, begin, change, commit.
+ORDER_LINES = """
+query orderhubOrderLines($id: ID!) {
+  order(id: $id) {
+    id cancelledAt closedAt
+    lineItems(first: 100) { nodes { id title sku currentQuantity variant { id } } }
+  }
+}
+"""
+
+ORDER_EDIT_BEGIN = """
+mutation orderhubOrderEditBegin($id: ID!) {
+  orderEditBegin(id: $id) {
+    calculatedOrder {
+      id
+      lineItems(first: 100) { nodes { id title sku quantity editableQuantity variant { id } } }
+    }
+    userErrors { field message }
+  }
+}
+"""
+
+ORDER_EDIT_SET_QUANTITY = """
+mutation orderhubOrderEditSetQuantity(
+  $id: ID!, $lineItemId: ID!, $quantity: Int!, $restock: Boolean
+) {
+  orderEditSetQuantity(id: $id, lineItemId: $lineItemId, quantity: $quantity, restock: $restock) {
+    calculatedLineItem { id quantity }
+    userErrors { field message }
+  }
+}
+"""
+
+ORDER_EDIT_ADD_VARIANT = """
+mutation orderhubOrderEditAddVariant($id: ID!, $variantId: ID!, $quantity: Int!) {
+  orderEditAddVariant(id: $id, variantId: $variantId, quantity: $quantity, allowDuplicates: false) {
+    calculatedLineItem { id quantity }
+    userErrors { field message }
+  }
+}
+"""
+
+ORDER_EDIT_COMMIT = """
+mutation orderhubOrderEditCommit($id: ID!, $notifyCustomer: Boolean, $staffNote: String) {
+  orderEditCommit(id: $id, notifyCustomer: $notifyCustomer, staffNote: $staffNote) {
+    order { id }
+    userErrors { field message }
+  }
+}
+"""
+
+
+@dataclass(frozen=True)
+class EditLine:
+    """A line of a Shopify order (``LineItem``) or of an edit (``CalculatedLineItem``)."""
+
+    id: str
+    title: str
+    quantity: int  # currentQuantity of a LineItem, quantity of a CalculatedLineItem
+    sku: str | None = None
+    variant_id: str | None = None  # gid://shopify/ProductVariant/N
+    editable: int | None = None  # editableQuantity: what is not fulfilled
+
+
+def _edit_lines(connection: dict[str, Any] | None, quantity: str) -> list[EditLine]:
+    return [
+        EditLine(
+            id=str(n["id"]),
+            title=str(n.get("title") or ""),
+            quantity=int(n.get(quantity) or 0),
+            sku=n.get("sku") or None,
+            variant_id=str((n.get("variant") or {}).get("id") or "") or None,
+            editable=n.get("editableQuantity"),
+        )
+        for n in (connection or {}).get("nodes") or []
+    ]
+
+
 #: Fulfilment orders that can still be fulfilled (Shopify's ``FulfillmentOrderStatus``).
 FULFILLABLE = ("OPEN", "IN_PROGRESS")
 
@@ -367,6 +445,54 @@ class ShopifyWriter:
                 if n.get("status") in FULFILLABLE
             ),
         )
+
+    def order_lines(self, order_id: str) -> tuple[str | None, list[EditLine]] | None:
+        """The order's lines now (``currentQuantity``) and why it cannot be edited
+        (cancelled or closed; ``None``: it can); ``None`` if there is no such order."""
+        node = self._call("order", ORDER_LINES, {"id": order_id}).get("order")
+        if not node:
+            return None
+        why = None
+        if node.get("cancelledAt"):
+            why = "the order is cancelled in Shopify"
+        elif node.get("closedAt"):
+            why = "the order is closed (archived) in Shopify"
+        return why, _edit_lines(node.get("lineItems"), "currentQuantity")
+
+    def order_edit_begin(self, order_id: str) -> tuple[str, list[EditLine]]:
+        """``orderEditBegin``: the calculated order's id and its lines."""
+        data = self._call("orderEditBegin", ORDER_EDIT_BEGIN, {"id": order_id})
+        payload = data.get("orderEditBegin") or {}
+        errors = _user_errors(payload)
+        calculated = payload.get("calculatedOrder")
+        if errors or not calculated:
+            raise Refused("orderEditBegin", errors or [UserError("no calculated order")])
+        return str(calculated["id"]), _edit_lines(calculated.get("lineItems"), "quantity")
+
+    def order_edit_set_quantity(self, calculated_id: str, line_id: str, quantity: int) -> None:
+        """``orderEditSetQuantity`` (what is taken off goes back to stock)."""
+        variables = {"id": calculated_id, "lineItemId": line_id, "quantity": quantity}
+        data = self._call(
+            "orderEditSetQuantity", ORDER_EDIT_SET_QUANTITY, {**variables, "restock": True}
+        )
+        errors = _user_errors(data.get("orderEditSetQuantity") or {})
+        if errors:
+            raise Refused("orderEditSetQuantity", errors)
+
+    def order_edit_add_variant(self, calculated_id: str, variant_id: str, quantity: int) -> None:
+        variables = {"id": calculated_id, "variantId": variant_id, "quantity": quantity}
+        data = self._call("orderEditAddVariant", ORDER_EDIT_ADD_VARIANT, variables)
+        errors = _user_errors(data.get("orderEditAddVariant") or {})
+        if errors:
+            raise Refused("orderEditAddVariant", errors)
+
+    def order_edit_commit(self, calculated_id: str, *, staff_note: str) -> None:
+        """``orderEditCommit`` without notifying the customer."""
+        variables = {"id": calculated_id, "notifyCustomer": False, "staffNote": staff_note}
+        data = self._call("orderEditCommit", ORDER_EDIT_COMMIT, variables)
+        errors = _user_errors(data.get("orderEditCommit") or {})
+        if errors:
+            raise Refused("orderEditCommit", errors)
 
     def fulfillment_create(
         self,

@@ -44,8 +44,10 @@ CONSENT_STATES = ("SUBSCRIBED", "UNSUBSCRIBED", "PENDING")
 
 def action_write(action: Mapping[str, Any]) -> str | None:
     """What a manager's action (``order.action``) writes in Shopify: ``fulfil`` (shipped),
-    ``paid``, ``cancel`` or ``edit`` (address and note); ``None`` for the rest (comments,
-    confirmed, packed, ...)."""
+    ``paid``, ``cancel``, ``edit`` (address and note) or ``items`` (an edit of items);
+    ``None`` for the rest (comments, confirmed, packed, ...)."""
+    if action.get("kind") == "edit" and action.get("line_items"):
+        return "items"  # Shopify's order editing (shopify_sync.items)
     if action.get("kind") in ("paid", "edit"):
         return str(action["kind"])
     if action.get("kind") == "status":

@@ -40,7 +40,7 @@ from orderhub.shopify.writer import (
     UserError,
     quoted,
 )
-from orderhub.shopify_sync import plan
+from orderhub.shopify_sync import items, plan
 from orderhub.shopify_sync.links import Links, OrderRate, RateWait, link_key
 from orderhub.sinks.bigquery import Inserter, build_row
 from orderhub.switches import Switches
@@ -639,8 +639,8 @@ def carry_action(event: Event, deps: Deps) -> Result | None:
     """A manager's action (``order.action``) on an order that is in Shopify: shipped → a
     fulfilment of its open fulfilment orders with the tracking info (Shopify e-mails the
     customer), paid → ``orderMarkAsPaid``, cancelled → ``orderCancel``, an edit of the
-    address and note → ``orderUpdate``; ``None`` for actions Shopify has no place for
-    (comments, the other steps).
+    address and note → ``orderUpdate``, an edit of items → Shopify's order editing
+    (``items``); ``None`` for actions Shopify has no place for (comments, the other steps).
 
     The order is in Shopify when it came from there (its id is Shopify's) or when this sync
     wrote it (the link). A CRM order follows its outbound switches, as its creation did; a
@@ -722,6 +722,8 @@ def _write_action(
         reason = plan.cancel_reason(action.get("cancel_reason"))
         writer.order_cancel(current.id, reason=reason, restock=True, note="cancelled in the CRM")
         return "cancelled in Shopify (stock restocked)", "cancelled"
+    if what == "items":
+        return items.write_items(writer, current.id, action)
     if what == "edit":
         fields = plan.edit_input(action)
         writer.order_update(current.id, fields)
