@@ -1,4 +1,5 @@
-"""Start bqemulator without DuckDB's spatial (and avro) extensions, with its translations cached.
+"""Start bqemulator without DuckDB's spatial (and avro) extensions, with its translations
+cached and without table history.
 
 bqemulator 1.4.0 refuses to start unless it can ``INSTALL spatial``, which downloads
 the extension; these machines cannot. OrderHub uses no GEOGRAPHY (nor Avro), so the
@@ -17,6 +18,12 @@ catalog is in its key (the SQL, project and caller); time travel (``FOR SYSTEM_T
 which reads snapshots, is never cached. The qualification of table names in the
 translated SQL (one more parse) is kept as well. Execution, parameters and
 materialized-view refreshes are untouched.
+
+No table history: bqemulator copies a whole table after every write to it (an ``AUTO``
+snapshot, for ``FOR SYSTEM_TIME AS OF``), so each streamed row costs a copy of its table
+and the copies pile up for 7 days. OrderHub never reads table history, so those copies
+are skipped and a time-travel query is refused in words; ``ORDERHUB_BQ_TIME_TRAVEL=1``
+keeps bqemulator's own behaviour.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import os
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -125,8 +134,32 @@ class TranslationCache:
         return True
 
 
+_SYSTEM_TIME = re.compile(r"\bFOR\s+SYSTEM_TIME\b", re.IGNORECASE)
+
+
+def _skip_automatic_snapshots() -> None:
+    """Keep no ``AUTO`` snapshots: bqemulator copies the whole table (``CREATE TABLE AS
+    SELECT *``) after every write, for time travel, so each streamed row costs a copy of
+    its table, and the copies pile up for the retention window (7 days). OrderHub reads
+    no table history (no ``FOR SYSTEM_TIME``), so the copies are skipped; the change
+    event that refreshes materialized views is still published. ``USER`` snapshots
+    (``CREATE SNAPSHOT TABLE``) are kept as before."""
+    from bqemulator.versioning import snapshots
+
+    capture = snapshots.SnapshotManager.capture
+
+    def capture_user_only(
+        self: Any, project_id: str, dataset_id: str, table_id: str, *, kind: str = "AUTO"
+    ) -> Any:
+        if kind == "AUTO":
+            return None
+        return capture(self, project_id, dataset_id, table_id, kind=kind)
+
+    snapshots.SnapshotManager.capture = capture_user_only  # type: ignore[method-assign]
+
+
 def install() -> TranslationCache:
-    """Patch bqemulator 1.4.0: skip the extension loads, cache translations."""
+    """Patch bqemulator 1.4.0: skip the extension loads, cache translations, keep no history."""
     from bqemulator.jobs import executor
     from bqemulator.scripting import interpreter
     from bqemulator.sql import inner_query, table_rewriter
@@ -134,11 +167,21 @@ def install() -> TranslationCache:
 
     engine.DuckDBEngine._load_spatial = lambda self: None
     engine.DuckDBEngine._load_format_extensions = lambda self: None
+    time_travel = os.environ.get("ORDERHUB_BQ_TIME_TRAVEL") == "1"
+    if not time_travel:
+        _skip_automatic_snapshots()
 
     def chain(bq_sql: str, *, project_id: str, ctx: Any, caller: Any, translator: Any) -> str:
         """inner_query.rewrite_and_translate_statement after its MV refresh (1.4.0)."""
         from bqemulator.domain.result import Err, Ok
 
+        if not time_travel and _SYSTEM_TIME.search(bq_sql):
+            from bqemulator.domain.errors import InvalidQueryError
+
+            raise InvalidQueryError(  # a failed job, as BigQuery answers a query it refuses
+                "FOR SYSTEM_TIME AS OF: this local BigQuery emulator keeps no table history"
+                " (devstack/bq_launcher.py); start it with ORDERHUB_BQ_TIME_TRAVEL=1"
+            )
         bq_sql = inner_query.rewrite_for_system_time(bq_sql, project_id, ctx.snapshots, ctx.engine)
         bq_sql = inner_query.rewrite_for_row_access(
             bq_sql, project_id=project_id, caller=caller, catalog=ctx.catalog

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import time
@@ -209,6 +210,16 @@ def post_cloud_event(client: Any, event: Any) -> Any:
 
     headers, body = to_structured(event)
     return client.post("/", headers=headers, data=body)
+
+
+@functools.cache
+def password_digest(password: str) -> str:
+    """``sessions.hash_password(password)``, made once per test process: the real scrypt
+    parameters cost ~0.5 s of CPU a hash, and fixtures store the same few passwords for
+    every test (what a sign-in verifies is unchanged)."""
+    from orderhub.order_form import sessions
+
+    return sessions.hash_password(password)
 
 
 def load_json(relative: str) -> Any:

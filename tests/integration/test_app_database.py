@@ -27,7 +27,7 @@ import pytest
 from functions_framework import create_app
 
 from devstack.shopify_sender import fixture, headers
-from tests.conftest import ROOT, Crm, Topic, clear_caches, unique
+from tests.conftest import ROOT, Crm, Topic, clear_caches, password_digest, unique
 from tests.integration.test_crmapp import (
     PASSWORD,
     SHOP,
@@ -71,7 +71,6 @@ def crm_app(
 ) -> Iterator[App]:
     from orderhub.managers import FirestoreManagers as NotifyList
     from orderhub.managers import Manager as Told
-    from orderhub.order_form import sessions
     from orderhub.order_form.stores import FirestoreAccounts, Manager
 
     _app_db, managers_db = databases
@@ -89,7 +88,7 @@ def crm_app(
     clear_caches()
     # The operator's managers, in their own database (the app only reads it).
     managers = FirestoreAccounts(_client(managers_db), prefix + "managers")
-    digest = sessions.hash_password(PASSWORD)
+    digest = password_digest(PASSWORD)
     managers.put(Manager("anna", "Anna K", digest), now=NOW)
     managers.put(Manager("olga", "Olga P", digest, role="owner"), now=NOW)
     NotifyList(_client(managers_db), prefix).save((Told("1001", "Anna"), Told("1002", "Ivan")))

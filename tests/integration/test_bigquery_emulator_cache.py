@@ -4,6 +4,7 @@ sees the new view, and rows streamed in between are seen, as BigQuery would."""
 
 from __future__ import annotations
 
+import pytest
 from google.cloud import bigquery
 
 from tests.conftest import Crm
@@ -41,3 +42,41 @@ def test_rows_streamed_between_two_same_queries_are_seen(crm: Crm) -> None:
     assert crm.query(query) == [{"a": "x"}]
     assert crm.client.insert_rows_json(table, [{"a": "y"}]) == []
     assert crm.query(query) == [{"a": "x"}, {"a": "y"}]
+
+
+def test_writes_keep_working_without_table_history(crm: Crm) -> None:
+    """The emulator keeps no copy of a table per write (no ``AUTO`` snapshots): streamed
+    rows, DML and the views over them still give BigQuery's answers."""
+    project, ds = crm.client.project, crm.dataset
+    table = crm.client.create_table(
+        bigquery.Table(
+            f"{project}.{ds}.history_base",
+            schema=[bigquery.SchemaField("a", "STRING"), bigquery.SchemaField("n", "INT64")],
+        )
+    )
+    _view(crm, "history_view", "SELECT a, n FROM {ds}.history_base")
+    for n in range(3):
+        assert crm.client.insert_rows_json(table, [{"a": f"r{n}", "n": n}]) == []
+    crm.query("UPDATE {ds}.history_base SET n = n + 10 WHERE a = 'r1'")
+    crm.query("DELETE FROM {ds}.history_base WHERE a = 'r0'")
+
+    assert crm.query("SELECT a, n FROM {ds}.history_view ORDER BY a") == [
+        {"a": "r1", "n": 11},
+        {"a": "r2", "n": 2},
+    ]
+
+
+def test_time_travel_is_refused_in_words_rather_than_answered_from_today(crm: Crm) -> None:
+    """Without table history a ``FOR SYSTEM_TIME AS OF`` query could only read today's rows,
+    a wrong answer that looks right: it is refused, saying how to turn history on."""
+    project, ds = crm.client.project, crm.dataset
+    table = crm.client.create_table(
+        bigquery.Table(f"{project}.{ds}.history_tt", schema=[bigquery.SchemaField("a", "STRING")])
+    )
+    assert crm.client.insert_rows_json(table, [{"a": "x"}]) == []
+
+    with pytest.raises(Exception, match="ORDERHUB_BQ_TIME_TRAVEL=1"):
+        crm.query(
+            "SELECT a FROM {ds}.history_tt"
+            " FOR SYSTEM_TIME AS OF TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL 1 SECOND)"
+        )

@@ -18,7 +18,15 @@ import yaml
 from bs4 import BeautifulSoup
 
 from devstack.shopify_sender import fixture
-from tests.conftest import Crm, Topic, clear_caches, cloud_event, post_cloud_event, unique
+from tests.conftest import (
+    Crm,
+    Topic,
+    clear_caches,
+    cloud_event,
+    password_digest,
+    post_cloud_event,
+    unique,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MAILS = ROOT / "tests" / "fixtures" / "email"
@@ -88,13 +96,12 @@ def app(emulators: dict[str, str], topic: Topic, crm: Crm) -> Iterator[App]:
     clear_caches()
     from google.cloud import firestore
 
-    from orderhub.order_form import sessions as auth
     from orderhub.order_form.stores import FirestoreAccounts, Manager
 
     managers = FirestoreAccounts(
         firestore.Client(project=emulators["GOOGLE_CLOUD_PROJECT"]), prefix + "managers"
     )
-    digest = auth.hash_password(PASSWORD)
+    digest = password_digest(PASSWORD)
     managers.put(Manager("anna", "Anna K", digest), now=NOW)
     managers.put(Manager("olga", "Olga P", digest, role="owner"), now=NOW)
     import functions_framework

@@ -15,7 +15,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from devstack.standins import gmail as gmail_standin
-from tests.conftest import Crm, Topic, clear_caches, unique
+from tests.conftest import Crm, Topic, clear_caches, password_digest, unique
 from tests.manychat import StandIn, new_subscriber_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,12 +80,11 @@ def env(emulators: dict[str, str], topic: Topic, crm: Crm, stack: dict[str, str]
 
     from orderhub.managers import FirestoreManagers as NotifyList
     from orderhub.managers import Manager as Told
-    from orderhub.order_form import sessions
     from orderhub.order_form.stores import FirestoreAccounts, Manager
 
     client = firestore.Client(project=emulators["GOOGLE_CLOUD_PROJECT"])
     managers = FirestoreAccounts(client, prefix + "managers")
-    digest = sessions.hash_password(PASSWORD)
+    digest = password_digest(PASSWORD)
     managers.put(Manager("anna", "Anna K", digest), now=NOW)
     managers.put(Manager("olga", "Olga P", digest, role="owner"), now=NOW)
     told = new_subscriber_id()

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from bs4 import BeautifulSoup
 
-from tests.conftest import Topic, clear_caches, unique
+from tests.conftest import Topic, clear_caches, password_digest, unique
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "a long test password"
@@ -65,7 +65,7 @@ def test_order_form_signs_in_against_the_managers_database_and_never_writes_it(
     clear_caches()
     now = datetime.now(UTC)
     real = FirestoreAccounts(_client(managers_db), prefix + "managers")
-    real.put(Manager("anna", "Anna K", auth.hash_password(PASSWORD)), now=now)
+    real.put(Manager("anna", "Anna K", password_digest(PASSWORD)), now=now)
     # The same name in the default database, with another password: never consulted.
     decoy = FirestoreAccounts(_client(), prefix + "managers")
     decoy.put(Manager("anna", "Anna K", auth.hash_password("the decoy password")), now=now)

@@ -19,7 +19,15 @@ import jsonschema
 import pytest
 from bs4 import BeautifulSoup
 
-from tests.conftest import Crm, Topic, clear_caches, cloud_event, post_cloud_event, unique
+from tests.conftest import (
+    Crm,
+    Topic,
+    clear_caches,
+    cloud_event,
+    password_digest,
+    post_cloud_event,
+    unique,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "schemas" / "event.v1.json").read_text())
@@ -54,13 +62,12 @@ def form(emulators: dict[str, str], topic: Topic, crm: Crm, shopify_admin: Any) 
     clear_caches()
     from google.cloud import firestore
 
-    from orderhub.order_form import sessions as auth
     from orderhub.order_form.stores import FirestoreAccounts, Manager
 
     managers = FirestoreAccounts(
         firestore.Client(project=emulators["GOOGLE_CLOUD_PROJECT"]), prefix + "managers"
     )
-    managers.put(Manager("anna", "Anna K", auth.hash_password(PASSWORD)), now=datetime.now(UTC))
+    managers.put(Manager("anna", "Anna K", password_digest(PASSWORD)), now=datetime.now(UTC))
     import functions_framework
 
     app = functions_framework.create_app(

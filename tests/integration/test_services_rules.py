@@ -18,7 +18,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from devstack.standins import gmail as standin
-from tests.conftest import FIXTURES, ROOT, Crm, Topic, clear_caches, unique
+from tests.conftest import FIXTURES, ROOT, Crm, Topic, clear_caches, password_digest, unique
 from tests.integration.test_crmapp import NOW, PASSWORD
 from tests.integration.test_gmail_ingest import notify
 
@@ -52,13 +52,12 @@ def apps(emulators: dict[str, str], topic: Topic, crm: Crm) -> tuple[Any, Any, s
     clear_caches()
     from google.cloud import firestore
 
-    from orderhub.order_form import sessions
     from orderhub.order_form.stores import FirestoreAccounts, Manager
 
     managers = FirestoreAccounts(
         firestore.Client(project=emulators["GOOGLE_CLOUD_PROJECT"]), prefix + "managers"
     )
-    digest = sessions.hash_password(PASSWORD)
+    digest = password_digest(PASSWORD)
     managers.put(Manager("anna", "Anna K", digest), now=NOW)
     managers.put(Manager("olga", "Olga P", digest, role="owner"), now=NOW)
     return app("order_form", "http"), app("gmail_ingest", "cloudevent"), prefix

@@ -104,6 +104,20 @@ class Infra:
 
 
 @functools.cache
+def _tree(source: str) -> ast.Module:
+    """A module's syntax tree, kept per text: every check parses the same ~140 files, and
+    each mutation test runs its check twice over a copy that differs in one file (callers
+    must not mutate the tree)."""
+    return ast.parse(source)
+
+
+@functools.cache
+def _nodes(source: str) -> tuple[ast.AST, ...]:
+    """``ast.walk`` of a module, kept per text like ``_tree``."""
+    return tuple(ast.walk(_tree(source)))
+
+
+@functools.cache
 def _parse_tf(source: str) -> dict[str, Any]:
     """Parsing is the slow part; the same text parses the same (callers must not mutate)."""
     return dict(hcl2.loads(source))
@@ -163,7 +177,7 @@ class EntryPoint:
 
 def entry_points(root: Path) -> dict[str, EntryPoint]:
     """Top-level functions of functions/main.py: a ``request`` is HTTP, a ``cloud_event`` not."""
-    tree = ast.parse((root / "functions" / "main.py").read_text())
+    tree = _tree((root / "functions" / "main.py").read_text())
     found = {}
     for node in tree.body:
         if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
@@ -212,7 +226,7 @@ class DevFunction:
 
 def devstack_registry(root: Path) -> tuple[dict[str, DevFunction], set[str]]:
     """devstack/stack.py FUNCTIONS (name, signature, subscribed topics) and EXTRA_TOPICS."""
-    tree = ast.parse((root / "devstack" / "stack.py").read_text())
+    tree = _tree((root / "devstack" / "stack.py").read_text())
     consts = _module_constants(tree)
     functions = {}
     registry = consts.get("FUNCTIONS")
@@ -241,7 +255,7 @@ def code_topics(root: Path) -> dict[str, str]:
         for t in fn.topics:
             where[t] = f"devstack subscription of {fn.name}"
     for path in (root / "functions" / "orderhub").rglob("*.py"):
-        consts = _module_constants(ast.parse(path.read_text()))
+        consts = _module_constants(_tree(path.read_text()))
         for name, node in consts.items():
             value = _resolve(node, consts)
             if name.endswith("_TOPIC") and isinstance(value, str):
@@ -316,10 +330,11 @@ def env_reads(root: Path) -> EnvReads:
     for path in sorted((root / "functions" / "orderhub").rglob("*.py")):
         module = _module_name(root, path)
         package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
-        tree = ast.parse(path.read_text())
+        text = path.read_text()
+        tree = _tree(text)
         imported: set[str] = set()
         used: set[str] = set()
-        for node in ast.walk(tree):
+        for node in _nodes(text):
             if isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
@@ -379,7 +394,7 @@ def claim_collections_in_code(root: Path) -> set[str]:
     collection, ttl), prefix aside."""
     found = set()
     for path in (root / "functions" / "orderhub").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in _nodes(path.read_text()):
             if not (
                 isinstance(node, ast.Call)
                 and ast.unparse(node.func).endswith(("FirestoreClaims", "FirestoreAttempts"))
@@ -411,7 +426,7 @@ def expiring_classes(root: Path) -> set[str]:
     """Classes of orderhub that write documents with an ``expires_at`` field."""
     found = set()
     for path in (root / "functions" / "orderhub").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in _nodes(path.read_text()):
             if not isinstance(node, ast.ClassDef):
                 continue
             for inner in ast.walk(node):
@@ -429,7 +444,7 @@ def expiring_collections_in_code(root: Path, under: str = "") -> dict[str, str]:
     classes = expiring_classes(root)
     found: dict[str, str] = {}
     for path in (root / "functions" / "orderhub" / under).rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in _nodes(path.read_text()):
             if not isinstance(node, ast.Call):
                 continue
             name = ast.unparse(node.func).rsplit(".", 1)[-1]
@@ -738,7 +753,7 @@ APPEND_PERMISSIONS = {"bigquery.tables.get", "bigquery.tables.updateData"}
 
 def _code_dict_values(path: Path, name: str) -> set[str]:
     """String values of a module-level dict literal (``TABLE_OF_ENTITY`` and the like)."""
-    consts = _module_constants(ast.parse(path.read_text()))
+    consts = _module_constants(_tree(path.read_text()))
     node = consts.get(name)
     out: set[str] = set()
     if isinstance(node, ast.Dict):
@@ -753,7 +768,7 @@ def _code_dict_values(path: Path, name: str) -> set[str]:
 
 def _code_tuple(path: Path, name: str) -> tuple[str, ...]:
     """String items of a module-level tuple literal (``TABLES_READ``)."""
-    node = _module_constants(ast.parse(path.read_text())).get(name)
+    node = _module_constants(_tree(path.read_text())).get(name)
     if not isinstance(node, ast.Tuple):
         return ()
     return tuple(
@@ -972,7 +987,7 @@ def _app_state_matches_code(root: Path, entries: dict[str, Any]) -> list[str]:
             problems.append(f"function {name}: app_state = {state!r} but its code never uses it")
         if state == "read":
             for path, text in sources.items():
-                for node in ast.walk(ast.parse(text)):
+                for node in _nodes(text):
                     if (
                         isinstance(node, ast.Call)
                         and isinstance(node.func, ast.Attribute)
@@ -989,7 +1004,7 @@ def _app_state_matches_code(root: Path, entries: dict[str, Any]) -> list[str]:
 
 def _package_of(root: Path, function: str) -> str:
     """The orderhub package that serves an entry point of functions/main.py."""
-    tree = ast.parse((root / "functions" / "main.py").read_text())
+    tree = _tree((root / "functions" / "main.py").read_text())
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == function:
             for inner in ast.walk(node):
@@ -1043,15 +1058,15 @@ def log_calls(root: Path) -> list[LogCall]:
     for path in sorted(package.rglob("*.py")):
         if path == package / "logs.py":
             continue
-        tree = ast.parse(path.read_text(), filename=str(path))
+        text = path.read_text()
         aliases = {
             target.id
-            for node in ast.walk(tree)
+            for node in _nodes(text)
             if isinstance(node, ast.Assign) and any(_is_logs_attr(n) for n in ast.walk(node.value))
             for target in node.targets
             if isinstance(target, ast.Name)
         }
-        for node in ast.walk(tree):
+        for node in _nodes(text):
             if not isinstance(node, ast.Call):
                 continue
             func = node.func
