@@ -9,6 +9,7 @@ from the first receipt (three taps), as the owner would."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -210,3 +211,35 @@ def test_try_shows_every_field_and_problem_of_an_uploaded_mail(apps):
     assert answer.status_code == 200, answer.get_data(as_text=True)[:2000]
     shown = soup(answer).select_one("#try-result").get_text(" ")
     assert "missing phone" in shown and "SM-48410" in shown
+
+
+def test_a_mail_near_the_upload_limit_is_built_from_not_refused_as_too_large(apps):
+    """The page promises uploads up to MAX_UPLOAD_BYTES; every tap posts the mail back
+    (base64, a third larger), so the app must take such a body, not answer 413."""
+    import email
+    from email import policy
+
+    from orderhub.order_form.delivery_services import MAX_UPLOAD_BYTES
+
+    crm_app, _ingest, _prefix = apps
+    mail = email.message_from_bytes(
+        (MAILS / "bolt_food_receipt_chickinho.eml").read_bytes(), policy=policy.default
+    )
+    # A photo of the receipt rides along, as with a mail forwarded from a phone.
+    mail.add_attachment(
+        os.urandom(1_150_000), maintype="image", subtype="jpeg", filename="receipt.jpg"
+    )
+    data = mail.as_bytes()
+    assert 1_500_000 < len(data) <= MAX_UPLOAD_BYTES  # well over the old 1 MiB cap
+
+    csrf = sign_in(crm_app, "olga")
+    page = crm_app.post(
+        "/services/build",
+        data={"csrf_token": csrf, "mail": (io.BytesIO(data), "big.eml")},
+        content_type="multipart/form-data",
+    )
+    assert page.status_code == 200, page.get_data(as_text=True)[:500]
+    page = tap(crm_app, page, "order_number", "\u00ad19-06-2021")
+    page = tap(crm_app, page, "total", "*9.73")
+    found = {dd["data-field"]: dd.get_text() for dd in soup(page).select("#hits dd[data-field]")}
+    assert found["order_number"] == "19-06-2021" and found["total"] == "9.73 EUR"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from devstack.standins import shopify_schema
+from orderhub.order_form import payment_links
 from orderhub.shopify import admin as admin_module
 from orderhub.shopify import markers, versions, writer
 from orderhub.shopify_reconcile import backfill, deletes, reconcile
@@ -104,6 +105,19 @@ def _writer_operations() -> list[tuple[str, dict[str, Any]]]:
     )
     with pytest.raises(writer.Refused):  # the fake answers no order
         shop.order_create(planned.order, planned.options)
+    # A form order whose payment type the owner marked "paid in Shopify" (issue 24):
+    # orderCreate with a sale transaction in place of financialStatus.
+    paid_event = _event()
+    paid_event["entity"] = dict(paid_event["entity"], payment_type="cash_on_delivery")
+    paid = plan.order_create_input(
+        paid_event,
+        variants={},
+        switches=ON.changed({"paid_in_shopify": "cash_on_delivery"}),
+        customer_id=None,
+    )
+    assert paid.order.get("transactions"), paid.order
+    with pytest.raises(writer.Refused):
+        shop.order_create(paid.order, paid.options)
     shop.order_cancel(gid, reason="CUSTOMER", restock=True, note="asked by phone")
     shop.order_fulfilment(gid)  # a manager's "shipped" (issue 22)
     # A manager's edit of items (issue 22): Shopify's order editing.
@@ -131,6 +145,9 @@ def _writer_operations() -> list[tuple[str, dict[str, Any]]]:
         consent = plan.consent_to_send(decision, None)
         assert consent is not None
         shop.consent_update(channel, "gid://shopify/Customer/5", consent)
+    # An owner's "Also delete in Shopify" (issue 24).
+    with contextlib.suppress(writer.Refused):
+        shop.customer_delete("gid://shopify/Customer/5")
     # Products (issue 24): lookup by our tag, read by id, productSet, locations, stock.
     shop.find_product(markers.product_search("crm-0123456789abcdef"))
     shop.product("gid://shopify/Product/7")
@@ -214,6 +231,8 @@ def operations() -> list[tuple[str, str, dict[str, Any]]]:
         attributes={"orderhub_form": "x"},
     )
     ops.append(("draftOrderCreate", admin_module.DRAFT_ORDER_CREATE, {"input": draft}))
+    links = {"first": payment_links.LIST_SIZE, "query": f"status:open tag:{payment_links.TAG}"}
+    ops.append(("draftOrders (unpaid links)", payment_links.OPEN_LINKS, links))
     for number, (query, variables) in enumerate(_writer_operations()):
         ops.append((f"writer#{number}", query, variables))
     since = {"first": 7, "after": None, "query": "updated_at:>='2026-11-01T00:00:00Z'"}
@@ -314,3 +333,7 @@ def test_the_operations_are_found() -> None:
         "orderEditCommit",
     ):
         assert f"{mutation}(" in documents
+    sent = [(query, str(variables)) for _n, query, variables in operations()]
+    assert any("customerDelete" in query for query, _v in sent)
+    assert any("draftOrders(" in query for query, _v in sent)
+    assert any("orderCreate" in query and "transactions" in v for query, v in sent)

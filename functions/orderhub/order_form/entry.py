@@ -11,8 +11,8 @@ from flask import Flask, Response
 from orderhub.order_form.app import create_app
 from orderhub.order_form.wiring import wiring
 
-#: The largest request body accepted (a form with a hundred lines is a few kB).
-MAX_BODY = 1 << 20
+#: The largest body: /services' 2 MB mail, posted back in base64 by each builder tap.
+MAX_BODY = 3 << 20
 
 
 @functools.cache
