@@ -9,7 +9,42 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import Crm
+from tests.conftest import ALONE, Crm, xdist_group
+
+
+@pytest.fixture(autouse=True)
+def alone_or_beside(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Under pytest-xdist, a test of ``ALONE`` (tests/conftest.py) runs while no test of the
+    ``stack-2`` and ``stack-3`` groups does; those hold the room shared, it holds it alone.
+
+    Two ``flock`` files of the run: the room (shared or exclusive) and a turnstile taken on
+    the way in, so that a test waiting to be alone is not kept out by the others' next tests
+    (readers enter one at a time through the turnstile; the lone test keeps it until it
+    is in)."""
+    import fcntl
+    import os
+
+    group = xdist_group(request.node.nodeid)
+    alone = request.node.nodeid in ALONE
+    if "PYTEST_XDIST_WORKER" not in os.environ or not (alone or group in ("stack-2", "stack-3")):
+        yield
+        return
+    shared = tmp_path_factory.getbasetemp().parent  # one per pytest run, as stack.json
+    with (
+        open(shared / "e2e-room.lock", "w") as room,
+        open(shared / "e2e-turnstile.lock", "w") as gate,
+    ):
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(room, fcntl.LOCK_UN)
 
 
 @pytest.fixture
