@@ -231,6 +231,8 @@ STACK_3 = frozenset(
         "tests/e2e/test_crmapp_browser.py::test_a_new_order_appears_in_the_open_list_without_a_reload",
         "tests/e2e/test_crmapp_browser.py::test_a_manager_marks_a_quarantined_mail_handled",
         "tests/e2e/test_crmapp_reach_browser.py",
+        "tests/e2e/test_duplicates_and_order.py",
+        "tests/e2e/test_notifier_e2e.py",
         "tests/e2e/test_gmail_bad_mail.py",
         "tests/e2e/test_privacy_erasure.py",
         "tests/e2e/test_services_builder_browser.py",
@@ -249,6 +251,9 @@ ALONE = frozenset(
         "tests/e2e/test_sync_journeys.py::test_d_timeout_plus_lagging_search_and_two_deliveries_make_one_shopify_order",
         # ManyChat answers 500 twice: another test's message to these managers would take one.
         "tests/e2e/test_notifier_e2e.py::test_500_twice_then_200_still_one_message_per_manager",
+        # ManyChat "down" for a manager of the list: every other test's order would fail
+        # for it too, and their retries slow the notifier's deliveries down for everyone.
+        "tests/e2e/test_notifier_e2e.py::test_dead_lettered_notification_is_replayed_after_the_fix",
     }
 )
 
@@ -258,23 +263,27 @@ def xdist_group(nodeid: str) -> str | None:
     one after another, in file order; a test of no group (None) runs on any worker.
 
     The end-to-end tests share the running stack. The rule: a test that changes a piece of
-    the stack's shared state is in one group with every test that reads or counts it. The
-    shared state is the managers list (``stack_managers``), the demo shop's sync switches
-    (``sync_on``, ``customers_on``, ``products_on``, the settings page), the Shopify
-    stand-in's faults, the shop's catalogue and orders that reconciliation and backfill
-    read (and its cursor); a test that counts what the stand-ins were asked in all (Shopify
-    writes, customerSet calls) reads them too.
+    the stack's shared state is in one group with every test that reads or counts it. That
+    state: the demo shop's sync switches (``sync_on``, ``customers_on``, ``products_on``,
+    the settings page; while the orders sync is on, a form or e-mail order gets Shopify's
+    echo too, so tests that count an order's events read it), the Shopify stand-in's
+    faults and its counts of all writes (customerSet, productSet, stock), the shop's
+    catalogue, and the shop's orders that reconciliation and backfill read (and their
+    cursor). The managers list is shared by addition: ``stack_managers`` adds two fresh
+    managers and takes them out again, and every manager hears of every order, so tests
+    count only the messages, and the ``notifications`` rows, of their own orders and
+    managers.
 
     * ``stack``: the tests that change or read that shared state.
     * ``stack-2``, ``stack-3``: tests that only add records of their own (fresh ids, a
-      mailbox of their own) and assert only about those, through the webhook (Shopify's
-      own orders are never synced back), e-mail, the order form and the app's pages, so
-      that nothing the ``stack`` group changes can disturb them, and they change nothing
-      it reads or counts. Their orders do reach the ``stack`` tests' managers: those tests
-      count only the messages about their own orders. The few ``stack`` tests that cannot
-      share the stack at all (``ALONE``: the demo shop's inbound orders off, a ManyChat
-      answer scripted for the next message) wait until no ``stack-2``/``stack-3`` test
-      runs, and those wait for them (a lock, ``tests/e2e/conftest.py``).
+      mailbox, managers of their own) and assert only about those, through the webhook
+      (Shopify's own orders are never synced back), e-mail and the app's pages: nothing
+      the ``stack`` group changes disturbs them, and they change nothing it reads or
+      counts.
+    * ``ALONE``: the few tests that no other test of the shared stack may run beside (the
+      demo shop's inbound orders off, a Shopify fault, a ManyChat answer scripted for the
+      next message): they wait until the other groups' running tests end, and those wait
+      for them (a lock, ``alone_or_beside`` in ``tests/e2e/conftest.py``).
     * ``dev-terminal``: each case starts a whole ``scripts/dev`` stack of its own (ports
       from base + 50): one at a time, beside the shared stack's tests.
 

@@ -16,8 +16,9 @@ from tests.conftest import ALONE, Crm, xdist_group
 def alone_or_beside(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
-    """Under pytest-xdist, a test of ``ALONE`` (tests/conftest.py) runs while no test of the
-    ``stack-2`` and ``stack-3`` groups does; those hold the room shared, it holds it alone.
+    """Under pytest-xdist, a test of ``ALONE`` (tests/conftest.py) runs while no other
+    end-to-end test of the shared stack does: the others hold the room shared, it holds it
+    alone (``dev-terminal`` cases run a stack of their own and need no room).
 
     Two ``flock`` files of the run: the room (shared or exclusive) and a turnstile taken on
     the way in, so that a test waiting to be alone is not kept out by the others' next tests
@@ -28,7 +29,7 @@ def alone_or_beside(
 
     group = xdist_group(request.node.nodeid)
     alone = request.node.nodeid in ALONE
-    if "PYTEST_XDIST_WORKER" not in os.environ or not (alone or group in ("stack-2", "stack-3")):
+    if "PYTEST_XDIST_WORKER" not in os.environ or group in (None, "dev-terminal"):
         yield
         return
     shared = tmp_path_factory.getbasetemp().parent  # one per pytest run, as stack.json
@@ -57,9 +58,18 @@ def stack_crm(stack: dict[str, str]) -> Crm:
 
 
 @pytest.fixture
-def stack_managers(stack: dict[str, str]) -> Iterator[list[str]]:
-    """Two fresh managers (ManyChat subscriber ids) in the stack's settings/managers, so a
-    test can count exactly what its own managers were told; the old list is put back."""
+def stack_managers(
+    stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[str]]:
+    """Two fresh managers (ManyChat subscriber ids) added to the stack's settings/managers,
+    so a test can count exactly what its own managers were told about its own orders;
+    taken out again afterwards. Tests running beside it (other groups) add theirs to the
+    same list, so every manager there hears of every order: count only your own orders.
+
+    The list is changed under a lock of the run (read, change, write), so two tests never
+    lose each other's managers. When the last ones leave a list that no one else put there
+    (no document before), the document goes, so NOTIFY_MANAGERS applies again."""
+    import fcntl
     import os
 
     from orderhub.managers import FirestoreManagers, Manager
@@ -72,14 +82,20 @@ def stack_managers(stack: dict[str, str]) -> Iterator[list[str]]:
         project=stack["GOOGLE_CLOUD_PROJECT"], database=stack["MANAGERS_DATABASE"]
     )
     store = FirestoreManagers(db)
-    before = store.load()
     managers = [new_subscriber_id(), new_subscriber_id()]
-    store.save(tuple(Manager(m, f"E2E {i}") for i, m in enumerate(managers)))
+    lock_path = tmp_path_factory.getbasetemp().parent / "e2e-managers.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        before = store.load() or ()
+        store.save((*before, *(Manager(m, f"E2E {i}") for i, m in enumerate(managers))))
     yield managers
-    if before is None:  # there was no document: leave none, so NOTIFY_MANAGERS applies again
-        db.collection("settings").document("managers").delete()
-    else:
-        store.save(before)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        left = tuple(m for m in store.load() or () if m.subscriber_id not in managers)
+        if left:
+            store.save(left)
+        else:  # only tests' managers were there: leave no document, as before them
+            db.collection("settings").document("managers").delete()
 
 
 @pytest.fixture
