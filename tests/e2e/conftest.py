@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -120,6 +121,23 @@ def catalogue(stack: dict[str, str], stack_crm: Crm) -> None:
     assert len(rows) == len(product["variants"])
 
 
+@contextmanager
+def one_sign_in(stack: dict[str, str]) -> Iterator[None]:
+    """Sign in inside this, one at a time across the run's workers. The app keeps a
+    throttle record per manager and per client address and answers a sign-in that races
+    another on the same record with an error ("a concurrent sign-in changed it"); the
+    end-to-end groups all sign in from 127.0.0.1, mostly as the demo manager."""
+    import fcntl
+    import tempfile
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    port = urlsplit(stack["ORDER_FORM_URL"]).port  # one lock per stack
+    with open(Path(tempfile.gettempdir()) / f"orderhub-e2e-sign-in-{port}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def form_field(html: str, name: str) -> str:
     match = re.search(rf'name="{name}" value="([^"]*)"', html)
     assert match, f"no {name} on the page"
@@ -131,15 +149,16 @@ def signed_in(stack: dict[str, str]) -> tuple[requests.Session, Any]:
     session = requests.Session()
     url = stack["ORDER_FORM_URL"]
     page = session.get(url + "/signin", timeout=10)
-    response = session.post(
-        url + "/signin",
-        data={
-            "csrf_token": form_field(page.text, "csrf_token"),
-            "manager": stack["ORDER_FORM_DEMO_MANAGER"],
-            "password": stack["ORDER_FORM_DEMO_PASSWORD"],
-        },
-        timeout=10,
-        allow_redirects=False,
-    )
+    with one_sign_in(stack):
+        response = session.post(
+            url + "/signin",
+            data={
+                "csrf_token": form_field(page.text, "csrf_token"),
+                "manager": stack["ORDER_FORM_DEMO_MANAGER"],
+                "password": stack["ORDER_FORM_DEMO_PASSWORD"],
+            },
+            timeout=10,
+            allow_redirects=False,
+        )
     assert response.status_code == 303
     return session, response
