@@ -91,6 +91,16 @@ DEMO_MANAGERS = (
 
 #: Dead letters: after this many deliveries a push message moves to ``<sub>-dead-letter``.
 MAX_DELIVERY_ATTEMPTS = 5
+#: The local stack's longest wait before Pub/Sub redelivers a message its function failed
+#: (production waits 10 s to 600 s: infra/scripts/attach-dead-letters).
+MAX_BACKOFF_SECONDS = 10
+
+#: The state directory of the test command's stack (``scripts/test``: ``.dev/test-stack``).
+TEST_STACK_DIR = "test-stack"
+#: What the test stack sets shorter than production (and than ``scripts/dev``'s stack), so
+#: that tests waiting for it wait less (the code paths are the same):
+#: how long the webhook and reconciliation keep a shop's sync switches (production: 30 s).
+TEST_SYNC_SETTINGS_CACHE_SECONDS = "1"
 
 
 def dead_letter_name(subscription: str) -> str:
@@ -115,6 +125,11 @@ class Stack:
         return cls(state_dir=state if state.is_absolute() else ROOT / state, base=base)
 
     # ----------------------------------------------------------------- layout
+    @property
+    def is_test_stack(self) -> bool:
+        """The test command's stack (its ``TEST_*`` settings are shorter)."""
+        return self.state_dir.name == TEST_STACK_DIR
+
     @property
     def endpoints_file(self) -> Path:
         return self.state_dir / "endpoints.env"
@@ -210,6 +225,8 @@ class Stack:
             # The app id the Shopify stand-in gives the orders shopify_sync creates.
             "SHOPIFY_APP_IDS": str(shopify_writes.APP_ID),
         }
+        if self.is_test_stack:
+            values["SYNC_SETTINGS_CACHE_SECONDS"] = TEST_SYNC_SETTINGS_CACHE_SECONDS
         for fn in FUNCTIONS:
             values[f"{fn.name.upper()}_URL"] = self.function_url(fn)
         values["CRM_APP_URL"] = values["ORDER_FORM_URL"]
@@ -447,7 +464,7 @@ class Stack:
                     "ack_deadline_seconds": 30,
                     "retry_policy": {
                         "minimum_backoff": {"seconds": 1},
-                        "maximum_backoff": {"seconds": 10},
+                        "maximum_backoff": {"seconds": MAX_BACKOFF_SECONDS},
                     },
                     "dead_letter_policy": {
                         "dead_letter_topic": dead_topic,

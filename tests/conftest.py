@@ -235,31 +235,80 @@ STACK_2 = frozenset(
         "tests/e2e/test_crmapp_draft_browser.py",
     }
 )
+#: Modules (or single tests) of the ``stack-3`` group.
+STACK_3 = frozenset(
+    {
+        "tests/e2e/test_crmapp_browser.py::test_a_manager_finds_an_order_by_phone_sees_its_life_and_orders_again",
+        "tests/e2e/test_crmapp_browser.py::test_a_new_order_appears_in_the_open_list_without_a_reload",
+        "tests/e2e/test_crmapp_browser.py::test_a_manager_marks_a_quarantined_mail_handled",
+        "tests/e2e/test_crmapp_reach_browser.py",
+        "tests/e2e/test_duplicates_and_order.py",
+        "tests/e2e/test_notifier_e2e.py",
+        "tests/e2e/test_gmail_bad_mail.py",
+        "tests/e2e/test_privacy_erasure.py",
+        "tests/e2e/test_services_builder_browser.py",
+        "tests/e2e/test_stack_lifecycle.py::test_up_again_keeps_the_running_processes",
+        "tests/e2e/test_stack_lifecycle.py::test_endpoints_file_lists_what_a_newcomer_needs",
+    }
+)
+#: Tests of the ``stack`` group that no test of another end-to-end group may run beside
+#: (``tests/e2e/conftest.py``, ``alone_or_beside``), and why.
+ALONE = frozenset(
+    {
+        # The demo shop's inbound orders off: any other test's order webhook would be held.
+        "tests/e2e/test_sync_journeys.py::test_e_held_orders_released_halfway_then_released_again_come_in_once",
+        # A slow orderCreate: another test's order (synced while this test's sync is on)
+        # would take the slow answer meant for this one.
+        "tests/e2e/test_sync_journeys.py::test_d_timeout_plus_lagging_search_and_two_deliveries_make_one_shopify_order",
+        # ManyChat answers 500 twice: another test's message to these managers would take one.
+        "tests/e2e/test_notifier_e2e.py::test_500_twice_then_200_still_one_message_per_manager",
+        # ManyChat "down" for a manager of the list: every other test's order would fail
+        # for it too, and their retries slow the notifier's deliveries down for everyone.
+        "tests/e2e/test_notifier_e2e.py::test_dead_lettered_notification_is_replayed_after_the_fix",
+    }
+)
 
 
 def xdist_group(nodeid: str) -> str | None:
     """The group a test runs in under pytest-xdist: the tests of a group run on one worker,
     one after another, in file order; a test of no group (None) runs on any worker.
 
-    * ``stack``: the end-to-end tests. They share the running stack: its functions, its
-      managers list, its sync switches, the stand-ins' shop and ManyChat (some tell it to
-      fail, some count what each manager was told).
-    * ``stack-2``: end-to-end tests that share the stack too, but change nothing the
-      ``stack`` group reads or counts, and that nothing the ``stack`` group changes (the
-      managers list, the sync switches, Shopify stand-in faults, ManyChat failures, the
-      shop's catalogue and orders) can disturb: fresh Shopify ids through the webhook
-      (Shopify's own orders are never synced back), and the app's pages in a browser. They
-      run beside the ``stack`` group on another worker, so the end-to-end tail is shorter.
+    The end-to-end tests share the running stack. The rule: a test that changes a piece of
+    the stack's shared state is in one group with every test that reads or counts it. That
+    state: the demo shop's sync switches (``sync_on``, ``customers_on``, ``products_on``,
+    the settings page; while the orders sync is on, a form or e-mail order gets Shopify's
+    echo too, so tests that count an order's events read it), the Shopify stand-in's
+    faults and its counts of all writes (customerSet, productSet, stock), the shop's
+    catalogue, and the shop's orders that reconciliation and backfill read (and their
+    cursor). The managers list is shared by addition: ``stack_managers`` adds two fresh
+    managers and takes them out again, and every manager hears of every order, so tests
+    count only the messages, and the ``notifications`` rows, of their own orders and
+    managers.
+
+    * ``stack``: the tests that change or read that shared state.
+    * ``stack-2``, ``stack-3``: tests that only add records of their own (fresh ids, a
+      mailbox, managers of their own) and assert only about those, through the webhook
+      (Shopify's own orders are never synced back), e-mail and the app's pages: nothing
+      the ``stack`` group changes disturbs them, and they change nothing it reads or
+      counts.
+    * ``ALONE``: the few tests that no other test of the shared stack may run beside (the
+      demo shop's inbound orders off, a Shopify fault, a ManyChat answer scripted for the
+      next message): they wait until the other groups' running tests end, and those wait
+      for them (a lock, ``alone_or_beside`` in ``tests/e2e/conftest.py``).
     * ``dev-terminal``: each case starts a whole ``scripts/dev`` stack of its own (ports
       from base + 50): one at a time, beside the shared stack's tests.
 
-    Unit and integration tests name their own topics, datasets, collections, mailboxes
-    and subscribers, so they run beside those two groups, on the other workers.
+    The groups run side by side, each on its own worker. Unit and integration tests name
+    their own topics, datasets, collections, mailboxes and subscribers, so they run beside
+    those groups, on the other workers.
     """
     if nodeid.startswith("tests/e2e/test_stack_lifecycle.py::test_every_way_of_ending_"):
         return "dev-terminal"
-    if nodeid.split("::")[0] in STACK_2:
+    module = nodeid.split("::")[0]
+    if module in STACK_2:
         return "stack-2"
+    if module in STACK_3 or "::".join(nodeid.split("::")[:2]) in STACK_3:
+        return "stack-3"
     if nodeid.startswith("tests/e2e/"):
         return "stack"
     return None

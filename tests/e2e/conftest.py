@@ -4,12 +4,49 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import requests
 
-from tests.conftest import Crm
+from tests.conftest import ALONE, Crm, xdist_group
+
+
+@pytest.fixture(autouse=True)
+def alone_or_beside(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Under pytest-xdist, a test of ``ALONE`` (tests/conftest.py) runs while no other
+    end-to-end test of the shared stack does: the others hold the room shared, it holds it
+    alone (``dev-terminal`` cases run a stack of their own and need no room).
+
+    Two ``flock`` files of the run: the room (shared or exclusive) and a turnstile taken on
+    the way in, so that a test waiting to be alone is not kept out by the others' next tests
+    (readers enter one at a time through the turnstile; the lone test keeps it until it
+    is in)."""
+    import fcntl
+    import os
+
+    group = xdist_group(request.node.nodeid)
+    alone = request.node.nodeid in ALONE
+    if "PYTEST_XDIST_WORKER" not in os.environ or group in (None, "dev-terminal"):
+        yield
+        return
+    shared = tmp_path_factory.getbasetemp().parent  # one per pytest run, as stack.json
+    with (
+        open(shared / "e2e-room.lock", "w") as room,
+        open(shared / "e2e-turnstile.lock", "w") as gate,
+    ):
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(room, fcntl.LOCK_UN)
 
 
 @pytest.fixture
@@ -22,9 +59,18 @@ def stack_crm(stack: dict[str, str]) -> Crm:
 
 
 @pytest.fixture
-def stack_managers(stack: dict[str, str]) -> Iterator[list[str]]:
-    """Two fresh managers (ManyChat subscriber ids) in the stack's settings/managers, so a
-    test can count exactly what its own managers were told; the old list is put back."""
+def stack_managers(
+    stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[str]]:
+    """Two fresh managers (ManyChat subscriber ids) added to the stack's settings/managers,
+    so a test can count exactly what its own managers were told about its own orders;
+    taken out again afterwards. Tests running beside it (other groups) add theirs to the
+    same list, so every manager there hears of every order: count only your own orders.
+
+    The list is changed under a lock of the run (read, change, write), so two tests never
+    lose each other's managers. When the last ones leave a list that no one else put there
+    (no document before), the document goes, so NOTIFY_MANAGERS applies again."""
+    import fcntl
     import os
 
     from orderhub.managers import FirestoreManagers, Manager
@@ -37,14 +83,20 @@ def stack_managers(stack: dict[str, str]) -> Iterator[list[str]]:
         project=stack["GOOGLE_CLOUD_PROJECT"], database=stack["MANAGERS_DATABASE"]
     )
     store = FirestoreManagers(db)
-    before = store.load()
     managers = [new_subscriber_id(), new_subscriber_id()]
-    store.save(tuple(Manager(m, f"E2E {i}") for i, m in enumerate(managers)))
+    lock_path = tmp_path_factory.getbasetemp().parent / "e2e-managers.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        before = store.load() or ()
+        store.save((*before, *(Manager(m, f"E2E {i}") for i, m in enumerate(managers))))
     yield managers
-    if before is None:  # there was no document: leave none, so NOTIFY_MANAGERS applies again
-        db.collection("settings").document("managers").delete()
-    else:
-        store.save(before)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        left = tuple(m for m in store.load() or () if m.subscriber_id not in managers)
+        if left:
+            store.save(left)
+        else:  # only tests' managers were there: leave no document, as before them
+            db.collection("settings").document("managers").delete()
 
 
 @pytest.fixture
@@ -69,6 +121,23 @@ def catalogue(stack: dict[str, str], stack_crm: Crm) -> None:
     assert len(rows) == len(product["variants"])
 
 
+@contextmanager
+def one_sign_in(stack: dict[str, str]) -> Iterator[None]:
+    """Sign in inside this, one at a time across the run's workers. The app keeps a
+    throttle record per manager and per client address and answers a sign-in that races
+    another on the same record with an error ("a concurrent sign-in changed it"); the
+    end-to-end groups all sign in from 127.0.0.1, mostly as the demo manager."""
+    import fcntl
+    import tempfile
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    port = urlsplit(stack["ORDER_FORM_URL"]).port  # one lock per stack
+    with open(Path(tempfile.gettempdir()) / f"orderhub-e2e-sign-in-{port}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def form_field(html: str, name: str) -> str:
     match = re.search(rf'name="{name}" value="([^"]*)"', html)
     assert match, f"no {name} on the page"
@@ -80,15 +149,16 @@ def signed_in(stack: dict[str, str]) -> tuple[requests.Session, Any]:
     session = requests.Session()
     url = stack["ORDER_FORM_URL"]
     page = session.get(url + "/signin", timeout=10)
-    response = session.post(
-        url + "/signin",
-        data={
-            "csrf_token": form_field(page.text, "csrf_token"),
-            "manager": stack["ORDER_FORM_DEMO_MANAGER"],
-            "password": stack["ORDER_FORM_DEMO_PASSWORD"],
-        },
-        timeout=10,
-        allow_redirects=False,
-    )
+    with one_sign_in(stack):
+        response = session.post(
+            url + "/signin",
+            data={
+                "csrf_token": form_field(page.text, "csrf_token"),
+                "manager": stack["ORDER_FORM_DEMO_MANAGER"],
+                "password": stack["ORDER_FORM_DEMO_PASSWORD"],
+            },
+            timeout=10,
+            allow_redirects=False,
+        )
     assert response.status_code == 303
     return session, response

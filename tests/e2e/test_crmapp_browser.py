@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Crm
+from tests.e2e.conftest import one_sign_in
 from tests.e2e.test_order_form_browser import OUTPUT, page  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.browser
@@ -30,8 +31,9 @@ def sign_in(page: Any, stack: dict[str, str], *, owner: bool = False) -> None:  
     password = stack["CRM_OWNER_PASSWORD"] if owner else stack["ORDER_FORM_DEMO_PASSWORD"]
     page.fill("#manager", name)
     page.fill("#password", password)
-    page.click("button:has-text('Sign in')")
-    page.wait_for_selector("h1:has-text('New order')")
+    with one_sign_in(stack):
+        page.click("button:has-text('Sign in')")
+        page.wait_for_selector("h1:has-text('New order')")
 
 
 def shot(page: Any, name: str) -> None:  # noqa: F811

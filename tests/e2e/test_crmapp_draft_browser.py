@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Crm
+from tests.e2e.conftest import one_sign_in
 from tests.e2e.test_crmapp_browser import shot
 from tests.e2e.test_order_form_browser import page  # noqa: F401 (the fixture)
 
@@ -25,8 +26,9 @@ def test_a_half_typed_order_survives_an_expired_session(
     page.goto(url + "/signin")
     page.fill("#manager", stack["ORDER_FORM_DEMO_MANAGER"])
     page.fill("#password", stack["ORDER_FORM_DEMO_PASSWORD"])
-    page.click("button:has-text('Sign in')")
-    page.wait_for_selector("h1:has-text('New order')")
+    with one_sign_in(stack):
+        page.click("button:has-text('Sign in')")
+        page.wait_for_selector("h1:has-text('New order')")
     page.fill("#lines-0-title", "Gift wrap")
     page.fill("#lines-0-price", "3.50")
     page.fill("#customer_name", "Olena Draft")
@@ -44,8 +46,9 @@ def test_a_half_typed_order_survives_an_expired_session(
     shot(page, "draft-signin")
     page.fill("#manager", stack["ORDER_FORM_DEMO_MANAGER"])
     page.fill("#password", stack["ORDER_FORM_DEMO_PASSWORD"])
-    page.click("button:has-text('Sign in')")
-    page.wait_for_selector("#draft-restored")
+    with one_sign_in(stack):
+        page.click("button:has-text('Sign in')")
+        page.wait_for_selector("#draft-restored")
     assert page.input_value("#customer_name") == "Olena Draft"
     assert page.input_value("#phone") == "201 555 0177"
     assert page.input_value("#address") == "1 Main St, Springfield"

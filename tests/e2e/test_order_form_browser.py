@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Crm
+from tests.e2e.conftest import one_sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output"
@@ -66,8 +67,9 @@ def sign_in(page: Any, stack: dict[str, str]) -> None:
     assert page.url.endswith("/signin")  # not signed in: the sign-in page, never the form
     page.fill("#manager", stack["ORDER_FORM_DEMO_MANAGER"])
     page.fill("#password", stack["ORDER_FORM_DEMO_PASSWORD"])
-    page.click("button:has-text('Sign in')")
-    page.wait_for_selector("h1:has-text('New order')")
+    with one_sign_in(stack):
+        page.click("button:has-text('Sign in')")
+        page.wait_for_selector("h1:has-text('New order')")
 
 
 def test_a_manager_takes_an_order_on_a_phone(

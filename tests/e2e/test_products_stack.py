@@ -23,7 +23,7 @@ import requests
 
 from devstack.shopify_sender import send
 from tests.conftest import Crm
-from tests.e2e.conftest import form_field
+from tests.e2e.conftest import form_field, one_sign_in
 
 
 @pytest.fixture
@@ -48,16 +48,19 @@ def signed_in(stack: dict[str, str], *, owner: bool) -> requests.Session:
     session = requests.Session()
     url = stack["ORDER_FORM_URL"]
     page = session.get(url + "/signin", timeout=10)
-    response = session.post(
-        url + "/signin",
-        data={
-            "csrf_token": form_field(page.text, "csrf_token"),
-            "manager": stack["CRM_OWNER_NAME"] if owner else stack["ORDER_FORM_DEMO_MANAGER"],
-            "password": stack["CRM_OWNER_PASSWORD"] if owner else stack["ORDER_FORM_DEMO_PASSWORD"],
-        },
-        timeout=10,
-        allow_redirects=False,
-    )
+    with one_sign_in(stack):
+        response = session.post(
+            url + "/signin",
+            data={
+                "csrf_token": form_field(page.text, "csrf_token"),
+                "manager": stack["CRM_OWNER_NAME"] if owner else stack["ORDER_FORM_DEMO_MANAGER"],
+                "password": stack["CRM_OWNER_PASSWORD"]
+                if owner
+                else stack["ORDER_FORM_DEMO_PASSWORD"],
+            },
+            timeout=10,
+            allow_redirects=False,
+        )
     assert response.status_code == 303
     return session
 

@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from tests.conftest import FIXTURES, ROOT, Crm
-from tests.e2e.conftest import form_field
+from tests.e2e.conftest import form_field, one_sign_in
 from tests.e2e.test_crmapp_browser import shot, sign_in
 from tests.e2e.test_order_form_browser import page  # noqa: F401 (the fixture)
 
@@ -34,16 +34,17 @@ def owner_session(stack: dict[str, str]) -> tuple[requests.Session, str]:
     session = requests.Session()
     url = stack["CRM_APP_URL"]
     signin = session.get(url + "/signin", timeout=10)
-    answer = session.post(
-        url + "/signin",
-        data={
-            "csrf_token": form_field(signin.text, "csrf_token"),
-            "manager": stack["CRM_OWNER_NAME"],
-            "password": stack["CRM_OWNER_PASSWORD"],
-        },
-        timeout=10,
-        allow_redirects=False,
-    )
+    with one_sign_in(stack):
+        answer = session.post(
+            url + "/signin",
+            data={
+                "csrf_token": form_field(signin.text, "csrf_token"),
+                "manager": stack["CRM_OWNER_NAME"],
+                "password": stack["CRM_OWNER_PASSWORD"],
+            },
+            timeout=10,
+            allow_redirects=False,
+        )
     assert answer.status_code == 303
     return session, form_field(session.get(url + "/services", timeout=20).text, "csrf_token")
 
