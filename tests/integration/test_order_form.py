@@ -508,3 +508,39 @@ def test_firestore_away_during_sign_in_answers_503_not_a_crash(
         assert form.sign_in().status_code == 303  # and then it works
     finally:
         outage.close()
+
+
+def test_managers_signing_in_at_once_from_one_office_all_get_through(emulators) -> None:
+    """The address's counter is shared by everyone behind it: sign-ins that meet on it at
+    the same moment take turns (each still counted before its password is checked), and
+    none is answered "busy, try again"."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime
+
+    from google.cloud import firestore
+
+    from orderhub.errors import TransientError
+    from orderhub.order_form.stores import FirestoreThrottle, throttle_keys
+
+    throttle = FirestoreThrottle(
+        firestore.Client(project=emulators["GOOGLE_CLOUD_PROJECT"]), unique("throttle")
+    )
+    now = datetime.now(UTC)
+    office = "198.51.100.7"
+    together = threading.Barrier(6)
+
+    def sign_in(i: int) -> str:
+        keys = throttle_keys(f"manager{i}", office, known_device=True)
+        together.wait()
+        try:
+            waited = throttle.attempt(keys, now=now)
+        except TransientError:
+            return "busy"
+        throttle.succeeded(keys, now=now)
+        return "checked" if waited == 0 else "wait"
+
+    for _round in range(3):
+        with ThreadPoolExecutor(6) as pool:
+            outcomes = list(pool.map(sign_in, range(6)))
+        assert outcomes == ["checked"] * 6, outcomes

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import random
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -231,15 +233,26 @@ def throttle_keys(
     return keys
 
 
+#: Turns a sign-in takes on counters that other sign-ins change at the same moment (the
+#: managers of one office share their address's counter) before it answers "try again".
+ATTEMPT_TURNS = 8
+
+
+class _Raced(TransientError):
+    """A compare-and-set lost to another sign-in: read again and retry."""
+
+
 class FirestoreThrottle:
     """Sign-in attempts with exponential backoff, counted before the password is checked.
 
     ``attempt`` reads every key of a sign-in: if any is locked it answers the wait and
     counts nothing; otherwise it counts the attempt as a failure, and sets the lock the
     next attempt meets, in one batch that only applies if no key changed since it was read
-    (compare-and-set on each document's update time). So parallel guesses serialise on the
-    counters: those that lose the race get ``TransientError`` (a 503, "try again") and no
-    password check, and no more get through than one after another would. ``succeeded``
+    (compare-and-set on each document's update time). So parallel attempts serialise on the
+    counters: one that loses the race reads again and counts on top of the winner (up to
+    ``ATTEMPT_TURNS`` times, then ``TransientError``, a 503 "try again"), so managers of
+    one office signing in at once all get through, and parallel guesses get no more
+    password checks than one after another would. ``succeeded``
     takes the attempt back. Every call is bounded by ``TIMEOUT_S``.
     """
 
@@ -252,21 +265,29 @@ class FirestoreThrottle:
         """Seconds to wait before trying again (nothing counted), or 0: the attempt may
         go ahead and is counted as failed until ``succeeded``."""
         refs = [(kind, self._collection.document(doc_id)) for kind, doc_id in keys]
-        snapshots = self._read([ref for _, ref in refs])
-        wait = 0.0
-        for snapshot in snapshots.values():
-            locked = (snapshot.to_dict() or {}).get("locked_until") if snapshot.exists else None
-            if locked is not None and locked > now:
-                wait = max(wait, (locked - now).total_seconds())
-        if wait > 0:
-            return wait
-        changes = []
-        for kind, ref in refs:
-            snapshot = snapshots[ref.id]
-            failures = int((snapshot.to_dict() or {}).get("failures", 0)) + 1
-            changes.append((ref, snapshot, self._record(kind, failures, now)))
-        self._swap(changes, "throttle update")
-        return 0.0
+        for turn in range(ATTEMPT_TURNS):
+            snapshots = self._read([ref for _, ref in refs])
+            wait = 0.0
+            for snapshot in snapshots.values():
+                data = (snapshot.to_dict() or {}) if snapshot.exists else {}
+                locked = data.get("locked_until")
+                if locked is not None and locked > now:
+                    wait = max(wait, (locked - now).total_seconds())
+            if wait > 0:
+                return wait
+            changes = []
+            for kind, ref in refs:
+                snapshot = snapshots[ref.id]
+                failures = int((snapshot.to_dict() or {}).get("failures", 0)) + 1
+                changes.append((ref, snapshot, self._record(kind, failures, now)))
+            try:
+                self._swap(changes, "throttle update")
+                return 0.0
+            except _Raced:
+                # Another sign-in counted on a shared key first (the office's address):
+                # read again and count on top of it, after a short random pause.
+                time.sleep(random.uniform(0, 0.02 * (turn + 1)))  # noqa: S311 (jitter)
+        raise TransientError("throttle update: too many sign-ins at once; try again")
 
     def succeeded(self, keys: list[tuple[str, str]], *, now: datetime) -> None:
         """Clear the name's counter; take this attempt back from the address's."""
@@ -316,7 +337,7 @@ class FirestoreThrottle:
         try:
             batch.commit(**_bounded())
         except (exceptions.FailedPrecondition, exceptions.AlreadyExists) as exc:
-            raise TransientError(f"{what}: a concurrent sign-in changed it") from exc
+            raise _Raced(f"{what}: a concurrent sign-in changed it") from exc
         except (exceptions.GoogleAPICallError, exceptions.RetryError) as exc:
             raise _transient(what, exc) from exc
 
