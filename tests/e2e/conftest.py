@@ -29,7 +29,7 @@ def alone_or_beside(
     import os
 
     group = xdist_group(request.node.nodeid)
-    alone = request.node.nodeid in ALONE
+    alone = request.node.nodeid in ALONE or request.node.nodeid.split("::")[0] in ALONE
     if "PYTEST_XDIST_WORKER" not in os.environ or group in (None, "dev-terminal"):
         yield
         return
