@@ -302,8 +302,9 @@ def xdist_group(nodeid: str) -> str | None:
       counts.
     * ``ALONE``: the few tests that no other test of the shared stack may run beside (the
       demo shop's inbound orders off, a Shopify fault, a ManyChat answer scripted for the
-      next message, reconciliation's id check): they wait until the other groups' running tests end, and those wait
-      for them (a lock, ``alone_or_beside`` in ``tests/e2e/conftest.py``).
+      next message, reconciliation's id check): they wait until the other groups' running
+      tests end, and those wait for them (a lock, ``alone_or_beside`` in
+      ``tests/e2e/conftest.py``).
     * ``dev-terminal``: each case starts a whole ``scripts/dev`` stack of its own (ports
       from base + 50): one at a time, beside the shared stack's tests.
 
