@@ -123,10 +123,11 @@ def catalogue(stack: dict[str, str], stack_crm: Crm) -> None:
 
 @contextmanager
 def one_sign_in(stack: dict[str, str]) -> Iterator[None]:
-    """Sign in inside this, one at a time across the run's workers. The app keeps a
-    throttle record per manager and per client address and answers a sign-in that races
-    another on the same record with an error ("a concurrent sign-in changed it"); the
-    end-to-end groups all sign in from 127.0.0.1, mostly as the demo manager."""
+    """Sign in inside this, one at a time across the run's workers. The end-to-end groups
+    all sign in from 127.0.0.1, mostly as the demo manager: the app counts each attempt
+    against that manager at that address until its password is checked, so a burst of
+    them could reach the throttle's lock (sign-ins that race on a record take turns,
+    ``FirestoreThrottle.attempt``)."""
     import fcntl
     import tempfile
     from pathlib import Path
