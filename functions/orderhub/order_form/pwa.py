@@ -33,7 +33,7 @@ bp = Blueprint("pwa", __name__)
 ICON_SIZES = (192, 512)
 THEME = "#0b6e4f"
 #: Bump when the shell's files change: the worker then drops the old cache.
-SHELL_VERSION = "1"
+SHELL_VERSION = "2"
 #: What the worker caches, below the app's base path: nothing that holds an order.
 SHELL = (
     "/offline",

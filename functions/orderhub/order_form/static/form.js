@@ -12,6 +12,52 @@
     return parseInt(parts[0], 10) * 100 + parseInt(((parts[1] || "") + "00").slice(0, 2), 10);
   }
 
+  // The catalogue search both the order form and the order page's "Edit items" use: as the
+  // manager types, GET `url`?q=… (the latest answer wins), list the products as buttons,
+  // and hand the one tapped to `pick`. `keep` filters what is offered; `none` is said when
+  // nothing is.
+  function catalogueSearch(search, results, url, pick, none, keep) {
+    var timer = null, asked = 0;
+    function show(products) {
+      results.innerHTML = "";
+      products.filter(keep || function () { return true; }).forEach(function (p) {
+        var li = document.createElement("li");
+        var b = document.createElement("button");
+        b.type = "button";
+        var name = document.createElement("span");
+        name.textContent = p.title;
+        var meta = document.createElement("small");
+        meta.textContent = [p.sku, p.price].filter(Boolean).join(" · ");
+        b.appendChild(name); b.appendChild(meta);
+        b.addEventListener("click", function () {
+          pick(p);
+          results.innerHTML = ""; search.value = ""; search.focus();
+        });
+        li.appendChild(b); results.appendChild(li);
+      });
+      if (!results.children.length) {
+        var hint = document.createElement("li");
+        hint.className = "hint";
+        hint.textContent = none;
+        results.appendChild(hint);
+      }
+    }
+    search.addEventListener("input", function () {
+      clearTimeout(timer);
+      var q = search.value.trim();
+      if (!q) { results.innerHTML = ""; return; }
+      timer = setTimeout(function () {
+        var mine = ++asked;
+        fetch(url + "?q=" + encodeURIComponent(q), { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : { products: [] }; })
+          .then(function (data) { if (mine === asked) show(data.products || []); })
+          .catch(function () { /* the page works without the search */ });
+      }, 200);
+    });
+    search.addEventListener("keydown", function (e) { if (e.key === "Enter") e.preventDefault(); });
+  }
+  window.orderhubCatalogueSearch = catalogueSearch;
+
   function setupOrderForm(form) {
     var lines = $("[data-lines]", form);
     var template = document.getElementById("line-template");
@@ -69,50 +115,12 @@
     add.addEventListener("click", function () { $("[data-field=title]", addLine(null)).focus(); });
 
     var picker = $("[data-picker]", form);
-    var search = $("[data-search]", form);
-    var results = $("[data-results]", form);
-    var timer = null, asked = 0;
     picker.hidden = false;
-
-    function show(products) {
-      results.innerHTML = "";
-      products.forEach(function (p) {
-        var li = document.createElement("li");
-        var b = document.createElement("button");
-        b.type = "button";
-        var name = document.createElement("span");
-        name.textContent = p.title;
-        var meta = document.createElement("small");
-        meta.textContent = [p.sku, p.price].filter(Boolean).join(" · ");
-        b.appendChild(name); b.appendChild(meta);
-        b.addEventListener("click", function () {
-          addLine({ title: p.title, sku: p.sku, variant_id: p.variant_id, product_id: p.product_id,
-                    variant_title: p.variant_title, quantity: "1", price: p.price || "" });
-          results.innerHTML = ""; search.value = ""; search.focus();
-        });
-        li.appendChild(b); results.appendChild(li);
-      });
-      if (!products.length) {
-        var none = document.createElement("li");
-        none.className = "hint";
-        none.textContent = "Nothing found: add it as a custom item.";
-        results.appendChild(none);
-      }
-    }
-
-    search.addEventListener("input", function () {
-      clearTimeout(timer);
-      var q = search.value.trim();
-      if (!q) { results.innerHTML = ""; return; }
-      timer = setTimeout(function () {
-        var mine = ++asked;
-        fetch(form.dataset.products + "?q=" + encodeURIComponent(q), { credentials: "same-origin" })
-          .then(function (r) { return r.ok ? r.json() : { products: [] }; })
-          .then(function (data) { if (mine === asked) show(data.products || []); })
-          .catch(function () { /* typing a custom item still works */ });
-      }, 200);
-    });
-    search.addEventListener("keydown", function (e) { if (e.key === "Enter") e.preventDefault(); });
+    catalogueSearch($("[data-search]", form), $("[data-results]", form), form.dataset.products,
+      function (p) {
+        addLine({ title: p.title, sku: p.sku, variant_id: p.variant_id, product_id: p.product_id,
+                  variant_title: p.variant_title, quantity: "1", price: p.price || "" });
+      }, "Nothing found: add it as a custom item.");
 
     keepDraft(form, addLine, updateTotal);
 

@@ -86,46 +86,15 @@
     }
 
     var picker = $("[data-items-picker]", form);
-    var search = $("[data-search]", picker);
-    var results = $("[data-results]", picker);
-    var timer = null, asked = 0;
-    picker.hidden = false;
-    function show(products) {
-      results.innerHTML = "";
-      products.filter(function (p) { return p.variant_id && p.price; }).forEach(function (p) {
-        var item = document.createElement("li");
-        var b = document.createElement("button");
-        b.type = "button";
-        var name = document.createElement("span");
-        name.textContent = p.title;
-        var meta = document.createElement("small");
-        meta.textContent = [p.sku, p.price].filter(Boolean).join(" · ");
-        b.appendChild(name); b.appendChild(meta);
-        b.addEventListener("click", function () {
-          add(p); results.innerHTML = ""; search.value = ""; search.focus();
-        });
-        item.appendChild(b); results.appendChild(item);
-      });
-      if (!results.children.length) {
-        var none = document.createElement("li");
-        none.className = "hint";
-        none.textContent = "Nothing found in the catalogue.";
-        results.appendChild(none);
-      }
+    // form.js (every page) holds the catalogue search; only items with a variant and a
+    // price can be added to an order that exists. (A phone still holding an older form.js
+    // keeps the steppers; the search comes with the next shell.)
+    if (window.orderhubCatalogueSearch) {
+      picker.hidden = false;
+      window.orderhubCatalogueSearch($("[data-search]", picker), $("[data-results]", picker),
+        form.dataset.products, add, "Nothing found in the catalogue.",
+        function (p) { return p.variant_id && p.price; });
     }
-    search.addEventListener("input", function () {
-      clearTimeout(timer);
-      var q = search.value.trim();
-      if (!q) { results.innerHTML = ""; return; }
-      timer = setTimeout(function () {
-        var mine = ++asked;
-        fetch(form.dataset.products + "?q=" + encodeURIComponent(q), { credentials: "same-origin" })
-          .then(function (r) { return r.ok ? r.json() : { products: [] }; })
-          .then(function (data) { if (mine === asked) show(data.products || []); })
-          .catch(function () { /* quantities can still be changed */ });
-      }, 200);
-    });
-    search.addEventListener("keydown", function (e) { if (e.key === "Enter") e.preventDefault(); });
     form.addEventListener("submit", function () {
       setTimeout(function () { $("#save-items", form).disabled = true; }, 0);
     });
