@@ -397,6 +397,18 @@ class ShopifyWriter:
         return data
 
     # ----------------------------------------------------------------- orders
+    def _mutate(
+        self, name: str, query: str, variables: dict[str, Any], *error_keys: str
+    ) -> dict[str, Any]:
+        """Run the mutation ``name`` and return its payload; ``Refused`` with Shopify's
+        user errors (the first of ``error_keys`` that holds any; ``userErrors`` by default)."""
+        payload = self._call(name, query, variables).get(name) or {}
+        for key in error_keys or ("userErrors",):
+            errors = _user_errors(payload, key)
+            if errors:
+                raise Refused(name, errors)
+        return payload
+
     def find_order(self, search: str) -> ShopifyOrder | None:
         nodes = (self._call("orders", FIND_ORDER, {"query": search}).get("orders") or {}).get(
             "nodes"
@@ -416,17 +428,11 @@ class ShopifyWriter:
     def order_update(self, order_id: str, fields: dict[str, Any]) -> None:
         """``orderUpdate``: note, tags and shipping address (each overwrites Shopify's whole
         value)."""
-        data = self._call("orderUpdate", ORDER_UPDATE, {"input": {"id": order_id, **fields}})
-        errors = _user_errors(data.get("orderUpdate") or {})
-        if errors:
-            raise Refused("orderUpdate", errors)
+        self._mutate("orderUpdate", ORDER_UPDATE, {"input": {"id": order_id, **fields}})
 
     def order_mark_as_paid(self, order_id: str) -> None:
         """``orderMarkAsPaid``: a sale for the outstanding amount (not when already paid)."""
-        data = self._call("orderMarkAsPaid", ORDER_MARK_AS_PAID, {"input": {"id": order_id}})
-        errors = _user_errors(data.get("orderMarkAsPaid") or {})
-        if errors:
-            raise Refused("orderMarkAsPaid", errors)
+        self._mutate("orderMarkAsPaid", ORDER_MARK_AS_PAID, {"input": {"id": order_id}})
 
     def order_fulfilment(self, order_id: str) -> OrderFulfilment | None:
         """The order's state for a shipment: cancelled, paid, and its fulfilment orders."""
@@ -461,38 +467,27 @@ class ShopifyWriter:
 
     def order_edit_begin(self, order_id: str) -> tuple[str, list[EditLine]]:
         """``orderEditBegin``: the calculated order's id and its lines."""
-        data = self._call("orderEditBegin", ORDER_EDIT_BEGIN, {"id": order_id})
-        payload = data.get("orderEditBegin") or {}
-        errors = _user_errors(payload)
+        payload = self._mutate("orderEditBegin", ORDER_EDIT_BEGIN, {"id": order_id})
         calculated = payload.get("calculatedOrder")
-        if errors or not calculated:
-            raise Refused("orderEditBegin", errors or [UserError("no calculated order")])
+        if not calculated:
+            raise Refused("orderEditBegin", [UserError("no calculated order")])
         return str(calculated["id"]), _edit_lines(calculated.get("lineItems"), "quantity")
 
     def order_edit_set_quantity(self, calculated_id: str, line_id: str, quantity: int) -> None:
         """``orderEditSetQuantity`` (what is taken off goes back to stock)."""
         variables = {"id": calculated_id, "lineItemId": line_id, "quantity": quantity}
-        data = self._call(
+        self._mutate(
             "orderEditSetQuantity", ORDER_EDIT_SET_QUANTITY, {**variables, "restock": True}
         )
-        errors = _user_errors(data.get("orderEditSetQuantity") or {})
-        if errors:
-            raise Refused("orderEditSetQuantity", errors)
 
     def order_edit_add_variant(self, calculated_id: str, variant_id: str, quantity: int) -> None:
         variables = {"id": calculated_id, "variantId": variant_id, "quantity": quantity}
-        data = self._call("orderEditAddVariant", ORDER_EDIT_ADD_VARIANT, variables)
-        errors = _user_errors(data.get("orderEditAddVariant") or {})
-        if errors:
-            raise Refused("orderEditAddVariant", errors)
+        self._mutate("orderEditAddVariant", ORDER_EDIT_ADD_VARIANT, variables)
 
     def order_edit_commit(self, calculated_id: str, *, staff_note: str) -> None:
         """``orderEditCommit`` without notifying the customer."""
         variables = {"id": calculated_id, "notifyCustomer": False, "staffNote": staff_note}
-        data = self._call("orderEditCommit", ORDER_EDIT_COMMIT, variables)
-        errors = _user_errors(data.get("orderEditCommit") or {})
-        if errors:
-            raise Refused("orderEditCommit", errors)
+        self._mutate("orderEditCommit", ORDER_EDIT_COMMIT, variables)
 
     def fulfillment_create(
         self,
@@ -513,11 +508,9 @@ class ShopifyWriter:
         }
         if tracking:
             fulfillment["trackingInfo"] = tracking
-        data = self._call("fulfillmentCreate", FULFILLMENT_CREATE, {"fulfillment": fulfillment})
-        payload = data.get("fulfillmentCreate") or {}
-        errors = _user_errors(payload)
-        if errors:
-            raise Refused("fulfillmentCreate", errors)
+        payload = self._mutate(
+            "fulfillmentCreate", FULFILLMENT_CREATE, {"fulfillment": fulfillment}
+        )
         created = payload.get("fulfillment") or {}
         if not created.get("id"):
             raise Refused("fulfillmentCreate", [UserError("Shopify created no fulfilment")])
@@ -540,11 +533,7 @@ class ShopifyWriter:
         return found
 
     def order_create(self, order: dict[str, Any], options: dict[str, Any]) -> ShopifyOrder:
-        data = self._call("orderCreate", ORDER_CREATE, {"order": order, "options": options})
-        payload = data.get("orderCreate") or {}
-        errors = _user_errors(payload)
-        if errors:
-            raise Refused("orderCreate", errors)
+        payload = self._mutate("orderCreate", ORDER_CREATE, {"order": order, "options": options})
         created = payload.get("order")
         if not created or not created.get("id"):
             raise Refused("orderCreate", [UserError("Shopify created no order")])
@@ -558,10 +547,7 @@ class ShopifyWriter:
             "notifyCustomer": False,
             "staffNote": note,
         }
-        payload = self._call("orderCancel", ORDER_CANCEL, variables).get("orderCancel") or {}
-        errors = _user_errors(payload, "orderCancelUserErrors") or _user_errors(payload)
-        if errors:
-            raise Refused("orderCancel", errors)
+        self._mutate("orderCancel", ORDER_CANCEL, variables, "orderCancelUserErrors", "userErrors")
 
     # -------------------------------------------------------------- customers
     def find_customer(self, search: str) -> ShopifyCustomer | None:
@@ -573,10 +559,7 @@ class ShopifyWriter:
         self, identifier: dict[str, Any] | None, customer: dict[str, Any]
     ) -> ShopifyCustomer:
         variables = {"identifier": identifier, "input": customer}
-        payload = self._call("customerSet", CUSTOMER_SET, variables).get("customerSet") or {}
-        errors = _user_errors(payload)
-        if errors:
-            raise Refused("customerSet", errors)
+        payload = self._mutate("customerSet", CUSTOMER_SET, variables)
         found = _customer(payload.get("customer"))
         if found is None:
             raise Refused("customerSet", [UserError("Shopify returned no customer")])
@@ -586,10 +569,7 @@ class ShopifyWriter:
         """Delete a Shopify customer (only when the owner asked for it); ``Refused`` with
         Shopify's words (a customer with orders cannot be deleted)."""
         variables = {"input": {"id": customer_id}}
-        payload = self._call("customerDelete", CUSTOMER_DELETE, variables).get("customerDelete")
-        errors = _user_errors(payload or {})
-        if errors:
-            raise Refused("customerDelete", errors)
+        self._mutate("customerDelete", CUSTOMER_DELETE, variables)
 
     def consent_update(self, channel: str, customer_id: str, consent: dict[str, Any]) -> None:
         if channel == "email":
@@ -597,12 +577,9 @@ class ShopifyWriter:
         else:
             name, query, key = "customerSmsMarketingConsentUpdate", SMS_CONSENT, "sms"
         variables = {"input": {"customerId": customer_id, f"{key}MarketingConsent": consent}}
-        payload = self._call(name, query, variables).get(name) or {}
-        errors = _user_errors(payload)
-        if errors:
-            raise Refused(name, errors)
+        self._mutate(name, query, variables)
 
-        # --------------------------------------------------------------- products
+    # ---------------------------------------------------------------- products
 
     def find_product(self, search: str) -> ShopifyProduct | None:
         data = self._call("products", FIND_PRODUCT, {"query": search})
@@ -618,10 +595,7 @@ class ShopifyWriter:
         """``productSet`` (synchronous): create, or update the product ``identifier`` names;
         the variants given replace the product's (set semantics)."""
         variables = {"identifier": identifier, "input": product}
-        payload = self._call("productSet", PRODUCT_SET, variables).get("productSet") or {}
-        errors = _user_errors(payload)
-        if errors:
-            raise Refused("productSet", errors)
+        payload = self._mutate("productSet", PRODUCT_SET, variables)
         found = _product(payload.get("product"))
         if found is None:
             raise Refused("productSet", [UserError("Shopify returned no product")])
@@ -629,11 +603,7 @@ class ShopifyWriter:
 
     def product_delete(self, product_id: str) -> None:
         """``productDelete``: only when the owner asked for it (a CRM delete unlinks)."""
-        name = "productDelete"
-        payload = self._call(name, PRODUCT_DELETE, {"input": {"id": product_id}}).get(name) or {}
-        errors = _user_errors(payload)
-        if errors:
-            raise Refused(name, errors)
+        self._mutate("productDelete", PRODUCT_DELETE, {"input": {"id": product_id}})
 
     def locations(self) -> list[Location]:
         data = self._call("locations", LOCATIONS, {})
@@ -651,11 +621,7 @@ class ShopifyWriter:
             "input": {"name": "available", "reason": "correction", "quantities": list(quantities)},
             "key": key,
         }
-        name = "inventorySetQuantities"
-        payload = self._call(name, INVENTORY_SET, variables).get(name) or {}
-        errors = _user_errors(payload)
-        if errors:
-            raise Refused(name, errors)
+        self._mutate("inventorySetQuantities", INVENTORY_SET, variables)
 
 
 # ------------------------------------------------------------------- products
