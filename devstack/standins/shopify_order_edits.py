@@ -34,6 +34,17 @@ def _money(amount: Decimal, currency: str) -> dict[str, Any]:
     return {"shopMoney": money, "presentmentMoney": money}
 
 
+def _changed(node: dict[str, Any], line_id: str) -> dict[str, Any]:
+    """The answer of a change to a calculated order: the order and the line changed."""
+    item = next(n for n in node["lineItems"]["nodes"] if n["id"] == line_id)
+    return {
+        "calculatedOrder": node,
+        "calculatedLineItem": item,
+        "orderEditSession": None,
+        "userErrors": [],
+    }
+
+
 def _error(field: list[str], message: str) -> dict[str, Any]:
     return {"field": field, "message": message}
 
@@ -185,13 +196,7 @@ class OrderEdits:
                 return self._refuse(name, none, error)
             line["quantity"] = quantity
             node = self._node(str(args["id"]))
-        item = next(n for n in node["lineItems"]["nodes"] if n["id"] == line["id"])
-        return {
-            "calculatedOrder": node,
-            "calculatedLineItem": item,
-            "orderEditSession": None,
-            "userErrors": [],
-        }
+        return _changed(node, line["id"])
 
     def add_variant(self, args: dict[str, Any], store: Any) -> Any:
         name = "orderEditAddVariant"
@@ -231,13 +236,7 @@ class OrderEdits:
             }
             calc["lines"].append(line)
             node = self._node(str(args["id"]))
-        item = next(n for n in node["lineItems"]["nodes"] if n["id"] == line["id"])
-        return {
-            "calculatedOrder": node,
-            "calculatedLineItem": item,
-            "orderEditSession": None,
-            "userErrors": [],
-        }
+        return _changed(node, line["id"])
 
     def commit(self, args: dict[str, Any], store: Any) -> Any:
         name = "orderEditCommit"
