@@ -34,13 +34,9 @@ def until_step(page: Any, text: str, timeout: float = 30.0) -> None:  # noqa: F8
         page.reload()
 
 
-def test_a_manager_confirms_comments_on_and_ships_an_order_from_the_phone(
-    page: Any,  # noqa: F811
-    stack: dict[str, str],
-    stack_crm: Crm,
-    stack_managers: list[str],
-    sync_on: str,  # noqa: F811
-) -> None:
+def form_order_in_shopify(stack: dict[str, str], stack_crm: Crm, shop: str) -> str:
+    """An order saved in the app's form, synced to Shopify, with Shopify's echo back: its
+    number."""
     url = stack["CRM_APP_URL"]
     session, _ = signed_in(stack)
     saved = session.post(
@@ -50,7 +46,19 @@ def test_a_manager_confirms_comments_on_and_ships_an_order_from_the_phone(
     )
     assert saved.status_code == 201
     number = order_number(saved.text)
-    joined(stack_crm, sync_on, number)  # in Shopify, and Shopify's echo has come back
+    joined(stack_crm, shop, number)  # in Shopify, and Shopify's echo has come back
+    return number
+
+
+def test_a_manager_confirms_comments_on_and_ships_an_order_from_the_phone(
+    page: Any,  # noqa: F811
+    stack: dict[str, str],
+    stack_crm: Crm,
+    stack_managers: list[str],
+    sync_on: str,  # noqa: F811
+) -> None:
+    url = stack["CRM_APP_URL"]
+    number = form_order_in_shopify(stack, stack_crm, sync_on)
 
     sign_in(page, stack)
     page.goto(f"{url}/orders/{number}")

@@ -8,19 +8,16 @@ gets the quantity through Shopify's order editing)."""
 
 from __future__ import annotations
 
-import random
 import time
 from typing import Any
 
 import pytest
 
 from tests.conftest import Crm
-from tests.e2e.conftest import signed_in
 from tests.e2e.test_crmapp_a11y_browser import serious
-from tests.e2e.test_crmapp_actions_browser import until_step
+from tests.e2e.test_crmapp_actions_browser import form_order_in_shopify, until_step
 from tests.e2e.test_crmapp_browser import shot, sign_in
 from tests.e2e.test_order_form_browser import page  # noqa: F401 (the fixture)
-from tests.e2e.test_order_form_stack import new_order, order_number
 from tests.e2e.test_sync_stack import joined, stays, sync_on, writes  # noqa: F401
 from tests.manychat import StandIn
 
@@ -35,15 +32,7 @@ def test_a_manager_edits_the_address_and_note_then_duplicates_the_order_from_the
     sync_on: str,  # noqa: F811
 ) -> None:
     url = stack["CRM_APP_URL"]
-    session, _ = signed_in(stack)
-    saved = session.post(
-        url + "/",
-        data=new_order(session, url, phone=f"+1 201 555 01{random.randint(10, 99)}"),
-        timeout=10,
-    )
-    assert saved.status_code == 201
-    number = order_number(saved.text)
-    joined(stack_crm, sync_on, number)  # in Shopify, and Shopify's echo has come back
+    number = form_order_in_shopify(stack, stack_crm, sync_on)
 
     sign_in(page, stack)
     page.goto(f"{url}/orders/{number}")
