@@ -31,6 +31,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import json
 import os
 import re
 import sys
@@ -117,6 +118,10 @@ class TranslationCache:
                 translator=translator,
             )
         )
+        trace = os.environ.get("ORDERHUB_BQ_CACHE_TRACE")
+        if trace:
+            with open(trace, "a") as f:
+                f.write(json.dumps({"stale": entry is not None, "sql": bq_sql[:300], "n": len(bq_sql)}) + "\n")
         with self._lock:
             self.misses += 1
             if not recorder.wrote:
@@ -158,16 +163,46 @@ def _skip_automatic_snapshots() -> None:
     snapshots.SnapshotManager.capture = capture_user_only  # type: ignore[method-assign]
 
 
+def _read_only_inspectors() -> frozenset[Any]:
+    """The code of bqemulator 1.4.0's functions that parse a statement only to look at it
+    (its kind, its DML target tables) and change nothing in the tree: classification,
+    the refusal of DML on snapshots, the DML snapshot capture, and the detection of a
+    routine drop, a catalog drop, ``CREATE SCHEMA``, ``CREATE VIEW`` and ``CREATE TABLE``
+    (read in their source). They run for every query, and copying the kept tree for each
+    of them cost more than the one parse."""
+    from bqemulator.catalog import ddl_sync
+    from bqemulator.jobs import executor, routine_ddl
+
+    return frozenset(
+        f.__code__
+        for f in (
+            executor._parse_for_classification,
+            executor._reject_dml_on_immutable,
+            executor._capture_dml_snapshots,
+            routine_ddl.detect_drop_routine,
+            ddl_sync._detect_catalog_drop,
+            ddl_sync._detect_create_schema,
+            ddl_sync._detect_plain_create_view,
+            ddl_sync._detect_plain_create_table,
+        )
+    )
+
+
 def _parse_each_text_once() -> None:
     """Parse each SQL text once: before running a query, bqemulator parses its text again
     and again (to classify it, to look for DDL, drops, DML on snapshots, schemas,
     routines: about ten ``sqlglot.parse_one`` calls of the same text), which was half
     the emulator's CPU in the tests. Each text's tree is kept (512 texts, each under
     100,000 characters) and every caller gets its own copy (a copy costs a quarter of a
-    parse), so a caller that changes its tree changes nobody else's."""
+    parse), so a caller that changes its tree changes nobody else's. The read-only
+    inspectors (``_read_only_inspectors``) get the kept tree itself, unless it is a
+    ``CREATE``, ``DROP`` or unparsed command, whose parts some of them hand on."""
     import sqlglot
+    from sqlglot import exp
 
     parse_one = sqlglot.parse_one
+    inspectors = _read_only_inspectors()
+    handed_on = (exp.Create, exp.Drop, exp.Command)
 
     @functools.lru_cache(maxsize=512)
     def parsed(sql: str, read: Any, dialect: Any, into: Any, opts: tuple[Any, ...]) -> Any:
@@ -182,6 +217,8 @@ def _parse_each_text_once() -> None:
             except TypeError:  # an argument that cannot be a key: parse as before
                 pass
             else:
+                if sys._getframe(1).f_code in inspectors and not isinstance(tree, handed_on):
+                    return tree
                 return tree.copy()
         return parse_one(sql, read=read, dialect=dialect, into=into, **opts)
 

@@ -32,6 +32,22 @@ def _restore_environ() -> Iterator[None]:
     os.environ.update(saved)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _verify_each_password_once() -> Iterator[None]:
+    """Sign-ins in this test process check each (password, stored hash) pair with scrypt
+    once, and reuse that answer: ``verify_password`` is a pure function of the two, and at
+    the real cost (N=2^17, ~0.5 s of CPU) the app's sign-ins in the tests took ~100 s of
+    the run's CPU. Every pair is still checked by the real code the first time (a wrong
+    password, an unknown manager, an old hash), and the unit tests of ``sessions`` call it
+    directly, unmemoised. The running stack's ``order_form`` is not touched."""
+    from orderhub.order_form import service
+
+    real = service.verify_password
+    service.verify_password = functools.cache(real)
+    yield
+    service.verify_password = real
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """endpoints.env of the running test stack (started if needed).

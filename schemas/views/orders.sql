@@ -162,7 +162,9 @@ decided AS (
          REGEXP_REPLACE(COALESCE(phone, ''), '[^0-9]', '') AS digits, LOWER(email) AS email
   FROM `${project}.${dataset}.contact_identities`
   WHERE TRUE
-  QUALIFY ROW_NUMBER() OVER (PARTITION BY shop, contact_id ORDER BY version DESC, event_id DESC) = 1
+  QUALIFY ROW_NUMBER() OVER (  -- the later of two decisions from one second's pages wins
+    PARTITION BY shop, contact_id ORDER BY version DESC, occurred_at DESC, event_id DESC
+  ) = 1
     AND decision = 'confirmed'
 ),
 touches AS (

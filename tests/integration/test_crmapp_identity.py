@@ -150,3 +150,30 @@ def test_a_decision_needs_a_session_a_csrf_token_and_a_known_contact(app: App) -
     )
     assert bad.status_code == 422
     assert not app.topic.pull(expect=0, timeout=1)
+
+
+def test_of_two_decisions_from_one_page_the_later_one_stands(app: App) -> None:  # noqa: F811
+    """Both decisions carry the page's form token, so they have one version (the token's
+    second): the one made later must win, whichever event id sorts first."""
+    app.deliver(customer_record())
+    app.deliver(typed_contact())
+    app.sign_in("anna")
+    page = app.client.get("/customers/p12015550123")
+    path = f"/customers/p12015550123/contacts/{CONTACT}"
+    for decision in ("confirmed", "rejected"):
+        data = {
+            "csrf_token": hidden(page, "csrf_token"),
+            "action_token": hidden(page, "action_token"),
+            "decision": decision,
+        }
+        assert app.client.post(path, data=data).status_code == 303
+    by_decision = {e["entity"]["decision"]: e for e in app.deliver_published(expect=2)}
+    confirmed, rejected = by_decision["confirmed"], by_decision["rejected"]
+    assert confirmed["version"] == rejected["version"]
+    assert confirmed["occurred_at"] < rejected["occurred_at"]
+    [row] = [
+        r
+        for r in app.crm.query("SELECT contact_id, identity FROM {ds}.contacts")
+        if r["contact_id"] == CONTACT
+    ]
+    assert row["identity"] == "rejected"

@@ -671,7 +671,9 @@ WITH decided AS (  -- each contact's newest decision by a manager (orderhub.orde
     REGEXP_REPLACE(COALESCE(phone, ''), '[^0-9]', '') AS digits, LOWER(email) AS email
   FROM `{t}.contact_identities`
   WHERE TRUE
-  QUALIFY ROW_NUMBER() OVER (PARTITION BY shop, contact_id ORDER BY version DESC, event_id DESC) = 1
+  QUALIFY ROW_NUMBER() OVER (  -- the later of two decisions from one second's pages wins
+    PARTITION BY shop, contact_id ORDER BY version DESC, occurred_at DESC, event_id DESC
+  ) = 1
 ),
 found AS (
   SELECT c.contact_id, c.shop, c.name, c.phone, c.email, c.touch_source, c.campaign, c.ad,
