@@ -249,6 +249,8 @@ STACK_2 = frozenset(
         "tests/e2e/test_webhook_replay_stack.py",
         "tests/e2e/test_crmapp_a11y_browser.py",
         "tests/e2e/test_crmapp_draft_browser.py",
+        "tests/e2e/test_crmapp_reach_browser.py",
+        "tests/e2e/test_services_builder_browser.py",
     }
 )
 #: Modules (or single tests) of the ``stack-3`` group.
@@ -257,12 +259,10 @@ STACK_3 = frozenset(
         "tests/e2e/test_crmapp_browser.py::test_a_manager_finds_an_order_by_phone_sees_its_life_and_orders_again",
         "tests/e2e/test_crmapp_browser.py::test_a_new_order_appears_in_the_open_list_without_a_reload",
         "tests/e2e/test_crmapp_browser.py::test_a_manager_marks_a_quarantined_mail_handled",
-        "tests/e2e/test_crmapp_reach_browser.py",
         "tests/e2e/test_duplicates_and_order.py",
         "tests/e2e/test_notifier_e2e.py",
         "tests/e2e/test_gmail_bad_mail.py",
         "tests/e2e/test_privacy_erasure.py",
-        "tests/e2e/test_services_builder_browser.py",
         "tests/e2e/test_stack_lifecycle.py::test_up_again_keeps_the_running_processes",
         "tests/e2e/test_stack_lifecycle.py::test_endpoints_file_lists_what_a_newcomer_needs",
     }
@@ -338,6 +338,20 @@ def xdist_group(nodeid: str) -> str | None:
     if nodeid.startswith("tests/e2e/"):
         return "stack"
     return None
+
+
+def is_alone(nodeid: str) -> bool:
+    """A test of ``ALONE`` (by its id or its module's)."""
+    return nodeid in ALONE or nodeid.split("::")[0] in ALONE
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The ``ALONE`` tests run last in their group, one after another (each module's
+    tests keep their order): a group's consecutive ``ALONE`` tests keep the room between
+    them (``alone_or_beside``), so the other groups' running tests are waited for once per
+    group, not once per test, and those groups, run in the meantime, can be done (their
+    workers free for other tests) before the room is taken."""
+    items.sort(key=lambda item: is_alone(item.nodeid))  # stable: the rest keep their order
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
