@@ -31,7 +31,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
-import json
 import os
 import re
 import sys
@@ -118,10 +117,6 @@ class TranslationCache:
                 translator=translator,
             )
         )
-        trace = os.environ.get("ORDERHUB_BQ_CACHE_TRACE")
-        if trace:
-            with open(trace, "a") as f:
-                f.write(json.dumps({"stale": entry is not None, "sql": bq_sql[:300], "n": len(bq_sql)}) + "\n")
         with self._lock:
             self.misses += 1
             if not recorder.wrote:
