@@ -97,6 +97,9 @@ MAX_BACKOFF_SECONDS = 10
 
 #: The state directory of the test command's stack (``scripts/test``: ``.dev/test-stack``).
 TEST_STACK_DIR = "test-stack"
+#: The test command's second stack (``Stack.lone``), beside the first: its state directory
+#: is the first's with this suffix, its ports start this far above the first's.
+LONE_SUFFIX, LONE_PORT_OFFSET = "-alone", 100
 #: What the test stack sets shorter than production (and than ``scripts/dev``'s stack), so
 #: that tests waiting for it wait less (the code paths are the same):
 #: how long the webhook and reconciliation keep a shop's sync switches (production: 30 s).
@@ -127,8 +130,16 @@ class Stack:
     # ----------------------------------------------------------------- layout
     @property
     def is_test_stack(self) -> bool:
-        """The test command's stack (its ``TEST_*`` settings are shorter)."""
-        return self.state_dir.name == TEST_STACK_DIR
+        """One of the test command's stacks (their ``TEST_*`` settings are shorter)."""
+        return self.state_dir.name in (TEST_STACK_DIR, TEST_STACK_DIR + LONE_SUFFIX)
+
+    def lone(self) -> Stack:
+        """The second stack beside this one, for the tests that must have a stack to
+        themselves (``ALONE`` in tests/conftest.py): its own emulators, functions and
+        stand-ins, state in ``<state dir>-alone``, ports from ``base + 100`` (the dev
+        terminal tests' stacks use base + 50 to base + 99)."""
+        name = self.state_dir.name + LONE_SUFFIX
+        return Stack(state_dir=self.state_dir.with_name(name), base=self.base + LONE_PORT_OFFSET)
 
     @property
     def endpoints_file(self) -> Path:
@@ -683,6 +694,8 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "down":
         stopped = stack.down()
+        if stack.state_dir.name == TEST_STACK_DIR:  # and the test command's second stack
+            stopped += [f"{name} (alone)" for name in stack.lone().down()]
         print(f"dev: stopped {', '.join(stopped) or 'nothing (not running)'}")
         return 0
     if command == "status":

@@ -48,29 +48,46 @@ def _verify_each_password_once() -> Iterator[None]:
     service.verify_password = real
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """endpoints.env of the running test stack (started if needed).
+@pytest.fixture
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """endpoints.env of the running test stack (started if needed), and this process
+    pointed at its emulators: the ``ALONE`` tests' own stack (``Stack.lone``) for them, the
+    shared one for every other test.
 
     Under pytest-xdist (``scripts/test`` runs the tests in several workers) the first worker
-    that needs the stack checks it (and starts what is missing) while holding a lock; the
-    others then read what it found, so the stack is never started twice at once."""
-    import fcntl
-
-    from devstack.stack import Stack
-
-    if "PYTEST_XDIST_WORKER" not in os.environ:
-        return Stack.from_env().up()
-    shared = tmp_path_factory.getbasetemp().parent / "stack.json"  # one per pytest run
-    with open(shared.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not shared.exists():
-            shared.write_text(json.dumps(Stack.from_env().up()))
-        values: dict[str, str] = json.loads(shared.read_text())
+    that needs a stack checks it (and starts what is missing) while holding a lock; the
+    others then read what it found, so a stack is never started twice at once."""
+    values = _running_stack(xdist_group(request.node.nodeid) == "alone", tmp_path_factory)
     # up() also points this process at the emulators (tests rely on it): so do the others.
     for key in ("PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST"):
         os.environ[key] = values[key]
     return values
+
+
+_stacks: dict[bool, dict[str, str]] = {}  # lone? -> its endpoints, once per process
+
+
+def _running_stack(lone: bool, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    import fcntl
+
+    from devstack.stack import Stack
+
+    if lone not in _stacks:
+        local = Stack.from_env().lone() if lone else Stack.from_env()
+        if "PYTEST_XDIST_WORKER" not in os.environ:
+            _stacks[lone] = local.up()
+        else:  # one file per pytest run and stack
+            shared = tmp_path_factory.getbasetemp().parent / (
+                "stack-alone.json" if lone else "stack.json"
+            )
+            with open(shared.with_suffix(".lock"), "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not shared.exists():
+                    shared.write_text(json.dumps(local.up()))
+                _stacks[lone] = json.loads(shared.read_text())
+    return dict(_stacks[lone])
 
 
 @pytest.fixture
@@ -267,8 +284,9 @@ STACK_3 = frozenset(
         "tests/e2e/test_stack_lifecycle.py::test_endpoints_file_lists_what_a_newcomer_needs",
     }
 )
-#: Tests (or modules) of the ``stack`` group that no test of another end-to-end group may
-#: run beside (``tests/e2e/conftest.py``, ``alone_or_beside``), and why.
+#: Tests (or modules) that must have a stack to themselves, and why: they run one after
+#: another, group ``alone``, on a second stack of their own (``Stack.lone``: its emulators,
+#: functions and stand-ins), beside the other groups on the first.
 ALONE = frozenset(
     {
         # The demo shop's inbound orders off: any other test's order webhook would be held.
@@ -294,6 +312,11 @@ ALONE = frozenset(
 )
 
 
+def is_alone(nodeid: str) -> bool:
+    """A test of ``ALONE`` (by its id or its module's)."""
+    return nodeid in ALONE or nodeid.split("::")[0] in ALONE
+
+
 def xdist_group(nodeid: str) -> str | None:
     """The group a test runs in under pytest-xdist: the tests of a group run on one worker,
     one after another, in file order; a test of no group (None) runs on any worker.
@@ -316,11 +339,11 @@ def xdist_group(nodeid: str) -> str | None:
       (Shopify's own orders are never synced back), e-mail and the app's pages: nothing
       the ``stack`` group changes disturbs them, and they change nothing it reads or
       counts.
-    * ``ALONE``: the few tests that no other test of the shared stack may run beside (the
-      demo shop's inbound orders off, a Shopify fault, a ManyChat answer scripted for the
-      next message, reconciliation's id check): they wait until the other groups' running
-      tests end, and those wait for them (a lock, ``alone_or_beside`` in
-      ``tests/e2e/conftest.py``).
+    * ``alone``: the few tests (``ALONE``) that no other test of the shared stack may run
+      beside (the demo shop's inbound orders off, a Shopify fault, a ManyChat answer
+      scripted for the next message, reconciliation's id check): they run on a second
+      stack, theirs alone (``Stack.lone``, started when the first of them needs it), so
+      they neither wait for the other groups nor hold them up.
     * ``dev-terminal``: each case starts a whole ``scripts/dev`` stack of its own (ports
       from base + 50): one at a time, beside the shared stack's tests.
 
@@ -330,6 +353,8 @@ def xdist_group(nodeid: str) -> str | None:
     """
     if nodeid.startswith("tests/e2e/test_stack_lifecycle.py::test_every_way_of_ending_"):
         return "dev-terminal"
+    if is_alone(nodeid):
+        return "alone"
     module = nodeid.split("::")[0]
     if module in STACK_2:
         return "stack-2"
@@ -338,20 +363,6 @@ def xdist_group(nodeid: str) -> str | None:
     if nodeid.startswith("tests/e2e/"):
         return "stack"
     return None
-
-
-def is_alone(nodeid: str) -> bool:
-    """A test of ``ALONE`` (by its id or its module's)."""
-    return nodeid in ALONE or nodeid.split("::")[0] in ALONE
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The ``ALONE`` tests run last in their group, one after another (each module's
-    tests keep their order): a group's consecutive ``ALONE`` tests keep the room between
-    them (``alone_or_beside``), so the other groups' running tests are waited for once per
-    group, not once per test, and those groups, run in the meantime, can be done (their
-    workers free for other tests) before the room is taken."""
-    items.sort(key=lambda item: is_alone(item.nodeid))  # stable: the rest keep their order
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)

@@ -10,69 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import Crm, is_alone, xdist_group
-
-#: The next test this process runs (pytest's ``nextitem``), noted for ``alone_or_beside``.
-NEXT = pytest.StashKey[pytest.Item | None]()
-#: The room, held alone from one ``ALONE`` test to the next one of this process.
-_held: list[Any] = []
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    item.stash[NEXT] = nextitem
-
-
-def _leave(room: Any) -> None:
-    import fcntl
-
-    fcntl.flock(room, fcntl.LOCK_UN)
-    room.close()
-
-
-@pytest.fixture(autouse=True)
-def alone_or_beside(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    """Under pytest-xdist, a test of ``ALONE`` (tests/conftest.py) runs while no other
-    end-to-end test of the shared stack does: the others hold the room shared, it holds it
-    alone (``dev-terminal`` cases run a stack of their own and need no room).
-
-    Two ``flock`` files of the run: the room (shared or exclusive) and a turnstile taken on
-    the way in, so that a test waiting to be alone is not kept out by the others' next tests
-    (readers enter one at a time through the turnstile; the lone test keeps it until it
-    is in). A lone test followed by another (``ALONE`` tests run last in their group,
-    together) hands the room on without letting the others in between: each time they
-    got in, the next lone test waited for their running tests (a browser test: 15 s)."""
-    import fcntl
-    import os
-
-    group = xdist_group(request.node.nodeid)
-    alone = is_alone(request.node.nodeid)
-    if _held and not alone:  # the lone test meant to take it over did not run
-        _leave(_held.pop())
-    if "PYTEST_XDIST_WORKER" not in os.environ or group in (None, "dev-terminal"):
-        yield
-        return
-    shared = tmp_path_factory.getbasetemp().parent  # one per pytest run, as stack.json
-    if _held:  # handed on by the previous lone test of this process
-        room = _held.pop()
-    else:
-        room = open(shared / "e2e-room.lock", "w")
-        with open(shared / "e2e-turnstile.lock", "w") as gate:
-            fcntl.flock(gate, fcntl.LOCK_EX)
-            try:
-                fcntl.flock(room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
-            finally:
-                fcntl.flock(gate, fcntl.LOCK_UN)
-    try:
-        yield
-    finally:
-        following = request.node.stash.get(NEXT, None)
-        if alone and following is not None and is_alone(following.nodeid):
-            _held.append(room)
-        else:
-            _leave(room)
+from tests.conftest import Crm
 
 
 @pytest.fixture
