@@ -59,10 +59,17 @@ def stack(
     Under pytest-xdist (``scripts/test`` runs the tests in several workers) the first worker
     that needs a stack checks it (and starts what is missing) while holding a lock; the
     others then read what it found, so a stack is never started twice at once."""
-    values = _running_stack(xdist_group(request.node.nodeid) == "alone", tmp_path_factory)
+    from devstack.stack import Stack
+
+    lone = xdist_group(request.node.nodeid) == "alone"
+    values = _running_stack(lone, tmp_path_factory)
     # up() also points this process at the emulators (tests rely on it): so do the others.
     for key in ("PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST"):
         os.environ[key] = values[key]
+    if lone:  # and what the test runs (`scripts/dev mail`, Stack.from_env()) at its stack
+        theirs = Stack.from_env().lone()
+        os.environ["ORDERHUB_DEV_DIR"] = str(theirs.state_dir)
+        os.environ["ORDERHUB_DEV_PORT_BASE"] = str(theirs.base)
     return values
 
 
