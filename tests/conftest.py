@@ -273,7 +273,6 @@ STACK_2 = frozenset(
         "tests/e2e/test_webhook_replay_stack.py",
         "tests/e2e/test_crmapp_a11y_browser.py",
         "tests/e2e/test_crmapp_draft_browser.py",
-        "tests/e2e/test_crmapp_reach_browser.py",
         "tests/e2e/test_services_builder_browser.py",
     }
 )
