@@ -15,9 +15,13 @@ and reuses it only while those reads still give equal answers (row counts, sizes
 modification times aside: every insert changes them, and no translation reads them), so
 a changed view or table is translated again. What the translation reads besides the
 catalog is in its key (the SQL, project and caller); time travel (``FOR SYSTEM_TIME``),
-which reads snapshots, is never cached. The qualification of table names in the
-translated SQL (one more parse) is kept as well. Execution, parameters and
-materialized-view refreshes are untouched.
+which reads snapshots, is never cached. Each test makes a dataset of its own (``t_`` and
+ten hex digits), so a query that names one such dataset is kept with its name stood for
+(in the key, the translation and the catalog reads): the next test's dataset, of the same
+tables and views, reuses it (misses fell from ~130 to ~50 in a run of 41 tests), and a
+dataset whose tables or views differ reads differently and is translated again. The
+qualification of table names in the translated SQL (one more parse) is kept as well.
+Execution, parameters and materialized-view refreshes are untouched.
 
 No table history: bqemulator copies a whole table after every write to it (an ``AUTO``
 snapshot, for ``FOR SYSTEM_TIME AS OF``), so each streamed row costs a copy of its table

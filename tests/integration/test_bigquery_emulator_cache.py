@@ -80,3 +80,50 @@ def test_time_travel_is_refused_in_words_rather_than_answered_from_today(crm: Cr
             "SELECT a FROM {ds}.history_tt"
             " FOR SYSTEM_TIME AS OF TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL 1 SECOND)"
         )
+
+
+def _twin(crm: Crm) -> Crm:
+    """A second test dataset with every table and view, as the next test's ``crm`` is."""
+    from devstack import dataset
+    from tests.conftest import unique
+
+    name = unique("t").replace("-", "_")
+    dataset.create_dataset(crm.client, name)
+    return Crm(crm.client, name)
+
+
+def test_one_query_on_two_test_datasets_reads_each_its_own_rows(crm: Crm) -> None:
+    """A translation is kept with the test dataset's name stood for, so the next dataset's
+    same query reuses it: each must still read its own tables (here through the
+    ``orders`` view, which inlines its tables)."""
+    other = _twin(crm)
+    table = crm.client.get_table(f"{crm.client.project}.{crm.dataset}.order_events")
+    row = {
+        "event_id": "e-cache-1",
+        "event_type": "order.created",
+        "source": "manual",
+        "shop": "cache.example",
+        "occurred_at": "2026-12-01T10:00:00Z",
+        "ingested_at": "2026-12-01T10:00:01Z",
+        "version": 1,
+        "order_id": "C-1",
+        "name": "C-1",
+        "created_at": "2026-12-01T10:00:00Z",
+        "currency": "EUR",
+        "total": "9.50",
+    }
+    assert crm.client.insert_rows_json(table, [row]) == []
+    query = "SELECT order_id FROM {ds}.orders WHERE shop = 'cache.example'"
+    for _ in range(2):
+        assert crm.query(query) == [{"order_id": "C-1"}]
+        assert other.query(query) == []
+
+
+def test_a_view_that_differs_in_the_next_dataset_is_translated_again(crm: Crm) -> None:
+    other = _twin(crm)
+    _view(crm, "cache_probe", "SELECT 1 AS answer")
+    _view(other, "cache_probe", "SELECT 2 AS answer")
+    query = "SELECT answer FROM {ds}.cache_probe"
+    assert crm.query(query) == [{"answer": 1}]
+    assert other.query(query) == [{"answer": 2}]
+    assert crm.query(query) == [{"answer": 1}]
