@@ -97,6 +97,12 @@ MAX_BACKOFF_SECONDS = 10
 
 #: The state directory of the test command's stack (``scripts/test``: ``.dev/test-stack``).
 TEST_STACK_DIR = "test-stack"
+#: The JVM options of the Pub/Sub and Firestore emulators: the quick compiler only, and one
+#: garbage-collection thread. They run minutes, not days, on 2 cores: the optimising
+#: compiler's and the parallel collector's threads cost more CPU than they win back. A
+#: load of 400 creates, reads and transactions on the Firestore emulator: 7.6 → 3.9 CPU s,
+#: 5.7 → 4.2 s wall; its start: 2.4 → 1.7 CPU s. ``JAVA_TOOL_OPTIONS`` of your own wins.
+EMULATOR_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 #: The test command's second stack (``Stack.lone``), beside the first: its state directory
 #: is the first's with this suffix, its ports start this far above the first's.
 LONE_SUFFIX, LONE_PORT_OFFSET = "-alone", 100
@@ -274,6 +280,7 @@ class Stack:
         data = self.state_dir / "data"
         (data / "pubsub").mkdir(parents=True, exist_ok=True)
         venv_bin = ROOT / ".venv" / "bin"
+        jvm_env = {"JAVA_TOOL_OPTIONS": EMULATOR_JVM_OPTIONS, **os.environ}
         comps: dict[str, tuple[list[str], dict[str, str], Callable[[], bool]]] = {
             "pubsub": (
                 [
@@ -287,7 +294,7 @@ class Stack:
                     f"--data-dir={data / 'pubsub'}",
                     "--quiet",
                 ],
-                dict(os.environ),
+                jvm_env,
                 lambda: http_ok(f"http://127.0.0.1:{self.port(0)}/"),
             ),
             "firestore": (
@@ -299,7 +306,7 @@ class Stack:
                     f"--host-port=127.0.0.1:{self.port(1)}",
                     "--quiet",
                 ],
-                dict(os.environ),
+                jvm_env,
                 lambda: http_ok(f"http://127.0.0.1:{self.port(1)}/"),
             ),
             "bigquery": (
