@@ -62,39 +62,35 @@ def stack(
     from devstack.stack import Stack
 
     lone = xdist_group(request.node.nodeid) == "alone"
-    values = _running_stack(lone, tmp_path_factory)
+    local = Stack.from_env().lone() if lone else Stack.from_env()
+    values = _running_stack(local, tmp_path_factory)
     # up() also points this process at the emulators (tests rely on it): so do the others.
     for key in ("PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST"):
         os.environ[key] = values[key]
     if lone:  # and what the test runs (`scripts/dev mail`, Stack.from_env()) at its stack
-        theirs = Stack.from_env().lone()
-        os.environ["ORDERHUB_DEV_DIR"] = str(theirs.state_dir)
-        os.environ["ORDERHUB_DEV_PORT_BASE"] = str(theirs.base)
+        os.environ["ORDERHUB_DEV_DIR"] = str(local.state_dir)
+        os.environ["ORDERHUB_DEV_PORT_BASE"] = str(local.base)
     return values
 
 
-_stacks: dict[bool, dict[str, str]] = {}  # lone? -> its endpoints, once per process
+_stacks: dict[str, dict[str, str]] = {}  # a stack's state dir -> its endpoints, per process
 
 
-def _running_stack(lone: bool, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def _running_stack(local: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     import fcntl
 
-    from devstack.stack import Stack
-
-    if lone not in _stacks:
-        local = Stack.from_env().lone() if lone else Stack.from_env()
+    key = local.state_dir.name
+    if key not in _stacks:
         if "PYTEST_XDIST_WORKER" not in os.environ:
-            _stacks[lone] = local.up()
+            _stacks[key] = local.up()
         else:  # one file per pytest run and stack
-            shared = tmp_path_factory.getbasetemp().parent / (
-                "stack-alone.json" if lone else "stack.json"
-            )
+            shared = tmp_path_factory.getbasetemp().parent / f"{key}.json"
             with open(shared.with_suffix(".lock"), "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 if not shared.exists():
                     shared.write_text(json.dumps(local.up()))
-                _stacks[lone] = json.loads(shared.read_text())
-    return dict(_stacks[lone])
+                _stacks[key] = json.loads(shared.read_text())
+    return dict(_stacks[key])
 
 
 @pytest.fixture
