@@ -5,12 +5,53 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from tests.conftest import Crm
+
+#: The browser tests drive the distribution's Chromium (scripts/bootstrap installs it).
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, started once per test process (its start and Playwright's
+    driver cost about two CPU seconds; a test gets a context of its own, ``page``)."""
+    if not CHROMIUM.exists():
+        pytest.fail("/usr/bin/chromium is missing: run scripts/bootstrap (installs it)")
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browsers: list[Any] = []
+
+    def connected() -> Any:
+        if not browsers or not browsers[-1].is_connected():  # started, or started again
+            browsers.append(
+                playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+            )
+        return browsers[-1]
+
+    try:
+        yield connected
+    finally:
+        for browser in browsers:
+            if browser.is_connected():
+                browser.close()
+        playwright.stop()
 
 
 @pytest.fixture

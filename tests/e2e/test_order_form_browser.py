@@ -19,47 +19,27 @@ from tests.e2e.conftest import one_sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output"
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PHONE = {"width": 390, "height": 844}
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def page(tmp_path: Path) -> Iterator[Any]:
-    """A fresh phone-sized page in Debian's Chromium, with a new user-data-dir."""
-    if not CHROMIUM.exists():
-        pytest.fail("/usr/bin/chromium is missing: run scripts/bootstrap (installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        # A persistent context is how Playwright takes --user-data-dir: a fresh one per test.
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=FLAGS,
-            viewport=PHONE,
-            screen=PHONE,
-            device_scale_factor=2,
-            is_mobile=True,
-            has_touch=True,
-        )
-        context.set_default_timeout(15_000)
-        try:
-            yield context.pages[0] if context.pages else context.new_page()
-        finally:
-            context.close()
+def page(chromium: Any) -> Iterator[Any]:
+    """A fresh phone-sized page: a new browser context (no cookies, storage, cache or
+    service workers of any other test) in the process's Chromium."""
+    context = chromium().new_context(
+        viewport=PHONE,
+        screen=PHONE,
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
+    context.set_default_timeout(15_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 def sign_in(page: Any, stack: dict[str, str]) -> None:
