@@ -110,6 +110,10 @@ LONE_SUFFIX, LONE_PORT_OFFSET = "-alone", 100
 #: that tests waiting for it wait less (the code paths are the same):
 #: how long the webhook and reconciliation keep a shop's sync switches (production: 30 s).
 TEST_SYNC_SETTINGS_CACHE_SECONDS = "1"
+#: and the scrypt cost of its managers' passwords (production: OWASP's 2^17), which the
+#: functions read from ``sessions.LOCAL_SCRYPT_N_ENV``: a sign-in costs 1/32 of the CPU
+#: (the e2e tests sign in some 60 times a run; at 2^17 that was 20 s of the stack's CPU).
+TEST_SCRYPT_N = 2**12
 
 
 def dead_letter_name(subscription: str) -> str:
@@ -379,6 +383,11 @@ class Stack:
             {**base_env, "PYTHONPATH": str(ROOT)},
             lambda: http_ok(values["WEBPUSH_STANDIN_URL"] + "/"),
         )
+        from orderhub.order_form import sessions
+
+        fn_env = {**base_env, "PYTHONPATH": str(ROOT / "functions")}
+        if self.is_test_stack:
+            fn_env[sessions.LOCAL_SCRYPT_N_ENV] = str(TEST_SCRYPT_N)
         for fn in FUNCTIONS:
             url = self.function_url(fn)
             comps[fn.name] = (
@@ -395,7 +404,7 @@ class Stack:
                     "--port",
                     str(self.port(fn.offset)),
                 ],
-                {**base_env, "PYTHONPATH": str(ROOT / "functions")},
+                fn_env,
                 lambda url=url: http_answers(url + "/"),
             )
         return comps
@@ -507,12 +516,15 @@ class Stack:
 
         client = firestore.Client(project=PROJECT, database=MANAGERS_DATABASE)
         managers = FirestoreAccounts(client, "managers")
+        n = TEST_SCRYPT_N if self.is_test_stack else None  # as its order_form hashes
         name, password = values["ORDER_FORM_DEMO_MANAGER"], values["ORDER_FORM_DEMO_PASSWORD"]
         existing = managers.get(name)
         if existing is None or not sessions.verify_password(password, existing.password_hash):
             managers.put(
                 Manager(
-                    id=name, name="Demo manager", password_hash=sessions.hash_password(password)
+                    id=name,
+                    name="Demo manager",
+                    password_hash=sessions.hash_password(password, n=n),
                 ),
                 now=datetime.now(UTC),
             )
@@ -527,7 +539,7 @@ class Stack:
                 Manager(
                     id=owner,
                     name="Demo owner",
-                    password_hash=sessions.hash_password(owner_password),
+                    password_hash=sessions.hash_password(owner_password, n=n),
                     role="owner",
                 ),
                 now=datetime.now(UTC),

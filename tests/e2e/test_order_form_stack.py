@@ -120,3 +120,16 @@ def test_a_double_tap_sent_at_once_records_one_order(stack: dict[str, str], stac
     later = order_number(session.post(url + "/", data=new_order(session, url), timeout=10).text)
     stack_crm.wait_for(ROWS_OF, lambda rows: len(rows) == 1, id=later)
     assert len(stack_crm.query(ROWS_OF, id=numbers.pop())) == 1
+
+
+def test_the_test_stack_signs_in_at_its_own_lower_scrypt_cost(stack: dict[str, str]) -> None:
+    """The test stacks' functions hash at ``TEST_SCRYPT_N`` (``sessions.LOCAL_SCRYPT_N_ENV``):
+    a sign-in keeps the demo manager's cheap hash instead of replacing it at OWASP's cost."""
+    from google.cloud import firestore
+
+    from devstack.stack import MANAGERS_DATABASE, TEST_SCRYPT_N
+
+    client = firestore.Client(project=stack["GOOGLE_CLOUD_PROJECT"], database=MANAGERS_DATABASE)
+    demo = client.collection("managers").document(stack["ORDER_FORM_DEMO_MANAGER"])
+    signed_in(stack)  # the password checked against the stored hash, and kept
+    assert demo.get().get("password_hash").split("$")[1] == str(TEST_SCRYPT_N)

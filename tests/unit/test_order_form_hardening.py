@@ -130,6 +130,27 @@ def test_a_wrong_password_rehashes_nothing():
     assert auth.needs_rehash(managers.by_id["anna"].password_hash)
 
 
+def test_a_local_stacks_lower_cost_holds_only_against_the_firestore_emulator(monkeypatch):
+    monkeypatch.setenv(auth.LOCAL_SCRYPT_N_ENV, str(2**12))
+    monkeypatch.delenv("FIRESTORE_EMULATOR_HOST", raising=False)  # a real Firestore
+    assert auth.hash_password("a long password").split("$")[1] == str(2**17)
+
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8081")
+    cheap = auth.hash_password("a long password")
+    assert cheap.split("$")[1] == str(2**12) and not auth.needs_rehash(cheap)
+    assert auth.verify_password("a long password", cheap)
+    assert not auth.verify_password("another password", cheap)
+
+    monkeypatch.delenv("FIRESTORE_EMULATOR_HOST")  # the same hash, where it is not honoured
+    assert auth.needs_rehash(cheap)  # replaced on the next sign-in at OWASP's cost
+
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8081")
+    for wrong in ("1000", "3000", "0"):
+        monkeypatch.setenv(auth.LOCAL_SCRYPT_N_ENV, wrong)
+        with pytest.raises(ValueError, match=auth.LOCAL_SCRYPT_N_ENV):
+            auth.hash_password("a long password")
+
+
 # ---------------------------------------------------------------- log digest
 def test_typed_names_are_logged_as_a_keyed_digest():
     one, other = auth.Signer("s" * 40), auth.Signer("t" * 40)

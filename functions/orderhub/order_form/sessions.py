@@ -4,7 +4,9 @@
   at OWASP's current scrypt guidance (Password Storage Cheat Sheet: N=2^17, r=8, p=1,
   128 MiB); a hash made with older, cheaper parameters still verifies and is replaced on
   the manager's next sign-in (``needs_rehash``). Verifying an unknown manager still costs
-  one scrypt, so timing does not tell who exists.
+  one scrypt, so timing does not tell who exists. The test command's local stacks hash at
+  a lower N (``LOCAL_SCRYPT_N_ENV``, honoured only against the Firestore emulator, as
+  Django's docs advise a fast hasher for tests): their sign-ins cost 1/32 of the CPU.
 * A session is an itsdangerous-signed, timestamped value ``{manager, sid, fingerprint}``;
   the fingerprint comes from the stored password hash, so changing a manager's password
   (or removing the manager) ends every session they had.
@@ -22,12 +24,17 @@ import base64
 import functools
 import hashlib
 import hmac
+import os
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
+#: The variable that lowers N for a local stack's managers; ignored unless
+#: ``FIRESTORE_EMULATOR_HOST`` is set too, so no real manager's hash can ever be made
+#: with it, and a hash made with it is replaced on sign-in where it is unset.
+LOCAL_SCRYPT_N_ENV = "ORDERHUB_LOCAL_SCRYPT_N"
 #: scrypt needs 128 * r * N bytes (128 MiB here); hashlib refuses more than ``maxmem``.
 SCRYPT_MAXMEM = 256 * 1024 * 1024
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,39}$")
@@ -55,24 +62,39 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
+def scrypt_n() -> int:
+    """N for new hashes: OWASP's ``SCRYPT_N``, or a local stack's (``LOCAL_SCRYPT_N_ENV``,
+    a power of two from 2^10 up, read only while Firestore is the emulator)."""
+    local = os.environ.get(LOCAL_SCRYPT_N_ENV, "")
+    if not local or not os.environ.get("FIRESTORE_EMULATOR_HOST"):
+        return SCRYPT_N
+    n = int(local)
+    if n < 2**10 or n & (n - 1):
+        raise ValueError(f"{LOCAL_SCRYPT_N_ENV}={local}: a power of two, at least 1024")
+    return n
+
+
+def hash_password(password: str, *, salt: bytes | None = None, n: int | None = None) -> str:
+    """``scrypt$n$r$p$salt$hash`` at ``scrypt_n()``, or at ``n`` (a local stack's set-up,
+    which hashes for its functions' environment rather than its own)."""
     salt = salt if salt is not None else secrets.token_bytes(16)
+    n = n or scrypt_n()
     digest = hashlib.scrypt(
         password.encode("utf-8"),
         salt=salt,
-        n=SCRYPT_N,
+        n=n,
         r=SCRYPT_R,
         p=SCRYPT_P,
         maxmem=SCRYPT_MAXMEM,
         dklen=32,
     )
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+    return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 
 def needs_rehash(encoded: str) -> bool:
     """True if ``encoded`` was made with other scrypt parameters than today's."""
     parts = encoded.split("$")
-    return len(parts) != 6 or parts[:4] != ["scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P)]
+    return len(parts) != 6 or parts[:4] != ["scrypt", str(scrypt_n()), str(SCRYPT_R), str(SCRYPT_P)]
 
 
 def verify_password(password: str, encoded: str | None) -> bool:
