@@ -59,15 +59,12 @@ def shopify_webhook_counted(request: Any) -> Any:
     real one refuses anyway: ``GET ?batch_sizes`` gives the instance's group-commit batches
     so far (``BatchedPublishOnce.batch_sizes``) as ``{"items in batch": batches}``."""
     if request.method == "GET" and "batch_sizes" in request.args:
-        import gc
+        from orderhub.shopify_webhook import wiring
 
-        from orderhub.bus import BatchedPublishOnce
-
-        counts: dict[str, int] = {}
-        for once in (o for o in gc.get_objects() if isinstance(o, BatchedPublishOnce)):
-            for size, batches in once.batch_sizes.items():
-                counts[str(size)] = counts.get(str(size), 0) + batches
-        return json.dumps(counts), 200
+        if not wiring.once.cache_info().currsize:  # no request has built it yet
+            return json.dumps({}), 200
+        sizes = wiring.once().batch_sizes  # the instance's one (functools.cache)
+        return json.dumps({str(size): batches for size, batches in sizes.items()}), 200
     return _functions_main().shopify_webhook(request)
 
 

@@ -147,3 +147,28 @@ def test_non_utf8_body_is_archived_as_base64():
     call(body, headers(body), bus=bus)
     raw = bus.events[0]["raw"]
     assert raw["meta"]["encoding"] == "base64"
+
+
+def test_an_instance_freezes_its_setup_once_after_one_collection(monkeypatch) -> None:
+    """The instance's imported objects leave the cycle collector's sight on its first
+    request (``wiring.settle``): later full collections walk only what came after."""
+    import gc
+
+    from orderhub.shopify_webhook import wiring
+
+    collections: list[int] = []
+    collect = gc.collect
+    monkeypatch.setattr(gc, "collect", lambda *a: collections.append(1) or collect(*a))
+    monkeypatch.setattr(wiring, "_SETTLED", [])
+    gc.unfreeze()
+    try:
+        setup = [{"kept": n} for n in range(1000)]  # tracked objects of the "set-up"
+        wiring.settle()
+        frozen = gc.get_freeze_count()
+        wiring.settle()  # the next requests: nothing more
+        assert collections == [1]
+        assert frozen >= len(setup)
+        assert gc.get_freeze_count() == frozen
+        assert not any(o is setup for o in gc.get_objects())  # out of the collector's sight
+    finally:
+        gc.unfreeze()
