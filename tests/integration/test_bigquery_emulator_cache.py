@@ -1,6 +1,8 @@
-"""The BigQuery emulator's translation cache (devstack/bq_launcher.py) never answers from a
-stale translation: the same query text, asked again after a view it reads was replaced,
-sees the new view, and rows streamed in between are seen, as BigQuery would."""
+"""The BigQuery emulator's translation cache and resident views (devstack/bq_launcher.py) never
+answer from a stale translation or a stale view: the same query text, asked again after a
+view it reads (or a view under that one) was replaced, sees the new view; rows streamed in
+between are seen; a deleted view is not found; a row-access policy still filters, as
+BigQuery would."""
 
 from __future__ import annotations
 
@@ -127,3 +129,70 @@ def test_a_view_that_differs_in_the_next_dataset_is_translated_again(crm: Crm) -
     assert crm.query(query) == [{"answer": 1}]
     assert other.query(query) == [{"answer": 2}]
     assert crm.query(query) == [{"answer": 1}]
+
+
+def test_a_view_under_a_view_replaced_is_read_with_its_new_body(crm: Crm) -> None:
+    """Views are answered by DuckDB views made once from their text (``_ResidentViews``):
+    replacing the view under another one makes its DuckDB view again, for a query kept
+    from before and for a new one."""
+    _view(crm, "inner_probe", "SELECT 1 AS answer")
+    _view(crm, "outer_probe", "SELECT answer + 10 AS answer FROM {ds}.inner_probe")
+    kept = "SELECT answer FROM {ds}.outer_probe"
+    assert crm.query(kept) == [{"answer": 11}]
+
+    _view(crm, "inner_probe", "SELECT 2 AS answer")
+
+    assert crm.query(kept) == [{"answer": 12}]
+    assert crm.query("SELECT answer * 2 AS twice FROM {ds}.outer_probe") == [{"twice": 24}]
+
+
+def test_a_deleted_view_is_not_found(crm: Crm) -> None:
+    from google.api_core.exceptions import NotFound
+
+    _view(crm, "gone_probe", "SELECT 1 AS answer")
+    query = "SELECT answer FROM {ds}.gone_probe"
+    assert crm.query(query) == [{"answer": 1}]
+
+    crm.client.delete_table(f"{crm.client.project}.{crm.dataset}.gone_probe")
+
+    with pytest.raises(NotFound):
+        crm.query(query)
+
+
+def test_a_row_access_policy_filters_through_a_view(crm: Crm) -> None:
+    project, ds = crm.client.project, crm.dataset
+    table = crm.client.create_table(
+        bigquery.Table(f"{project}.{ds}.rap_base", schema=[bigquery.SchemaField("n", "INT64")])
+    )
+    assert crm.client.insert_rows_json(table, [{"n": 1}, {"n": 2}, {"n": 3}]) == []
+    _view(crm, "rap_view", "SELECT n FROM {ds}.rap_base")
+    assert crm.query("SELECT n FROM {ds}.rap_view ORDER BY n") == [{"n": 1}, {"n": 2}, {"n": 3}]
+
+    crm.query(
+        "CREATE ROW ACCESS POLICY over_one ON {ds}.rap_base"
+        " GRANT TO ('allUsers') FILTER USING (n > 1)"
+    )
+
+    assert crm.query("SELECT n FROM {ds}.rap_view ORDER BY n") == [{"n": 2}, {"n": 3}]
+    assert crm.query("SELECT COUNT(*) AS c FROM {ds}.rap_view") == [{"c": 2}]
+
+
+def test_a_table_made_again_under_a_view_is_read_with_its_new_columns(crm: Crm) -> None:
+    """A view's DuckDB twin keeps the columns it was made with: a table under it made
+    again with another type makes the twin again."""
+    project, ds = crm.client.project, crm.dataset
+    base = f"{project}.{ds}.remade_base"
+    table = crm.client.create_table(
+        bigquery.Table(base, schema=[bigquery.SchemaField("n", "INT64")])
+    )
+    assert crm.client.insert_rows_json(table, [{"n": 1}]) == []
+    _view(crm, "remade_view", "SELECT n FROM {ds}.remade_base")
+    assert crm.query("SELECT n FROM {ds}.remade_view") == [{"n": 1}]
+
+    crm.client.delete_table(base)
+    table = crm.client.create_table(
+        bigquery.Table(base, schema=[bigquery.SchemaField("n", "STRING")])
+    )
+    assert crm.client.insert_rows_json(table, [{"n": "one"}]) == []
+
+    assert crm.query("SELECT n FROM {ds}.remade_view") == [{"n": "one"}]
