@@ -91,6 +91,8 @@ def test_a_payment_link_is_shared_and_listed_as_unpaid(
         assert box is not None and box["height"] >= 44
     shot(page, "reach-payment-link")
     page.click("#unpaid-links-link")
+    # The click waits for the navigation to start, not for the list: count on the new page.
+    page.wait_for_selector("#unpaid-links, #no-unpaid-links")
     listed = page.locator("#unpaid-links li", has=page.locator(f"[data-url='{url}']"))
     assert listed.count() == 1 and "min old" in (listed.text_content() or "")
     shot(page, "reach-unpaid-links")
