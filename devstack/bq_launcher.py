@@ -315,28 +315,39 @@ class _ResidentViews:
     def name(dataset: str, view: str) -> str:
         return f"{dataset}{_RESIDENT_SEP}{view}"
 
-    def unprotected(self, catalog: Any, project: str, body: str, depth: int = 0) -> bool:
-        """No table under this view text has a row-access policy."""
+    @staticmethod
+    def _named(catalog: Any, project: str, body: str) -> list[tuple[tuple[str, str, str], Any]]:
+        """(project, dataset, name) and catalog entry of each table or view this view text
+        names with its dataset (none if the text does not parse: it is then inlined)."""
         import sqlglot
         from sqlglot import exp
 
-        if depth > 16:
-            return False
         try:
             tree = sqlglot.parse_one(body, read="bigquery")
         except Exception:  # noqa: BLE001 (inlined as before)
-            return False
+            return []
+        named = []
         for table in tree.find_all(exp.Table):
-            if not table.db:
-                continue
-            table_project = table.catalog or project
-            meta = catalog.get_table(table_project, table.db, table.name)
-            if meta is None:
-                continue
-            if meta.table_type == "VIEW" and meta.view_query:
-                if not self.unprotected(catalog, table_project, meta.view_query, depth + 1):
+            if table.db:
+                path = (table.catalog or project, table.db, table.name)
+                meta = catalog.get_table(*path)
+                if meta is not None:
+                    named.append((path, meta))
+        return named
+
+    @staticmethod
+    def _is_view(meta: Any) -> bool:
+        return bool(meta.table_type == "VIEW" and meta.view_query)
+
+    def unprotected(self, catalog: Any, project: str, body: str, depth: int = 0) -> bool:
+        """No table under this view text has a row-access policy."""
+        if depth > 16:
+            return False
+        for path, meta in self._named(catalog, project, body):
+            if self._is_view(meta):
+                if not self.unprotected(catalog, path[0], meta.view_query, depth + 1):
                     return False
-            elif catalog.list_row_access_policies(table_project, table.db, table.name):
+            elif catalog.list_row_access_policies(*path):
                 return False
         return True
 
@@ -376,21 +387,11 @@ class _ResidentViews:
             self._made[key] = body
             return True
 
-    @staticmethod
-    def _views_in(catalog: Any, project: str, body: str) -> list[tuple[str, str, str, str]]:
+    def _views_in(self, catalog: Any, project: str, body: str) -> list[tuple[str, ...]]:
         """(project, dataset, view, text) of each view this view text names. (DuckDB binds
         a view's tables again at each query: a table made again under it needs nothing.)"""
-        import sqlglot
-        from sqlglot import exp
-
-        found = []
-        for table in sqlglot.parse_one(body, read="bigquery").find_all(exp.Table):
-            if table.db:
-                path = (table.catalog or project, table.db, table.name)
-                meta = catalog.get_table(*path)
-                if meta is not None and meta.table_type == "VIEW" and meta.view_query:
-                    found.append((*path, meta.view_query))
-        return found
+        named = self._named(catalog, project, body)
+        return [(*path, meta.view_query) for path, meta in named if self._is_view(meta)]
 
     def ensure_named(self, duckdb_sql: str, project: str, catalog: Any) -> None:
         """Make the twins a kept translation names, for its dataset (they may not exist
